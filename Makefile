@@ -1,0 +1,26 @@
+# The two commands of the README: `make run` (the main job) and `make test` (every test).
+# Both run scripts/setup first, which installs what is missing and skips what is present.
+SHELL := /bin/bash
+RANKS ?= 2
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMPI_MCA_rmaps_base_oversubscribe := 1
+
+.PHONY: setup run test test-mpi test-serial build bench
+
+setup:
+	scripts/setup --python
+
+build: setup
+	cargo build --release
+
+run: build
+	mpirun -n $(RANKS) target/release/miv info
+
+# Every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used).
+test: setup
+	cargo test --workspace --release
+	cargo test --workspace --release --no-default-features
+
+bench: build
+	scripts/setup --bench

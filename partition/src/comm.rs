@@ -1,0 +1,257 @@
+//! The communicator abstraction: the few collective operations miv needs, over MPI or over one process.
+//!
+//! Engine and io code talk to `dyn Communicator` only, so the same code runs in a plain process
+//! (`SerialComm`) and under `mpirun` (`MpiComm`). The primitives move bytes; the typed helpers on
+//! `dyn Communicator` move slices of plain records (`bytemuck::Pod`).
+
+use bytemuck::Pod;
+
+/// Collective operations over a group of ranks. Every method except `rank`, `size`, `host` and `abort`
+/// is collective: all ranks must call it in the same order.
+pub trait Communicator: Send + Sync {
+    fn rank(&self) -> usize;
+    fn size(&self) -> usize;
+    /// Host name of this rank's node.
+    fn host(&self) -> String;
+    /// A short description of the transport, e.g. "serial" or the MPI library version string.
+    fn transport(&self) -> String;
+    fn barrier(&self);
+    /// Replace `buf` on every rank with root's `buf`.
+    fn broadcast_bytes(&self, root: usize, buf: &mut Vec<u8>);
+    /// Every rank gets every rank's bytes, concatenated in rank order, plus each rank's byte count.
+    fn allgatherv_bytes(&self, local: &[u8]) -> (Vec<u8>, Vec<usize>);
+    /// Personalised all-to-all: `sends[r]` goes to rank r; returns what each rank sent to this one, in rank order.
+    fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>>;
+    /// Root gets every rank's bytes (concatenated, with counts); other ranks get `None`.
+    fn gatherv_bytes(&self, root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)>;
+    /// Element-wise sum of `values` over all ranks, result on every rank.
+    fn allreduce_sum_f64(&self, values: &mut [f64]);
+    /// Element-wise minimum over all ranks, result on every rank.
+    fn allreduce_min_f64(&self, values: &mut [f64]);
+    /// Element-wise sum of `values` over all ranks, result on every rank.
+    fn allreduce_sum_u64(&self, values: &mut [u64]);
+    /// Print `message` (prefixed with the rank) to stderr and terminate every rank of the job.
+    fn abort(&self, message: &str, code: i32) -> !;
+    /// The raw MPI communicator, for MPI-IO. `None` for the serial communicator.
+    #[cfg(feature = "mpi")]
+    fn raw_mpi(&self) -> Option<mpi::ffi::MPI_Comm> {
+        None
+    }
+}
+
+impl dyn Communicator + '_ {
+    pub fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+
+    /// Broadcast a slice of records from `root`; every rank returns root's records.
+    pub fn broadcast<T: Pod>(&self, root: usize, values: &[T]) -> Vec<T> {
+        let mut buf = if self.rank() == root { bytemuck::cast_slice::<T, u8>(values).to_vec() } else { Vec::new() };
+        self.broadcast_bytes(root, &mut buf);
+        pod_from_bytes(&buf)
+    }
+
+    /// Broadcast a value that serialises to bytes (e.g. a config or a message) from `root`.
+    pub fn broadcast_string(&self, root: usize, value: &str) -> String {
+        let mut buf = if self.rank() == root { value.as_bytes().to_vec() } else { Vec::new() };
+        self.broadcast_bytes(root, &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Every rank's records concatenated in rank order, with the count contributed by each rank.
+    pub fn allgatherv<T: Pod>(&self, local: &[T]) -> (Vec<T>, Vec<usize>) {
+        let (bytes, counts) = self.allgatherv_bytes(bytemuck::cast_slice(local));
+        let sz = std::mem::size_of::<T>().max(1);
+        (pod_from_bytes(&bytes), counts.into_iter().map(|c| c / sz).collect())
+    }
+
+    /// One record from every rank, in rank order.
+    pub fn allgather<T: Pod>(&self, local: T) -> Vec<T> {
+        self.allgatherv(std::slice::from_ref(&local)).0
+    }
+
+    /// Personalised all-to-all of records: `sends[r]` goes to rank r; returns the records received from each rank.
+    pub fn alltoallv<T: Pod>(&self, sends: &[Vec<T>]) -> Vec<Vec<T>> {
+        let bytes: Vec<Vec<u8>> = sends.iter().map(|v| bytemuck::cast_slice::<T, u8>(v).to_vec()).collect();
+        self.alltoallv_bytes(&bytes).iter().map(|b| pod_from_bytes(b)).collect()
+    }
+
+    /// Root receives every rank's records in rank order with per-rank counts; others get `None`.
+    pub fn gatherv<T: Pod>(&self, root: usize, local: &[T]) -> Option<(Vec<T>, Vec<usize>)> {
+        let sz = std::mem::size_of::<T>().max(1);
+        self.gatherv_bytes(root, bytemuck::cast_slice(local))
+            .map(|(bytes, counts)| (pod_from_bytes(&bytes), counts.into_iter().map(|c| c / sz).collect()))
+    }
+
+    /// Root receives one string per rank, in rank order.
+    pub fn gather_strings(&self, root: usize, local: &str) -> Option<Vec<String>> {
+        self.gatherv_bytes(root, local.as_bytes()).map(|(bytes, counts)| split_by_counts(&bytes, &counts))
+    }
+
+    /// Every rank receives one string per rank, in rank order.
+    pub fn allgather_strings(&self, local: &str) -> Vec<String> {
+        let (bytes, counts) = self.allgatherv_bytes(local.as_bytes());
+        split_by_counts(&bytes, &counts)
+    }
+
+    pub fn allreduce_sum(&self, value: f64) -> f64 {
+        let mut v = [value];
+        self.allreduce_sum_f64(&mut v);
+        v[0]
+    }
+
+    pub fn allreduce_min(&self, value: f64) -> f64 {
+        let mut v = [value];
+        self.allreduce_min_f64(&mut v);
+        v[0]
+    }
+
+    pub fn allreduce_max(&self, value: f64) -> f64 {
+        -self.allreduce_min(-value)
+    }
+
+    /// Collective agreement on success. Each rank passes its local outcome; if any rank failed, every rank
+    /// returns `Err(CollectiveError)` carrying the lowest failing rank's message, so all ranks can stop
+    /// together without hanging and rank 0 can print one message.
+    pub fn agree<E: std::fmt::Display>(&self, local: Result<(), E>) -> Result<(), CollectiveError> {
+        let msg = match &local {
+            Ok(()) => String::new(),
+            Err(e) => {
+                let s = e.to_string();
+                if s.is_empty() {
+                    "unspecified error".to_string()
+                } else {
+                    s
+                }
+            }
+        };
+        let all = self.allgather_strings(&msg);
+        let failing: Vec<usize> = all.iter().enumerate().filter(|(_, m)| !m.is_empty()).map(|(r, _)| r).collect();
+        match failing.first() {
+            None => Ok(()),
+            Some(&first) => Err(CollectiveError { rank: first, failed_ranks: failing.len(), message: all[first].clone() }),
+        }
+    }
+}
+
+/// An error that every rank knows about (agreed through `Communicator::agree`): all ranks return it and
+/// only the root needs to report it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}{}", if *.failed_ranks > 1 { format!(" (rank {} and {} other rank(s) failed)", .rank, .failed_ranks - 1) } else { format!(" (rank {})", .rank) })]
+pub struct CollectiveError {
+    /// Lowest rank that failed.
+    pub rank: usize,
+    /// Number of ranks that failed.
+    pub failed_ranks: usize,
+    pub message: String,
+}
+
+fn split_by_counts(bytes: &[u8], counts: &[usize]) -> Vec<String> {
+    let mut out = Vec::with_capacity(counts.len());
+    let mut off = 0;
+    for &c in counts {
+        out.push(String::from_utf8_lossy(&bytes[off..off + c]).into_owned());
+        off += c;
+    }
+    out
+}
+
+/// Copy bytes into a properly aligned vector of records.
+pub(crate) fn pod_from_bytes<T: Pod>(bytes: &[u8]) -> Vec<T> {
+    let sz = std::mem::size_of::<T>();
+    if sz == 0 {
+        return Vec::new();
+    }
+    let n = bytes.len() / sz;
+    let mut out: Vec<T> = vec![T::zeroed(); n];
+    bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes[..n * sz]);
+    out
+}
+
+/// One process, no MPI: rank 0 of 1. Every collective is the identity.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SerialComm;
+
+impl Communicator for SerialComm {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn host(&self) -> String {
+        hostname()
+    }
+    fn transport(&self) -> String {
+        "serial (no MPI)".to_string()
+    }
+    fn barrier(&self) {}
+    fn broadcast_bytes(&self, _root: usize, _buf: &mut Vec<u8>) {}
+    fn allgatherv_bytes(&self, local: &[u8]) -> (Vec<u8>, Vec<usize>) {
+        (local.to_vec(), vec![local.len()])
+    }
+    fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        assert_eq!(sends.len(), 1, "alltoallv on one rank needs exactly one send buffer");
+        vec![sends[0].clone()]
+    }
+    fn gatherv_bytes(&self, _root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
+        Some((local.to_vec(), vec![local.len()]))
+    }
+    fn allreduce_sum_f64(&self, _values: &mut [f64]) {}
+    fn allreduce_min_f64(&self, _values: &mut [f64]) {}
+    fn allreduce_sum_u64(&self, _values: &mut [u64]) {}
+    fn abort(&self, message: &str, code: i32) -> ! {
+        eprintln!("[rank 0] error: {message}");
+        std::process::exit(if code == 0 { 1 } else { code })
+    }
+}
+
+/// The machine's host name (from the kernel), or "unknown".
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_collectives_are_identity() {
+        let c: &dyn Communicator = &SerialComm;
+        assert_eq!(c.broadcast(0, &[1u32, 2, 3]), vec![1, 2, 3]);
+        let (all, counts) = c.allgatherv(&[1.5f64, 2.5]);
+        assert_eq!(all, vec![1.5, 2.5]);
+        assert_eq!(counts, vec![2]);
+        assert_eq!(c.gather_strings(0, "hi").unwrap(), vec!["hi".to_string()]);
+        assert_eq!(c.allreduce_sum(2.0), 2.0);
+        assert_eq!(c.allreduce_max(-3.0), -3.0);
+    }
+
+    #[test]
+    fn agree_reports_the_failure() {
+        let c: &dyn Communicator = &SerialComm;
+        assert!(c.agree::<String>(Ok(())).is_ok());
+        let e = c.agree::<String>(Err("bad thing in x.h5".into())).unwrap_err();
+        assert_eq!(e.rank, 0);
+        assert_eq!(e.message, "bad thing in x.h5");
+        assert!(e.to_string().contains("bad thing in x.h5"));
+    }
+
+    #[test]
+    fn pod_roundtrip_through_bytes() {
+        #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+        #[repr(C)]
+        struct Spike {
+            t: f64,
+            gid: u64,
+        }
+        let c: &dyn Communicator = &SerialComm;
+        let s = [Spike { t: 1.25, gid: 7 }, Spike { t: 3.0, gid: 1 }];
+        assert_eq!(c.allgatherv(&s).0, s.to_vec());
+    }
+}

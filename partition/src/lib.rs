@@ -1,0 +1,74 @@
+//! miv-partition: who computes what.
+//!
+//! - [`comm`]: the [`Communicator`] trait (rank, size, barrier, broadcast, allgatherv, alltoallv, gather,
+//!   reductions, collective error agreement, abort) with a serial implementation and, with feature `mpi`,
+//!   an MPI one.
+//! - [`assign`]: gid → rank [`Assignment`]s, round-robin and weighted (greedy LPT).
+//! - [`plan`]: [`ReadPlan`]s telling each rank which gid ranges of a population it reads.
+//! - [`init`]: start the right communicator for this process.
+
+pub mod assign;
+pub mod comm;
+#[cfg(feature = "mpi")]
+pub mod mpi_comm;
+pub mod plan;
+
+pub use assign::{imbalance, Assignment};
+pub use comm::{CollectiveError, Communicator, SerialComm};
+#[cfg(feature = "mpi")]
+pub use mpi_comm::MpiComm;
+pub use plan::{coalesce, ReadPlan};
+
+/// Environment variables through which MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm's srun) tell a
+/// process that it is one rank of a parallel job.
+const LAUNCHER_VARS: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK", "MPI_LOCALNRANKS"];
+
+/// True when this process was started by an MPI launcher.
+pub fn launched_by_mpi() -> bool {
+    LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some())
+}
+
+/// The communicator for this process: MPI when built with feature `mpi` and started by a launcher (or when
+/// `MIV_FORCE_MPI=1`), otherwise one serial rank. A plain `miv ...` never initialises MPI, so it starts
+/// instantly and works on machines where the MPI runtime is absent or misconfigured.
+pub fn init() -> Box<dyn Communicator> {
+    #[cfg(feature = "mpi")]
+    {
+        let forced = std::env::var("MIV_FORCE_MPI").map(|v| v == "1").unwrap_or(false);
+        if launched_by_mpi() || forced {
+            if let Some(c) = MpiComm::init() {
+                return Box::new(c);
+            }
+        }
+    }
+    Box::new(SerialComm)
+}
+
+/// Names of the optional features this build has.
+pub fn features() -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if cfg!(feature = "mpi") {
+        f.push("mpi");
+    }
+    f
+}
+
+/// Make a panic on any rank end the whole job: print the panic as usual, then, if MPI is running with more
+/// than one rank, call `MPI_Abort` so that the other ranks do not wait forever in their next collective.
+pub fn install_panic_abort() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        #[cfg(feature = "mpi")]
+        if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
+            // SAFETY: MPI is initialised and not finalised; MPI_Abort on MPI_COMM_WORLD never returns.
+            unsafe {
+                let mut size = 1;
+                mpi::ffi::MPI_Comm_size(mpi::ffi::RSMPI_COMM_WORLD, &mut size);
+                if size > 1 {
+                    mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 101);
+                }
+            }
+        }
+    }));
+}

@@ -1,0 +1,130 @@
+//! `miv debug ...` (hidden): exercises the communicator so multi-rank tests can check real MPI behaviour.
+
+use clap::{Args, Subcommand, ValueEnum};
+use miv_partition::{Assignment, Communicator, ReadPlan};
+
+use super::{CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    #[command(subcommand)]
+    pub command: DebugCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Run every collective with rank-dependent data and print, per rank, one JSON line of results.
+    Collectives,
+    /// Fail on one rank while the others wait in a collective.
+    Fail {
+        /// The rank that fails.
+        #[arg(long, default_value_t = 1)]
+        rank: usize,
+        #[arg(long, value_enum, default_value_t = FailMode::Error)]
+        mode: FailMode,
+    },
+    /// Print, per rank, the gids it owns and reads for a population range.
+    Partition {
+        #[arg(long)]
+        start: u64,
+        #[arg(long)]
+        count: u64,
+        #[arg(long, default_value_t = 0)]
+        io_size: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FailMode {
+    /// The rank returns an error outside any collective agreement (the job is aborted).
+    Error,
+    /// The rank panics (the panic hook aborts the job).
+    Panic,
+    /// The rank's error goes through `agree`, so every rank stops cleanly and rank 0 prints it.
+    Collective,
+}
+
+pub fn run(comm: &dyn Communicator, args: DebugArgs) -> CliResult {
+    match args.command {
+        DebugCommand::Collectives => collectives(comm),
+        DebugCommand::Fail { rank, mode } => fail(comm, rank, mode),
+        DebugCommand::Partition { start, count, io_size } => {
+            let a = Assignment::round_robin(comm.size());
+            let owned = a.gids_of(comm.rank(), &[start..start + count]);
+            let plan = if io_size > 0 {
+                ReadPlan::io_ranks(start..start + count, comm.size(), io_size)
+            } else {
+                ReadPlan::owned(&a, start..start + count)
+            };
+            let reads: Vec<[u64; 2]> = plan.ranges_of(comm.rank()).iter().map(|r| [r.start, r.end]).collect();
+            let line = serde_json::json!({"rank": comm.rank(), "owned": owned, "reads": reads}).to_string();
+            print_in_rank_order(comm, &line);
+            Ok(())
+        }
+    }
+}
+
+/// Rank 0 prints every rank's line, in rank order, so test output is deterministic.
+fn print_in_rank_order(comm: &dyn Communicator, line: &str) {
+    if let Some(lines) = comm.gather_strings(0, line) {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+}
+
+fn collectives(comm: &dyn Communicator) -> CliResult {
+    let (rank, size) = (comm.rank(), comm.size());
+    comm.barrier();
+    // Broadcast from the last rank.
+    let root = size - 1;
+    let b = comm.broadcast(root, &[root as u64 * 10, 7]);
+    let s = comm.broadcast_string(root, &format!("hello from {root}"));
+    // Allgatherv with rank+1 records per rank.
+    let mine: Vec<u64> = (0..=rank as u64).map(|i| rank as u64 * 100 + i).collect();
+    let (all, counts) = comm.allgatherv(&mine);
+    // Gather to root 0.
+    let g = comm.gatherv(0, &[rank as f64 + 0.5]).map(|(v, _)| v);
+    // All-to-all: send to rank r the pair (me, r).
+    let sends: Vec<Vec<u32>> = (0..size).map(|r| vec![rank as u32, r as u32]).collect();
+    let a2a = comm.alltoallv(&sends);
+    let sum = comm.allreduce_sum(rank as f64 + 1.0);
+    let min = comm.allreduce_min(rank as f64 + 1.0);
+    let max = comm.allreduce_max(rank as f64 + 1.0);
+    let mut u = [rank as u64, 1];
+    comm.allreduce_sum_u64(&mut u);
+    let line = serde_json::json!({
+        "rank": rank, "size": size, "bcast": b, "bcast_str": s, "allgatherv": all, "counts": counts,
+        "gather": g, "alltoallv": a2a, "sum": sum, "min": min, "max": max, "sum_u64": u,
+    })
+    .to_string();
+    print_in_rank_order(comm, &line);
+    Ok(())
+}
+
+fn fail(comm: &dyn Communicator, failing: usize, mode: FailMode) -> CliResult {
+    let me = comm.rank();
+    match mode {
+        FailMode::Error => {
+            if me == failing {
+                return Err(CliError::local(format!("rank {me} failed on purpose (missing file /no/such/cells.h5)")));
+            }
+            // The others block in a collective that the failing rank never joins.
+            comm.barrier();
+            Ok(())
+        }
+        FailMode::Panic => {
+            if me == failing {
+                panic!("rank {me} panicked on purpose");
+            }
+            comm.barrier();
+            Ok(())
+        }
+        FailMode::Collective => {
+            let local: Result<(), String> =
+                if me == failing { Err(format!("rank {me} could not parse /tmp/bad.yaml: expected a mapping")) } else { Ok(()) };
+            comm.agree(local)?;
+            Ok(())
+        }
+    }
+}

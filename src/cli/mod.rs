@@ -1,0 +1,82 @@
+//! Command-line interface: parse, start the communicator and logging, dispatch, and turn any error into
+//! one readable message (printed once, on rank 0, when all ranks agreed on it; otherwise the failing rank
+//! prints it and aborts the job so no rank hangs).
+
+use clap::{Parser, Subcommand};
+
+mod debug;
+mod info;
+
+/// Errors reaching the command line. `collective` errors are known to every rank (agreed through
+/// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
+/// multi-rank job aborts the job.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub collective: bool,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl CliError {
+    pub fn local(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), collective: false }
+    }
+}
+
+impl From<miv_partition::CollectiveError> for CliError {
+    fn from(e: miv_partition::CollectiveError) -> CliError {
+        CliError { message: e.to_string(), collective: true }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[derive(Debug, Parser)]
+#[command(name = "miv", version, about = "Large biophysical neural network simulation (NeuroH5, MPI)", long_about = None)]
+pub struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output (repeat for less).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
+    Info(info::InfoArgs),
+    /// Diagnostics used by the multi-rank tests.
+    #[command(hide = true)]
+    Debug(debug::DebugArgs),
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    miv_partition::install_panic_abort();
+    let comm = miv_partition::init();
+    let (rank, size) = (comm.rank(), comm.size());
+    crate::logging::init(rank, size, cli.verbose as i32 - cli.quiet as i32);
+    let result = match cli.command {
+        Command::Info(a) => info::run(comm.as_ref(), a),
+        Command::Debug(a) => debug::run(comm.as_ref(), a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) if e.collective || size == 1 => {
+            if rank == 0 {
+                eprintln!("error: {e}");
+            }
+            drop(comm);
+            1
+        }
+        Err(e) => comm.abort(&e.message, 1),
+    }
+}

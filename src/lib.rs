@@ -1,0 +1,14 @@
+//! miv: large biophysical neural network simulation.
+//!
+//! This facade re-exports the workspace crates so that a user can depend on `miv` alone:
+//! [`io`] (NeuroH5 files), [`partition`] (communicators and gid assignment), [`solvers`] (numerics),
+//! [`engine`] (the execution environment) and [`jobs`] (network construction).
+
+pub use miv_engine as engine;
+pub use miv_io as io;
+pub use miv_jobs as jobs;
+pub use miv_partition as partition;
+pub use miv_solvers as solvers;
+
+pub mod cli;
+pub mod logging;

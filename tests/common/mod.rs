@@ -1,0 +1,125 @@
+//! Shared helpers for end-to-end tests: run the built `miv` binary directly or under `mpirun`, with a
+//! timeout so a hang fails the test instead of stalling the suite.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+    /// Panic with everything the process printed unless it exited 0.
+    pub fn expect_ok(self, what: &str) -> Outcome {
+        assert!(self.ok(), "{what} failed (code {:?}, timed out {}):\nstdout:\n{}\nstderr:\n{}", self.code, self.timed_out, self.stdout, self.stderr);
+        self
+    }
+}
+
+pub fn miv_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_miv"))
+}
+
+/// Repository root (where Cargo.toml of the `miv` package is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the repository (reference data, morphologies).
+pub fn shared_dir() -> PathBuf {
+    repo_root().join("..").join("shared")
+}
+
+/// A fresh, empty scratch directory under the target directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = repo_root().join("target").join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}
+
+fn run_cmd(mut cmd: Command, timeout: Duration) -> Outcome {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn process");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        code: status.and_then(|s| s.code()),
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+        timed_out,
+    }
+}
+
+/// Run `miv ARGS` as one plain process.
+pub fn miv(args: &[&str]) -> Outcome {
+    miv_in(None, args)
+}
+
+pub fn miv_in(dir: Option<&Path>, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(miv_bin());
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    run_cmd(cmd, Duration::from_secs(600))
+}
+
+/// Run `mpirun -n N miv ARGS` (root and oversubscription allowed), killed after `timeout`.
+pub fn mpirun(n: usize, args: &[&str], timeout: Duration) -> Outcome {
+    mpirun_env(n, args, &[], timeout)
+}
+
+pub fn mpirun_env(n: usize, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Outcome {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--allow-run-as-root", "--oversubscribe", "-n", &n.to_string()]);
+    for (k, v) in env {
+        cmd.args(["-x", &format!("{k}={v}")]);
+    }
+    cmd.arg(miv_bin()).args(args);
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    cmd.env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+    run_cmd(cmd, timeout)
+}
+
+/// Parse one JSON document per non-empty stdout line.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
