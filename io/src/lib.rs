@@ -45,6 +45,8 @@ pub mod error;
 pub mod file;
 pub mod graph;
 pub(crate) mod h5;
+pub mod swc;
+pub mod tree;
 pub mod types;
 pub(crate) mod wire;
 
@@ -53,6 +55,8 @@ pub use dtype::{Dtype, Element, Values};
 pub use error::{IoError, Result};
 pub use file::{NeuroH5File, WriteOptions};
 pub use graph::{EdgeAttribute, Projection, ProjectionInfo};
+pub use swc::{parse_swc, read_swc};
+pub use tree::{contract, SectionTopology, Tree};
 pub use types::{H5Types, Population, PopulationRanges};
 
 /// The HDF5 library version this build links, with "parallel" when it was built with MPI-IO.
