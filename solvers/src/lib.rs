@@ -9,7 +9,7 @@
 //! - [`ion`]: ion species (reversal potentials, currents, concentrations).
 //! - [`cell`]: cell descriptions ([`CableCell`], [`ArtificialCell`]).
 //! - [`group`]: [`CellGroup`], many cells stepped together: initialise, advance, events, spikes, probes.
-//! - [`fastmath`]: a vectorisable exp.
+//! - [`fastmath`]: a vectorisable exp; [`expr`]: parameter expressions (e.g. of path distance).
 //!
 //! No MPI, no files: the engine and the CLI feed this crate with descriptions and events.
 
@@ -17,6 +17,7 @@ pub mod cable;
 pub mod cell;
 pub mod compartments;
 pub mod error;
+pub mod expr;
 pub mod fastmath;
 pub mod group;
 pub mod ion;
@@ -30,7 +31,7 @@ pub use group::{
     CellGroup, ConnectionId, DeliveryRule, Event, Method, Probe, ProbeSpec, SimOptions, Spike, SpikeRule, TargetId,
 };
 pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind};
-pub use morphology::{Geometry, Morphology, Point3, Section};
+pub use morphology::{Geometry, Morphology, Point3, Section, TreePoint};
 
 /// The v_init a group is initialised with when it is built (NEURON's default, -65 mV).
 pub const DEFAULT_V_INIT: f64 = -65.0;
