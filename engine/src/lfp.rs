@@ -146,25 +146,18 @@ pub fn line_source(e: [f64; 3], a: [f64; 3], b: [f64; 3], r_min: f64) -> f64 {
     val / l
 }
 
-/// Coefficients `k` (mV per mA/cm2) for the segments of one section, given its 3-D centreline (`points` with
-/// cumulative arc lengths `arc`, um), `nseg` and each segment's membrane area (um2). `scale` is 1 for proximal
-/// cells and `1/fdst` for distal ones.
-pub fn section_coefficients(
-    cfg: &LfpConfig,
-    points: &[[f64; 3]],
-    arc: &[f64],
-    nseg: usize,
-    seg_area: &[f64],
-    r_min: f64,
-    scale: f64,
-) -> Vec<f64> {
+/// Coefficients `k` (mV per nA of membrane current) for the segments of one section, given its 3-D centreline
+/// (`points` with cumulative arc lengths `arc`, um) and `nseg`. `scale` is 1 for proximal cells and `1/fdst`
+/// for distal ones. With the membrane current of a segment in nA (NEURON's `i_membrane_`), `k·I` equals MiV's
+/// `1e-4·area·rho/(4πl)·ln(..)·i_membrane` with i_membrane in mA/cm2.
+pub fn section_coefficients(cfg: &LfpConfig, points: &[[f64; 3]], arc: &[f64], nseg: usize, r_min: f64, scale: f64) -> Vec<f64> {
     let total = *arc.last().unwrap_or(&0.0);
     (0..nseg)
         .map(|j| {
             let a = point_at_arc(points, arc, total * j as f64 / nseg as f64);
             let b = point_at_arc(points, arc, total * (j + 1) as f64 / nseg as f64);
-            // 1e-4: um2 * mA/cm2 * ohm cm / um -> mV (MiV's factor).
-            let k = 1e-4 * seg_area[j] * cfg.rho / (4.0 * std::f64::consts::PI) * line_source(cfg.position, a, b, r_min);
+            // 1e-2: nA * ohm cm / um -> mV.
+            let k = 1e-2 * cfg.rho / (4.0 * std::f64::consts::PI) * line_source(cfg.position, a, b, r_min);
             if k.is_finite() {
                 k * scale
             } else {
@@ -273,13 +266,17 @@ mod tests {
     }
 
     #[test]
-    fn coefficients_scale_with_area_and_role() {
+    fn coefficients_scale_with_role_and_distance() {
         let c = cfg();
         let pts = [[50.0, 0.0, 0.0], [150.0, 0.0, 0.0]];
         let arc = [0.0, 100.0];
-        let k1 = section_coefficients(&c, &pts, &arc, 2, &[10.0, 10.0], 0.5, 1.0);
-        let k2 = section_coefficients(&c, &pts, &arc, 2, &[20.0, 10.0], 0.5, 10.0);
-        assert!((k2[0] / k1[0] - 20.0).abs() < 1e-12);
+        let k1 = section_coefficients(&c, &pts, &arc, 2, 0.5, 1.0);
+        let k2 = section_coefficients(&c, &pts, &arc, 2, 0.5, 10.0);
+        assert!((k2[0] / k1[0] - 10.0).abs() < 1e-12);
+        // Point-source limit far away: k = 1e-2 rho / (4 pi r).
+        let far = LfpConfig { position: [0.0, 1e5, 0.0], ..cfg() };
+        let kf = section_coefficients(&far, &pts, &arc, 1, 0.5, 1.0)[0];
+        assert!((kf / (1e-2 * 333.0 / (4.0 * std::f64::consts::PI * 1e5)) - 1.0).abs() < 1e-5);
         assert!(k1[0] > k1[1], "the nearer segment weighs more");
     }
 

@@ -1,0 +1,19 @@
+//! Errors of the execution environment. Each names the file, key or gid concerned.
+
+use miv_partition::CollectiveError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A problem with the network description (cells, connections, probes, options).
+    #[error("{0}")]
+    Network(String),
+    /// A configuration file or value.
+    #[error(transparent)]
+    Config(#[from] miv_io::config::ConfigError),
+    /// Reading or writing NeuroH5.
+    #[error(transparent)]
+    Io(#[from] miv_io::IoError),
+    /// An error every rank agreed on (it may have happened on another rank).
+    #[error(transparent)]
+    Collective(#[from] CollectiveError),
+}

@@ -1,0 +1,621 @@
+//! The distributed network runtime: local cells in cell groups, connections, min-delay spike exchange,
+//! probes and LFP sampling.
+//!
+//! Each rank holds the cells it owns as [`CellDescription`]s until [`Network::finitialize`] builds them into
+//! [`CellGroup`]s (a few cells per group, groups stepped in parallel by rayon). [`Network::psolve`] advances
+//! all groups for one min-delay interval, exchanges the interval's spikes with every rank, and turns them into
+//! events for the local targets. A spike at t on a connection with delay d arrives at t + d, which lies beyond
+//! the interval in which it was produced, so no event is ever late.
+//!
+//! Nothing here depends on the rank or thread count: groups are independent, events on one cell are ordered by
+//! (time, connection key) with keys built from source gid and connection order, spikes are exchanged and kept
+//! sorted by (t, gid), and the LFP is an exact sum.
+
+use std::collections::{BTreeMap, HashMap};
+
+use miv_partition::Communicator;
+use miv_solvers::{
+    Catalogue, CellDescription, CellGroup, ConnectionId, Event, Location, Probe, ProbeSpec, SimOptions, TargetId,
+};
+use rayon::prelude::*;
+
+use crate::error::EngineError;
+use crate::lfp::{self, ExactSum, LfpConfig, LfpRole};
+use crate::spikes::{self, Spike};
+
+/// How the runtime splits and schedules work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub sim: SimOptions,
+    /// Longest interval between spike exchanges (ms), NEURON's `pc.set_maxstep(10)`.
+    pub max_step: f64,
+    /// Cells per cell group (0: automatic).
+    pub cells_per_group: usize,
+    /// Worker threads per rank (0: rayon's default, from RAYON_NUM_THREADS or the core count).
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions { sim: SimOptions::default(), max_step: 10.0, cells_per_group: 0, threads: 1 }
+    }
+}
+
+/// A connection (NEURON NetCon) from a source gid to a target of a local cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetCon {
+    pub source: u64,
+    pub target_gid: u64,
+    /// Target index within the target cell (its point processes in placement order; 0 for artificial cells).
+    pub target: usize,
+    pub weights: Vec<f64>,
+    /// ms; at least one time step.
+    pub delay: f64,
+}
+
+/// What to record at a location of a local cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    pub gid: u64,
+    /// A probe in the terms of one cell (its `cell` field is ignored and replaced by the gid's cell).
+    pub spec: ProbeSpec,
+    pub label: String,
+}
+
+/// One recorded probe trace (on the rank owning the cell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub gid: u64,
+    pub label: String,
+    pub values: Vec<f64>,
+}
+
+/// An LFP electrode's cells on this rank: (gid, role, soma position) decided before the groups are built.
+#[derive(Debug, Clone)]
+struct Electrode {
+    config: LfpConfig,
+    /// Local samples, one exact sum per sample.
+    samples: Vec<ExactSum>,
+    every: u64,
+}
+
+struct GroupRt {
+    group: CellGroup,
+    gids: Vec<u64>,
+    inbox: Vec<Event>,
+    spikes: Vec<miv_solvers::Spike>,
+    /// (probe, index into `Network::traces`).
+    probes: Vec<(Probe, usize)>,
+    probe_values: Vec<Vec<f64>>,
+    /// Per electrode: (node, coefficient mV/nA) over the group's selected cells.
+    lfp_nodes: Vec<Vec<(u32, f64)>>,
+    lfp_values: Vec<Vec<ExactSum>>,
+}
+
+/// The network part of the execution environment on one rank.
+pub struct Network<'c> {
+    comm: &'c dyn Communicator,
+    opts: RunOptions,
+    catalogue: Catalogue,
+    cells: BTreeMap<u64, CellDescription>,
+    /// Population index (sorted name order) of each local cell, for LFP cell sampling.
+    population_of: HashMap<u64, usize>,
+    netcons: Vec<NetCon>,
+    direct: Vec<(u64, usize, f64, Vec<f64>)>,
+    probes: Vec<ProbeRequest>,
+    probe_every: u64,
+    electrodes: Vec<Electrode>,
+    groups: Vec<GroupRt>,
+    /// Sorted by source gid: (source, group, connection, delay).
+    routes: Vec<(u64, u32, ConnectionId, f64)>,
+    /// Pending direct events per group, enqueued after initialisation.
+    direct_events: Vec<Vec<Event>>,
+    pool: Option<rayon::ThreadPool>,
+    built: bool,
+    interval_steps: u64,
+    step: u64,
+    recorded: Vec<Spike>,
+    traces: Vec<Trace>,
+    min_delay: f64,
+}
+
+impl<'c> Network<'c> {
+    pub fn new(comm: &'c dyn Communicator, catalogue: Catalogue, opts: RunOptions) -> Network<'c> {
+        Network {
+            comm,
+            opts,
+            catalogue,
+            cells: BTreeMap::new(),
+            population_of: HashMap::new(),
+            netcons: vec![],
+            direct: vec![],
+            probes: vec![],
+            probe_every: 1,
+            electrodes: vec![],
+            groups: vec![],
+            routes: vec![],
+            direct_events: vec![],
+            pool: None,
+            built: false,
+            interval_steps: 1,
+            step: 0,
+            recorded: vec![],
+            traces: vec![],
+            min_delay: f64::INFINITY,
+        }
+    }
+
+    pub fn comm(&self) -> &'c dyn Communicator {
+        self.comm
+    }
+
+    pub fn options(&self) -> &RunOptions {
+        &self.opts
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Add a cell owned by this rank. `population` is the index of its population in sorted name order.
+    pub fn add_cell(&mut self, gid: u64, population: usize, cell: CellDescription) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        if self.cells.insert(gid, cell).is_some() {
+            return Err(EngineError::Network(format!("gid {gid} added twice on rank {}", self.comm.rank())));
+        }
+        self.population_of.insert(gid, population);
+        Ok(())
+    }
+
+    pub fn has_cell(&self, gid: u64) -> bool {
+        self.cells.contains_key(&gid)
+    }
+
+    pub fn cell(&self, gid: u64) -> Option<&CellDescription> {
+        self.cells.get(&gid)
+    }
+
+    pub fn cell_mut(&mut self, gid: u64) -> Option<&mut CellDescription> {
+        if self.built {
+            return None;
+        }
+        self.cells.get_mut(&gid)
+    }
+
+    /// Local gids, ascending.
+    pub fn gids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cells.keys().copied()
+    }
+
+    /// Connect `source` (any gid of the network) to target `target` of the local cell `target_gid`.
+    pub fn connect(&mut self, nc: NetCon) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        if !self.cells.contains_key(&nc.target_gid) {
+            return Err(EngineError::Network(format!("connection {} -> {}: the target is not on this rank", nc.source, nc.target_gid)));
+        }
+        let dt = self.opts.sim.dt;
+        if !(nc.delay >= dt - 1e-9 * dt) || !nc.delay.is_finite() {
+            return Err(EngineError::Network(format!(
+                "connection {} -> {}: delay {} ms is below the time step dt = {dt} ms",
+                nc.source, nc.target_gid, nc.delay
+            )));
+        }
+        self.netcons.push(nc);
+        Ok(())
+    }
+
+    /// Deliver one event straight to a target at time `t` (NEURON's `NetCon(None, target).event(t)`).
+    pub fn add_event(&mut self, gid: u64, target: usize, t: f64, weights: Vec<f64>) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        if !self.cells.contains_key(&gid) {
+            return Err(EngineError::Network(format!("event for gid {gid}: the cell is not on this rank")));
+        }
+        self.direct.push((gid, target, t, weights));
+        Ok(())
+    }
+
+    /// Record a probe every `every_steps` steps (the same interval for all probes).
+    pub fn add_probe(&mut self, p: ProbeRequest, every_steps: u64) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        if !self.cells.contains_key(&p.gid) {
+            return Err(EngineError::Network(format!("probe {}: gid {} is not on this rank", p.label, p.gid)));
+        }
+        self.probe_every = every_steps.max(1);
+        self.probes.push(p);
+        Ok(())
+    }
+
+    /// Add an LFP electrode. Must be called on every rank (the sum is collective).
+    pub fn add_lfp(&mut self, config: LfpConfig) -> Result<usize, EngineError> {
+        self.check_not_built()?;
+        config.validate().map_err(EngineError::Network)?;
+        let every = steps_of(config.dt_lfp, self.opts.sim.dt).ok_or_else(|| {
+            EngineError::Network(format!("lfp '{}': dt_lfp {} is not a multiple of dt {}", config.label, config.dt_lfp, self.opts.sim.dt))
+        })?;
+        self.opts.sim.membrane_current = true;
+        self.opts.sim.geometry = true;
+        self.electrodes.push(Electrode { config, samples: vec![], every });
+        Ok(self.electrodes.len() - 1)
+    }
+
+    fn check_not_built(&self) -> Result<(), EngineError> {
+        if self.built {
+            return Err(EngineError::Network("the network is already instantiated (finitialize was called)".into()));
+        }
+        Ok(())
+    }
+
+    /// The global minimum connection delay (ms), known after `finitialize`.
+    pub fn min_delay(&self) -> f64 {
+        self.min_delay
+    }
+
+    /// Current time (ms).
+    pub fn time(&self) -> f64 {
+        self.step as f64 * self.opts.sim.dt
+    }
+
+    /// Number of compartments on this rank (after instantiation).
+    pub fn local_compartments(&self) -> usize {
+        self.groups.iter().map(|g| g.group.num_compartments()).sum()
+    }
+
+    /// Build the cell groups, connections and samplers. Collective.
+    fn instantiate(&mut self) -> Result<(), EngineError> {
+        let dt = self.opts.sim.dt;
+        let built = self.build_groups();
+        let built = self.comm.agree(built.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| built.unwrap());
+        let (groups, index) = built.map_err(EngineError::Collective)?;
+        self.groups = groups;
+        let local = self.wire(&index);
+        self.comm.agree(local.as_ref().map_err(|e| e.to_string()).map(|_| ())).map_err(EngineError::Collective)?;
+        let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
+        self.min_delay = self.comm.allreduce_min(local_min);
+        let interval = self.min_delay.min(self.opts.max_step);
+        self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
+        self.pool = Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.opts.threads)
+                .build()
+                .map_err(|e| EngineError::Network(format!("cannot start {} worker threads: {e}", self.opts.threads)))?,
+        );
+        self.built = true;
+        Ok(())
+    }
+
+    /// Cut the local cells (ascending gid) into groups.
+    #[allow(clippy::type_complexity)]
+    fn build_groups(&mut self) -> Result<(Vec<GroupRt>, HashMap<u64, (u32, u32)>), EngineError> {
+        let n = self.cells.len();
+        let per = if self.opts.cells_per_group > 0 {
+            self.opts.cells_per_group
+        } else {
+            // Enough groups to keep every thread busy, small enough to stay in cache.
+            let threads = self.opts.threads.max(1);
+            n.div_ceil(4 * threads).clamp(1, 64)
+        };
+        let gids: Vec<u64> = self.cells.keys().copied().collect();
+        let mut groups = Vec::new();
+        let mut index = HashMap::with_capacity(n);
+        for (gi, chunk) in gids.chunks(per.max(1)).enumerate() {
+            let descs: Vec<CellDescription> = chunk.iter().map(|g| self.cells[g].clone()).collect();
+            let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone())
+                .map_err(|e| EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1])))?;
+            for (ci, &g) in chunk.iter().enumerate() {
+                index.insert(g, (gi as u32, ci as u32));
+            }
+            groups.push(GroupRt {
+                group,
+                gids: chunk.to_vec(),
+                inbox: vec![],
+                spikes: vec![],
+                probes: vec![],
+                probe_values: vec![],
+                lfp_nodes: vec![Vec::new(); self.electrodes.len()],
+                lfp_values: vec![Vec::new(); self.electrodes.len()],
+            });
+        }
+        Ok((groups, index))
+    }
+
+    /// Connections, direct events, probes and LFP coefficients onto the built groups.
+    fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
+        // Connections of one target cell in (source, position) order; key = source gid and that position, so
+        // simultaneous events on a cell are ordered the same way whatever the grouping or rank count.
+        let mut order: Vec<usize> = (0..self.netcons.len()).collect();
+        order.sort_by_key(|&i| (self.netcons[i].target_gid, self.netcons[i].source, i));
+        let mut per_cell_ordinal: HashMap<u64, u64> = HashMap::new();
+        let mut routes = Vec::with_capacity(order.len());
+        for i in order {
+            let nc = &self.netcons[i];
+            let (g, c) = index[&nc.target_gid];
+            let grp = &mut self.groups[g as usize];
+            let target = grp.group.target(c as usize, nc.target).ok_or_else(|| {
+                EngineError::Network(format!("connection {} -> {}: the cell has no target {}", nc.source, nc.target_gid, nc.target))
+            })?;
+            let k = per_cell_ordinal.entry(nc.target_gid).or_insert(0);
+            let key = (nc.source << 20) | (*k & 0xF_FFFF);
+            *k += 1;
+            let id = grp
+                .group
+                .connect(target, &nc.weights, key)
+                .map_err(|e| EngineError::Network(format!("connection {} -> {}: {e}", nc.source, nc.target_gid)))?;
+            routes.push((nc.source, g, id, nc.delay));
+        }
+        routes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2 .0.cmp(&b.2 .0)));
+        self.routes = routes;
+        self.direct_events = vec![Vec::new(); self.groups.len()];
+        for (n, (gid, target, t, w)) in self.direct.iter().enumerate() {
+            let (g, c) = index[gid];
+            let grp = &mut self.groups[g as usize];
+            let tid: TargetId = grp
+                .group
+                .target(c as usize, *target)
+                .ok_or_else(|| EngineError::Network(format!("event for gid {gid}: the cell has no target {target}")))?;
+            let id = grp
+                .group
+                .connect(tid, w, u64::MAX - 1 - n as u64)
+                .map_err(|e| EngineError::Network(format!("event for gid {gid}: {e}")))?;
+            self.direct_events[g as usize].push(Event { time: *t, connection: id });
+        }
+        for p in &self.probes {
+            let (g, c) = index[&p.gid];
+            let grp = &mut self.groups[g as usize];
+            let spec = with_cell(&p.spec, c as usize);
+            let probe = grp.group.probe(&spec).map_err(|e| EngineError::Network(format!("probe {} on gid {}: {e}", p.label, p.gid)))?;
+            grp.probes.push((probe, self.traces.len()));
+            grp.probe_values.push(vec![]);
+            self.traces.push(Trace { gid: p.gid, label: p.label.clone(), values: vec![] });
+        }
+        for (e, el) in self.electrodes.iter().enumerate() {
+            for (&gid, desc) in &self.cells {
+                let CellDescription::Cable(cell) = desc else { continue };
+                let (g, c) = index[&gid];
+                let grp = &mut self.groups[g as usize];
+                let soma = lfp_soma_point(cell);
+                let pop = self.population_of.get(&gid).copied().unwrap_or(0);
+                let Some(role) = lfp::select_cell(&el.config, pop, gid, soma) else { continue };
+                let scale = if role == LfpRole::Distal { 1.0 / el.config.fdst } else { 1.0 };
+                let placed = cell.morphology.placed_points(&cell.nseg);
+                for (s, pts) in placed.iter().enumerate() {
+                    let p3: Vec<[f64; 3]> = pts.iter().map(|p| [p.x, p.y, p.z]).collect();
+                    let arc = arc_lengths(&p3);
+                    let nseg = cell.nseg[s];
+                    let r_min = pts.iter().map(|p| p.diam).fold(0.0, f64::max) / 2.0;
+                    let k = lfp::section_coefficients(&el.config, &p3, &arc, nseg, r_min.max(0.5), scale);
+                    for (j, kj) in k.into_iter().enumerate() {
+                        let x = (j as f64 + 0.5) / nseg as f64;
+                        if let Some(node) = grp.group.node_at(c as usize, Location::new(s, x)) {
+                            grp.lfp_nodes[e].push((node as u32, kj));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// NEURON `finitialize(v_init)`: build on first use, set every cell to `v_init`, mechanism steady states,
+    /// queue the direct events, and take the samples at t = 0. Collective.
+    pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {
+        if !self.built {
+            self.instantiate()?;
+        }
+        self.step = 0;
+        self.recorded.clear();
+        for t in &mut self.traces {
+            t.values.clear();
+        }
+        for e in &mut self.electrodes {
+            e.samples.clear();
+        }
+        let direct = &self.direct_events;
+        let probe_every = self.probe_every;
+        let everies: Vec<u64> = self.electrodes.iter().map(|e| e.every).collect();
+        let pool = self.pool.as_ref().expect("instantiated");
+        pool.install(|| {
+            self.groups.par_iter_mut().enumerate().for_each(|(gi, g)| {
+                g.group.initialize(v_init);
+                g.inbox.clear();
+                g.inbox.extend_from_slice(&direct[gi]);
+                g.probe_values.iter_mut().for_each(Vec::clear);
+                g.lfp_values.iter_mut().for_each(Vec::clear);
+                sample(g, 0, probe_every, &everies);
+            })
+        });
+        self.collect_spikes();
+        Ok(())
+    }
+
+    /// Advance the network to `t_stop` (ms), exchanging spikes every min-delay interval. Collective.
+    pub fn psolve(&mut self, t_stop: f64) -> Result<(), EngineError> {
+        if !self.built {
+            return Err(EngineError::Network("psolve before finitialize".into()));
+        }
+        let dt = self.opts.sim.dt;
+        let last = (t_stop / dt + 1e-6).floor() as u64;
+        let probe_every = self.probe_every;
+        let everies: Vec<u64> = self.electrodes.iter().map(|e| e.every).collect();
+        let lfp = !everies.is_empty();
+        while self.step < last {
+            let end = (self.step + self.interval_steps).min(last);
+            let start = self.step;
+            let pool = self.pool.as_ref().expect("instantiated");
+            let groups = &mut self.groups;
+            pool.install(|| {
+                groups.par_iter_mut().for_each(|g| {
+                    let mut s = start;
+                    while s < end {
+                        let next = next_sample_step(s, end, probe_every, &everies, !g.probes.is_empty(), lfp);
+                        g.group.advance(next as f64 * dt, &mut g.inbox, &mut g.spikes);
+                        s = next;
+                        sample(g, s, probe_every, &everies);
+                    }
+                })
+            });
+            self.step = end;
+            self.exchange_and_route();
+        }
+        Ok(())
+    }
+
+    fn collect_spikes(&mut self) -> Vec<Spike> {
+        let mut local = Vec::new();
+        for g in &mut self.groups {
+            for s in g.spikes.drain(..) {
+                // A cell is one spike source (NEURON's one gid, one source): its first detector, or the
+                // artificial cell itself.
+                if s.source == 0 && (s.cell as usize) < g.gids.len() {
+                    local.push(Spike::new(g.gids[s.cell as usize], s.time));
+                }
+            }
+        }
+        spikes::sort_spikes(&mut local);
+        self.recorded.extend_from_slice(&local);
+        local
+    }
+
+    fn exchange_and_route(&mut self) {
+        let local = self.collect_spikes();
+        let all = spikes::exchange(self.comm, &local);
+        if self.routes.is_empty() {
+            return;
+        }
+        for s in &all {
+            let lo = self.routes.partition_point(|r| r.0 < s.gid);
+            for r in &self.routes[lo..] {
+                if r.0 != s.gid {
+                    break;
+                }
+                self.groups[r.1 as usize].inbox.push(Event { time: s.t + r.3, connection: r.2 });
+            }
+        }
+    }
+
+    /// This rank's recorded spikes, sorted by (t, gid).
+    pub fn local_spikes(&self) -> &[Spike] {
+        &self.recorded
+    }
+
+    /// All spikes of the network on root (sorted by (t, gid)); `None` on other ranks. Collective.
+    pub fn gather_spikes(&self) -> Option<Vec<Spike>> {
+        spikes::gather_to_root(self.comm, &self.recorded)
+    }
+
+    /// This rank's probe traces.
+    pub fn traces(&mut self) -> Vec<Trace> {
+        let mut out = self.traces.clone();
+        for g in &self.groups {
+            for ((_, ti), vals) in g.probes.iter().zip(&g.probe_values) {
+                out[*ti].values = vals.clone();
+            }
+        }
+        out
+    }
+
+    /// The LFP of electrode `e` on root: (times, values); `None` on other ranks. Collective.
+    pub fn gather_lfp(&self, e: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+        let el = &self.electrodes[e];
+        let n = self.groups.first().map_or(0, |g| g.lfp_values[e].len());
+        let mut local = vec![ExactSum::default(); n];
+        for g in &self.groups {
+            for (acc, s) in local.iter_mut().zip(&g.lfp_values[e]) {
+                acc.merge(*s);
+            }
+        }
+        // Ranks without groups contribute nothing; agree on the sample count through the maximum.
+        let words: Vec<[u64; 2]> = local.iter().map(|s| s.to_words()).collect();
+        let gathered = self.comm.gatherv(0, &words)?;
+        let (all, counts) = gathered;
+        let n_samples = counts.iter().copied().max().unwrap_or(0);
+        let mut total = vec![ExactSum::default(); n_samples];
+        let mut off = 0;
+        for c in counts {
+            for (i, w) in all[off..off + c].iter().enumerate() {
+                total[i].merge(ExactSum::from_words(*w));
+            }
+            off += c;
+        }
+        let dt_lfp = el.every as f64 * self.opts.sim.dt;
+        let t = (0..n_samples).map(|i| i as f64 * dt_lfp).collect();
+        Some((t, total.iter().map(|s| s.value()).collect()))
+    }
+
+    pub fn electrodes(&self) -> Vec<&LfpConfig> {
+        self.electrodes.iter().map(|e| &e.config).collect()
+    }
+}
+
+/// The first step after `s` (up to `end`) at which something is sampled.
+fn next_sample_step(s: u64, end: u64, probe_every: u64, everies: &[u64], probes: bool, lfp: bool) -> u64 {
+    let mut next = end;
+    if probes {
+        next = next.min((s / probe_every + 1) * probe_every);
+    }
+    if lfp {
+        for &e in everies {
+            next = next.min((s / e + 1) * e);
+        }
+    }
+    next
+}
+
+/// Take the probe and LFP samples of one group due at step `s`.
+fn sample(g: &mut GroupRt, s: u64, probe_every: u64, everies: &[u64]) {
+    if !g.probes.is_empty() && s % probe_every == 0 {
+        for ((p, _), vals) in g.probes.iter().zip(g.probe_values.iter_mut()) {
+            vals.push(g.group.read(p));
+        }
+    }
+    if everies.is_empty() {
+        return;
+    }
+    let Some(im) = g.group.membrane_currents() else { return };
+    for (e, nodes) in g.lfp_nodes.iter().enumerate() {
+        if s % everies[e] == 0 {
+            let mut acc = ExactSum::default();
+            for &(node, k) in nodes {
+                acc.add(k * im[node as usize]);
+            }
+            g.lfp_values[e].push(acc);
+        }
+    }
+}
+
+fn with_cell(spec: &ProbeSpec, cell: usize) -> ProbeSpec {
+    match spec.clone() {
+        ProbeSpec::Voltage { location, .. } => ProbeSpec::Voltage { cell, location },
+        ProbeSpec::MembraneCurrent { location, .. } => ProbeSpec::MembraneCurrent { cell, location },
+        ProbeSpec::TargetState { target, variable, .. } => ProbeSpec::TargetState { cell, target, variable },
+        ProbeSpec::DensityState { location, mechanism, variable, .. } => {
+            ProbeSpec::DensityState { cell, location, mechanism, variable }
+        }
+    }
+}
+
+/// MiV's soma point for LFP cell selection: the first 3-D point of the first soma section (else of the root).
+fn lfp_soma_point(cell: &miv_solvers::CableCell) -> [f64; 3] {
+    let placed = cell.morphology.placed_points(&cell.nseg);
+    let s = cell.sections_of_type(1).first().copied().unwrap_or_else(|| cell.morphology.root());
+    placed[s].first().map(|p| [p.x, p.y, p.z]).unwrap_or([0.0; 3])
+}
+
+fn arc_lengths(p: &[[f64; 3]]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut acc = 0.0;
+    for i in 0..p.len() {
+        if i > 0 {
+            let d = [p[i][0] - p[i - 1][0], p[i][1] - p[i - 1][1], p[i][2] - p[i - 1][2]];
+            acc += (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        }
+        out.push(acc);
+    }
+    out
+}
+
+/// `interval / dt` as a whole number of steps, if it is one (within 1e-6 of a step).
+pub fn steps_of(interval: f64, dt: f64) -> Option<u64> {
+    let k = interval / dt;
+    let r = k.round();
+    (r >= 1.0 && (k - r).abs() < 1e-6).then_some(r as u64)
+}
