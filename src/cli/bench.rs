@@ -319,8 +319,8 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
     let bench = here.join("bench");
     let shared = here.join("..").join("shared").join("reference").join("scripts");
     match case {
-        "cable" => run("NEURON 9.0.2", bench.join("neuron_cell.py"), vec!["cable".into()])?,
-        "hh" => run("NEURON 9.0.2", bench.join("neuron_cell.py"), vec!["hh".into(), a.cells.to_string()])?,
+        "cable" => run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["cable".into()])?,
+        "hh" => run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["hh".into(), a.cells.to_string()])?,
         _ => {
             let n = a.cells.to_string();
             let t = a.tstop.to_string();
