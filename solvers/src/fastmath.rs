@@ -5,6 +5,42 @@
 //! not depend on which CPU path runs them. Arguments are clamped to [-708, 709]; exp(-800) gives about 3e-308
 //! instead of 0, which no kernel here can tell apart.
 
+/// Define a kernel function compiled three times (generic, AVX2, AVX-512F) and chosen at run time by CPU
+/// features, plus `$generic`, the generic version alone (for tests). Only IEEE add/mul/div and exact integer
+/// operations are used by the kernels and Rust never fuses a*b+c, so every version gives the same bits.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $generic:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn v512($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn v256($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features the function was compiled for.
+                    return unsafe { v512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: as above.
+                    return unsafe { v256($($arg),*) };
+                }
+            }
+            $generic($($arg),*)
+        }
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn $generic($($arg: $ty),*) $body
+    };
+}
+
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;

@@ -6,6 +6,8 @@ use crate::fastmath;
 
 /// NEURON's numerical derivative step (mV) in `nrn_cur`.
 pub(crate) const DV: f64 = 0.001;
+/// 1 / DV: the kernels multiply by it where NEURON divides by DV (the results differ by at most an ulp).
+pub(crate) const INV_DV: f64 = 1.0 / DV;
 
 /// Passive leak `pas`: i = g (v - e).
 #[derive(Debug, Clone)]
@@ -43,13 +45,19 @@ impl Mechanism for Pas {
     fn initialize(&mut self, _cx: &mut Cx) {}
     fn current(&mut self, cx: &mut Cx) {
         let n = self.sites.len();
-        let (g, e) = (&self.p.cols[0][..n], &self.p.cols[1][..n]);
-        for (i, &node) in self.sites.node[..n].iter().enumerate() {
-            let node = node as usize;
-            let v = cx.v[node];
-            let i1 = g[i] * (v + DV - e[i]);
-            let i0 = g[i] * (v - e[i]);
-            cx.add_membrane(node, i0, (i1 - i0) / DV);
+        let (g, e, nodes) = (&self.p.cols[0][..n], &self.p.cols[1][..n], &self.sites.node[..n]);
+        let (v, rhs, d) = (cx.v, &mut *cx.rhs, &mut *cx.d);
+        assert!(self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
+        for i in 0..n {
+            // SAFETY: every node index is below the array lengths (asserted above).
+            unsafe {
+                let node = *nodes.get_unchecked(i) as usize;
+                let vv = *v.get_unchecked(node);
+                let i1 = g[i] * (vv + DV - e[i]);
+                let i0 = g[i] * (vv - e[i]);
+                *rhs.get_unchecked_mut(node) -= i0;
+                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
+            }
         }
     }
     fn update_state(&mut self, _cx: &mut Cx) {}
@@ -194,14 +202,17 @@ fn cnexp(x: &mut f64, inf: f64, rate_dt: f64, ex: impl Fn(f64) -> f64) {
     *x += (1.0 - ex(-rate_dt)) * (inf - *x);
 }
 
-fn hh_states_exact(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
-    let len = v.len();
-    let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
-    for i in 0..len {
-        let r = hh_rates(v[i], fastmath::exp);
-        cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
-        cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
-        cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+crate::multiversion! {
+    /// Exact-rate gate update of every instance (v gathered into `v`); `qdt` = q10 * dt.
+    fn hh_states_exact / hh_states_exact_generic(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
+        let len = v.len();
+        let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
+        for i in 0..len {
+            let r = hh_rates(v[i], fastmath::exp);
+            cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
+            cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
+            cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+        }
     }
 }
 
@@ -308,6 +319,28 @@ impl Mechanism for Hh {
         } else {
             let qdt = q10(cx.celsius) * cx.dt;
             hh_states_exact(&mut self.m, &mut self.h, &mut self.n, &self.scratch, qdt);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cpu_path_of_the_hh_kernel_gives_the_same_bits() {
+        let n = 1001;
+        let v: Vec<f64> = (0..n).map(|i| -120.0 + 0.173 * i as f64).chain([-40.0, -55.0, -40.0 + 1e-9]).collect();
+        let init: Vec<f64> = (0..v.len()).map(|i| (i % 97) as f64 / 97.0).collect();
+        let (mut a, mut b) = ([init.clone(), init.clone(), init.clone()], [init.clone(), init.clone(), init]);
+        for _ in 0..5 {
+            let [m, h, nn] = &mut a;
+            hh_states_exact(m, h, nn, &v, 0.025 * 3.0);
+            let [m, h, nn] = &mut b;
+            hh_states_exact_generic(m, h, nn, &v, 0.025 * 3.0);
+        }
+        for k in 0..3 {
+            assert!(a[k].iter().zip(&b[k]).all(|(x, y)| x.to_bits() == y.to_bits()), "gate {k}");
         }
     }
 }

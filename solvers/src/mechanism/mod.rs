@@ -374,6 +374,7 @@ impl Columns {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sites {
     pub node: Vec<u32>,
+    max_node: u32,
     pub scale: Vec<f64>,
     pub cell: Vec<u32>,
     pub ions: Vec<Vec<u32>>,
@@ -382,6 +383,7 @@ pub(crate) struct Sites {
 impl Sites {
     pub fn push(&mut self, s: &Site) {
         self.node.push(s.node);
+        self.max_node = self.max_node.max(s.node);
         self.scale.push(s.scale);
         self.cell.push(s.cell);
         if self.ions.len() < s.ions.len() {
@@ -393,5 +395,9 @@ impl Sites {
     }
     pub fn len(&self) -> usize {
         self.node.len()
+    }
+    /// Largest node index (0 when empty).
+    pub fn max_node(&self) -> usize {
+        self.max_node as usize
     }
 }
