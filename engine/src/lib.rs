@@ -4,12 +4,14 @@
 //!   probes and LFP sampling.
 //! - [`spikes`]: spike records, their exchange at min-delay barriers and gathering on root.
 //! - [`lfp`]: the point-electrode LFP of MiV's `lfp.py`, with an exact (rank-independent) sum.
+//! - [`model`]: cell models and templates in YAML (the biophysics schema).
 //! - [`expr`]: arithmetic expressions for per-segment template parameters.
 //! - [`error`]: [`EngineError`].
 
 pub mod error;
 pub mod expr;
 pub mod lfp;
+pub mod model;
 pub mod network;
 pub mod spikes;
 
