@@ -1,20 +1,28 @@
 //! miv-engine: the execution environment.
 //!
+//! - [`env`]: [`ExecutionEnvironment`], MiV's runtime: load cells and connections from NeuroH5, stimulus,
+//!   LFP, run, outputs.
+//! - [`experiment`]: `miv run EXPERIMENT.yaml`, the whole flow from one YAML file.
 //! - [`network`]: [`Network`], the local cells in cell groups, connections, min-delay spike exchange,
 //!   probes and LFP sampling.
+//! - [`synthetic`]: the ring and busyring test networks written as NeuroH5 files.
 //! - [`spikes`]: spike records, their exchange at min-delay barriers and gathering on root.
 //! - [`lfp`]: the point-electrode LFP of MiV's `lfp.py`, with an exact (rank-independent) sum.
 //! - [`model`]: cell models and templates in YAML (the biophysics schema).
 //! - [`expr`]: arithmetic expressions for per-segment template parameters.
 //! - [`error`]: [`EngineError`].
 
+pub mod env;
 pub mod error;
+pub mod experiment;
 pub mod expr;
 pub mod lfp;
 pub mod model;
 pub mod network;
 pub mod spikes;
+pub mod synthetic;
 
+pub use env::{ExecutionEnvironment, Partitioning, SynapseRule};
 pub use error::EngineError;
 pub use network::{NetCon, Network, ProbeRequest, RunOptions, Trace};
 pub use spikes::Spike;

@@ -1005,3 +1005,27 @@ fn yaml_error(cx: &Ctx, e: serde_yaml::Error) -> ModelError {
         _ => cx.err("(document)", msg),
     }
 }
+
+/// A probe of a cell from text: `at` is `SECTION(x)`, `variable` is `v`, `i_membrane`, `MECH.VAR` (a density
+/// mechanism at that location) or `TARGET.VAR` with TARGET a point-process index (`0.g`).
+pub fn probe_spec(cell: &miv_solvers::CellDescription, at: &str, variable: &str) -> Result<ProbeSpec, String> {
+    let miv_solvers::CellDescription::Cable(c) = cell else {
+        return match variable.split_once('.') {
+            Some((_, var)) => Ok(ProbeSpec::TargetState { cell: 0, target: 0, variable: var.into() }),
+            None => Err(format!("{variable:?}: an artificial cell has no membrane; probe <target>.<variable>")),
+        };
+    };
+    let cx = Ctx { file: "probe" };
+    let location = || parse_location(&cx, c, at, "at").map_err(|e| e.message);
+    match variable {
+        "v" => Ok(ProbeSpec::Voltage { cell: 0, location: location()? }),
+        "i_membrane" => Ok(ProbeSpec::MembraneCurrent { cell: 0, location: location()? }),
+        other => {
+            let (owner, var) = other.split_once('.').ok_or_else(|| format!("{other:?}: expected v, i_membrane, MECH.VAR or TARGET.VAR"))?;
+            match owner.parse::<usize>() {
+                Ok(t) => Ok(ProbeSpec::TargetState { cell: 0, target: t, variable: var.into() }),
+                Err(_) => Ok(ProbeSpec::DensityState { cell: 0, location: location()?, mechanism: owner.into(), variable: var.into() }),
+            }
+        }
+    }
+}

@@ -153,6 +153,13 @@ impl<'c> Network<'c> {
         &self.opts
     }
 
+    /// Set the temperature (degC) before the network is instantiated.
+    pub fn set_celsius(&mut self, celsius: f64) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        self.opts.sim.celsius = celsius;
+        Ok(())
+    }
+
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }
@@ -253,6 +260,11 @@ impl<'c> Network<'c> {
     /// Current time (ms).
     pub fn time(&self) -> f64 {
         self.step as f64 * self.opts.sim.dt
+    }
+
+    /// Number of connections onto this rank's cells.
+    pub fn local_connections(&self) -> usize {
+        self.netcons.len()
     }
 
     /// Number of compartments on this rank (after instantiation).

@@ -129,7 +129,7 @@ impl dyn Communicator + '_ {
         let failing: Vec<usize> = all.iter().enumerate().filter(|(_, m)| !m.is_empty()).map(|(r, _)| r).collect();
         match failing.first() {
             None => Ok(()),
-            Some(&first) => Err(CollectiveError { rank: first, failed_ranks: failing.len(), message: all[first].clone() }),
+            Some(&first) => Err(CollectiveError { rank: first, failed_ranks: failing.len(), ranks: all.len(), message: all[first].clone() }),
         }
     }
 }
@@ -137,13 +137,24 @@ impl dyn Communicator + '_ {
 /// An error that every rank knows about (agreed through `Communicator::agree`): all ranks return it and
 /// only the root needs to report it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}{}", if *.failed_ranks > 1 { format!(" (rank {} and {} other rank(s) failed)", .rank, .failed_ranks - 1) } else { format!(" (rank {})", .rank) })]
+#[error("{message}{}", where_(.rank, .failed_ranks, .ranks))]
 pub struct CollectiveError {
     /// Lowest rank that failed.
     pub rank: usize,
     /// Number of ranks that failed.
     pub failed_ranks: usize,
+    /// Number of ranks in the communicator.
+    pub ranks: usize,
     pub message: String,
+}
+
+fn where_(rank: &usize, failed: &usize, ranks: &usize) -> String {
+    match (*failed, *ranks) {
+        (_, 1) => String::new(),
+        (f, n) if f == n => format!(" (on all {n} ranks)"),
+        (1, _) => format!(" (rank {rank})"),
+        (f, _) => format!(" (rank {rank} and {} other rank(s))", f - 1),
+    }
 }
 
 fn split_by_counts(bytes: &[u8], counts: &[usize]) -> Vec<String> {
@@ -239,7 +250,11 @@ mod tests {
         let e = c.agree::<String>(Err("bad thing in x.h5".into())).unwrap_err();
         assert_eq!(e.rank, 0);
         assert_eq!(e.message, "bad thing in x.h5");
-        assert!(e.to_string().contains("bad thing in x.h5"));
+        assert_eq!(e.to_string(), "bad thing in x.h5");
+        let many = CollectiveError { rank: 1, failed_ranks: 2, ranks: 4, message: "m".into() };
+        assert_eq!(many.to_string(), "m (rank 1 and 1 other rank(s))");
+        let all = CollectiveError { rank: 0, failed_ranks: 4, ranks: 4, message: "m".into() };
+        assert_eq!(all.to_string(), "m (on all 4 ranks)");
     }
 
     #[test]

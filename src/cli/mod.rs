@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 mod bench;
 pub mod cell;
 mod debug;
+mod gen;
 mod info;
+mod run;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
@@ -59,6 +61,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
     Cell(cell::CellArgs),
+    /// Simulate a network from NeuroH5 files as an experiment YAML describes (docs/run-yaml.md).
+    Run(run::RunArgs),
+    /// Write a synthetic test network (ring or busyring) as NeuroH5 files plus an experiment.
+    Gen(gen::GenArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -75,6 +81,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Debug(a) => debug::run(comm.as_ref(), a),
         Command::Cell(a) => cell::run(comm.as_ref(), a),
         Command::Bench(a) => bench::run(comm.as_ref(), a),
+        Command::Run(a) => run::run(comm.as_ref(), a),
+        Command::Gen(a) => gen::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

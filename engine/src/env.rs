@@ -1,0 +1,641 @@
+//! The execution environment: MiV's `ExecutionEnvironment` (`load_cells`, `load_connections`, stimulus,
+//! LFP, run, outputs) on top of [`Network`].
+//!
+//! Every rank reads only the cells it owns (round-robin `gid % size` by default, or weighted by
+//! compartment count) from `cells.h5`: their `Trees`, which become cable cells through the population's
+//! template (docs/templates.md), and their `Synapse Attributes`. It then reads the edges whose destination it
+//! owns from `connections.h5` and turns each into a synapse (a point process shared per section, segment and
+//! mechanism label, as MiV's SynapseManager does) and a connection with MiV's delay rule
+//! `max(distance / velocity, 2 dt)`. Populations whose template is `VecStim` become spike sources that play
+//! the spike trains given to them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use miv_io::config::{CellTypes, MechanismSite, SwcType, Synapses};
+use miv_io::{NeuroH5File, PopulationRanges, Selection};
+use miv_partition::{Assignment, Communicator};
+use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, MechanismKind};
+
+use crate::error::EngineError;
+use crate::lfp::LfpConfig;
+use crate::model::CellTemplate;
+use crate::network::{NetCon, Network, RunOptions};
+use crate::spikes::Spike;
+
+/// How gids are spread over ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partitioning {
+    /// gid % size (NEURON's and MiV's default).
+    #[default]
+    RoundRobin,
+    /// Greedy longest-processing-time over compartment counts.
+    Weighted,
+}
+
+/// The synaptic mechanism behind each label of `synapses.yml` and which of its parameters go into the
+/// connection's weight vector (MiV's `Synapse Mechanisms` and `Synapse Parameter Rules`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynapseRule {
+    pub mechanism: String,
+    /// Label parameters that are NET_RECEIVE weights, in weight-vector order (e.g. `[weight, g_unit]`).
+    #[serde(default = "default_netcon")]
+    pub netcon: Vec<String>,
+}
+
+fn default_netcon() -> Vec<String> {
+    vec!["weight".into()]
+}
+
+/// MiV's defaults: AMPA, GABA_A and GABA_B are `LinExp2Syn`, NMDA is `LinExp2SynNMDA`; weights `[weight, g_unit]`.
+pub fn default_synapse_rules() -> BTreeMap<String, SynapseRule> {
+    let lin = |m: &str| SynapseRule { mechanism: m.into(), netcon: vec!["weight".into(), "g_unit".into()] };
+    BTreeMap::from([
+        ("AMPA".into(), lin("LinExp2Syn")),
+        ("NMDA".into(), lin("LinExp2SynNMDA")),
+        ("GABA_A".into(), lin("LinExp2Syn")),
+        ("GABA_B".into(), lin("LinExp2Syn")),
+    ])
+}
+
+/// One synapse of a cell, from `Synapse Attributes`.
+#[derive(Debug, Clone, Copy)]
+struct SynapseSite {
+    section: usize,
+    loc: f64,
+    swc_type: u8,
+}
+
+/// A local cell's synapses: syn_id → site, plus the point processes already placed, keyed by
+/// (section, segment, label) or, with `unique`, by (syn_id, label).
+#[derive(Debug, Default)]
+struct CellSynapses {
+    sites: HashMap<u32, SynapseSite>,
+    placed: HashMap<(u64, u64, String), usize>,
+    /// Per-synapse weights from the populations' weights namespaces: (syn_id, label) -> weight.
+    weights: HashMap<(u32, String), f64>,
+}
+
+/// Make a local outcome collective: every rank calls this at the same point; if any rank failed, all return
+/// the (lowest failing rank's) error as [`EngineError::Collective`], so no rank runs ahead into a collective
+/// the others never reach.
+pub fn agreed<T, E: std::fmt::Display>(comm: &dyn Communicator, r: Result<T, E>) -> Result<T, EngineError> {
+    match comm.agree(r.as_ref().map(|_| ()).map_err(|e| e.to_string())) {
+        Ok(()) => Ok(r.ok().expect("agreed success")),
+        Err(ce) => Err(EngineError::Collective(ce)),
+    }
+}
+
+/// MiV's `ExecutionEnvironment`.
+pub struct ExecutionEnvironment<'c> {
+    pub net: Network<'c>,
+    comm: &'c dyn Communicator,
+    pub seed: u64,
+    assignment: Assignment,
+    populations: Option<PopulationRanges>,
+    h5types: Option<miv_io::H5Types>,
+    /// Population of each local gid (name).
+    pop_of: HashMap<u64, String>,
+    artificial: BTreeMap<String, Vec<u64>>,
+    synapses: HashMap<u64, CellSynapses>,
+    unique: HashMap<String, bool>,
+    cells_file: Option<PathBuf>,
+}
+
+impl<'c> ExecutionEnvironment<'c> {
+    pub fn new(comm: &'c dyn Communicator, seed: u64, catalogue: Catalogue, options: RunOptions) -> ExecutionEnvironment<'c> {
+        ExecutionEnvironment {
+            net: Network::new(comm, catalogue, options),
+            comm,
+            seed,
+            assignment: Assignment::round_robin(comm.size()),
+            populations: None,
+            h5types: None,
+            pop_of: HashMap::new(),
+            artificial: BTreeMap::new(),
+            synapses: HashMap::new(),
+            unique: HashMap::new(),
+            cells_file: None,
+        }
+    }
+
+    pub fn comm(&self) -> &'c dyn Communicator {
+        self.comm
+    }
+
+    pub fn assignment(&self) -> &Assignment {
+        &self.assignment
+    }
+
+    /// Populations of the loaded cells file.
+    pub fn populations(&self) -> Option<&PopulationRanges> {
+        self.populations.as_ref()
+    }
+
+    /// Local artificial cells of a population (gids, ascending).
+    pub fn artificial_cells(&self, population: &str) -> &[u64] {
+        self.artificial.get(population).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Read the populations and this rank's cells from `cells` (NeuroH5) and build them from `cell_types`
+    /// and the templates in `templates`. Collective.
+    pub fn load_cells(
+        &mut self,
+        cells: &Path,
+        cell_types: &CellTypes,
+        templates: &Path,
+        partitioning: Partitioning,
+        io_size: usize,
+    ) -> Result<(), EngineError> {
+        let comm = self.comm;
+        let f = agreed(comm, NeuroH5File::open(cells, comm))?;
+        let types = agreed(comm, f.read_h5types())?;
+        let pops = types.populations.clone();
+        let names: Vec<String> = {
+            let mut n: Vec<String> = pops.iter().map(|p| p.name.clone()).collect();
+            n.sort();
+            n
+        };
+        // Check the configuration before reading anything (every rank sees the same files).
+        let mut local: Result<(), EngineError> = Ok(());
+        let mut tmpl: BTreeMap<String, CellTemplate> = BTreeMap::new();
+        for name in &names {
+            let Some(ct) = cell_types.get(name) else {
+                local = Err(EngineError::Network(format!(
+                    "{}: population {name} has no entry in cell_types (known: {})",
+                    cells.display(),
+                    cell_types.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+                break;
+            };
+            if let Some(m) = &ct.mechanism {
+                if !matches!(m, serde_yaml::Value::Mapping(x) if x.is_empty()) && !m.is_null() {
+                    local = Err(EngineError::Network(format!(
+                        "cell_types.{name}.mechanism: per-population mechanism overrides are not supported; put the biophysics in the template {}",
+                        ct.template
+                    )));
+                    break;
+                }
+            }
+            self.unique.insert(name.clone(), ct.synapses.unique.unwrap_or(false));
+            if ct.template != "VecStim" {
+                match CellTemplate::load(templates, &ct.template) {
+                    Ok(t) => {
+                        tmpl.insert(name.clone(), t);
+                    }
+                    Err(e) => {
+                        local = Err(EngineError::Network(e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        comm.agree(local.map_err(|e| e.to_string()))?;
+        // One temperature for the whole network: the templates' (MiV's set celsius = 34) if they say so.
+        let temps: Vec<f64> = tmpl.values().filter_map(|t| t.celsius()).collect();
+        if let Some(&c) = temps.first() {
+            if temps.iter().any(|&x| x != c) {
+                let list: Vec<String> = tmpl.values().filter_map(|t| t.celsius().map(|c| format!("{} {c}", t.name))).collect();
+                return agreed(comm, Err(format!("templates ask for different temperatures: {}", list.join(", "))));
+            }
+            self.net.set_celsius(c)?;
+        }
+
+        if partitioning == Partitioning::Weighted && comm.size() > 1 {
+            let costs = self.read_and_build(&f, &names, cell_types, &tmpl, io_size, true)?;
+            let (all, _) = comm.allgatherv(&costs);
+            let pairs: Vec<(u64, f64)> = all.iter().map(|c| (c[0] as u64, c[1])).collect();
+            self.assignment = Assignment::weighted(&pairs, comm.size());
+        }
+        self.read_and_build(&f, &names, cell_types, &tmpl, io_size, false)?;
+        self.populations = Some(pops);
+        self.h5types = Some(types);
+        self.cells_file = Some(cells.to_path_buf());
+        Ok(())
+    }
+
+    /// Read and build this rank's cells; with `costs_only`, return (gid, compartments) instead of keeping them.
+    fn read_and_build(
+        &mut self,
+        f: &NeuroH5File,
+        names: &[String],
+        cell_types: &CellTypes,
+        tmpl: &BTreeMap<String, CellTemplate>,
+        io_size: usize,
+        costs_only: bool,
+    ) -> Result<Vec<[f64; 2]>, EngineError> {
+        let comm = self.comm;
+        let assignment = self.assignment.clone();
+        let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
+        let pops = agreed(comm, f.population_ranges())?;
+        let mut costs = Vec::new();
+        for (pi, name) in names.iter().enumerate() {
+            let ct = &cell_types[name];
+            let pop = pops.get(name).expect("listed");
+            if ct.template == "VecStim" {
+                if costs_only {
+                    continue;
+                }
+                let gids = assignment.gids_of(comm.rank(), &[pop.range()]);
+                let mut added = Ok(());
+                for &g in &gids {
+                    added = added.and(self.net.add_cell(g, pi, ArtificialCell::vecstim(vec![]).into()));
+                    self.pop_of.insert(g, name.clone());
+                }
+                agreed(comm, added)?;
+                self.artificial.insert(name.clone(), gids);
+                continue;
+            }
+            let namespaces = agreed(comm, f.namespaces(name))?;
+            if !namespaces.iter().any(|n| n == miv_io::names::TREES) {
+                let msg = format!(
+                    "{}: /Populations/{name}/Trees is missing: population {name} uses template {} and needs morphologies",
+                    f.path().display(),
+                    ct.template
+                );
+                comm.agree(Err::<(), _>(msg))?;
+            }
+            let trees = agreed(comm, f.read_trees(name, &sel))?;
+            let template = &tmpl[name];
+            let mut built: Result<Vec<(u64, CellDescription)>, String> = Ok(Vec::with_capacity(trees.len()));
+            for (gid, tree) in &trees {
+                let cell = crate::model::morphology_from_tree(tree)
+                    .map_err(|e| format!("{}: /Populations/{name}/Trees, gid {gid}: {e}", f.path().display()))
+                    .and_then(|m| template.build(m, self.net.catalogue()).map_err(|e| format!("gid {gid} ({name}): {e}")));
+                match (cell, &mut built) {
+                    (Ok((c, _)), Ok(v)) => v.push((*gid, c.into())),
+                    (Err(e), b @ Ok(_)) => *b = Err(e),
+                    _ => {}
+                }
+            }
+            let built = match built {
+                Ok(v) => {
+                    comm.agree::<String>(Ok(()))?;
+                    v
+                }
+                Err(e) => {
+                    comm.agree(Err(e))?;
+                    unreachable!("agree returns the error")
+                }
+            };
+            if costs_only {
+                for (g, d) in &built {
+                    if let CellDescription::Cable(c) = d {
+                        costs.push([*g as f64, c.nseg.iter().sum::<usize>() as f64]);
+                    }
+                }
+                continue;
+            }
+            let mut added = Ok(());
+            for (g, d) in built {
+                added = added.and(self.net.add_cell(g, pi, d));
+                self.pop_of.insert(g, name.clone());
+            }
+            agreed(comm, added)?;
+            if namespaces.iter().any(|n| n == miv_io::names::SYNAPSE_ATTRIBUTES) {
+                let attrs = agreed(
+                    comm,
+                    f.read_cell_attributes(name, miv_io::names::SYNAPSE_ATTRIBUTES, &sel, Some(&["syn_ids", "syn_locs", "syn_secs", "swc_types"])),
+                )?;
+                let r = self.take_synapse_sites(&attrs, f.path(), name);
+                agreed(comm, r)?;
+            }
+            let weight_ns = agreed(comm, weight_namespaces(ct, name))?;
+            for ns in weight_ns {
+                if !namespaces.contains(&ns) {
+                    let msg = format!("{}: /Populations/{name}/{ns} (the weights namespace of cell_types.{name}.synapses.weights) is missing", f.path().display());
+                    return agreed(comm, Err(msg));
+                }
+                let attrs = agreed(comm, f.read_cell_attributes(name, &ns, &sel, None))?;
+                let r = self.take_weights(&attrs, f.path(), name, &ns);
+                agreed(comm, r)?;
+            }
+        }
+        Ok(costs)
+    }
+
+    fn take_synapse_sites(&mut self, attrs: &miv_io::CellAttributes, file: &Path, name: &str) -> Result<(), String> {
+        for gid in attrs.gids() {
+            let (ids, locs, secs, types) = (
+                attrs.get::<u32>("syn_ids", gid),
+                attrs.get::<f32>("syn_locs", gid),
+                attrs.get::<u32>("syn_secs", gid),
+                attrs.get::<u8>("swc_types", gid),
+            );
+            let (Some(ids), Some(locs), Some(secs), Some(types)) = (ids, locs, secs, types) else {
+                return Err(format!(
+                    "{}: /Populations/{name}/Synapse Attributes: gid {gid} lacks one of syn_ids (uint32), syn_locs (float32), syn_secs (uint32), swc_types (uint8)",
+                    file.display()
+                ));
+            };
+            if ids.len() != locs.len() || ids.len() != secs.len() || ids.len() != types.len() {
+                return Err(format!("{}: /Populations/{name}/Synapse Attributes: gid {gid} has attributes of different lengths", file.display()));
+            }
+            let entry = self.synapses.entry(gid).or_default();
+            for k in 0..ids.len() {
+                entry.sites.insert(ids[k], SynapseSite { section: secs[k] as usize, loc: locs[k] as f64, swc_type: types[k] });
+            }
+        }
+        Ok(())
+    }
+
+    fn take_weights(&mut self, attrs: &miv_io::CellAttributes, file: &Path, name: &str, ns: &str) -> Result<(), String> {
+        for gid in attrs.gids() {
+            let ids = attrs
+                .get::<u32>("syn_id", gid)
+                .ok_or_else(|| format!("{}: /Populations/{name}/{ns}/syn_id (uint32) is missing for gid {gid}", file.display()))?
+                .to_vec();
+            for label in attrs.names() {
+                if label == "syn_id" {
+                    continue;
+                }
+                let Some(w) = attrs.get::<f32>(&label, gid) else {
+                    return Err(format!("{}: /Populations/{name}/{ns}/{label} must be float32", file.display()));
+                };
+                if w.len() != ids.len() {
+                    return Err(format!("{}: /Populations/{name}/{ns}: gid {gid} has {} syn_id values but {} {label} weights", file.display(), ids.len(), w.len()));
+                }
+                let entry = self.synapses.entry(gid).or_default();
+                for (id, x) in ids.iter().zip(w) {
+                    entry.weights.insert((*id, label.clone()), *x as f64);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read the edges onto this rank's cells from `connections` and create their synapses and connections,
+    /// with `synapses.yml` semantics. `velocity` is the conduction velocity (um/ms, MiV: 250); delays are
+    /// `max(distance / velocity, min_delay)` (MiV: min_delay = 2 dt). Collective.
+    pub fn load_connections(
+        &mut self,
+        connections: &Path,
+        synapses: &Synapses,
+        rules: &BTreeMap<String, SynapseRule>,
+        velocity: f64,
+        min_delay: f64,
+        io_size: usize,
+    ) -> Result<(), EngineError> {
+        let comm = self.comm;
+        let pops = agreed(comm, self.populations.clone().ok_or("load_connections before load_cells"))?;
+        let f = agreed(comm, NeuroH5File::open(connections, comm))?;
+        let projections = agreed(comm, f.projection_names())?;
+        // Every check that depends only on the files and the configuration, before any edge is read.
+        let mut problems = Vec::new();
+        for (src, dst) in &projections {
+            for p in [src, dst] {
+                if pops.get(p).is_none() {
+                    problems.push(format!(
+                        "{}: projection {src} -> {dst} names population {p}, which {} does not define",
+                        connections.display(),
+                        self.cells_file.as_ref().map_or("the cells file".to_string(), |c| c.display().to_string())
+                    ));
+                }
+            }
+            match synapses.get(dst).and_then(|m| m.get(src)) {
+                None => problems.push(format!("{}: projection {src} -> {dst} has no entry {dst}.{src} in synapses.yml", connections.display())),
+                Some(proj) => {
+                    for labels in proj.mechanisms.values() {
+                        for label in labels.keys() {
+                            match rules.get(label) {
+                                None => problems.push(format!(
+                                    "synapses.{dst}.{src}.mechanisms: label {label} has no synaptic mechanism (known labels: {})",
+                                    rules.keys().cloned().collect::<Vec<_>>().join(", ")
+                                )),
+                                Some(r) => match self.net.catalogue().get(&r.mechanism) {
+                                    None => problems.push(format!(
+                                        "synapses.{dst}.{src}.mechanisms.{label}: mechanism {} is not in the mechanisms folder or built in (known: {})",
+                                        r.mechanism,
+                                        self.net.catalogue().names().join(", ")
+                                    )),
+                                    Some(info) if info.kind != MechanismKind::Point => problems.push(format!(
+                                        "synapses.{dst}.{src}.mechanisms.{label}: {} is not a point process",
+                                        r.mechanism
+                                    )),
+                                    Some(_) => {}
+                                },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !(velocity > 0.0) {
+            problems.push(format!("connection velocity must be positive (um/ms), got {velocity}"));
+        }
+        comm.agree(match problems.first() {
+            Some(p) => Err(p.clone()),
+            None => Ok(()),
+        })?;
+        let assignment = self.assignment.clone();
+        let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
+        for (src, dst) in &projections {
+            let proj_cfg = &synapses[dst][src];
+            let edges = agreed(comm, f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
+            let syn_ids = edges.attr::<u32>(miv_io::names::SYNAPSES, "syn_id");
+            let dist = edges.attr::<f32>(miv_io::names::CONNECTIONS, "distance");
+            let local: Result<(), String> = (|| {
+                let syn_ids = syn_ids.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Synapses/syn_id (uint32) is missing", connections.display()))?;
+                let dist = dist.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Connections/distance (float32) is missing", connections.display()))?;
+                let src_start = edges.src_start();
+                let unique = self.unique.get(dst).copied().unwrap_or(false);
+                for (dst_gid, range) in edges.iter() {
+                    for e in range {
+                        let src_gid = src_start + edges.source_index()[e] as u64;
+                        let syn_id = syn_ids[e];
+                        let site = self
+                            .synapses
+                            .get(&dst_gid)
+                            .and_then(|c| c.sites.get(&syn_id))
+                            .copied()
+                            .ok_or_else(|| format!("{}: edge {src_gid} -> {dst_gid} uses syn_id {syn_id}, which gid {dst_gid} has not in Synapse Attributes", connections.display()))?;
+                        let site_key = SwcType::from_code(site.swc_type as i64).map(MechanismSite::Swc);
+                        let labels = site_key
+                            .and_then(|k| proj_cfg.mechanisms.get(&k))
+                            .or_else(|| proj_cfg.mechanisms.get(&MechanismSite::Default))
+                            .ok_or_else(|| format!("synapses.{dst}.{src}.mechanisms: nothing for section type {} (and no default)", site.swc_type))?;
+                        let delay = (dist[e] as f64 / velocity).max(min_delay);
+                        for (label, params) in labels {
+                            let rule = &rules[label];
+                            let target = self.synapse(dst_gid, syn_id, site, label, rule, params, unique)?;
+                            let per_synapse = self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, label.clone()))).copied();
+                            let weights = rule
+                                .netcon
+                                .iter()
+                                .map(|w| match (w.as_str(), per_synapse) {
+                                    ("weight", Some(x)) => Ok(x),
+                                    _ => params.get(w).copied().ok_or_else(|| {
+                                        format!("synapses.{dst}.{src}.mechanisms.{label}: {w} is missing (a weight of {})", rule.mechanism)
+                                    }),
+                                })
+                                .collect::<Result<Vec<f64>, String>>()?;
+                            self.net
+                                .connect(NetCon { source: src_gid, target_gid: dst_gid, target, weights, delay })
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            comm.agree(local)?;
+        }
+        Ok(())
+    }
+
+    /// The point process for (cell, synapse, label): shared per (section, segment, label) unless `unique`.
+    #[allow(clippy::too_many_arguments)]
+    fn synapse(
+        &mut self,
+        gid: u64,
+        syn_id: u32,
+        site: SynapseSite,
+        label: &str,
+        rule: &SynapseRule,
+        params: &miv_io::config::MechanismParams,
+        unique: bool,
+    ) -> Result<usize, String> {
+        let CellDescription::Cable(cell) = self.net.cell_mut(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))? else {
+            return Err(format!("gid {gid} is an artificial cell and cannot receive synapses"));
+        };
+        if site.section >= cell.section_count() {
+            return Err(format!("gid {gid} syn_id {syn_id}: section {} does not exist ({} sections)", site.section, cell.section_count()));
+        }
+        // MiV clips synapse locations into [0.05, 0.95] and places them at the segment's node.
+        let loc = site.loc.clamp(0.05, 0.95);
+        let nseg = cell.nseg[site.section] as f64;
+        let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
+        let key = if unique { (u64::MAX, syn_id as u64, label.to_string()) } else { (site.section as u64, seg, label.to_string()) };
+        let entry = self.synapses.entry(gid).or_default();
+        if let Some(&t) = entry.placed.get(&key) {
+            return Ok(t);
+        }
+        let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
+        let mut pp = Vec::new();
+        for (k, v) in params {
+            if rule.netcon.contains(k) {
+                continue;
+            }
+            if info.param_index(k).is_none() {
+                return Err(format!("synapse label {label}: {} has no parameter {k:?} (it has: {})", rule.mechanism, info.param_names()));
+            }
+            pp.push((k.as_str(), *v));
+        }
+        let CellDescription::Cable(cell) = self.net.cell_mut(gid).expect("checked") else { unreachable!() };
+        let t = cell.place(Location::new(site.section, loc), &rule.mechanism, &pp);
+        self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
+        Ok(t)
+    }
+
+    /// Play `times` (ms, sorted, >= 0) from the artificial cell `gid` (NEURON's `VecStim.play`).
+    pub fn play(&mut self, gid: u64, times: &[f64]) -> Result<(), EngineError> {
+        if let Some(bad) = times.windows(2).find(|w| w[1] < w[0]) {
+            return Err(EngineError::Network(format!("spike train of gid {gid} is not sorted ({} after {})", bad[1], bad[0])));
+        }
+        if let Some(t) = times.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
+            return Err(EngineError::Network(format!("spike train of gid {gid} has time {t}; times must be >= 0 ms")));
+        }
+        match self.net.cell_mut(gid) {
+            Some(CellDescription::Artificial(a)) => {
+                a.arrays.retain(|(n, _)| n != "times");
+                a.arrays.push(("times".into(), times.to_vec()));
+                Ok(())
+            }
+            Some(_) => Err(EngineError::Network(format!("gid {gid} is not an artificial cell; only VecStim cells play spike trains"))),
+            None => Err(EngineError::Network(format!("gid {gid} is not on this rank (or the network is already initialised)"))),
+        }
+    }
+
+    /// Add an LFP electrode (collective).
+    pub fn add_lfp(&mut self, config: LfpConfig) -> Result<usize, EngineError> {
+        self.net.add_lfp(config)
+    }
+
+    pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {
+        self.net.finitialize(v_init)
+    }
+
+    pub fn psolve(&mut self, t_stop: f64) -> Result<(), EngineError> {
+        self.net.psolve(t_stop)
+    }
+
+    /// Gather spikes (optionally of some populations only) and LFP on root and write the results file there
+    /// (NeuroH5 `Spike Events` per population, `Local Field Potential <label>` groups). Collective; returns
+    /// the spikes on root.
+    pub fn write_outputs(&self, path: &Path, populations: Option<&[String]>, results_id: Option<&str>, t_stop: f64) -> Result<Option<Vec<Spike>>, EngineError> {
+        let spikes = self.net.gather_spikes();
+        let lfps: Vec<Option<(Vec<f64>, Vec<f64>)>> = (0..self.net.electrodes().len()).map(|e| self.net.gather_lfp(e)).collect();
+        let labels: Vec<String> = self.net.electrodes().iter().map(|e| e.label.clone()).collect();
+        let art: Vec<u64> = self.artificial.values().flatten().copied().collect();
+        let (all_art, _) = self.comm.allgatherv(&art);
+        let result = match (&spikes, self.comm.rank()) {
+            (Some(_), 0) if self.h5types.is_none() => Err("write_outputs before load_cells".to_string()),
+            (Some(all), 0) => {
+                let types = self.h5types.as_ref().expect("checked");
+                let pops = &types.populations;
+                let mut out = miv_io::SpikeOutput::new(results_id, vec![t_stop as f32]);
+                let keep = |gid: u64| match populations {
+                    None => true,
+                    Some(list) => pops.of_gid(gid).is_some_and(|p| list.iter().any(|n| *n == p.name)),
+                };
+                for s in all.iter().filter(|s| keep(s.gid)) {
+                    out.add(s.gid, s.t as f32, 0);
+                }
+                let art: std::collections::HashSet<u64> = all_art.into_iter().collect();
+                let gids: Vec<u64> = out.gids().collect();
+                for g in gids {
+                    out.set_artificial(g, art.contains(&g));
+                }
+                let traces: Vec<miv_io::LfpTrace> = lfps
+                    .iter()
+                    .zip(&labels)
+                    .filter_map(|(l, label)| {
+                        l.as_ref().map(|(t, v)| miv_io::LfpTrace {
+                            label: label.clone(),
+                            t: t.iter().map(|&x| x as f32).collect(),
+                            v: v.iter().map(|&x| x as f32).collect(),
+                        })
+                    })
+                    .collect();
+                miv_io::write_results(path, types, &out, &traces, results_id).map(|_| ()).map_err(|e| e.to_string())
+            }
+            _ => Ok(()),
+        };
+        self.comm.agree(result)?;
+        Ok(spikes)
+    }
+}
+
+/// The weights namespaces of a population (`cell_types.<pop>.synapses.weights`: `{namespace: NAME | [NAMES]}`
+/// or a list of those). Each namespace holds `syn_id` and one float32 attribute per synapse label whose values
+/// replace the label's `weight` for those synapses (MiV's semantics; `expr` closures are not supported).
+fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
+    let Some(w) = &ct.synapses.weights else { return Ok(vec![]) };
+    let key = format!("cell_types.{pop}.synapses.weights");
+    let entries: Vec<&serde_yaml::Value> = match w {
+        serde_yaml::Value::Sequence(v) => v.iter().collect(),
+        v => vec![v],
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let serde_yaml::Value::Mapping(m) = e else {
+            return Err(EngineError::Network(format!("{key}: expected {{namespace: NAME}} entries")));
+        };
+        for (k, v) in m {
+            match (k.as_str(), v) {
+                (Some("namespace"), serde_yaml::Value::String(n)) => out.push(n.clone()),
+                (Some("namespace"), serde_yaml::Value::Sequence(ns)) => {
+                    for n in ns {
+                        out.push(n.as_str().ok_or_else(|| EngineError::Network(format!("{key}.namespace: expected names")))?.to_string());
+                    }
+                }
+                (Some(other), _) => {
+                    return Err(EngineError::Network(format!("{key}.{other}: not supported (only `namespace`; weight expressions are not implemented)")))
+                }
+                _ => return Err(EngineError::Network(format!("{key}: expected {{namespace: NAME}}"))),
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,603 @@
+//! `miv run EXPERIMENT.yaml`: the imperative flow of MiV's `rc.py` driven by one YAML file (schema in
+//! docs/run-yaml.md): load cells and connections, add stimulus and LFP electrodes, initialise, run, and write
+//! the results file on root. The same file runs in one process or under `mpirun`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use miv_io::config::{self, CellTypes, ConfigError, Synapses};
+use miv_partition::Communicator;
+use miv_solvers::{Catalogue, DeliveryRule, Method, SpikeRule};
+use serde::Deserialize;
+
+use crate::env::{agreed, default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
+use crate::error::EngineError;
+use crate::lfp::LfpConfig;
+use crate::network::{steps_of, ProbeRequest, RunOptions};
+use crate::spikes::Spike;
+
+/// A YAML value that is either given inline or as a path to a YAML file (relative to the experiment file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InlineOrPath<T> {
+    Path(PathBuf),
+    Inline(T),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodName {
+    BackwardEuler,
+    CrankNicolson,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleName {
+    Neuron,
+    Interpolated,
+    Arbor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// cells.h5 (NeuroH5: H5Types, Trees, Synapse Attributes).
+    pub cells: PathBuf,
+    /// connections.h5 (NeuroH5 projections); optional for networks without connections.
+    #[serde(default)]
+    pub connections: Option<PathBuf>,
+    pub cell_types: InlineOrPath<CellTypes>,
+    #[serde(default)]
+    pub synapses: Option<InlineOrPath<Synapses>>,
+    /// Folder with one `<template>.yaml` per template name of cell_types.
+    #[serde(default = "default_templates")]
+    pub templates: PathBuf,
+    /// Folder of NEURON .mod files (loaded at run time once NMODL support is available).
+    #[serde(default)]
+    pub mechanisms: Option<PathBuf>,
+    #[serde(default)]
+    pub seed: u64,
+    pub t_end: f64,
+    #[serde(default = "default_dt")]
+    pub dt: f64,
+    #[serde(default = "default_method")]
+    pub method: MethodName,
+    #[serde(default = "default_v_init")]
+    pub v_init: f64,
+    /// Temperature (degC); the templates' `celsius` when absent (6.3 if they say nothing).
+    #[serde(default)]
+    pub celsius: Option<f64>,
+    #[serde(default = "default_rule")]
+    pub spike_rule: RuleName,
+    #[serde(default = "default_rule")]
+    pub delivery_rule: RuleName,
+    /// Conduction velocity (um/ms) turning `Connections/distance` into delays.
+    #[serde(default = "default_velocity")]
+    pub velocity: f64,
+    /// Floor of connection delays (ms); MiV's `max(distance / velocity, 2 dt)` when absent. A delay below
+    /// dt is an error.
+    #[serde(default)]
+    pub min_delay: Option<f64>,
+    /// Longest interval between spike exchanges (ms).
+    #[serde(default = "default_max_step")]
+    pub max_step: f64,
+    /// Mechanism and weight rule per synapse label of synapses.yml (MiV's defaults when absent).
+    #[serde(default)]
+    pub synapse_mechanisms: Option<BTreeMap<String, SynapseRule>>,
+    /// Mechanism globals, e.g. `{hh: {usetable: 1}}`.
+    #[serde(default)]
+    pub globals: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default)]
+    pub partition: PartitionConfig,
+    #[serde(default)]
+    pub stimulus: Vec<Stimulus>,
+    #[serde(default)]
+    pub lfp: Vec<LfpConfig>,
+    #[serde(default)]
+    pub probes: Vec<ProbeConfig>,
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+fn default_templates() -> PathBuf {
+    PathBuf::from("templates")
+}
+fn default_dt() -> f64 {
+    0.025
+}
+fn default_method() -> MethodName {
+    MethodName::BackwardEuler
+}
+fn default_v_init() -> f64 {
+    -65.0
+}
+fn default_rule() -> RuleName {
+    RuleName::Neuron
+}
+fn default_velocity() -> f64 {
+    250.0
+}
+fn default_max_step() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    #[serde(default)]
+    pub strategy: Partitioning,
+    /// Worker threads per rank (0: all cores of the rank).
+    #[serde(default = "one")]
+    pub threads: usize,
+    /// Cells per cell group (0: automatic).
+    #[serde(default)]
+    pub cells_per_group: usize,
+    /// Reader ranks for the NeuroH5 files (0: every rank reads its own cells).
+    #[serde(default)]
+    pub io_size: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for PartitionConfig {
+    fn default() -> PartitionConfig {
+        PartitionConfig { strategy: Partitioning::RoundRobin, threads: 1, cells_per_group: 0, io_size: 0 }
+    }
+}
+
+/// Input to the network: spike trains for the artificial (VecStim) cells of a `population`, or `events`
+/// delivered straight to cells' synapses (NEURON's `NetCon(None, syn).event(t)`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stimulus {
+    #[serde(default)]
+    pub population: Option<String>,
+    /// One list of times shared out as `times[gid::slice_step]` (rc.py's `stimulus[gid::10]`), or given whole
+    /// to every cell when `slice_step` is absent.
+    #[serde(default)]
+    pub times: Option<Vec<f64>>,
+    /// A text file of times (one per line, or comma/space separated), relative to the experiment file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub slice_step: Option<usize>,
+    /// Trains per gid.
+    #[serde(default)]
+    pub per_gid: Option<BTreeMap<u64, Vec<f64>>>,
+    /// A NeuroH5 cell attribute holding each cell's train (MiV's `spike train` namespace/attribute), read
+    /// from `h5` (default: the cells file).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub attribute: Option<String>,
+    #[serde(default)]
+    pub h5: Option<PathBuf>,
+    #[serde(default)]
+    pub events: Option<Vec<DirectEvent>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectEvent {
+    pub gid: u64,
+    /// Target index of the cell (its point processes in placement order).
+    #[serde(default)]
+    pub target: usize,
+    pub t: f64,
+    pub weights: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    pub gid: u64,
+    /// `SECTION(x)`, e.g. `soma(0.5)` or `apical[3](0.2)`.
+    pub at: String,
+    /// `v` (default) or `i_membrane`.
+    #[serde(default = "default_variable")]
+    pub variable: String,
+    /// Sampling interval (ms), a multiple of dt (the same for all probes).
+    #[serde(default)]
+    pub dt: Option<f64>,
+}
+
+fn default_variable() -> String {
+    "v".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Results file (NeuroH5: Spike Events per population, Local Field Potential groups).
+    #[serde(default = "default_results")]
+    pub path: PathBuf,
+    /// Populations whose spikes are written (all when absent).
+    #[serde(default)]
+    pub spikes: Option<Vec<String>>,
+    /// Suffix of the namespaces (`Spike Events <id>`).
+    #[serde(default)]
+    pub results_id: Option<String>,
+    /// Also write all spikes as `gid,t_ms` CSV here.
+    #[serde(default)]
+    pub spikes_csv: Option<PathBuf>,
+    /// Probe traces as CSV (t_ms and one column per probe).
+    #[serde(default)]
+    pub probes_csv: Option<PathBuf>,
+}
+
+impl Default for OutputConfig {
+    fn default() -> OutputConfig {
+        OutputConfig { path: default_results(), spikes: None, results_id: None, spikes_csv: None, probes_csv: None }
+    }
+}
+
+fn default_results() -> PathBuf {
+    PathBuf::from("results.h5")
+}
+
+/// What a run did, for the summary line.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub ranks: usize,
+    pub threads: usize,
+    pub cells: u64,
+    pub compartments: u64,
+    pub connections: u64,
+    pub spikes: u64,
+    pub min_delay: f64,
+    pub t_end: f64,
+    pub load_s: f64,
+    pub init_s: f64,
+    pub run_s: f64,
+    pub write_s: f64,
+    pub results: String,
+}
+
+impl Experiment {
+    /// Read and check an experiment file; relative paths are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+        let mut e: Experiment = config::from_yaml_file(path)?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut e.cells);
+        if let Some(c) = e.connections.as_mut() {
+            fix(c);
+        }
+        fix(&mut e.templates);
+        if let Some(m) = e.mechanisms.as_mut() {
+            fix(m);
+        }
+        if let InlineOrPath::Path(p) = &mut e.cell_types {
+            fix(p);
+        }
+        if let Some(InlineOrPath::Path(p)) = e.synapses.as_mut() {
+            fix(p);
+        }
+        for s in &mut e.stimulus {
+            if let Some(f) = s.file.as_mut() {
+                fix(f);
+            }
+            if let Some(f) = s.h5.as_mut() {
+                fix(f);
+            }
+        }
+        fix(&mut e.output.path);
+        if let Some(p) = e.output.spikes_csv.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = e.output.probes_csv.as_mut() {
+            fix(p);
+        }
+        e.validate(path)?;
+        Ok(e)
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::new(file, k, m));
+        if !(self.dt > 0.0 && self.dt.is_finite()) {
+            return bad("dt", format!("must be a positive number of ms, got {}", self.dt));
+        }
+        if !(self.t_end >= 0.0 && self.t_end.is_finite()) {
+            return bad("t_end", format!("must be >= 0 ms, got {}", self.t_end));
+        }
+        if !(self.max_step >= self.dt) {
+            return bad("max_step", format!("must be at least dt ({}), got {}", self.dt, self.max_step));
+        }
+        if self.connections.is_some() && self.synapses.is_none() {
+            return bad("synapses", "connections need synapses (inline or a path to synapses.yml)".into());
+        }
+        for (i, l) in self.lfp.iter().enumerate() {
+            if let Err(m) = l.validate() {
+                return bad(&format!("lfp[{i}]"), m);
+            }
+        }
+        for (i, source) in self.stimulus.iter().enumerate() {
+            let n = [source.times.is_some(), source.file.is_some(), source.per_gid.is_some(), source.namespace.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
+            match (&source.events, &source.population) {
+                (Some(_), None) if n == 0 && source.slice_step.is_none() => {}
+                (Some(_), _) => return bad(&format!("stimulus[{i}]"), "an events entry takes only `events`".into()),
+                (None, None) => return bad(&format!("stimulus[{i}]"), "expected `population` (with a spike train source) or `events`".into()),
+                (None, Some(_)) if n != 1 => {
+                    return bad(&format!("stimulus[{i}]"), "give exactly one of times, file, per_gid or namespace (+ attribute)".into())
+                }
+                _ => {}
+            }
+            if source.namespace.is_some() != source.attribute.is_some() {
+                return bad(&format!("stimulus[{i}]"), "namespace and attribute go together".into());
+            }
+            if source.slice_step == Some(0) {
+                return bad(&format!("stimulus[{i}].slice_step"), "must be >= 1".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn run_options(&self) -> RunOptions {
+        let mut o = RunOptions::default();
+        o.sim.dt = self.dt;
+        o.sim.method = match self.method {
+            MethodName::BackwardEuler => Method::BackwardEuler,
+            MethodName::CrankNicolson => Method::CrankNicolson,
+        };
+        o.sim.spike_rule = if self.spike_rule == RuleName::Neuron { SpikeRule::Grid } else { SpikeRule::Interpolated };
+        o.sim.delivery_rule = if self.delivery_rule == RuleName::Neuron { DeliveryRule::Nearest } else { DeliveryRule::Floor };
+        o.sim.globals = self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
+        o.max_step = self.max_step;
+        o.threads = if self.partition.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.partition.threads };
+        o.cells_per_group = self.partition.cells_per_group;
+        o
+    }
+}
+
+fn load_yaml<T: serde::de::DeserializeOwned + Clone>(v: &InlineOrPath<T>) -> Result<T, ConfigError> {
+    match v {
+        InlineOrPath::Inline(t) => Ok(t.clone()),
+        InlineOrPath::Path(p) => config::from_yaml_file(p),
+    }
+}
+
+/// Read a text file of spike times.
+fn read_times(path: &Path) -> Result<Vec<f64>, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::Network(format!("{}: cannot read: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (ln, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        for tok in line.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()) {
+            out.push(tok.parse::<f64>().map_err(|_| {
+                EngineError::Network(format!("{}:{}: {tok:?} is not a spike time (ms)", path.display(), ln + 1))
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+/// Run an experiment (collective). Root writes the results and returns the summary and all spikes.
+pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
+    let t0 = std::time::Instant::now();
+    let cell_types = agreed(comm, load_yaml(&e.cell_types))?;
+    let synapses = agreed(
+        comm,
+        match &e.synapses {
+            Some(s) => load_yaml(s),
+            None => Ok(Synapses::new()),
+        },
+    )?;
+    let mut opts = e.run_options();
+    if let Some(c) = e.celsius {
+        opts.sim.celsius = c;
+    }
+    let threads = opts.threads;
+    let mut env = ExecutionEnvironment::new(comm, e.seed, catalogue, opts);
+    progress(comm, format!("loading cells from {}", e.cells.display()));
+    env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
+    if let Some(c) = e.celsius {
+        agreed(comm, env.net.set_celsius(c))?;
+    }
+    if let Some(conns) = &e.connections {
+        progress(comm, format!("loading connections from {}", conns.display()));
+        let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
+        env.load_connections(conns, &synapses, &rules, e.velocity, e.min_delay.unwrap_or(2.0 * e.dt), e.partition.io_size)?;
+    }
+    apply_stimulus(&mut env, e)?;
+    let mut r = Ok(());
+    for l in &e.lfp {
+        r = r.and(env.add_lfp(l.clone()).map(|_| ()));
+    }
+    agreed(comm, r)?;
+    let r = add_probes(&mut env, e);
+    agreed(comm, r)?;
+    let load_s = t0.elapsed().as_secs_f64();
+
+    let t1 = std::time::Instant::now();
+    env.finitialize(e.v_init)?;
+    let init_s = t1.elapsed().as_secs_f64();
+    progress(comm, format!("initialised; min delay {} ms; running to {} ms", env.net.min_delay(), e.t_end));
+    let t2 = std::time::Instant::now();
+    // Run in chunks so long runs show progress on rank 0.
+    let chunk = (e.t_end / 10.0).max(env.net.min_delay().min(e.max_step));
+    let mut t = 0.0;
+    while t < e.t_end - 1e-9 {
+        t = (t + chunk).min(e.t_end);
+        env.psolve(t)?;
+        progress(comm, format!("t = {t:.3} ms of {} ({:.1} s)", e.t_end, t2.elapsed().as_secs_f64()));
+    }
+    let run_s = t2.elapsed().as_secs_f64();
+
+    let t3 = std::time::Instant::now();
+    let spikes = env.write_outputs(&e.output.path, e.output.spikes.as_deref(), e.output.results_id.as_deref(), e.t_end)?;
+    write_csvs(&mut env, e, spikes.as_deref())?;
+    let write_s = t3.elapsed().as_secs_f64();
+
+    let mut counts = [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
+    comm.allreduce_sum_u64(&mut counts);
+    let summary = Summary {
+        ranks: comm.size(),
+        threads,
+        cells: counts[0],
+        compartments: counts[1],
+        connections: counts[2],
+        spikes: spikes.as_ref().map_or(0, |s| s.len() as u64),
+        min_delay: env.net.min_delay(),
+        t_end: e.t_end,
+        load_s,
+        init_s,
+        run_s,
+        write_s,
+        results: e.output.path.display().to_string(),
+    };
+    Ok((summary, spikes))
+}
+
+fn progress(comm: &dyn Communicator, msg: String) {
+    if comm.rank() == 0 {
+        tracing::info!("{msg}");
+    }
+}
+
+/// Spike trains and direct events (collective: an entry that fails on any rank stops every rank).
+fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), EngineError> {
+    let comm = env.comm();
+    for (i, source) in e.stimulus.iter().enumerate() {
+        if let Some(events) = &source.events {
+            let mut r = Ok(());
+            for ev in events {
+                if env.net.has_cell(ev.gid) {
+                    r = r.and(env.net.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
+                }
+            }
+            agreed(comm, r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
+            continue;
+        }
+        let population = source.population.as_deref().expect("validated");
+        let known = env.populations().and_then(|p| p.get(population)).is_some();
+        if !known {
+            return agreed(comm, Err(format!("stimulus[{i}].population: {population} is not a population of {}", e.cells.display())));
+        }
+        let gids: Vec<u64> = env.artificial_cells(population).to_vec();
+        let shared = match (&source.times, &source.file) {
+            (Some(t), _) => Ok(Some(t.clone())),
+            (None, Some(f)) => read_times(f).map(Some),
+            _ => Ok(None),
+        };
+        let shared = agreed(comm, shared)?;
+        let from_h5 = match (&source.namespace, &source.attribute) {
+            (Some(ns), Some(attr)) => {
+                let path = source.h5.clone().unwrap_or_else(|| e.cells.clone());
+                let f = agreed(comm, miv_io::NeuroH5File::open(&path, comm))?;
+                Some(agreed(comm, f.read_cell_attributes(population, ns, &miv_io::Selection::Gids(&gids), Some(&[attr.as_str()])))?)
+            }
+            _ => None,
+        };
+        let mut r = Ok(());
+        for &g in &gids {
+            let mut train: Vec<f64> = if let Some(times) = &shared {
+                match source.slice_step {
+                    Some(k) => times.iter().skip(g as usize).step_by(k).copied().collect(),
+                    None => times.clone(),
+                }
+            } else if let Some(map) = &source.per_gid {
+                map.get(&g).cloned().unwrap_or_default()
+            } else if let Some(a) = &from_h5 {
+                let attr = source.attribute.as_deref().unwrap_or("");
+                a.get::<f32>(attr, g).map(|v| v.iter().map(|&x| x as f64).collect()).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            train.sort_by(f64::total_cmp);
+            r = r.and(env.play(g, &train));
+        }
+        agreed(comm, r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
+    }
+    Ok(())
+}
+
+fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), EngineError> {
+    let dt = e.probes.iter().find_map(|p| p.dt).unwrap_or(e.dt);
+    let every = steps_of(dt, e.dt).ok_or_else(|| EngineError::Network(format!("probes: dt {dt} is not a multiple of the time step {}", e.dt)))?;
+    for (i, p) in e.probes.iter().enumerate() {
+        if let Some(d) = p.dt {
+            if (d - dt).abs() > 1e-12 {
+                return Err(EngineError::Network(format!("probes[{i}].dt: all probes share one interval ({dt} ms)")));
+            }
+        }
+        if !env.net.has_cell(p.gid) {
+            continue;
+        }
+        let spec = crate::model::probe_spec(env.net.cell(p.gid).expect("local"), &p.at, &p.variable)
+            .map_err(|m| EngineError::Network(format!("probes[{i}]: {m}")))?;
+        env.net.add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
+    }
+    Ok(())
+}
+
+/// Optional CSV outputs: all spikes (root) and probe traces (gathered on root).
+fn write_csvs(env: &mut ExecutionEnvironment, e: &Experiment, spikes: Option<&[Spike]>) -> Result<(), EngineError> {
+    let comm = env.comm();
+    let mut res: Result<(), String> = Ok(());
+    if let (Some(path), Some(spikes)) = (&e.output.spikes_csv, spikes) {
+        let mut text = String::from("gid,t_ms\n");
+        for s in spikes {
+            text.push_str(&format!("{},{}\n", s.gid, s.t));
+        }
+        res = write_atomic(path, &text);
+    }
+    comm.agree(res)?;
+    if let Some(path) = &e.output.probes_csv {
+        let traces = env.net.traces();
+        let mut lines = Vec::new();
+        for t in &traces {
+            let vals: Vec<String> = t.values.iter().map(|v| v.to_string()).collect();
+            lines.push(format!("{}\t{}", t.label, vals.join(",")));
+        }
+        let gathered = comm.gather_strings(0, &lines.join("\n"));
+        let mut res: Result<(), String> = Ok(());
+        if let Some(all) = gathered {
+            let mut cols: Vec<(String, Vec<String>)> = all
+                .iter()
+                .flat_map(|s| s.lines())
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (label, vals) = l.split_once('\t').unwrap_or((l, ""));
+                    (label.to_string(), vals.split(',').map(str::to_string).collect())
+                })
+                .collect();
+            // Probe order of the experiment file.
+            let order: Vec<String> = e.probes.iter().map(|p| format!("{}@{}:{}", p.variable, p.gid, p.at)).collect();
+            cols.sort_by_key(|(l, _)| order.iter().position(|o| o == l).unwrap_or(usize::MAX));
+            let n = cols.iter().map(|c| c.1.len()).max().unwrap_or(0);
+            let dt = e.probes.iter().find_map(|p| p.dt).unwrap_or(e.dt);
+            let mut text = String::from("t_ms");
+            for (l, _) in &cols {
+                text.push(',');
+                text.push_str(l);
+            }
+            text.push('\n');
+            for k in 0..n {
+                text.push_str(&format!("{}", k as f64 * dt));
+                for (_, v) in &cols {
+                    text.push(',');
+                    text.push_str(v.get(k).map_or("", |s| s.as_str()));
+                }
+                text.push('\n');
+            }
+            res = write_atomic(path, &text);
+        }
+        comm.agree(res)?;
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+}
