@@ -253,7 +253,18 @@ pub struct Summary {
     pub init_s: f64,
     pub run_s: f64,
     pub write_s: f64,
+    /// Peak resident memory (MiB): the largest rank's and the sum over ranks.
+    pub peak_rss_mib_max: f64,
+    pub peak_rss_mib_sum: f64,
     pub results: String,
+}
+
+/// This process's peak resident set size in bytes (VmHWM), if the OS tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Experiment {
@@ -440,6 +451,9 @@ pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Res
 
     let mut counts = [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
     comm.allreduce_sum_u64(&mut counts);
+    let rss = peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    let rss_max = comm.allreduce_max(rss);
+    let rss_sum = comm.allreduce_sum(rss);
     let summary = Summary {
         ranks: comm.size(),
         threads,
@@ -453,6 +467,8 @@ pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Res
         init_s,
         run_s,
         write_s,
+        peak_rss_mib_max: rss_max,
+        peak_rss_mib_sum: rss_sum,
         results: e.output.path.display().to_string(),
     };
     Ok((summary, spikes))

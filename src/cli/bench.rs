@@ -26,6 +26,8 @@ pub struct BenchArgs {
 pub enum BenchWhich {
     /// Single-cell numerics: passive cable, hh somata, BY-cell network.
     Cell(CellBenchArgs),
+    /// The BY-cell busyring through the whole runtime (NeuroH5 in, spikes out) on 1 and 2 ranks and threads.
+    Network(super::bench_network::NetworkBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +64,7 @@ pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
     }
     match args.which {
         BenchWhich::Cell(a) => bench_cell(a),
+        BenchWhich::Network(a) => super::bench_network::run(a),
     }
 }
 

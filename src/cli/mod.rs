@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_network;
 pub mod cell;
 mod debug;
 mod gen;
