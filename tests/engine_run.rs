@@ -46,6 +46,8 @@ fn ring_from_neuroh5_matches_neuron() {
 #[test]
 fn ring_output_is_identical_for_1_to_4_ranks_and_2_threads() {
     let exp = gen("ring_ranks", &["gen", "ring", "--n", "10", "--delay", "1"]);
+    // An electrode next to gid 0's dendrite (every cell overlaps there, as MiV's cells at the origin).
+    rewrite(&exp, "output:", "lfp:\n  - {label: e, position: [100, 20, 0], dt_lfp: 0.1, fdst: 1.0}\noutput:");
     let e = exp.to_str().unwrap();
     let csv = exp.with_file_name("spikes.csv");
     let h5 = exp.with_file_name("results.h5");
@@ -63,8 +65,14 @@ fn ring_output_is_identical_for_1_to_4_ranks_and_2_threads() {
     assert_eq!(std::fs::read(&csv).unwrap(), base, "2 ranks x 2 threads: spikes differ");
 }
 
-/// The spike namespace of a results file, read back with the io crate.
+/// The spike namespace and the LFP of a results file, read back with the io crate and HDF5.
 fn h5_dump(path: &Path) -> String {
+    let h = hdf5::File::open(path).expect("open results");
+    let v: Vec<f32> = h.dataset("Local Field Potential e/v").expect("LFP v").read_raw().unwrap();
+    let t: Vec<f32> = h.dataset("Local Field Potential e/t").expect("LFP t").read_raw().unwrap();
+    assert_eq!(t.len(), 1001, "LFP samples every 0.1 ms from 0 to 100 ms");
+    assert!(v.iter().any(|x| *x != 0.0) && v.iter().all(|x| x.is_finite()));
+    drop(h);
     let comm = miv::partition::SerialComm;
     let f = miv::io::NeuroH5File::open(path, &comm).expect("open results");
     let a = f.read_cell_attributes("BS", "Spike Events", &miv::io::Selection::All, None).expect("read Spike Events");
@@ -75,7 +83,7 @@ fn h5_dump(path: &Path) -> String {
         }
     }
     assert!(out.contains("t 0 "), "gid 0 spiked: {out}");
-    out
+    format!("{out}{v:?}")
 }
 
 #[test]
