@@ -1,0 +1,94 @@
+//! MiV-Simulator's YAML configuration, typed.
+//!
+//! The construction jobs (`miv-jobs`) and the runtime (`miv-engine`) read the same files MiV reads:
+//! `cell_distributions.yml`, `layer_extents.yml`, `axon_extents.yml`, `cell_types.yml`, `synapses.yml` and the
+//! definitions of population and layer indices. Every loader names the file and the key path of a bad value,
+//! and maps whose order changes results (the synapse density tables are walked in file order, as MiV walks
+//! Python dicts) keep the file's order.
+//!
+//! - [`definitions`]: SWC section types, synapse types, population and layer index tables.
+//! - [`geometry`]: cell distributions, layer extents, cell constraints, axon extents, rotation, origin.
+//! - [`cell_types`]: `cell_types.yml` (template, mechanism, synapse densities, discretisation).
+//! - [`synapses`]: `synapses.yml` (projections, proportions, synaptic mechanisms).
+//! - [`network`]: the one network YAML of `miv build`, which holds the others inline or by path.
+
+pub mod cell_types;
+pub mod definitions;
+pub mod geometry;
+pub mod network;
+pub mod synapses;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+pub use cell_types::{
+    validate_cell_types, CellSynapses, CellType, CellTypes, Density, Discretization, SegmentRule, SpikeTrainSource,
+    SynapseDensities,
+};
+pub use definitions::{LayerDefinitions, PopulationDefinitions, SwcType, SynapseType};
+pub use geometry::{
+    total_extent, validate_layer_extents, AxonExtent, AxonExtents, CellConstraints, CellDistributions, LayerExtent,
+    LayerExtents, Origin, OriginValue, Rotation,
+};
+pub use network::{NetworkConfig, Placement, Source, SynapseDistribution};
+pub use synapses::{validate_synapses, MechanismParams, MechanismSite, Projection, Synapses};
+
+/// A configuration value that could not be read or is invalid: which file, which key path inside it, and what
+/// was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {}{message}", .file.display(), if .key.is_empty() { String::new() } else { format!("key `{}`: ", .key) })]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted key path inside the file (`PYR.synapses.density.apical`), empty for the whole document.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(file: impl Into<PathBuf>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError { file: file.into(), key: key.into(), message: message.into() }
+    }
+
+    /// The same error with `prefix.` put in front of its key path (for a value nested in a bigger document).
+    pub fn nested(mut self, prefix: &str) -> ConfigError {
+        if !prefix.is_empty() {
+            self.key = if self.key.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", self.key) };
+        }
+        self
+    }
+}
+
+/// Parse YAML text into `T`; `origin` names the source in errors.
+pub fn from_yaml_str<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T, ConfigError> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = key_path(e.path());
+        ConfigError::new(origin, key, e.into_inner().to_string())
+    })
+}
+
+/// Read and parse a YAML file into `T`.
+pub fn from_yaml_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, "", format!("cannot read: {e}")))?;
+    from_yaml_str(&text, path)
+}
+
+/// Convert an already parsed YAML value into `T` (used for sections of a bigger document).
+pub fn from_yaml_value<T: DeserializeOwned>(value: serde_yaml::Value, origin: &Path, key: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = key_path(e.path());
+        ConfigError::new(origin, inner, e.into_inner().to_string()).nested(key)
+    })
+}
+
+/// A serde path as a dotted key; a map key that failed to parse shows as `?` and is dropped (the message names it).
+fn key_path(p: &serde_path_to_error::Path) -> String {
+    let s = p.to_string();
+    let s = s.trim_end_matches(".?").trim_end_matches('?');
+    if s == "." {
+        String::new()
+    } else {
+        s.to_string()
+    }
+}
