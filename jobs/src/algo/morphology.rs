@@ -8,6 +8,8 @@
 //! that decides segments.
 
 use miv_io::config::{SegmentRule, SwcType};
+use miv_solvers::compartments::nseg_d_lambda;
+use miv_solvers::Point3;
 
 /// The tree of one cell as stored in a NeuroH5 `Trees` namespace: per point coordinates, radius, layer,
 /// parent and SWC type, plus the contracted sections (point ids per section) and section edges.
@@ -92,22 +94,16 @@ pub struct Morphology {
     pub parent: Vec<Option<usize>>,
 }
 
-/// Number of segments of a section under a rule (NEURON's `nseg`). The d_lambda rule is NEURON's
-/// `nseg = int((L/(d_lambda·λ_f) + 0.9)/2)·2 + 1`, with `λ_f` from `lambda_f(freq)` of `stdlib.hoc`.
-pub fn segment_count(rule: SegmentRule, arc: &[f64], diams: &[f64], length: f64) -> u32 {
+/// Number of segments of a section under a rule (NEURON's `nseg`; the d_lambda rule is `miv-solvers`'
+/// discretisation).
+pub fn segment_count(rule: SegmentRule, section: &miv_solvers::Section) -> u32 {
     match rule {
         SegmentRule::Fixed(n) => n.max(1),
         SegmentRule::DLambda { d_lambda, frequency, ra, cm } => {
-            if length <= 0.0 || arc.len() < 2 {
+            if section.length() <= 0.0 {
                 return 1;
             }
-            let mut lam = 0.0;
-            for i in 1..arc.len() {
-                lam += (arc[i] - arc[i - 1]) / (diams[i - 1] + diams[i]).sqrt();
-            }
-            lam *= std::f64::consts::SQRT_2 * 1e-5 * (4.0 * std::f64::consts::PI * frequency * ra * cm).sqrt();
-            let lambda_f = length / lam;
-            (((length / (d_lambda * lambda_f) + 0.9) / 2.0) as u32) * 2 + 1
+            nseg_d_lambda(section, ra, cm, d_lambda, frequency) as u32
         }
     }
 }
@@ -135,35 +131,6 @@ impl Morphology {
             children[s].push(d);
             parent[d] = Some(s);
         }
-        let mut sections = Vec::with_capacity(ns);
-        for (si, pts) in tree.sections.iter().enumerate() {
-            if pts.is_empty() {
-                return Err(format!("section {si} has no points"));
-            }
-            if let Some(&p) = pts.iter().find(|&&p| p as usize >= np) {
-                return Err(format!("section {si} refers to point {p}, the tree has {np} points"));
-            }
-            let points: Vec<[f64; 3]> = pts.iter().map(|&p| [tree.x[p as usize] as f64, tree.y[p as usize] as f64, tree.z[p as usize] as f64]).collect();
-            let mut arc = vec![0.0; points.len()];
-            for i in 1..points.len() {
-                arc[i] = arc[i - 1] + dist(points[i - 1], points[i]);
-            }
-            let length = *arc.last().expect("non-empty");
-            let diams: Vec<f64> = pts.iter().map(|&p| 2.0 * tree.radius[p as usize] as f64).collect();
-            let code = tree.swc_type[*pts.last().expect("non-empty") as usize];
-            sections.push(Section {
-                swc_type: SwcType::from_code(code as i64),
-                swc_code: code,
-                nseg: segment_count(rule, &arc, &diams, length),
-                layers: pts.iter().map(|&p| tree.layer[p as usize]).collect(),
-                points,
-                diams,
-                arc,
-                length,
-            });
-        }
-        // define_shape: translate every child (and so its subtree) so its first point sits on the parent at the
-        // connection point (the parent point of the child's first point).
         let mut order: Vec<usize> = (0..ns).filter(|&s| parent[s].is_none()).collect();
         let mut k = 0;
         while k < order.len() {
@@ -174,17 +141,65 @@ impl Morphology {
         if order.len() != ns {
             return Err("section edges do not form a forest".into());
         }
-        for &s in &order {
+        // The solvers' shape description: point-list sections, each child on its parent at the arc position of
+        // the parent point of its first point.
+        let mut shape = Vec::with_capacity(ns);
+        for (si, pts) in tree.sections.iter().enumerate() {
+            if pts.is_empty() {
+                return Err(format!("section {si} has no points"));
+            }
+            if let Some(&p) = pts.iter().find(|&&p| p as usize >= np) {
+                return Err(format!("section {si} refers to point {p}, the tree has {np} points"));
+            }
+            let points: Vec<Point3> = pts
+                .iter()
+                .map(|&p| {
+                    let p = p as usize;
+                    Point3::new(tree.x[p] as f64, tree.y[p] as f64, tree.z[p] as f64, 2.0 * tree.radius[p] as f64)
+                })
+                .collect();
+            let code = tree.swc_type[*pts.last().expect("non-empty") as usize];
+            shape.push(miv_solvers::Section::points(&format!("s{si}"), code as i32, points));
+        }
+        for s in 0..ns {
             let Some(p) = parent[s] else { continue };
             let first = tree.sections[s][0];
-            let attach = tree.parent[first as usize];
             let ppts = &tree.sections[p];
-            let idx = ppts.iter().position(|&q| q == first).or_else(|| ppts.iter().position(|&q| q as i32 == attach)).unwrap_or(ppts.len() - 1);
-            let target = sections[p].points[idx];
-            let off = sub(target, sections[s].points[0]);
-            for q in &mut sections[s].points {
-                *q = [q[0] + off[0], q[1] + off[1], q[2] + off[2]];
-            }
+            let idx = ppts
+                .iter()
+                .position(|&q| q == first)
+                .or_else(|| ppts.iter().position(|&q| q as i32 == tree.parent[first as usize]))
+                .unwrap_or(ppts.len() - 1);
+            let arcs = shape[p].arcs();
+            let len = shape[p].length();
+            let x = if len > 0.0 { arcs[idx] / len } else { 1.0 };
+            shape[s] = shape[s].clone().on(p, x);
+        }
+        let nseg: Vec<u32> = shape.iter().map(|sec| segment_count(rule, sec)).collect();
+        let shape = miv_solvers::Morphology::new(shape);
+        let placed = if parent.iter().filter(|p| p.is_none()).count() == 1 {
+            shape.placed_points(&nseg.iter().map(|&n| n as usize).collect::<Vec<_>>())
+        } else {
+            shape.sections.iter().map(|s| match &s.geometry {
+                miv_solvers::Geometry::Points(p) => p.clone(),
+                miv_solvers::Geometry::Cylinder { .. } => unreachable!("built from points"),
+            }).collect()
+        };
+        let mut sections = Vec::with_capacity(ns);
+        for (si, pts) in tree.sections.iter().enumerate() {
+            let placed = &placed[si];
+            let arc = miv_solvers::morphology::arc_lengths(placed);
+            let code = shape.sections[si].swc_type as i8;
+            sections.push(Section {
+                swc_type: SwcType::from_code(code as i64),
+                swc_code: code,
+                nseg: nseg[si],
+                layers: pts.iter().map(|&p| tree.layer[p as usize]).collect(),
+                points: placed.iter().map(|q| [q.x, q.y, q.z]).collect(),
+                diams: placed.iter().map(|q| q.diam).collect(),
+                length: *arc.last().expect("non-empty"),
+                arc,
+            });
         }
         Ok(Morphology { sections, children, parent })
     }
@@ -218,14 +233,6 @@ impl Morphology {
         }
         out
     }
-}
-
-fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 #[cfg(test)]
@@ -267,13 +274,13 @@ pub(crate) mod tests {
     #[test]
     fn d_lambda_matches_the_hoc_formula_for_a_cylinder() {
         // Cylinder L = 1000 µm, diam 2 µm, Ra 35.4, cm 1, 100 Hz: lambda_f = 1e5·sqrt(d/(4π f Ra cm)).
-        let arc = [0.0, 500.0, 1000.0];
-        let diams = [2.0, 2.0, 2.0];
+        let pts = [0.0, 500.0, 1000.0].map(|x| Point3::new(x, 0.0, 0.0, 2.0)).to_vec();
+        let sec = miv_solvers::Section::points("c", 3, pts);
         let lf = 1e5 * (2.0 / (4.0 * std::f64::consts::PI * 100.0 * 35.4 * 1.0f64)).sqrt();
         let expect = (((1000.0 / (0.1 * lf) + 0.9) / 2.0) as u32) * 2 + 1;
         let rule = SegmentRule::DLambda { d_lambda: 0.1, frequency: 100.0, ra: 35.4, cm: 1.0 };
-        assert_eq!(segment_count(rule, &arc, &diams, 1000.0), expect);
+        assert_eq!(segment_count(rule, &sec), expect);
         assert_eq!(expect, 15);
-        assert_eq!(segment_count(SegmentRule::Fixed(1), &arc, &diams, 1000.0), 1);
+        assert_eq!(segment_count(SegmentRule::Fixed(1), &sec), 1);
     }
 }
