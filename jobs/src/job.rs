@@ -127,6 +127,12 @@ impl<J: Job> Launched<J> {
     }
 }
 
+/// A job's handle without launching it (for planning): its identity and where its outputs would be.
+pub fn planned<J: Job>(job: &J) -> Launched<J> {
+    let reference = job_ref(job);
+    Launched { job: job.clone(), dir: PathBuf::from(&reference.kind).join(&reference.id), reference, status: Status::Incomplete, cached: false }
+}
+
 /// `launch` and `cached` for every job.
 pub trait Launch: Job {
     /// Run the job once (collective over the store's communicator) and return its outputs; returns the
@@ -205,9 +211,11 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
             let job_id = local.map_err(|e| e.to_string());
             comm.agree(job_id.as_ref().map(|_| ()).map_err(Clone::clone))?;
             let job_id = broadcast_opt_string(comm, job_id.unwrap_or(None));
-            if comm.rank() == 0 {
-                let sub = Submission { job_id: job_id.clone(), script: store.partial_dir(&reference).join("job.sbatch") };
-                write_json(&store.partial_dir(&reference).join(SUBMISSION_FILE), &sub)?;
+            // A batch system that ran the job at once may already have completed (and moved) it.
+            let partial = store.partial_dir(&reference);
+            if comm.rank() == 0 && partial.is_dir() && !store.is_complete(&reference) {
+                let sub = Submission { job_id: job_id.clone(), script: partial.join("job.sbatch") };
+                write_json(&partial.join(SUBMISSION_FILE), &sub)?;
             }
             comm.barrier();
             Ok(done(Status::Submitted { job_id }, false))
@@ -223,12 +231,7 @@ fn prepare_partial<J: Job>(store: &Store, reference: &JobRef, job: &J) -> Result
         std::fs::remove_dir_all(&partial).map_err(|e| JobError::io(&partial, e))?;
     }
     std::fs::create_dir_all(&partial).map_err(|e| JobError::io(&partial, e))?;
-    let config = serde_json::json!({
-        "kind": J::KIND,
-        "id": reference.id,
-        "uses": job.uses(),
-        "job": job,
-    });
+    let config = ConfigFile { kind: J::KIND.to_string(), id: reference.id.clone(), uses: job.uses(), job: job.clone() };
     write_json(&partial.join(CONFIG_FILE), &config)
 }
 
@@ -289,9 +292,7 @@ fn broadcast_opt_string(comm: &dyn Communicator, s: Option<String>) -> Option<St
 pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef) -> Result<()> {
     let comm = store.comm();
     let loaded: Result<J> = (|| {
-        let config: serde_json::Value = read_json(&store.partial_dir(reference).join(CONFIG_FILE))?;
-        let job: J = serde_json::from_value(config["job"].clone())
-            .map_err(|e| JobError::io(store.partial_dir(reference).join(CONFIG_FILE), e))?;
+        let job: J = read_json::<ConfigFile<J>>(&store.partial_dir(reference).join(CONFIG_FILE))?.job;
         let id = job_id(&job);
         if id != reference.id {
             return Err(JobError::Executor(format!("{reference}: the prepared configuration has identity {id}")));
@@ -311,6 +312,16 @@ pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef) -> Result<()> {
 
 /// Read a job's `config.json` `job` section from a completed directory.
 pub fn load_job<J: Job>(dir: &Path) -> Result<J> {
-    let config: serde_json::Value = read_json(&dir.join(CONFIG_FILE))?;
-    serde_json::from_value(config["job"].clone()).map_err(|e| JobError::io(dir.join(CONFIG_FILE), e))
+    Ok(read_json::<ConfigFile<J>>(&dir.join(CONFIG_FILE))?.job)
+}
+
+/// `config.json`: the job as launched. Read and written as typed JSON (never through `serde_json::Value`,
+/// whose maps would sort keys and lose the order of ordered tables such as synapse densities).
+#[derive(Serialize, serde::Deserialize)]
+#[serde(bound = "J: Job")]
+struct ConfigFile<J> {
+    kind: String,
+    id: String,
+    uses: Vec<JobRef>,
+    job: J,
 }

@@ -4,8 +4,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod debug;
 mod info;
+mod jobs;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
@@ -53,6 +55,10 @@ pub struct Cli {
 pub enum Command {
     /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
     Info(info::InfoArgs),
+    /// Build a network (cells.h5 and connections.h5) from a network YAML through cached construction jobs.
+    Build(build::BuildArgs),
+    /// Inspect the job store.
+    Jobs(jobs::JobsArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -67,6 +73,8 @@ pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Info(a) => info::run(comm.as_ref(), a),
         Command::Debug(a) => debug::run(comm.as_ref(), a),
+        Command::Build(a) => build::run(comm.as_ref(), a),
+        Command::Jobs(a) => jobs::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

@@ -11,23 +11,9 @@ use miv_io::config::{SegmentRule, SwcType};
 use miv_solvers::compartments::nseg_d_lambda;
 use miv_solvers::Point3;
 
-/// The tree of one cell as stored in a NeuroH5 `Trees` namespace: per point coordinates, radius, layer,
-/// parent and SWC type, plus the contracted sections (point ids per section) and section edges.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TreeData {
-    pub x: Vec<f32>,
-    pub y: Vec<f32>,
-    pub z: Vec<f32>,
-    pub radius: Vec<f32>,
-    pub layer: Vec<i8>,
-    pub parent: Vec<i32>,
-    pub swc_type: Vec<i8>,
-    /// Point ids of each section, in order.
-    pub sections: Vec<Vec<u32>>,
-    /// Section edges (parent section, child section).
-    pub src: Vec<u16>,
-    pub dst: Vec<u16>,
-}
+/// The tree of one cell as stored in a NeuroH5 `Trees` namespace (`miv-io`'s [`Tree`]): per point
+/// coordinates, radius, layer, parent and SWC type, the contracted sections and the section edges.
+pub use miv_io::Tree as TreeData;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {

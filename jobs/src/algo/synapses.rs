@@ -6,11 +6,12 @@
 //! exponential gaps of mean 1/density. The first synapse of a section is drawn inside the section's first
 //! segment, as in MiV.
 //!
-//! Two MiV quirks are not reproduced, because they contradict the configuration they read: MiV takes the
-//! density of the *last* layer entry for every layer (a closure over a loop variable), and it adds one extra
-//! exponential gap at the start of every segment after the first (the position drawn at the end of the
-//! previous segment is discarded), which loses about one synapse per segment boundary. Here each layer gets
-//! its own entry and the pending position carries over into the next segment.
+//! Two MiV quirks are not reproduced, because they contradict the configuration they read. MiV takes the
+//! density of the *last* layer entry for every layer (a closure over a loop variable); here each layer gets its
+//! own entry. And at the start of every later segment MiV adds the segment's first gap to the position already
+//! drawn past the previous segment's end, which loses about one synapse per segment and many more after a
+//! sparse segment (whose overshoot is long); here that gap starts at the segment's start, so the count in each
+//! segment is Poisson with mean density × length. The draws are taken in MiV's order either way.
 
 use std::collections::BTreeMap;
 
@@ -158,24 +159,20 @@ fn place_poisson(m: &Morphology, s: usize, dens: &[f64], syn: SynapseType, swc: 
     }
     let half = 0.5 / sec.nseg as f64;
     let mut interval = 0.0f64;
-    // True when `interval` already holds the next synapse position, drawn at the end of the previous segment.
-    let mut pending = false;
     for (k, &d) in dens.iter().enumerate() {
         let x = sec.segment_x(k as u32);
         let (start, end) = ((x - half) * l, (x + half) * l);
         if d > 0.0 {
             let beta = 1.0 / d;
-            let sample = if pending {
-                0.0
-            } else if interval > 0.0 {
-                stream.exponential(beta)
+            interval = if interval > 0.0 {
+                // A later segment: the next gap starts at the segment's start (see the module comment).
+                start + stream.exponential(beta)
             } else {
                 (0..MAX_PLACEMENT_DRAWS)
                     .map(|_| stream.exponential(beta))
                     .find(|&v| v >= start && v < end)
                     .ok_or_else(|| format!("cannot place a first synapse in [{start:.4}, {end:.4}) µm of section {s} with density {d:.4}/µm"))?
             };
-            interval += sample;
             let layer = sec.layer_at(x);
             while interval < end {
                 if interval >= start {
@@ -186,10 +183,8 @@ fn place_poisson(m: &Morphology, s: usize, dens: &[f64], syn: SynapseType, swc: 
                 }
                 interval += stream.exponential(beta);
             }
-            pending = true;
         } else {
             interval = end;
-            pending = false;
         }
     }
     Ok(())
