@@ -57,6 +57,8 @@ pub struct RunContext<'a> {
     pub dir: PathBuf,
     pub store: &'a Store<'a>,
     kind: &'static str,
+    /// Numbers the job reports (`meta.json` `stats`): counts and per-phase seconds.
+    stats: std::cell::RefCell<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl RunContext<'_> {
@@ -87,6 +89,11 @@ impl RunContext<'_> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Record a statistic of the run (rank 0's value is kept), e.g. a count or the seconds of a phase.
+    pub fn record(&self, key: &str, value: impl Into<serde_json::Value>) {
+        self.stats.borrow_mut().insert(key.to_string(), value.into());
     }
 
     /// Log a progress line (shown on rank 0).
@@ -239,22 +246,23 @@ fn prepare_partial<J: Job>(store: &Store, reference: &JobRef, job: &J) -> Result
 fn run_here<J: Job>(job: &J, store: &Store, reference: &JobRef) -> Result<()> {
     let comm = store.comm();
     let started = Instant::now();
-    let ctx = RunContext { comm, dir: store.partial_dir(reference), store, kind: J::KIND };
+    let ctx = RunContext { comm, dir: store.partial_dir(reference), store, kind: J::KIND, stats: Default::default() };
     RUNS.fetch_add(1, Ordering::SeqCst);
     let result = job.run(&ctx);
     // Whatever happened, every rank learns it here; a failed job keeps its partial directory.
     ctx.agree(result)?;
     comm.barrier();
-    let local = if comm.rank() == 0 { complete(store, reference, comm.size(), started.elapsed().as_secs_f64()) } else { Ok(()) };
+    let stats = serde_json::Value::Object(ctx.stats.take());
+    let local = if comm.rank() == 0 { complete(store, reference, comm.size(), started.elapsed().as_secs_f64(), stats) } else { Ok(()) };
     ctx.agree(local)?;
     tracing::info!("{reference}: complete in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Rank 0: record how the job ran and move it into place in one rename.
-fn complete(store: &Store, reference: &JobRef, ranks: usize, seconds: f64) -> Result<()> {
+fn complete(store: &Store, reference: &JobRef, ranks: usize, seconds: f64, stats: serde_json::Value) -> Result<()> {
     let partial = store.partial_dir(reference);
-    let meta = serde_json::json!({ "ranks": ranks, "seconds": seconds, "host": miv_partition::comm::hostname() });
+    let meta = serde_json::json!({ "ranks": ranks, "seconds": seconds, "host": miv_partition::comm::hostname(), "stats": stats });
     write_json(&partial.join(META_FILE), &meta)?;
     let _ = std::fs::remove_file(partial.join(SUBMISSION_FILE));
     let dir = store.dir(reference);

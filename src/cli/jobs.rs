@@ -154,48 +154,32 @@ fn bench(cells: u32, ranks: &[usize], morphology: &std::path::Path, dir: &std::p
     let net = bench_network(dir, cells, morphology).map_err(|e| CliError::local(format!("{}: {e}", morphology.display())))?;
     let net = miv_io::config::NetworkConfig::load(&net).map_err(|e| CliError::local(e.to_string()))?;
     let program = std::env::current_exe().map_err(|e| CliError::local(e.to_string()))?;
-    println!("{:>6} {:>8} {:>12} {:>12} {:>14} {:>12} {:>14}", "ranks", "cells", "synapses", "syn s", "cells/s", "edges", "edges/s");
+    let mut rows = Vec::new();
     for &r in ranks {
-        let root = dir.join(format!("store-{r}"));
-        let executor = if r <= 1 {
-            miv_jobs::Executor::Local
-        } else {
-            let mut m = miv_jobs::MpirunOptions::new(r, &program);
-            m.args = mpirun_args.to_vec();
-            miv_jobs::Executor::Mpirun(m)
-        };
-        let store = Store::open(&root).executor(executor);
+        let mut m = miv_jobs::MpirunOptions::new(r, &program);
+        m.args = mpirun_args.to_vec();
+        let store = Store::open(dir.join(format!("store-{r}"))).executor(miv_jobs::Executor::Mpirun(m));
         let built = miv_jobs::build(&net, &store, &miv_jobs::IoOptions::default()).map_err(job_error)?;
-        let seconds = |dir: &std::path::Path| -> f64 {
-            std::fs::read_to_string(dir.join("meta.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|m| m["seconds"].as_f64())
-                .unwrap_or(f64::NAN)
+        let meta = |d: &std::path::Path| -> serde_json::Value {
+            std::fs::read_to_string(d.join("meta.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
         };
-        let syn = &built.synapses["DST"];
-        let con = &built.connections["DST"];
-        let serial = miv_partition::SerialComm;
-        let count = |path: PathBuf, f: &dyn Fn(&miv_io::NeuroH5File) -> miv_io::Result<u64>| -> CliResult<u64> {
-            let file = miv_io::NeuroH5File::open(&path, &serial).map_err(|e| CliError::local(e.to_string()))?;
-            f(&file).map_err(|e| CliError::local(e.to_string()))
-        };
-        let synapses = count(syn.file("synapses.h5"), &|f| {
-            let info = f.attribute_info("DST", miv_io::names::SYNAPSE_ATTRIBUTES)?;
-            Ok(info.iter().find(|a| a.name == miv_io::names::SYN_IDS).map(|a| a.values).unwrap_or(0))
-        })?;
-        let edges = count(con.file("connections.h5"), &|f| {
-            let mut n = 0;
-            for (src, dst) in f.projection_names()? {
-                n += f.projection_info(&src, &dst)?.edges;
-            }
-            Ok(n)
-        })?;
-        let (ts, tc) = (seconds(&syn.dir), seconds(&con.dir));
+        rows.push((r, meta(&built.synapses["DST"].dir), meta(&built.connections["DST"].dir)));
+    }
+    println!("distribute_synapses and generate_connections, {cells} destination cells (each job as `mpirun -n R`)");
+    println!(
+        "{:>5} {:>10} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>11} {:>9} {:>11}",
+        "ranks", "synapses", "compute s", "cells/s", "total s", "cells/s", "edges", "compute s", "edges/s", "total s", "edges/s"
+    );
+    for (r, s, c) in rows {
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        let (n, syn, sc, st) = (f(&s["stats"]["cells"]), f(&s["stats"]["synapses"]), f(&s["stats"]["compute_seconds"]), f(&s["seconds"]));
+        let (edges, cc, ct) = (f(&c["stats"]["edges"]), f(&c["stats"]["compute_seconds"]), f(&c["seconds"]));
         println!(
-            "{r:>6} {cells:>8} {synapses:>12} {ts:>12.2} {:>14.0} {edges:>12} {:>14.0}",
-            cells as f64 / ts,
-            edges as f64 / tc
+            "{r:>5} {syn:>10} {sc:>9.2} {:>11.0} {st:>9.2} {:>11.0} {edges:>10} {cc:>9.2} {:>11.0} {ct:>9.2} {:>11.0}",
+            n / sc,
+            n / st,
+            edges / cc,
+            edges / ct
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{create_with_types, distances, io_err, synapses, used, IoOptions};
+use super::{share, create_with_types, distances, io_err, synapses, used, IoOptions};
 use crate::algo::connections::{connect_cell, ProjectionRule, SourceCells};
 use crate::error::{JobError, Result};
 use crate::job::{load_job, Job, Launched, RunContext};
@@ -16,7 +16,6 @@ use crate::store::JobRef;
 use miv_io::config::{AxonExtents, LayerDefinitions, PopulationDefinitions, Synapses};
 use miv_io::names::{ARC_DISTANCES, CONNECTIONS, DISTANCE, SYNAPSES, SYNAPSE_ATTRIBUTES, SYN_ID, U_DISTANCE, V_DISTANCE};
 use miv_io::{NeuroH5File, Projection, Selection};
-use miv_partition::Assignment;
 
 pub const OUTPUT: &str = "connections.h5";
 
@@ -121,12 +120,13 @@ impl Job for GenerateConnections {
         let dst_pop = out.population(&post).map_err(io_err)?;
         let src_pops = rules.iter().map(|r| out.population(&r.pre).map_err(io_err)).collect::<Result<Vec<_>>>()?;
         let syn_file = NeuroH5File::open(syn_dir.join(synapses::OUTPUT), comm).map_err(io_err)?;
-        let assignment = Assignment::round_robin(comm.size());
         let (mut done, mut edges) = (0u64, 0u64);
+        let mut compute = std::time::Duration::ZERO;
         for block in self.io.blocks(dst_pop.range()) {
-            let gids = assignment.gids_of(comm.rank(), std::slice::from_ref(&block));
+            let gids = share(comm, &block);
             let syns = syn_file.read_cell_attributes(&post, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
             let mut prj: Vec<Projection> = src_pops.iter().map(|s| Projection::new(s, &dst_pop)).collect();
+            let t0 = std::time::Instant::now();
             let local: Result<()> = (|| {
                 for p in prj.iter_mut() {
                     p.attr_mut::<u32>(SYNAPSES, SYN_ID).map_err(io_err)?;
@@ -146,6 +146,7 @@ impl Job for GenerateConnections {
                 }
                 Ok(())
             })();
+            compute += t0.elapsed();
             ctx.agree(local)?;
             for p in &prj {
                 out.append_projection(p, &self.io.write_options()).map_err(io_err)?;
@@ -156,6 +157,9 @@ impl Job for GenerateConnections {
         }
         let mut total = [edges];
         comm.allreduce_sum_u64(&mut total);
+        ctx.record("cells", dst_pop.count);
+        ctx.record("edges", total[0]);
+        ctx.record("compute_seconds", comm.allreduce_max(compute.as_secs_f64()));
         ctx.progress(format_args!("{post}: {} edges", total[0]));
         out.finish().map_err(io_err)?;
         Ok(())

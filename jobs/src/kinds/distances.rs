@@ -95,7 +95,7 @@ impl Job for MeasureDistances {
                 continue;
             }
             let coords = input
-                .read_cell_attributes(pop, &self.coordinate_namespace, &Selection::Owned(&assignment), Some(&[U_COORD, V_COORD, L_COORD]))
+                .read_cell_attributes(pop, &self.coordinate_namespace, &Selection::IoRanks { assignment: &assignment, io_size: comm.size() }, Some(&[U_COORD, V_COORD, L_COORD]))
                 .map_err(io_err)?;
             let mut cells = CellAttributes::new();
             let local: Result<()> = (|| {

@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{architecture, create_with_types, io_err, used, IoOptions};
+use super::{share, architecture, create_with_types, io_err, used, IoOptions};
 use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::architecture::NetworkArchitecture;
 use crate::store::JobRef;
-use miv_partition::Assignment;
 
 pub const OUTPUT: &str = "forest.h5";
 
@@ -83,9 +82,8 @@ impl Job for GenerateSynapseForest {
             tree.num_sections(),
             pop.count
         ));
-        let assignment = Assignment::round_robin(comm.size());
         for block in self.io.blocks(pop.range()) {
-            let gids = assignment.gids_of(comm.rank(), std::slice::from_ref(&block));
+            let gids = share(comm, &block);
             out.append_trees(&self.population, gids.iter().map(|&g| (g, &tree)), &self.io.write_options()).map_err(io_err)?;
             ctx.checkpoint("block")?;
         }

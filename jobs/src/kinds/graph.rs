@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{architecture, connections, create_with_types, distances, forest, io_err, synapses};
+use super::{share, architecture, connections, create_with_types, distances, forest, io_err, synapses};
 use crate::error::{JobError, Result};
 use crate::job::{load_job, Job, Launched, RunContext};
 use crate::kinds::forest::GenerateSynapseForest;
@@ -133,7 +133,8 @@ impl Job for NeuroH5Graph {
         let parts = ctx.agree(self.parts(ctx))?;
         let opts = self.io.write_options();
         let assignment = Assignment::round_robin(comm.size());
-        let owned = Selection::Owned(&assignment);
+        // Contiguous reads by every rank, then each cell to its round-robin owner.
+        let owned = Selection::IoRanks { assignment: &assignment, io_size: comm.size() };
         let coords_file = parts.architecture.join(architecture::OUTPUT);
 
         let cells = create_with_types(&ctx.output(CELLS), &coords_file, comm)?;
@@ -169,7 +170,7 @@ impl Job for NeuroH5Graph {
             let fo = NeuroH5File::open(dir.join(forest::OUTPUT), comm).map_err(io_err)?;
             let sy = NeuroH5File::open(parts.synapses[pop].join(synapses::OUTPUT), comm).map_err(io_err)?;
             for block in self.io.blocks(p.range()) {
-                let gids = assignment.gids_of(comm.rank(), std::slice::from_ref(&block));
+                let gids = share(comm, &block);
                 let trees = fo.read_trees(pop, &Selection::Gids(&gids)).map_err(io_err)?;
                 cells.append_trees(pop, trees.iter().map(|(g, t)| (*g, t)), &opts).map_err(io_err)?;
                 let s = sy.read_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
@@ -187,7 +188,7 @@ impl Job for NeuroH5Graph {
             for (src, dst) in f.projection_names().map_err(io_err)? {
                 let src_pop = conns.population(&src).map_err(io_err)?;
                 for block in self.io.blocks(p.range()) {
-                    let gids = assignment.gids_of(comm.rank(), std::slice::from_ref(&block));
+                    let gids = share(comm, &block);
                     let e = f.read_projection(&src, &dst, &[SYNAPSES, CONNECTIONS], &Selection::Gids(&gids)).map_err(io_err)?;
                     conns.append_projection(&copy_projection(&e, &src_pop, &p).map_err(io_err)?, &opts).map_err(io_err)?;
                 }

@@ -2,10 +2,12 @@
 //! outputs of the jobs it uses, runs an [`algo`](crate::algo) step over the gids of this rank, and writes its
 //! NeuroH5 file collectively through `miv-io`.
 //!
-//! Work is split over ranks by `Assignment::round_robin` and every random draw comes from a stream keyed by
-//! (seed, purpose, gid), so outputs are the same for any rank count. Cells are processed and written in
-//! blocks of `write_size` consecutive gids of a population (the same blocks for any rank count), so files
-//! come out in gid order.
+//! Every random draw comes from a stream keyed by (seed, purpose, gid), so outputs are the same for any rank
+//! count. Cells are processed and written in blocks of `write_size` consecutive gids of a population (the same
+//! blocks for any rank count), so files come out in gid order. Within a block each rank takes a contiguous
+//! share ([`share`]), so its reads are one hyperslab per dataset (round-robin shares, one gid in every `size`,
+//! read ten times slower through MPI-IO); the small per-population jobs (architecture, distances) deal gids
+//! round-robin.
 
 pub mod architecture;
 pub mod connections;
@@ -61,6 +63,12 @@ impl IoOptions {
         let end = range.end;
         (range.start..end).step_by(b as usize).map(move |s| s..(s + b).min(end))
     }
+}
+
+/// This rank's contiguous share of a block of gids (the partition crate's I/O-rank split, one part per rank).
+pub(crate) fn share(comm: &dyn miv_partition::Communicator, block: &std::ops::Range<u64>) -> Vec<u64> {
+    let plan = miv_partition::ReadPlan::io_ranks(block.clone(), comm.size(), comm.size());
+    plan.ranges_of(comm.rank()).iter().flat_map(|r| r.clone()).collect()
 }
 
 /// The kinds `miv jobs exec` can run.

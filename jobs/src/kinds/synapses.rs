@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{create_with_types, forest, io_err, used, IoOptions};
+use super::{share, create_with_types, forest, io_err, used, IoOptions};
 use crate::algo::morphology::Morphology;
 use crate::algo::synapses::{distribute, DensityTable, SynapseSet};
 use crate::error::{JobError, Result};
@@ -13,7 +13,7 @@ use crate::store::JobRef;
 use miv_io::config::{CellType, Discretization, LayerDefinitions, SegmentRule, SynapseDensities, SynapseDistribution};
 use miv_io::names::{SWC_TYPES, SYNAPSE_ATTRIBUTES, SYN_CDISTS, SYN_IDS, SYN_LAYERS, SYN_LOCS, SYN_SECS, SYN_TYPES};
 use miv_io::{CellAttributes, NeuroH5File, Selection, Tree};
-use miv_partition::{Assignment, Purpose, Stream};
+use miv_partition::{Purpose, Stream};
 
 pub const OUTPUT: &str = "synapses.h5";
 pub const SYNAPSE_LOCATIONS: Purpose = Purpose::named("synapse locations");
@@ -107,14 +107,17 @@ impl Job for DistributeSynapses {
         let out = create_with_types(&ctx.output(OUTPUT), &forest_file, comm)?;
         let input = NeuroH5File::open(&forest_file, comm).map_err(io_err)?;
         let pop = input.population(&self.population).map_err(io_err)?;
-        let assignment = Assignment::round_robin(comm.size());
         let rule = self.rule();
         let mut cached: Option<(Tree, Morphology)> = None;
         let (mut cells_done, mut synapses) = (0u64, 0u64);
+        let (mut compute, mut read, mut write) = (std::time::Duration::ZERO, std::time::Duration::ZERO, std::time::Duration::ZERO);
         for block in self.io.blocks(pop.range()) {
-            let gids = assignment.gids_of(comm.rank(), std::slice::from_ref(&block));
+            let gids = share(comm, &block);
+            let t0 = std::time::Instant::now();
             let trees = input.read_trees(&self.population, &Selection::Gids(&gids)).map_err(io_err)?;
+            read += t0.elapsed();
             let mut cells = CellAttributes::new();
+            let t0 = std::time::Instant::now();
             let local: Result<()> = (|| {
                 for gid in &gids {
                     let tree = trees.get(gid).ok_or_else(|| JobError::Cell { population: self.population.clone(), gid: *gid, message: "no tree in the forest".into() })?;
@@ -134,14 +137,22 @@ impl Job for DistributeSynapses {
                 }
                 Ok(())
             })();
+            compute += t0.elapsed();
             ctx.agree(local)?;
+            let t0 = std::time::Instant::now();
             out.append_cell_attributes(&self.population, SYNAPSE_ATTRIBUTES, &cells, &self.io.write_options()).map_err(io_err)?;
+            write += t0.elapsed();
             cells_done += block.end - block.start;
             ctx.progress(format_args!("{}: {cells_done}/{} cells", self.population, pop.count));
             ctx.checkpoint("block")?;
         }
         let mut total = [synapses];
         comm.allreduce_sum_u64(&mut total);
+        ctx.record("cells", pop.count);
+        ctx.record("synapses", total[0]);
+        ctx.record("compute_seconds", comm.allreduce_max(compute.as_secs_f64()));
+        ctx.record("read_seconds", comm.allreduce_max(read.as_secs_f64()));
+        ctx.record("write_seconds", comm.allreduce_max(write.as_secs_f64()));
         ctx.progress(format_args!("{}: {} synapses ({:.1} per cell)", self.population, total[0], total[0] as f64 / pop.count.max(1) as f64));
         out.finish().map_err(io_err)?;
         Ok(())
