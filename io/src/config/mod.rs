@@ -64,7 +64,8 @@ pub fn from_yaml_str<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = key_path(e.path());
-        ConfigError::new(origin, key, e.into_inner().to_string())
+        let (key, message) = prefer_yaml_path(key, e.into_inner().to_string());
+        ConfigError::new(origin, key, message)
     })
 }
 
@@ -91,4 +92,15 @@ fn key_path(p: &serde_path_to_error::Path) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// serde_yaml prefixes its messages with the key path it knows (`PYR.synapses.density.apical: ...`), which
+/// names enum-keyed maps that the generic path shows as `?`; use it when it is there.
+fn prefer_yaml_path(key: String, message: String) -> (String, String) {
+    if let Some((path, rest)) = message.split_once(": ") {
+        if !path.is_empty() && !path.contains(' ') && (key.contains('?') || key.is_empty() || path.starts_with(key.as_str())) {
+            return (path.to_string(), rest.to_string());
+        }
+    }
+    (key, message)
 }

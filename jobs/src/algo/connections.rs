@@ -118,7 +118,7 @@ pub fn connect_cell(
             ordered.sort_by(|&a, &b| syn.syn_cdists[a].total_cmp(&syn.syn_cdists[b]));
             let n = ordered.len();
             let contacts = rule.contacts.max(1) as u64;
-            let mut counts = rs_con.multinomial((n as u64).div_ceil(contacts), p);
+            let mut counts = multinomial(&mut rs_con, (n as u64).div_ceil(contacts), p);
             for c in &mut counts {
                 *c *= contacts;
             }
@@ -211,6 +211,27 @@ fn candidates(src: &SourceCells, (u0, v0): (f64, f64), ext: &AxonExtent) -> (Vec
     (cand, p)
 }
 
+/// Multinomial counts of `n` draws over `p`: by sequential binomials, or, when there are many more categories
+/// than draws, by `n` categorical draws on the cumulative weights (O(n log k) instead of O(k)).
+fn multinomial(stream: &mut Stream, n: u64, p: &[f64]) -> Vec<u64> {
+    if (n as usize).saturating_mul(8) >= p.len() {
+        return stream.multinomial(n, p);
+    }
+    let mut cum = Vec::with_capacity(p.len());
+    let mut total = 0.0;
+    for &x in p {
+        total += x;
+        cum.push(total);
+    }
+    let mut counts = vec![0u64; p.len()];
+    for _ in 0..n {
+        let u = stream.uniform() * total;
+        let i = cum.partition_point(|&c| c <= u).min(p.len() - 1);
+        counts[i] += 1;
+    }
+    counts
+}
+
 fn normal_pdf(x: f64, sigma: f64) -> f64 {
     (-(x * x) / (2.0 * sigma * sigma)).exp() / (sigma * (2.0 * std::f64::consts::PI).sqrt())
 }
@@ -293,6 +314,27 @@ mod tests {
         let far = e[1].sources.iter().filter(|&&g| { let i = b.gids.binary_search(&g).unwrap(); b.u[i].abs() + b.v[i].abs() > 60.0 }).count();
         assert!(near > far, "{near} near vs {far} far");
         assert_eq!(e, connect_cell(7, 500, (0.0, 0.0), &s, &rules, &[&a, &b]).unwrap());
+    }
+
+    #[test]
+    fn sparse_multinomial_follows_the_weights() {
+        let mut s = Stream::new(5, Purpose::named("m"), 0);
+        let p: Vec<f64> = (0..400).map(|i| if i % 100 == 0 { 0.25 } else { 0.0 }).collect();
+        let mut tot = vec![0u64; 400];
+        for _ in 0..2000 {
+            let c = multinomial(&mut s, 20, &p);
+            assert_eq!(c.iter().sum::<u64>(), 20);
+            for (t, x) in tot.iter_mut().zip(c) {
+                *t += x;
+            }
+        }
+        for (i, &t) in tot.iter().enumerate() {
+            if i % 100 == 0 {
+                assert!((t as f64 / 40_000.0 - 0.25).abs() < 0.01, "{i}: {t}");
+            } else {
+                assert_eq!(t, 0);
+            }
+        }
     }
 
     #[test]
