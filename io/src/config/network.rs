@@ -129,12 +129,14 @@ fn section<T: DeserializeOwned>(
     }
 }
 
+/// `p` relative to the directory of `file`, made absolute (jobs may run in another working directory).
 fn relative_to(file: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
+    let p = if p.is_absolute() { p } else { file.parent().unwrap_or(Path::new(".")).join(p) };
     if p.is_absolute() {
         p
     } else {
-        file.parent().unwrap_or(Path::new(".")).join(p)
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
     }
 }
 
