@@ -606,8 +606,14 @@ pub(crate) fn set_extent(d: &Hid, len: u64) -> H5Result<()> {
     unsafe { check(H5Dset_extent(d.id(), &n), "extend dataset") }
 }
 
-/// The transfer property list: collective MPI-IO when the file is parallel.
-fn xfer(access: Access) -> H5Result<Option<Hid>> {
+/// The transfer property list of a parallel file: the HDF5 call is collective (every rank makes it). With
+/// `two_phase` the MPI-IO underneath is collective too; otherwise each rank reads its own selection with
+/// independent MPI-IO. Writes are two-phase. Reads are independent unless `MIV_IO_COLLECTIVE=1`: Open MPI
+/// 4.1's default OMPIO collective component returned zeros for part of a three-rank collective
+/// hyperslab-union read (ROMIO, `fcoll=individual` and independent reads gave the right values), so miv
+/// does not rely on it for reads.
+fn xfer(access: Access, two_phase: bool) -> H5Result<Option<Hid>> {
+    let _ = two_phase;
     match access {
         Access::Serial => Ok(None),
         #[cfg(feature = "mpi")]
@@ -616,10 +622,21 @@ fn xfer(access: Access) -> H5Result<Option<Hid>> {
             unsafe {
                 let p = check_id(H5Pcreate(*H5P_CLS_DATASET_XFER), "create transfer property list")?;
                 check(H5Pset_dxpl_mpio(p.id(), H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE), "set collective transfer")?;
+                if !two_phase {
+                    check(
+                        H5Pset_dxpl_mpio_collective_opt(p.id(), H5FD_mpio_collective_opt_t::H5FD_MPIO_INDIVIDUAL_IO),
+                        "set independent MPI-IO under a collective call",
+                    )?;
+                }
                 Ok(Some(p))
             }
         }
     }
+}
+
+/// Whether reads use two-phase collective MPI-IO (`MIV_IO_COLLECTIVE=1`).
+fn collective_reads() -> bool {
+    std::env::var("MIV_IO_COLLECTIVE").map(|v| v == "1").unwrap_or(false)
 }
 
 /// A file dataspace of `d` selecting the union of `ranges` (sorted, disjoint), or nothing.
@@ -663,7 +680,7 @@ pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Rang
     assert_eq!(total as usize * elem, buf.len(), "read buffer size");
     let fspace = select_ranges(d, ranges)?;
     let mspace = memory_space(total)?;
-    let x = xfer(access)?;
+    let x = xfer(access, collective_reads())?;
     let mut dummy = [0u8; 16];
     let ptr = if buf.is_empty() { dummy.as_mut_ptr() } else { buf.as_mut_ptr() };
     // SAFETY: selections and buffer agree in element count; `ptr` is valid for that many bytes.
@@ -682,7 +699,7 @@ pub(crate) fn write_at_raw(d: &Hid, mtype: hid_t, elem: usize, start: u64, buf: 
     let n = (buf.len() / elem.max(1)) as u64;
     let fspace = select_ranges(d, &[start..start + n])?;
     let mspace = memory_space(n)?;
-    let x = xfer(access)?;
+    let x = xfer(access, true)?;
     let dummy = [0u8; 16];
     let ptr = if buf.is_empty() { dummy.as_ptr() } else { buf.as_ptr() };
     // SAFETY: selections and buffer agree in element count.
