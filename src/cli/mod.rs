@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod debug;
+mod h5;
 mod info;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
@@ -53,6 +54,8 @@ pub struct Cli {
 pub enum Command {
     /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
     Info(info::InfoArgs),
+    /// Inspect NeuroH5 files, import SWC morphologies, benchmark I/O.
+    H5(h5::H5Args),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -67,6 +70,7 @@ pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Info(a) => info::run(comm.as_ref(), a),
         Command::Debug(a) => debug::run(comm.as_ref(), a),
+        Command::H5(a) => h5::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,
