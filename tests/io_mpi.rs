@@ -77,7 +77,7 @@ fn reading_with_1_2_and_3_ranks_gives_every_cell_to_its_owner() {
         let union1 = &whole[0]["gids"];
         assert!(whole[0]["mismatches"].as_array().unwrap().is_empty(), "{}", whole[0]["mismatches"]);
         for n in [1usize, 2, 3] {
-            for mode in ["owned", "io", "all"] {
+            for mode in ["owned", "io", "all", "strided"] {
                 let lines = read(n, path, mode);
                 let mut union: BTreeMap<String, Vec<u64>> = BTreeMap::new();
                 for (r, l) in lines.iter().enumerate() {
@@ -85,7 +85,10 @@ fn reading_with_1_2_and_3_ranks_gives_every_cell_to_its_owner() {
                     assert!(l["checked"].as_u64().unwrap() > 0);
                     for (key, gids) in l["gids"].as_object().unwrap() {
                         let gids: Vec<u64> = gids.as_array().unwrap().iter().map(|g| g.as_u64().unwrap()).collect();
-                        if mode != "all" {
+                        if mode == "strided" {
+                            let start = |g: u64| [0u64, 37, 90, 101].into_iter().filter(|s| *s <= g).max().unwrap();
+                            assert!(gids.iter().all(|&g| (g - start(g)) % (r as u64 + 1) == 0), "{key}: rank {r} strided read {gids:?}");
+                        } else if mode != "all" {
                             assert!(gids.iter().all(|g| g % n as u64 == r as u64), "{key}: rank {r} of {n} got gids it does not own: {gids:?}");
                             union.entry(key.clone()).or_default().extend(gids);
                         } else {

@@ -94,6 +94,7 @@ pub trait Element: bytemuck::Pod + PartialEq + PartialOrd + std::fmt::Debug + Se
     fn into_values(v: Vec<Self>) -> Values;
     fn slice_of(v: &Values) -> Option<&[Self]>;
     fn vec_of(v: &mut Values) -> Option<&mut Vec<Self>>;
+    fn take_vec(v: Values) -> Result<Vec<Self>, Values>;
     fn to_f64(self) -> f64;
 }
 
@@ -122,6 +123,13 @@ macro_rules! elements {
                     Values::$variant(x) => Some(x),
                     #[allow(unreachable_patterns)]
                     _ => None,
+                }
+            }
+            fn take_vec(v: Values) -> Result<Vec<Self>, Values> {
+                match v {
+                    Values::$variant(x) => Ok(x),
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
                 }
             }
             fn to_f64(self) -> f64 {
@@ -231,6 +239,11 @@ impl Values {
 
     pub fn as_vec_mut<T: Element>(&mut self) -> Option<&mut Vec<T>> {
         T::vec_of(self)
+    }
+
+    /// The elements as `Vec<T>` without copying, or the column back if it has another type.
+    pub fn into_vec<T: Element>(self) -> Result<Vec<T>, Values> {
+        T::take_vec(self)
     }
 }
 

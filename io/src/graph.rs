@@ -204,6 +204,10 @@ impl Projection {
     /// Sort destinations (merging repeats, edges in their current order) and drop those without edges;
     /// with `sort_sources`, also sort each destination's sources (stably) with the attributes permuted alike.
     pub(crate) fn normalize(&mut self, sort_sources: bool) {
+        if !sort_sources && self.destinations.windows(2).all(|w| w[0] < w[1]) {
+            self.sorted = true;
+            return;
+        }
         let mut order: Vec<usize> = (0..self.destinations.len()).collect();
         order.sort_by_key(|&i| (self.destinations[i], i));
         let mut perm: Vec<usize> = Vec::with_capacity(self.num_edges());
@@ -238,15 +242,23 @@ impl Projection {
         let mut w = wire::Writer::default();
         let gids: Vec<u64> = pick.iter().map(|&i| self.destinations[i]).collect();
         let counts: Vec<u64> = pick.iter().map(|&i| self.dst_ptr[i + 1] - self.dst_ptr[i]).collect();
-        let edges: Vec<usize> = pick.iter().flat_map(|&i| self.edges(i)).collect();
+        // The picked edges as few contiguous runs.
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for &i in pick {
+            let e = self.edges(i);
+            match runs.last_mut() {
+                Some(r) if r.end == e.start => r.end = e.end,
+                _ => runs.push(e),
+            }
+        }
         w.u64s(&gids);
         w.u64s(&counts);
-        w.u32s(&edges.iter().map(|&e| self.source_index[e]).collect::<Vec<u32>>());
+        w.u32s_ranges(&self.source_index, &runs);
         w.u64(self.attributes.len() as u64);
         for a in &self.attributes {
             w.str(&a.namespace);
             w.str(&a.name);
-            w.values(&a.values.permuted(&edges));
+            w.values_ranges(&a.values, &runs);
         }
         w.buf
     }
@@ -314,12 +326,47 @@ impl Projection {
         }
     }
 
-    /// Send each destination to `owner(gid)` (collective).
-    pub(crate) fn scatter(&self, comm: &dyn miv_partition::Communicator, owner: impl Fn(u64) -> usize) -> Projection {
-        let sends = self.split_by(comm.size(), owner);
+    /// Append every destination of `o` (same projection and attributes).
+    fn append_from(&mut self, o: &Projection) {
+        let base = self.source_index.len() as u64;
+        self.sorted &= self.destinations.last().zip(o.destinations.first()).is_none_or(|(a, b)| a < b) && o.sorted;
+        self.destinations.extend_from_slice(&o.destinations);
+        self.dst_ptr.extend(o.dst_ptr[1..].iter().map(|p| p + base));
+        self.source_index.extend_from_slice(&o.source_index);
+        for a in &o.attributes {
+            match self.attributes.iter_mut().find(|x| x.namespace == a.namespace && x.name == a.name) {
+                Some(x) => x.values.extend_from(&a.values, 0..a.values.len()),
+                None => self.attributes.push(a.clone()),
+            }
+        }
+    }
+
+    /// Send each destination to `owner(gid)` (collective). What stays on this rank is not copied when
+    /// nothing arrives from elsewhere.
+    pub(crate) fn scatter(self, comm: &dyn miv_partition::Communicator, owner: impl Fn(u64) -> usize) -> Projection {
+        let me = comm.rank();
+        let mut picks: Vec<Vec<usize>> = vec![Vec::new(); comm.size()];
+        for (i, &g) in self.destinations.iter().enumerate() {
+            picks[owner(g)].push(i);
+        }
+        let sends: Vec<Vec<u8>> = picks.iter().enumerate().map(|(r, p)| if r == me || p.is_empty() { Vec::new() } else { self.encode(p) }).collect();
         let received = comm.alltoallv_bytes(&sends);
-        let mut p = self.empty_like();
-        p.absorb(&received);
+        let mut local = if picks[me].len() == self.destinations.len() {
+            self
+        } else {
+            let mut l = self.empty_like();
+            l.absorb(&[self.encode(&picks[me])]);
+            l
+        };
+        if received.iter().all(|m| m.is_empty()) {
+            local.normalize(false);
+            return local;
+        }
+        let mut p = local.empty_like();
+        p.absorb(&received[..me]);
+        p.append_from(&local);
+        drop(local);
+        p.absorb(&received[me + 1..]);
         p.normalize(false);
         p
     }
@@ -701,36 +748,49 @@ impl NeuroH5File<'_> {
         for (j, &k) in eorder.iter().enumerate() {
             at[k] = eoffs[j];
         }
-        let si = read_union(self, &paths[3], Dtype::U32, &emerged)?;
-        let si = si.as_slice::<u32>().expect("u32");
-        let mut p = Projection::new(&src, &dst);
+        let si = read_union(self, &paths[3], Dtype::U32, &emerged)?.into_vec::<u32>().expect("u32");
+        let bad = si.iter().find(|&&s| s as u64 >= src.count);
+        let check = bad.map_or(Ok(()), |b| Err(self.invalid(&paths[3], format!("source index {b} is outside population {} ({} cells)", src.name, src.count))));
+        agree(comm, check)?;
         let mut avals = Vec::new();
         for (ns, name, d, _) in &attrs {
-            avals.push(read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)?);
-            p.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: Values::empty(*d) });
+            avals.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)? });
         }
-        let mut check = Ok(());
+        let mut p = Projection::new(&src, &dst);
+        // Runs whose gids ascend in file order (one append, or appends in gid order) were read straight into
+        // the final arrays; otherwise gather each destination's edges and sort.
+        let in_order = eorder.iter().enumerate().all(|(j, &k)| j == k) && runs.windows(2).all(|w| w[0].0 + (w[0].1.end - w[0].1.start) <= w[1].0);
+        if !in_order {
+            for v in &avals {
+                p.attributes.push(EdgeAttribute { namespace: v.namespace.clone(), name: v.name.clone(), values: Values::empty(v.values.dtype()) });
+            }
+        }
         for (k, (g0, slots)) in runs.iter().enumerate() {
             let o = offs[k] as usize;
             let base = edge_runs[k].start;
             for j in 0..(slots.end - slots.start) as usize {
                 let (a, b) = (dpv[o + j], dpv[o + j + 1]);
-                let from = (at[k] + (a - base)) as usize;
-                let to = from + (b - a) as usize;
-                if let Some(&bad) = si[from..to].iter().find(|&&s| s as u64 >= src.count) {
-                    check = Err(self.invalid(&paths[3], format!("source index {bad} is outside population {} ({} cells)", src.name, src.count)));
-                }
                 p.destinations.push(g0 + j as u64);
-                p.source_index.extend_from_slice(&si[from..to]);
-                p.dst_ptr.push(p.source_index.len() as u64);
-                for (a, v) in p.attributes.iter_mut().zip(&avals) {
-                    a.values.extend_from(v, from..to);
+                if in_order {
+                    p.dst_ptr.push(at[k] + (b - base));
+                } else {
+                    let from = (at[k] + (a - base)) as usize;
+                    let to = from + (b - a) as usize;
+                    p.source_index.extend_from_slice(&si[from..to]);
+                    p.dst_ptr.push(p.source_index.len() as u64);
+                    for (e, v) in p.attributes.iter_mut().zip(&avals) {
+                        e.values.extend_from(&v.values, from..to);
+                    }
                 }
             }
         }
-        agree(comm, check)?;
-        p.sorted = false;
-        p.normalize(false);
+        if in_order {
+            p.source_index = si;
+            p.attributes = avals;
+        } else {
+            p.sorted = false;
+            p.normalize(false);
+        }
         Ok(match selection.scatter_to() {
             None => p,
             Some(a) => p.scatter(comm, |g| a.rank_of(g).unwrap_or(0)),

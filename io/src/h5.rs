@@ -494,6 +494,18 @@ pub(crate) fn open_dataset(loc: &Hid, path: &str) -> H5Result<Hid> {
     unsafe { check_id(H5Dopen2(loc.id(), cstr(path).as_ptr(), H5P_DEFAULT), "open dataset") }
 }
 
+/// Open a dataset for reading many pieces: a chunk cache large enough for whole chunks (64 MiB), so a chunk
+/// that several ranges fall into is read from the file once instead of once per piece.
+pub(crate) fn open_dataset_cached(loc: &Hid, path: &str) -> H5Result<Hid> {
+    let _g = lock();
+    // SAFETY: an access property list we own; valid location and name.
+    unsafe {
+        let dapl = check_id(H5Pcreate(*H5P_CLS_DATASET_ACCESS), "create dataset access property list")?;
+        check(H5Pset_chunk_cache(dapl.id(), 10007, 64 << 20, 1.0), "set chunk cache")?;
+        check_id(H5Dopen2(loc.id(), cstr(path).as_ptr(), dapl.id()), "open dataset")
+    }
+}
+
 pub(crate) fn dataset_type(d: &Hid) -> H5Result<Hid> {
     let _g = lock();
     // SAFETY: valid dataset.
@@ -770,3 +782,4 @@ pub(crate) fn attrs_f64(obj: &Hid) -> H5Result<Vec<(String, f64)>> {
         Ok(out)
     }
 }
+

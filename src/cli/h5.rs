@@ -121,6 +121,8 @@ pub enum ReadMode {
     Owned,
     Io,
     All,
+    /// Rank r reads the gids whose population-relative index is a multiple of r + 1 (uneven piece counts).
+    Strided,
 }
 
 /// Errors of collective `NeuroH5File` methods reach every rank (the io crate agrees on them before
@@ -366,14 +368,22 @@ fn selftest_write(comm: &dyn Communicator, file: &Path, seed: u64, opts: &WriteO
 
 fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode, io_size: usize) -> CliResult {
     let a = Assignment::round_robin(comm.size());
+    let f = NeuroH5File::open(file, comm).map_err(io_err)?;
+    let types = f.read_h5types().map_err(io_err)?;
+    let step = comm.rank() as u64 + 1;
+    let start_of = |g: u64| types.populations.of_gid(g).map_or(0, |p| p.start);
+    let strided: Vec<u64> = (0..types.populations.total()).filter(|&g| (g - start_of(g)) % step == 0).collect();
     let sel = match mode {
         ReadMode::Owned => Selection::Owned(&a),
         ReadMode::Io => Selection::IoRanks { assignment: &a, io_size },
         ReadMode::All => Selection::All,
+        ReadMode::Strided => Selection::Gids(&strided),
     };
-    let f = NeuroH5File::open(file, comm).map_err(io_err)?;
-    let types = f.read_h5types().map_err(io_err)?;
-    let should_have = |g: u64| matches!(mode, ReadMode::All) || a.rank_of(g) == Some(comm.rank());
+    let should_have = |g: u64| match mode {
+        ReadMode::All => true,
+        ReadMode::Strided => (g - start_of(g)) % step == 0,
+        _ => a.rank_of(g) == Some(comm.rank()),
+    };
     let mut bad: Vec<String> = Vec::new();
     let mut got: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut checked = 0u64;

@@ -96,13 +96,24 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
     // Bytes a full read moves: destination pointer, source index, two attributes.
     let bytes = (a.destinations + 1) * 8 + total_edges * 12;
     let mut rows = vec![("write", comm.size(), t_write)];
-    for (label, io) in [("read, I/O ranks = all", true), ("read, owner ranks", false)] {
+    // Owners in contiguous gid blocks, for the owner-read mode without fragmentation.
+    let n = comm.size() as u64;
+    let blocks = Assignment::Table {
+        size: comm.size(),
+        gids: dst.range().collect(),
+        ranks: dst.range().map(|g| ((g - dst.start) * n / dst.count) as u32).collect(),
+    };
+    let modes: [(&str, Selection); 3] = [
+        ("read, I/O ranks + scatter", Selection::IoRanks { assignment: &assignment, io_size: comm.size() }),
+        ("read, owners (blocks)", Selection::Owned(&blocks)),
+        ("read, owners (round-robin)", Selection::Owned(&assignment)),
+    ];
+    for (label, sel) in modes {
         let mut best = f64::INFINITY;
         let mut edges = 0;
         for _ in 0..a.repeat {
             let (n, dt) = timed(comm, || {
                 let f = NeuroH5File::open(&path, comm).map_err(io_err)?;
-                let sel = if io { Selection::IoRanks { assignment: &assignment, io_size: comm.size() } } else { Selection::Owned(&assignment) };
                 let p = f.read_projection("SRC", "DST", &["Synapses", "Connections"], &sel).map_err(io_err)?;
                 Ok(p.num_edges() as u64)
             })?;
@@ -135,13 +146,13 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
     if comm.rank() == 0 {
         let mb = bytes as f64 / 1e6;
         println!("projection: {total_edges} edges, {} destinations, 2 edge attribute namespaces, {:.1} MB of pointer/index/attribute data, value chunk {}", a.destinations, mb, a.chunk);
-        println!("{:<26} {:>5} {:>9} {:>10} {:>14} {:>10}", "operation", "ranks", "seconds", "MB/s", "edges/s", "vs h5py");
+        println!("{:<28} {:>5} {:>9} {:>10} {:>14} {:>10}", "operation", "ranks", "seconds", "MB/s", "edges/s", "vs h5py");
         for (label, n, t) in &rows {
             let ratio = if label.starts_with("read") { h5py.map_or("-".to_string(), |h| format!("{:.2}", h / t)) } else { "-".into() };
-            println!("{label:<26} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {ratio:>10}", mb / t, total_edges as f64 / t);
+            println!("{label:<28} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {ratio:>10}", mb / t, total_edges as f64 / t);
         }
         match h5py {
-            Some(t) => println!("{:<26} {:>5} {t:>9.3} {:>10.0} {:>14.3e} {:>10}", "h5py read (same datasets)", 1, mb / t, total_edges as f64 / t, "1.00"),
+            Some(t) => println!("{:<28} {:>5} {t:>9.3} {:>10.0} {:>14.3e} {:>10}", "h5py read (same datasets)", 1, mb / t, total_edges as f64 / t, "1.00"),
             None => println!("h5py: not measured (no .venv-test/bin/python; pass --python)"),
         }
     }

@@ -18,7 +18,7 @@ pub fn stream(seed: u64, purpose: &str, gid: u64) -> Stream {
 }
 
 pub fn types() -> H5Types {
-    let populations = PopulationRanges::from_counts(&[("STIM", 0, 37), ("PYR", 100, 53), ("OLM", 102, 11)]).expect("populations");
+    let populations = PopulationRanges::from_counts(&[("STIM", 0, 37), ("PYR", 100, 53), ("OLM", 102, 11), ("GC", 103, 1000)]).expect("populations");
     let projections = [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")].iter().map(|(s, d)| (s.to_string(), d.to_string())).collect();
     H5Types { populations, projections }
 }
