@@ -454,7 +454,8 @@ pub struct ProjectionInfo {
 }
 
 impl NeuroH5File<'_> {
-    /// The (source, destination) pairs with a group in `/Projections`.
+    /// The (source, destination) pairs of `/Projections/<dst>/<src>` groups that hold an `Edges` group (the
+    /// current layout; the old `/Projections/<name>/Connectivity` layout of neuroh5's sample file is skipped).
     pub fn projection_names(&self) -> Result<Vec<(String, String)>> {
         if !h5::exists(self.hid(), PROJECTIONS) {
             return Ok(Vec::new());
@@ -463,9 +464,15 @@ impl NeuroH5File<'_> {
         let mut out = Vec::new();
         for dst in h5::children(&g).map_err(self.err(PROJECTIONS))? {
             let dp = format!("{PROJECTIONS}/{dst}");
+            if h5::kind(self.hid(), &dp).map_err(self.err(&dp))? != h5::Kind::Group {
+                continue;
+            }
             let dg = h5::open_group(self.hid(), &dp).map_err(self.err(&dp))?;
             for src in h5::children(&dg).map_err(self.err(&dp))? {
-                out.push((src, dst.clone()));
+                let e = format!("{dp}/{src}/{EDGES}");
+                if h5::exists(self.hid(), &e) && h5::kind(self.hid(), &e).map_err(self.err(&e))? == h5::Kind::Group {
+                    out.push((src, dst.clone()));
+                }
             }
         }
         Ok(out)

@@ -618,28 +618,22 @@ pub(crate) fn set_extent(d: &Hid, len: u64) -> H5Result<()> {
     unsafe { check(H5Dset_extent(d.id(), &n), "extend dataset") }
 }
 
-/// The transfer property list of a parallel file: the HDF5 call is collective (every rank makes it). With
-/// `two_phase` the MPI-IO underneath is collective too; otherwise each rank reads its own selection with
-/// independent MPI-IO. Writes are two-phase. Reads are independent unless `MIV_IO_COLLECTIVE=1`: Open MPI
-/// 4.1's default OMPIO collective component returned zeros for part of a three-rank collective
-/// hyperslab-union read (ROMIO, `fcoll=individual` and independent reads gave the right values), so miv
-/// does not rely on it for reads.
-fn xfer(access: Access, two_phase: bool) -> H5Result<Option<Hid>> {
-    let _ = two_phase;
+/// The transfer property list of a parallel file. With `collective` the transfer is collective (every rank
+/// makes the call; two-phase MPI-IO underneath): writes use it. Otherwise it is independent: reads, unless
+/// `MIV_IO_COLLECTIVE=1`. Two reasons: a rank's reads need nothing from the others, and Open MPI 4.1's
+/// default OMPIO collective component returned zeros for part of a three-rank collective hyperslab-union
+/// read (ROMIO, `fcoll=individual` and independent reads gave the right values).
+fn xfer(access: Access, collective: bool) -> H5Result<Option<Hid>> {
+    let _ = collective;
     match access {
         Access::Serial => Ok(None),
         #[cfg(feature = "mpi")]
         Access::Mpio(_) => {
+            let mode = if collective { H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE } else { H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT };
             // SAFETY: a transfer property list we own.
             unsafe {
                 let p = check_id(H5Pcreate(*H5P_CLS_DATASET_XFER), "create transfer property list")?;
-                check(H5Pset_dxpl_mpio(p.id(), H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE), "set collective transfer")?;
-                if !two_phase {
-                    check(
-                        H5Pset_dxpl_mpio_collective_opt(p.id(), H5FD_mpio_collective_opt_t::H5FD_MPIO_INDIVIDUAL_IO),
-                        "set independent MPI-IO under a collective call",
-                    )?;
-                }
+                check(H5Pset_dxpl_mpio(p.id(), mode), "set MPI-IO transfer mode")?;
                 Ok(Some(p))
             }
         }
