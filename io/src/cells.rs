@@ -590,18 +590,34 @@ pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Ra
 /// Ask the kernel to back a large, not yet touched buffer with transparent huge pages (as numpy does for
 /// its arrays): reading 100 MB into 4 KiB pages spends more time in page faults than in copying.
 pub(crate) fn huge_pages(buf: &mut [u8]) {
+    huge_pages_at(buf.as_mut_ptr(), buf.len());
+}
+
+/// [`huge_pages`] for a region given by address and length (e.g. a Vec's spare capacity).
+fn huge_pages_at(ptr: *mut u8, len: usize) {
     const HUGE: usize = 2 << 20;
-    if buf.len() < 4 * HUGE {
+    if len < 4 * HUGE {
         return;
     }
-    let start = (buf.as_mut_ptr() as usize).div_ceil(HUGE) * HUGE;
-    let end = (buf.as_mut_ptr() as usize + buf.len()) / HUGE * HUGE;
+    let start = (ptr as usize).div_ceil(HUGE) * HUGE;
+    let end = (ptr as usize + len) / HUGE * HUGE;
     if end > start {
-        // SAFETY: the range lies inside `buf`; MADV_HUGEPAGE only changes how future faults are served.
+        // SAFETY: the range lies inside the caller's region; MADV_HUGEPAGE only changes how future faults
+        // are served.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
         }
     }
+}
+
+/// Reserve room for `extra` more elements, backed by huge pages when large.
+pub(crate) fn reserve_huge<T: bytemuck::Pod>(v: &mut Vec<T>, extra: usize) {
+    if v.capacity() - v.len() >= extra {
+        return;
+    }
+    v.reserve(extra);
+    let spare = v.spare_capacity_mut();
+    huge_pages_at(spare.as_mut_ptr() as *mut u8, std::mem::size_of_val(spare));
 }
 
 /// Coalesce sorted ranges that touch or overlap; returns the merged ranges and, for each input range, its

@@ -186,6 +186,20 @@ macro_rules! elements {
                 v
             }
 
+            /// Append elements given as little-endian bytes (any alignment).
+            pub fn extend_from_bytes(&mut self, bytes: &[u8]) {
+                match self {
+                    $(Values::$variant(v) => extend_pod(v, bytes),)*
+                }
+            }
+
+            /// Reserve room for `n` more elements.
+            pub fn reserve(&mut self, n: usize) {
+                match self {
+                    $(Values::$variant(v) => v.reserve(n),)*
+                }
+            }
+
             /// Append `other[range]` (same type) to this column.
             pub fn extend_from(&mut self, other: &Values, range: std::ops::Range<usize>) {
                 match (self, other) {
@@ -208,6 +222,18 @@ macro_rules! elements {
                 }
             }
 
+            /// Reorder `self[start..start + order.len()]` so that its element k is the old element
+            /// `start + order[k]`.
+            pub fn permute_range(&mut self, start: usize, order: &[usize]) {
+                match self {
+                    $(Values::$variant(v) => {
+                        let part = &mut v[start..start + order.len()];
+                        let tmp: Vec<$t> = order.iter().map(|&i| part[i]).collect();
+                        part.copy_from_slice(&tmp);
+                    })*
+                }
+            }
+
             /// Value `i` as f64 (exact for every type but the 64-bit integers above 2^53).
             pub fn get_f64(&self, i: usize) -> f64 {
                 match self {
@@ -226,6 +252,14 @@ macro_rules! elements {
 }
 
 elements!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64, i64 => I64, f32 => F32, f64 => F64);
+
+/// Append elements given as raw bytes (which need not be aligned for `T`).
+pub(crate) fn extend_pod<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: &[u8]) {
+    let n = bytes.len() / std::mem::size_of::<T>();
+    let old = v.len();
+    v.resize(old + n, T::zeroed());
+    bytemuck::cast_slice_mut::<T, u8>(&mut v[old..]).copy_from_slice(&bytes[..n * std::mem::size_of::<T>()]);
+}
 
 impl Values {
     pub fn is_empty(&self) -> bool {

@@ -16,6 +16,7 @@
 //! Reading ([`NeuroH5File::read_projection`]) gives each rank the edges of the destinations it owns (or that
 //! its I/O block holds, then scattered to the owners); rank 0 reads only the block index and pointer.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_broadcast, read_union, writer_of, writer_ranges, Selection};
@@ -201,13 +202,46 @@ impl Projection {
         Ok(())
     }
 
+    /// Destinations strictly ascending, none without edges, and (with `sources`) each one's sources sorted.
+    fn is_normalized(&self, sources: bool) -> bool {
+        self.destinations.windows(2).all(|w| w[0] < w[1])
+            && self.dst_ptr.windows(2).all(|w| w[0] < w[1])
+            && (!sources || (0..self.destinations.len()).all(|i| self.source_index[self.edges(i)].windows(2).all(|w| w[0] <= w[1])))
+    }
+
     /// Sort destinations (merging repeats, edges in their current order) and drop those without edges;
     /// with `sort_sources`, also sort each destination's sources (stably) with the attributes permuted alike.
     pub(crate) fn normalize(&mut self, sort_sources: bool) {
-        if !sort_sources && self.destinations.windows(2).all(|w| w[0] < w[1]) {
-            self.sorted = true;
-            return;
+        if !self.is_normalized(false) {
+            self.regroup();
         }
+        if sort_sources {
+            // (source << 32 | position) keys sort stably by source with an unstable sort.
+            let (mut keys, mut order) = (Vec::<u64>::new(), Vec::<usize>::new());
+            for i in 0..self.destinations.len() {
+                let r = self.edges(i);
+                let src = &mut self.source_index[r.clone()];
+                if src.windows(2).all(|w| w[0] <= w[1]) {
+                    continue;
+                }
+                keys.clear();
+                keys.extend(src.iter().enumerate().map(|(k, &s)| (s as u64) << 32 | k as u64));
+                keys.sort_unstable();
+                order.clear();
+                order.extend(keys.iter().map(|k| (k & 0xffff_ffff) as usize));
+                for (d, k) in src.iter_mut().zip(&keys) {
+                    *d = (k >> 32) as u32;
+                }
+                for a in &mut self.attributes {
+                    a.values.permute_range(r.start, &order);
+                }
+            }
+        }
+        self.sorted = true;
+    }
+
+    /// Destinations in gid order, repeats merged (edges in their current order), empty ones dropped.
+    fn regroup(&mut self) {
         let mut order: Vec<usize> = (0..self.destinations.len()).collect();
         order.sort_by_key(|&i| (self.destinations[i], i));
         let mut perm: Vec<usize> = Vec::with_capacity(self.num_edges());
@@ -221,9 +255,6 @@ impl Projection {
                 perm.extend(self.edges(order[k]));
                 k += 1;
             }
-            if sort_sources {
-                perm[start..].sort_by_key(|&e| self.source_index[e]);
-            }
             if perm.len() > start {
                 dests.push(g);
                 ptr.push(perm.len() as u64);
@@ -235,7 +266,6 @@ impl Projection {
         }
         self.destinations = dests;
         self.dst_ptr = ptr;
-        self.sorted = true;
     }
 
     fn encode(&self, pick: &[usize]) -> Vec<u8> {
@@ -265,11 +295,22 @@ impl Projection {
 
     /// Append the destinations of messages made by `encode`.
     fn absorb(&mut self, messages: &[Vec<u8>]) {
+        // Reserve once (growing 100 MB arrays by doubling copies them several times), then copy each
+        // message's columns straight from its bytes.
+        let (mut dests, mut edges) = (0usize, 0usize);
+        for m in messages.iter().filter(|m| !m.is_empty()) {
+            let mut r = wire::Reader::new(m);
+            dests += r.u64s().len();
+            let _ = r.u64s();
+            edges += r.u32s_raw().len() / 4;
+        }
+        self.destinations.reserve(dests);
+        self.dst_ptr.reserve(dests);
+        crate::cells::reserve_huge(&mut self.source_index, edges);
         for m in messages.iter().filter(|m| !m.is_empty()) {
             let mut r = wire::Reader::new(m);
             let gids = r.u64s();
             let counts = r.u64s();
-            let src = r.u32s();
             for (g, c) in gids.iter().zip(&counts) {
                 if let Some(&last) = self.destinations.last() {
                     if *g <= last {
@@ -279,18 +320,23 @@ impl Projection {
                 self.destinations.push(*g);
                 self.dst_ptr.push(self.dst_ptr.last().expect("ptr") + c);
             }
-            self.source_index.extend_from_slice(&src);
+            crate::dtype::extend_pod(&mut self.source_index, r.u32s_raw());
             for _ in 0..r.u64() {
                 let ns = r.str();
                 let name = r.str();
-                let v = r.values();
-                match self.attributes.iter_mut().find(|a| a.namespace == ns && a.name == name) {
-                    Some(a) => a.values.extend_from(&v, 0..v.len()),
+                let (d, bytes) = r.values_raw();
+                let a = match self.attributes.iter().position(|a| a.namespace == ns && a.name == name) {
+                    Some(i) => &mut self.attributes[i],
                     None => {
-                        self.attributes.push(EdgeAttribute { namespace: ns, name, values: v });
+                        self.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: Values::empty(d) });
                         self.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+                        self.attributes.iter_mut().find(|a| a.namespace == ns && a.name == name).expect("just added")
                     }
+                };
+                if a.values.is_empty() {
+                    a.values.reserve(edges);
                 }
+                a.values.extend_from_bytes(bytes);
             }
         }
     }
@@ -527,25 +573,29 @@ impl NeuroH5File<'_> {
         agree(comm, local)?;
         let mine: Vec<(String, Dtype)> = projection.attributes.iter().map(|a| (format!("{}/{}", a.namespace, a.name), a.values.dtype())).collect();
         let schema = agree_schema(comm, &mine, &context)?;
-        let mut p = projection.clone();
-        for (key, d) in &schema {
-            let (ns, name) = key.split_once('/').expect("ns/name");
-            p.declare(ns, name, *d)?;
-        }
         let missing = projection.num_edges() > 0 && schema.len() != projection.attributes.len();
         agree(comm, if missing { Err(IoError::bad_input(&context, "this rank's edges lack attributes that other ranks give")) } else { Ok(()) })?;
-
-        let mut data = if comm.size() == 1 {
-            p
+        // This rank's share in file order: its writer block, destinations sorted, sources sorted per
+        // destination. One process writes what it was given, copied only if it needs sorting.
+        let data: Cow<Projection> = if comm.size() == 1 {
+            if projection.is_normalized(true) {
+                Cow::Borrowed(projection)
+            } else {
+                let mut p = projection.clone();
+                p.normalize(true);
+                Cow::Owned(p)
+            }
         } else {
             let blocks = writer_ranges(comm, dst.range(), opts.io_size);
-            let sends = p.split_by(comm.size(), |g| writer_of(&blocks, g));
+            let sends = projection.split_by(comm.size(), |g| writer_of(&blocks, g));
             let received = comm.alltoallv_bytes(&sends);
-            let mut d = p.empty_like();
+            drop(sends);
+            let mut d = projection.empty_like();
             d.absorb(&received);
-            d
+            drop(received);
+            d.normalize(true);
+            Cow::Owned(d)
         };
-        data.normalize(true);
         let n_edges = data.num_edges() as u64;
         let total_edges = comm.allgather(n_edges).iter().sum::<u64>();
         if total_edges == 0 {
@@ -634,9 +684,10 @@ impl NeuroH5File<'_> {
         write(&struct_paths[2], Dtype::U64, dp_base, dp_base + n_dest + 1, bytemuck::cast_slice(&dp))?;
         let (before, total) = exclusive_prefix(comm, &[n_edges]);
         write(&struct_paths[3], Dtype::U32, si_old + before[0], si_old + total[0], bytemuck::cast_slice(&data.source_index))?;
-        for (j, a) in data.attributes.iter().enumerate() {
-            let d = a.values.dtype();
-            write(&attr_paths[j], d, sizes[4 + j] + before[0], sizes[4 + j] + total[0], a.values.as_bytes())?;
+        for (j, (key, d)) in schema.iter().enumerate() {
+            let (ns, name) = key.split_once('/').expect("ns/name");
+            let bytes = data.attribute(ns, name).map_or(&[][..], |v| v.as_bytes());
+            write(&attr_paths[j], *d, sizes[4 + j] + before[0], sizes[4 + j] + total[0], bytes)?;
         }
         Ok(())
     }

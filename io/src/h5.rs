@@ -619,10 +619,11 @@ pub(crate) fn set_extent(d: &Hid, len: u64) -> H5Result<()> {
 }
 
 /// The transfer property list of a parallel file. With `collective` the transfer is collective (every rank
-/// makes the call; two-phase MPI-IO underneath): writes use it. Otherwise it is independent: reads, unless
-/// `MIV_IO_COLLECTIVE=1`. Two reasons: a rank's reads need nothing from the others, and Open MPI 4.1's
-/// default OMPIO collective component returned zeros for part of a three-rank collective hyperslab-union
-/// read (ROMIO, `fcoll=individual` and independent reads gave the right values).
+/// makes the call; two-phase MPI-IO underneath): writes to compressed datasets need it. Otherwise it is
+/// independent: every other write (each rank writes its own slab), and reads unless `MIV_IO_COLLECTIVE=1`.
+/// A rank's slab needs nothing from the others, and Open MPI 4.1's default OMPIO collective component
+/// returned zeros for part of a three-rank collective hyperslab-union read (ROMIO, `fcoll=individual` and
+/// independent reads gave the right values).
 fn xfer(access: Access, collective: bool) -> H5Result<Option<Hid>> {
     let _ = collective;
     match access {
@@ -698,14 +699,16 @@ pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Rang
     }
 }
 
-/// Write `buf` (raw bytes of `mtype` elements) at element offset `start` of dataset `d`. Collective under
-/// MPI-IO: every rank calls, possibly with an empty buffer.
+/// Write `buf` (raw bytes of `mtype` elements) at element offset `start` of dataset `d`. Every rank calls,
+/// possibly with an empty buffer (the transfer is collective for compressed datasets).
 pub(crate) fn write_at_raw(d: &Hid, mtype: hid_t, elem: usize, start: u64, buf: &[u8], access: Access) -> H5Result<()> {
     let _g = lock();
     let n = (buf.len() / elem.max(1)) as u64;
     let fspace = select_ranges(d, &[start..start + n])?;
     let mspace = memory_space(n)?;
-    let x = xfer(access, true)?;
+    // Parallel HDF5 requires collective transfers for filtered (compressed) datasets; other slabs are
+    // written by each rank on its own.
+    let x = xfer(access, dataset_storage(d)?.filters > 0)?;
     let dummy = [0u8; 16];
     let ptr = if buf.is_empty() { dummy.as_ptr() } else { buf.as_ptr() };
     // SAFETY: selections and buffer agree in element count.

@@ -72,16 +72,20 @@ impl<'a> Reader<'a> {
         bytemuck::cast_slice_mut(&mut v).copy_from_slice(self.take(n * 8));
         v
     }
-    pub fn u32s(&mut self) -> Vec<u32> {
-        let n = self.u64() as usize;
-        let mut v = vec![0u32; n];
-        bytemuck::cast_slice_mut(&mut v).copy_from_slice(self.take(n * 4));
-        v
-    }
     pub fn values(&mut self) -> Values {
+        let (d, b) = self.values_raw();
+        Values::from_bytes(d, b)
+    }
+    /// A column's type and raw bytes, without copying.
+    pub fn values_raw(&mut self) -> (Dtype, &'a [u8]) {
         let d = Dtype::ALL[self.u64() as usize];
         let n = self.u64() as usize;
-        Values::from_bytes(d, self.take(n * d.size()))
+        (d, self.take(n * d.size()))
+    }
+    /// A u32 list's raw bytes, without copying.
+    pub fn u32s_raw(&mut self) -> &'a [u8] {
+        let n = self.u64() as usize;
+        self.take(n * 4)
     }
 }
 
@@ -99,7 +103,7 @@ mod tests {
         let mut r = Reader::new(&w.buf);
         assert_eq!(r.str(), "Synapse Attributes");
         assert_eq!(r.u64s(), vec![1, 2, 3]);
-        assert_eq!(r.u32s(), vec![7, 9]);
+        assert_eq!(r.u32s_raw(), bytemuck::cast_slice::<u32, u8>(&[7, 9]));
         assert_eq!(r.values(), Values::I8(vec![-1, 2]));
         assert!(r.done());
     }
