@@ -32,10 +32,11 @@ fn ls_dump_and_edges_on_the_a7_example() {
     let b = &doc["populations"][1];
     assert_eq!((b["name"].as_str(), b["start"].as_u64(), b["count"].as_u64()), (Some("B"), Some(3), Some(2)));
     let nss: Vec<&str> = b["namespaces"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
-    assert_eq!(nss, vec!["Generated Coordinates", "Synapse Attributes", "Trees"]);
-    let syn = &b["namespaces"][1]["attributes"];
+    assert_eq!(nss, vec!["Arc Distances", "Generated Coordinates", "Synapse Attributes", "Trees"]);
+    assert_eq!(b["namespaces"][0]["group_attributes"]["Reference V Min"], -125.5);
+    let syn = &b["namespaces"][2]["attributes"];
     assert_eq!(syn[0], json!({"name": "syn_ids", "dtype": "uint32", "cells": 2, "values": 5}));
-    let trees = b["namespaces"][2]["attributes"].as_array().unwrap();
+    let trees = b["namespaces"][3]["attributes"].as_array().unwrap();
     let sec = trees.iter().find(|a| a["name"] == "Section").unwrap();
     assert_eq!(sec["dtype"], "uint16");
     assert_eq!(sec["values"], 20);

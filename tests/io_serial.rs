@@ -41,6 +41,8 @@ fn a7_example_reads_back_as_the_spec_states() {
     assert_eq!(p.attr::<f32>("Connections", "distance").unwrap(), &[55.0, 40.0, 20.0]);
     let info = f.projection_info("A", "B").unwrap();
     assert_eq!((info.edges, info.destinations, info.blocks), (3, 2, 1));
+    let refs = f.namespace_attributes("B", "Arc Distances").unwrap();
+    assert_eq!(refs, vec![("Reference U Min".into(), -250.0), ("Reference U Max".into(), 250.0), ("Reference V Min".into(), -125.5), ("Reference V Max".into(), 125.5)]);
 }
 
 fn types3() -> H5Types {

@@ -349,6 +349,17 @@ fn selftest_write(comm: &dyn Communicator, file: &Path, seed: u64, opts: &WriteO
             f.append_cell_attributes(pop, synth::MIXED, &cells, opts)?;
         }
     }
+    let pyr = r.get("PYR").expect("PYR");
+    let mut arc = CellAttributes::new();
+    for g in mine(comm, pyr.range()) {
+        let [x, y, _] = synth::coords(seed, g);
+        arc.push("U Distance", g, &[x - 500.0])?;
+        arc.push("V Distance", g, &[y - 500.0])?;
+    }
+    f.append_cell_attributes("PYR", "Arc Distances", &arc, opts)?;
+    for (name, v) in synth::REFERENCES {
+        f.set_namespace_attribute("PYR", "Arc Distances", name, v)?;
+    }
     let mut empty = CellAttributes::new();
     empty.declare("nothing", Dtype::F32)?;
     f.append_cell_attributes("STIM", synth::EMPTY, &empty, opts)?;
@@ -419,6 +430,10 @@ fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode
             let present = a.as_ref().map(|a| a.gids().to_vec()).unwrap_or_default();
             compare(format!("{pop}/{}/{name}", synth::MIXED), present, exp, &|g| a.as_ref()?.get_values(g), &mut bad);
         }
+    }
+    let refs = f.namespace_attributes("PYR", "Arc Distances").map_err(io_err)?;
+    if refs != synth::REFERENCES.iter().map(|(n, v)| (n.to_string(), *v)).collect::<Vec<_>>() {
+        bad.push(format!("PYR/Arc Distances attributes: {refs:?}"));
     }
     let e = f.read_cell_attributes("STIM", synth::EMPTY, &sel, None).map_err(io_err)?;
     if e.attribute("nothing").map(|a| a.num_cells()) != Some(0) {

@@ -56,6 +56,16 @@ pub fn write_a7(path: &Path) {
     syn.push("syn_locs", 3, &[0.5f32, 0.25, 0.75]).unwrap();
     syn.push("syn_locs", 4, &[0.5f32, 0.5]).unwrap();
     f.append_cell_attributes("B", "Synapse Attributes", &syn, &opts).unwrap();
+    // Not part of A.7: Arc Distances with the group attributes measure_distances sets (A.5).
+    let mut arc = CellAttributes::new();
+    arc.push("U Distance", 3, &[-10.5f32]).unwrap();
+    arc.push("U Distance", 4, &[30.0f32]).unwrap();
+    arc.push("V Distance", 3, &[2.0f32]).unwrap();
+    arc.push("V Distance", 4, &[-4.0f32]).unwrap();
+    f.append_cell_attributes("B", "Arc Distances", &arc, &opts).unwrap();
+    for (name, v) in [("Reference U Min", -250.0), ("Reference U Max", 250.0), ("Reference V Min", -125.5), ("Reference V Max", 125.5)] {
+        f.set_namespace_attribute("B", "Arc Distances", name, v).unwrap();
+    }
     let t = a7_tree();
     f.append_trees("B", [(3u64, &t), (4u64, &t)], &opts).unwrap();
     let r = f.population_ranges().unwrap();

@@ -90,6 +90,12 @@ eq(e + "/Source Index", [0, 2, 1], "uint32")
 eq("/Projections/B/A/Synapses/syn_id", [0, 1, 1], "uint32")
 eq("/Projections/B/A/Connections/distance", [55, 40, 20], "float32")
 
+# A.5 (beside the A.7 example): Arc Distances with float64 group attributes, as h5py's attrs[...] = value.
+arc = f["/Populations/B/Arc Distances"]
+assert dict(arc.attrs) == {"Reference U Min": -250.0, "Reference U Max": 250.0, "Reference V Min": -125.5, "Reference V Max": 125.5}
+assert all(np.asarray(v).dtype == np.float64 and np.asarray(v).shape == () for v in arc.attrs.values())
+eq("/Populations/B/Arc Distances/U Distance/Attribute Value", [-10.5, 30.0], "float32")
+
 # /H5Types next to the same table made the way MiV's create_neural_h5 does it with h5py.
 with h5py.File(ref_path, "w") as r:
     r["/H5Types/Population labels"] = h5py.enum_dtype({"A": 0, "B": 1}, basetype=np.uint16)

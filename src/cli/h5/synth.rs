@@ -11,6 +11,8 @@ use miv_partition::{Purpose, Stream};
 pub const MIXED: &str = "Mixed";
 pub const EMPTY: &str = "Empty";
 pub const COORDS: &str = "Generated Coordinates";
+/// HDF5 attributes set on PYR's `Arc Distances`.
+pub const REFERENCES: [(&str, f64); 4] = [("Reference U Min", -500.0), ("Reference U Max", 500.0), ("Reference V Min", -480.25), ("Reference V Max", 519.75)];
 
 /// The generator stream of (seed, purpose, gid).
 pub fn stream(seed: u64, purpose: &str, gid: u64) -> Stream {
