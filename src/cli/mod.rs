@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod build;
 mod debug;
+mod h5;
 mod info;
 mod jobs;
 
@@ -59,6 +60,8 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Inspect the job store.
     Jobs(jobs::JobsArgs),
+    /// Inspect NeuroH5 files, import SWC morphologies, benchmark I/O.
+    H5(h5::H5Args),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -75,6 +78,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Debug(a) => debug::run(comm.as_ref(), a),
         Command::Build(a) => build::run(comm.as_ref(), a),
         Command::Jobs(a) => jobs::run(comm.as_ref(), a),
+        Command::H5(a) => h5::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,
