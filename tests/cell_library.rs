@@ -25,11 +25,11 @@ fn hh_soma(method: Method, table: bool, rule: SpikeRule) -> (Vec<f64>, Vec<f64>,
     };
     let mut g = CellGroup::new(&[CellDescription::Cable(c)], &Catalogue::builtin(), opts).unwrap();
     let probe = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).unwrap();
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let (mut t, mut v, mut spikes) = (vec![0.0], vec![g.read(&probe)], Vec::<Spike>::new());
     let mut ev = Vec::new();
     for k in 1..=4800 {
-        g.advance(k as f64 * 0.025, &mut ev, &mut spikes);
+        g.advance(k as f64 * 0.025, &mut ev, &mut spikes).unwrap();
         t.push(g.time());
         v.push(g.read(&probe));
     }
@@ -65,8 +65,8 @@ fn passive_cable(method: Method) -> (CellGroup, Vec<f64>) {
     c.place(Location::new(0, 0.0), "IClamp", &[("del", 5.0), ("dur", 40.0), ("amp", 0.1)]);
     let opts = SimOptions { method, ..SimOptions::default() };
     let mut g = CellGroup::new(&[CellDescription::Cable(c)], &Catalogue::builtin(), opts).unwrap();
-    g.initialize(-65.0);
-    g.advance(45.0, &mut Vec::new(), &mut Vec::new());
+    g.initialize(-65.0).unwrap();
+    g.advance(45.0, &mut Vec::new(), &mut Vec::new()).unwrap();
     let profile = g.voltages().to_vec();
     (g, profile)
 }
@@ -133,12 +133,12 @@ fn run_bs(cells: usize, watch: usize, table: bool, rule: SpikeRule) -> (Vec<[f64
         events.extend(STRONG.iter().map(|&t| Event { time: t, connection: strong }));
         events.extend(WEAK.iter().map(|&t| Event { time: t, connection: weak }));
     }
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     g.enqueue(&events);
     let mut trace = vec![[0.0, g.read(&probes[0]), g.read(&probes[1]), g.read(&probes[2])]];
     let mut spikes = Vec::new();
     for k in 1..=4000 {
-        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes);
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).unwrap();
         trace.push([g.time(), g.read(&probes[0]), g.read(&probes[1]), g.read(&probes[2])]);
     }
     (trace, spikes)
@@ -191,12 +191,12 @@ fn run_mixed(cells: &[CellDescription], first: usize) -> Vec<(Vec<f64>, Vec<(u32
         g.connect(syn, &[0.004 + 0.002 * (first + p) as f64], (first + p) as u64).unwrap();
         probes.push(g.probe(&ProbeSpec::Voltage { cell: 2 * p, location: Location::new(0, 0.5) }).unwrap());
     }
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let mut out: Vec<(Vec<f64>, Vec<(u32, f64)>)> = vec![(vec![], vec![]); pairs];
     let mut spikes = Vec::new();
     let mut events = Vec::new();
     for k in 1..=1600 {
-        g.advance(k as f64 * 0.025, &mut events, &mut spikes);
+        g.advance(k as f64 * 0.025, &mut events, &mut spikes).unwrap();
         for s in spikes.drain(..) {
             let p = s.cell as usize / 2;
             out[p].1.push((s.cell % 2, s.time));
@@ -235,11 +235,11 @@ fn exp2syn_peak_conductance_equals_weight() {
         let syn = g.target(0, 0).unwrap();
         let conn = g.connect(syn, &[w], 0).unwrap();
         let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
-        g.initialize(-65.0);
+        g.initialize(-65.0).unwrap();
         let mut peak: f64 = 0.0;
         g.enqueue(&[Event { time: 1.0, connection: conn }]);
         for k in 1..=30000 {
-            g.advance(k as f64 * 0.001, &mut Vec::new(), &mut Vec::new());
+            g.advance(k as f64 * 0.001, &mut Vec::new(), &mut Vec::new()).unwrap();
             peak = peak.max(g.read(&gp));
         }
         // The analytic peak is w; on a 1 us grid the sampled maximum is within (dt/tau)^2 of it.

@@ -2,7 +2,7 @@
 //! `VecStim` (vecevent.mod: plays a vector of spike times). They have no node; they act through self-events
 //! and `net_event`, with NEURON's NET_RECEIVE logic.
 
-use super::{Columns, Cx, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 
 fn artificial_info(name: &str, params: Vec<ParamSpec>, states: &[&str]) -> MechanismInfo {
     MechanismInfo {
@@ -98,6 +98,14 @@ impl NetStim {
 
 impl Mechanism for NetStim {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+        self.event.shrink_to_fit();
+        self.on.shrink_to_fit();
+        self.ispike.shrink_to_fit();
+        self.rng.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -109,7 +117,7 @@ impl Mechanism for NetStim {
     fn state(&self, i: usize, k: usize) -> f64 {
         [&self.event, &self.on, &self.ispike][k][i]
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             self.rng[k] = self.p.cols[4][k] as u64;
             self.on[k] = 0.0;
@@ -124,10 +132,15 @@ impl Mechanism for NetStim {
                 cx.out.net_send(k, cx.t + self.event[k], 3.0);
             }
         }
+        Ok(())
     }
-    fn current(&mut self, _cx: &mut Cx) {}
-    fn update_state(&mut self, _cx: &mut Cx) {}
-    fn net_receive(&mut self, k: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn current(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn net_receive(&mut self, k: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         let t = cx.t;
         if flag == 0.0 {
             let w = weights.first().copied().unwrap_or(0.0);
@@ -152,6 +165,7 @@ impl Mechanism for NetStim {
                 cx.out.net_send(k, t + self.event[k], 1.0);
             }
         }
+        Ok(())
     }
 }
 
@@ -180,6 +194,12 @@ impl Default for VecStim {
 
 impl Mechanism for VecStim {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+        self.times.shrink_to_fit();
+        self.index.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, _params: &[f64]) {
         self.sites.push(site);
         self.times.push(Vec::new());
@@ -201,7 +221,7 @@ impl Mechanism for VecStim {
         self.times[instance] = values.to_vec();
         Ok(())
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             self.index[k] = 0;
             if let Some(&t0) = self.times[k].first() {
@@ -209,10 +229,15 @@ impl Mechanism for VecStim {
                 cx.out.net_send(k, t0, 1.0);
             }
         }
+        Ok(())
     }
-    fn current(&mut self, _cx: &mut Cx) {}
-    fn update_state(&mut self, _cx: &mut Cx) {}
-    fn net_receive(&mut self, k: usize, _weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn current(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn net_receive(&mut self, k: usize, _weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         if flag == 1.0 {
             cx.out.net_event(k, cx.t);
             if let Some(&next) = self.times[k].get(self.index[k]) {
@@ -220,5 +245,6 @@ impl Mechanism for VecStim {
                 cx.out.net_send(k, next, 1.0);
             }
         }
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Density mechanisms: `pas` and `hh` as NEURON ships them (passive.mod, hh.mod). Currents and their
 //! conductances are computed the way nocmodl's `nrn_cur` does: i(v) and i(v + 0.001), g = di / 0.001.
 
-use super::{Columns, Cx, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 use crate::fastmath;
 
 /// NEURON's numerical derivative step (mV) in `nrn_cur`.
@@ -35,6 +35,10 @@ impl Default for Pas {
 
 impl Mechanism for Pas {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -42,8 +46,10 @@ impl Mechanism for Pas {
     fn state(&self, _i: usize, _k: usize) -> f64 {
         f64::NAN
     }
-    fn initialize(&mut self, _cx: &mut Cx) {}
-    fn current(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let n = self.sites.len();
         let (g, e, nodes) = (&self.p.cols[0][..n], &self.p.cols[1][..n], &self.sites.node[..n]);
         let (v, rhs, d) = (cx.v, &mut *cx.rhs, &mut *cx.d);
@@ -59,8 +65,11 @@ impl Mechanism for Pas {
                 *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
             }
         }
+        Ok(())
     }
-    fn update_state(&mut self, _cx: &mut Cx) {}
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
 }
 
 const TABLE_MIN: f64 = -100.0;
@@ -218,6 +227,14 @@ crate::multiversion! {
 
 impl Mechanism for Hh {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+        self.m.shrink_to_fit();
+        self.h.shrink_to_fit();
+        self.n.shrink_to_fit();
+        self.scratch.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -246,7 +263,7 @@ impl Mechanism for Hh {
             self.usetable = value != 0.0;
         }
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         if self.usetable {
             self.ensure_table(cx.celsius);
@@ -264,8 +281,9 @@ impl Mechanism for Hh {
             self.h[i] = hinf;
             self.n[i] = ninf;
         }
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let len = self.sites.len();
         let [gnabar, gkbar, gl, el] = [0, 1, 2, 3].map(|k| &self.p.cols[k][..len]);
         let (sna, sk) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len]);
@@ -299,8 +317,9 @@ impl Mechanism for Hh {
             rhs[node] -= i0;
             d[node] += (i1 - i0) / DV;
         }
+        Ok(())
     }
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         let len = self.sites.len();
         if self.usetable {
@@ -320,6 +339,7 @@ impl Mechanism for Hh {
             let qdt = q10(cx.celsius) * cx.dt;
             hh_states_exact(&mut self.m, &mut self.h, &mut self.n, &self.scratch, qdt);
         }
+        Ok(())
     }
 }
 
