@@ -246,3 +246,30 @@ fn exp2syn_peak_conductance_equals_weight() {
         assert!((peak - w).abs() <= 1e-5 * w, "tau1 {tau1} tau2 {tau2}: peak {peak} vs weight {w}");
     }
 }
+
+/// A NetStim cell drives the ball-and-stick cell through a 1 ms connection, in one group; against NEURON
+/// (tests/reference/cell/netstim_neuron.json, made by bench/neuron/netstim.py).
+#[test]
+fn netstim_drives_a_cell_as_in_neuron() {
+    let refs = read_json(&common::repo_root().join("tests/reference/cell/netstim_neuron.json"));
+    let stim = ArtificialCell::new("NetStim", &[("interval", 7.3), ("number", 5.0), ("start", 3.01), ("noise", 0.0)]);
+    let cells = vec![stim.into(), CellDescription::Cable(ball_and_stick_cell())];
+    let mut g = CellGroup::new(&cells, &Catalogue::builtin(), SimOptions::default()).unwrap();
+    let conn = g.connect(g.target(1, 0).unwrap(), &[0.01], 0).unwrap();
+    g.initialize(-65.0).unwrap();
+    let (mut stim_t, mut cell_t, mut spikes, mut events) = (vec![], vec![], vec![], vec![]);
+    // Exchange every 0.5 ms (less than the 1 ms delay), as an engine would.
+    for k in 1..=120 {
+        g.advance(k as f64 * 0.5, &mut events, &mut spikes).unwrap();
+        for s in spikes.drain(..) {
+            if s.cell == 0 {
+                stim_t.push(s.time);
+                events.push(Event { time: s.time + 1.0, connection: conn });
+            } else {
+                cell_t.push(s.time);
+            }
+        }
+    }
+    assert!(max_spike_diff(&stim_t, &numbers(&refs["netstim"]), "NetStim") <= 1e-9);
+    assert!(max_spike_diff(&cell_t, &numbers(&refs["cell"]), "cell") <= 0.002);
+}
