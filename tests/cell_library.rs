@@ -273,3 +273,32 @@ fn netstim_drives_a_cell_as_in_neuron() {
     assert!(max_spike_diff(&stim_t, &numbers(&refs["netstim"]), "NetStim") <= 1e-9);
     assert!(max_spike_diff(&cell_t, &numbers(&refs["cell"]), "cell") <= 0.002);
 }
+
+/// Spike times of a noisy NetStim (noise 1: exponential intervals of mean 5 ms) keyed by `key`.
+fn noisy_train(key: [u32; 4], reinitialize: bool) -> Vec<f64> {
+    let stim = ArtificialCell::new("NetStim", &[("interval", 5.0), ("number", 4000.0), ("start", 0.0), ("noise", 1.0)]);
+    let mut g = CellGroup::new(&[stim.into()], &Catalogue::builtin(), SimOptions::default()).unwrap();
+    g.set_target_random_stream(g.target(0, 0).unwrap(), key).unwrap();
+    g.initialize(-65.0).unwrap();
+    let mut spikes = Vec::new();
+    if reinitialize {
+        g.advance(1000.0, &mut Vec::new(), &mut spikes).unwrap();
+        spikes.clear();
+        g.initialize(-65.0).unwrap();
+    }
+    g.advance(25_000.0, &mut Vec::new(), &mut spikes).unwrap();
+    spikes.iter().map(|s| s.time).collect()
+}
+
+#[test]
+fn noisy_netstim_streams_are_keyed_and_exponential() {
+    let a = noisy_train([1, 2, 3, 4], false);
+    assert_eq!(a, noisy_train([1, 2, 3, 4], true), "the stream restarts at initialisation");
+    assert_ne!(a, noisy_train([1, 2, 3, 5], false), "another key gives another train");
+    // 4000 exponential intervals of mean 5 ms: the sample mean is within 5 standard errors (0.4 ms) of 5.
+    let isi: Vec<f64> = a.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = isi.iter().sum::<f64>() / isi.len() as f64;
+    let sd = (isi.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / isi.len() as f64).sqrt();
+    assert_eq!(a.len(), 4000);
+    assert!((mean - 5.0).abs() < 0.4 && (sd - 5.0).abs() < 0.6, "mean {mean} sd {sd}");
+}

@@ -382,6 +382,13 @@ impl CellGroup {
         self.mechs[t.mech as usize].mech.set_array(t.instance as usize, name, values).map_err(SolverError::Invalid)
     }
 
+    /// Key the random stream of a target that draws random numbers (e.g. a noisy `NetStim`); derive the key
+    /// from (seed, purpose, gid) so that results do not depend on ranks or threads.
+    pub fn set_target_random_stream(&mut self, target: TargetId, key: [u32; 4]) -> Result<(), SolverError> {
+        let t = self.targets[target.0 as usize];
+        self.mechs[t.mech as usize].mech.set_random_stream(t.instance as usize, key).map_err(SolverError::Invalid)
+    }
+
     /// Resolve a probe.
     pub fn probe(&self, spec: &ProbeSpec) -> Result<Probe, SolverError> {
         let node_of = |cell: usize, loc: &Location| -> Result<u32, SolverError> {

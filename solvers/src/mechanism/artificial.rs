@@ -27,8 +27,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// `NetStim`. Parameters as netstim.mod (interval, number, start, noise) plus `seed`, the key of this
-/// instance's random stream for noise > 0. NEURON draws from Random123; this stream (splitmix64, exponential
-/// by inversion) is our own, so noisy trains are statistically, not literally, the same as NEURON's.
+/// instance's random stream for noise > 0 (or a key given by `set_random_stream`). NEURON draws from
+/// Random123; this stream (splitmix64, exponential by inversion) is our own, so noisy trains are
+/// statistically, not literally, the same as NEURON's. The stream restarts at every initialisation.
 #[derive(Debug, Clone)]
 pub struct NetStim {
     info: MechanismInfo,
@@ -39,6 +40,8 @@ pub struct NetStim {
     on: Vec<f64>,
     ispike: Vec<f64>,
     rng: Vec<u64>,
+    /// Stream key set by `set_random_stream` (else the `seed` parameter is the key).
+    stream: Vec<Option<u64>>,
 }
 
 impl Default for NetStim {
@@ -58,6 +61,7 @@ impl Default for NetStim {
             on: vec![],
             ispike: vec![],
             rng: vec![],
+            stream: vec![],
         }
     }
 }
@@ -105,6 +109,7 @@ impl Mechanism for NetStim {
         self.on.shrink_to_fit();
         self.ispike.shrink_to_fit();
         self.rng.shrink_to_fit();
+        self.stream.shrink_to_fit();
     }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
@@ -113,13 +118,22 @@ impl Mechanism for NetStim {
             v.push(0.0);
         }
         self.rng.push(0);
+        self.stream.push(None);
     }
     fn state(&self, i: usize, k: usize) -> f64 {
         [&self.event, &self.on, &self.ispike][k][i]
     }
+    fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) -> Result<(), String> {
+        let mut h = 0u64;
+        for w in key {
+            h = splitmix64(&mut (h ^ w as u64));
+        }
+        self.stream[instance] = Some(h);
+        Ok(())
+    }
     fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
-            self.rng[k] = self.p.cols[4][k] as u64;
+            self.rng[k] = self.stream[k].unwrap_or(self.p.cols[4][k] as u64);
             self.on[k] = 0.0;
             self.ispike[k] = 0.0;
             let noise = self.p.cols[3][k].clamp(0.0, 1.0);
