@@ -302,3 +302,78 @@ fn noisy_netstim_streams_are_keyed_and_exponential() {
     assert_eq!(a.len(), 4000);
     assert!((mean - 5.0).abs() < 0.4 && (sd - 5.0).abs() < 0.6, "mean {mean} sd {sd}");
 }
+
+#[test]
+fn expsyn_conductance_jumps_by_the_weight_and_decays_with_tau() {
+    let mut c = ball_and_stick_cell();
+    c.points[0] = miv::solvers::cell::PointPlacement {
+        location: Location::new(1, 0.5),
+        mechanism: "ExpSyn".into(),
+        params: vec![("tau".into(), 3.0), ("e".into(), 0.0)],
+    };
+    let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), SimOptions::default()).unwrap();
+    let conn = g.connect(g.target(0, 0).unwrap(), &[0.004], 0).unwrap();
+    let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
+    g.initialize(-65.0).unwrap();
+    // Due at 2.0101 ms: delivered at the start of the step at 2.0 (2.0101 <= 2.0 + dt/2), then decays over
+    // whole steps (the cnexp update is exact for g' = -g/tau).
+    g.enqueue(&[Event { time: 2.0101, connection: conn }]);
+    for k in 1..=400 {
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+        let t = k as f64 * 0.025;
+        let want = if k <= 80 { 0.0 } else { 0.004 * (-(t - 2.0) / 3.0).exp() };
+        assert!((g.read(&gp) - want).abs() <= 1e-12 * 0.004, "t {t}: g {} vs {want}", g.read(&gp));
+    }
+}
+
+#[test]
+fn membrane_currents_add_up_to_the_injected_current() {
+    for method in [Method::BackwardEuler, Method::CrankNicolson] {
+        let mut c = ball_and_stick_cell();
+        c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
+        let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
+        let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+        let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+        g.initialize(-65.0).unwrap();
+        g.enqueue(&[Event { time: 2.0, connection: conn }]);
+        for k in 1..=400 {
+            g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+            let total: f64 = g.membrane_currents().unwrap().iter().sum();
+            let tm = (k as f64 - 0.5) * 0.025;
+            let injected = if (1.0..4.0).contains(&tm) { 0.3 } else { 0.0 };
+            assert!((total - injected).abs() < 1e-9, "{method:?} t {}: sum of i_membrane {total} vs {injected}", g.time());
+        }
+    }
+}
+
+/// The step (index of its start time) at which an ExpSyn sees an event due at `te`.
+fn delivery_step(rule: miv::solvers::DeliveryRule, te: f64) -> usize {
+    let mut c = ball_and_stick_cell();
+    c.points[0].mechanism = "ExpSyn".into();
+    c.points[0].params = vec![("tau".into(), 3.0)];
+    let opts = SimOptions { delivery_rule: rule, ..SimOptions::default() };
+    let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+    let conn = g.connect(g.target(0, 0).unwrap(), &[0.004], 0).unwrap();
+    let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
+    g.initialize(-65.0).unwrap();
+    g.enqueue(&[Event { time: te, connection: conn }]);
+    (1..=400)
+        .find(|&k| {
+            g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+            g.read(&gp) > 0.0
+        })
+        .unwrap()
+        - 1
+}
+
+#[test]
+fn delivery_rules_round_as_documented() {
+    use miv::solvers::DeliveryRule::{Floor, Nearest};
+    // The reference README, section 5: NEURON delivers 5.0124 at 5.000 and 5.0126 at 5.025.
+    assert_eq!(delivery_step(Nearest, 5.0124), 200);
+    assert_eq!(delivery_step(Nearest, 5.0126), 201);
+    // Arbor: the step containing te.
+    assert_eq!(delivery_step(Floor, 5.0126), 200);
+    assert_eq!(delivery_step(Floor, 5.0249), 200);
+    assert_eq!(delivery_step(Floor, 5.0251), 201);
+}
