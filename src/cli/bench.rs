@@ -73,6 +73,8 @@ struct Row {
     steps: u64,
     seconds: f64,
     spikes: usize,
+    /// Resident memory per cell added by building the groups (first repetition only is meaningful).
+    bytes_per_cell: Option<f64>,
 }
 
 impl Row {
@@ -96,7 +98,13 @@ fn bench_cell(a: CellBenchArgs) -> CliResult {
             })
             .collect::<Result<Vec<Row>, String>>()
             .map_err(CliError::local)?;
-        rows.push(ours.into_iter().min_by(|x, y| x.seconds.total_cmp(&y.seconds)).unwrap());
+        let memory = ours.first().and_then(|r| r.bytes_per_cell);
+        let mut best = ours.into_iter().min_by(|x, y| x.seconds.total_cmp(&y.seconds)).unwrap();
+        best.bytes_per_cell = memory;
+        if let Some(b) = memory {
+            best.simulator = format!("{}, {:.1} KiB/cell)", best.simulator.trim_end_matches(')'), b / 1024.0);
+        }
+        rows.push(best);
         if a.reference {
             rows.extend(reference_rows(&a, case)?);
         }
@@ -106,7 +114,8 @@ fn bench_cell(a: CellBenchArgs) -> CliResult {
             println!(
                 "{}",
                 serde_json::json!({"case": r.case, "simulator": r.simulator, "compartments": r.compartments, "steps": r.steps,
-                    "seconds": r.seconds, "spikes": r.spikes, "ns_per_compartment_step": r.ns_per_comp_step()})
+                    "seconds": r.seconds, "spikes": r.spikes, "ns_per_compartment_step": r.ns_per_comp_step(),
+                    "bytes_per_cell": r.bytes_per_cell})
             );
         }
     } else {
@@ -169,7 +178,7 @@ fn bench_cable() -> Result<Row, String> {
     g[0].initialize(-65.0).map_err(|e| e.to_string())?;
     let tstop = 100.0;
     let (seconds, spikes) = time_run(&mut g, tstop, tstop, |_, _| {})?;
-    Ok(Row { case: "cable".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes })
+    Ok(Row { case: "cable".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
 }
 
 fn bench_hh(n: usize) -> Result<Row, String> {
@@ -187,7 +196,7 @@ fn bench_hh(n: usize) -> Result<Row, String> {
     let mut g = vec![CellGroup::new(&cells, &catalogue(), SimOptions::default()).map_err(|e| e.to_string())?];
     g[0].initialize(-65.0).map_err(|e| e.to_string())?;
     let (seconds, spikes) = time_run(&mut g, 100.0, 100.0, |_, _| {})?;
-    Ok(Row { case: "hh".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes })
+    Ok(Row { case: "hh".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
 }
 
 /// The BY cell of the reference benchmark.
@@ -272,8 +281,7 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
         }
     })?;
     let steps = (tstop / 0.025).round() as u64;
-    let memory = bytes_per_cell.map_or(String::new(), |b| format!(", {:.1} KiB/cell", b / 1024.0));
-    Ok(Row { case: "by".into(), simulator: format!("miv (groups of {gs}{memory})"), compartments, steps, seconds, spikes })
+    Ok(Row { case: "by".into(), simulator: format!("miv (groups of {gs})"), compartments, steps, seconds, spikes, bytes_per_cell })
 }
 
 /// Resident set size of this process (Linux /proc/self/statm), if available.
@@ -319,6 +327,7 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
                 steps: (f("tstop_ms") / f("dt_ms")).round() as u64,
                 seconds: f("run_s"),
                 spikes: v["spikes"].as_u64().unwrap_or(0) as usize,
+                bytes_per_cell: None,
             };
             if best.as_ref().is_none_or(|b| row.seconds < b.seconds) {
                 best = Some(row);

@@ -286,7 +286,7 @@ impl Mechanism for Hh {
     fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let len = self.sites.len();
         let [gnabar, gkbar, gl, el] = [0, 1, 2, 3].map(|k| &self.p.cols[k][..len]);
-        let (sna, sk) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len]);
+        let (sna, sk, nodes) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len], &self.sites.node[..len]);
         let (m, h, n) = (&self.m[..len], &self.h[..len], &self.n[..len]);
         let v = cx.v;
         let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
@@ -299,23 +299,31 @@ impl Mechanism for Hh {
                 (&mut y[0], &mut x[ib])
             }
         };
+        assert!(len == 0 || self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
+        assert!(len == 0 || (self.sites.max_ion(0) < na.len() && self.sites.max_ion(1) < k.len()));
+        assert!(na.erev.len() == na.len() && na.cur.len() == na.len() && na.dcurdv.len() == na.len());
+        assert!(k.erev.len() == k.len() && k.cur.len() == k.len() && k.dcurdv.len() == k.len());
         for i in 0..len {
-            let node = self.sites.node[i] as usize;
-            let vv = v[node];
-            let (ena, ek) = (na.erev[sna[i] as usize], k.erev[sk[i] as usize]);
-            let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
-            let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
-            let vp = vv + DV;
-            let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
-            let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
-            let i1 = ina1 + ik1 + il1;
-            let i0 = ina + ik + il;
-            na.dcurdv[sna[i] as usize] += (ina1 - ina) / DV;
-            k.dcurdv[sk[i] as usize] += (ik1 - ik) / DV;
-            na.cur[sna[i] as usize] += ina;
-            k.cur[sk[i] as usize] += ik;
-            rhs[node] -= i0;
-            d[node] += (i1 - i0) / DV;
+            // SAFETY: node and ion instance indices are below the array lengths (asserted above).
+            unsafe {
+                let node = *nodes.get_unchecked(i) as usize;
+                let (a, b) = (*sna.get_unchecked(i) as usize, *sk.get_unchecked(i) as usize);
+                let vv = *v.get_unchecked(node);
+                let (ena, ek) = (*na.erev.get_unchecked(a), *k.erev.get_unchecked(b));
+                let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
+                let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
+                let vp = vv + DV;
+                let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
+                let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
+                let i1 = ina1 + ik1 + il1;
+                let i0 = ina + ik + il;
+                *na.dcurdv.get_unchecked_mut(a) += (ina1 - ina) * INV_DV;
+                *k.dcurdv.get_unchecked_mut(b) += (ik1 - ik) * INV_DV;
+                *na.cur.get_unchecked_mut(a) += ina;
+                *k.cur.get_unchecked_mut(b) += ik;
+                *rhs.get_unchecked_mut(node) -= i0;
+                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
+            }
         }
         Ok(())
     }

@@ -404,6 +404,7 @@ pub(crate) struct Sites {
     keep_scale: bool,
     pub scale: Vec<f64>,
     pub ions: Vec<Vec<u32>>,
+    max_ion: Vec<u32>,
 }
 
 impl Sites {
@@ -419,9 +420,11 @@ impl Sites {
         }
         if self.ions.len() < s.ions.len() {
             self.ions.resize(s.ions.len(), Vec::new());
+            self.max_ion.resize(s.ions.len(), 0);
         }
         for (k, &i) in s.ions.iter().enumerate() {
             self.ions[k].push(i);
+            self.max_ion[k] = self.max_ion[k].max(i);
         }
     }
     pub fn len(&self) -> usize {
@@ -431,6 +434,10 @@ impl Sites {
         self.node.shrink_to_fit();
         self.scale.shrink_to_fit();
         self.ions.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+    /// Largest ion instance index of the k-th ion (0 when empty).
+    pub fn max_ion(&self, k: usize) -> usize {
+        self.max_ion.get(k).copied().unwrap_or(0) as usize
     }
     /// Largest node index (0 when empty).
     pub fn max_node(&self) -> usize {
