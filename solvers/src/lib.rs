@@ -30,7 +30,7 @@ pub use group::{
     CellGroup, ConnectionId, DeliveryRule, Event, Method, Probe, ProbeSpec, SimOptions, Spike, SpikeRule, TargetId,
 };
 pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind};
-pub use morphology::{Geometry, Morphology, Point3, Section};
+pub use morphology::{Geometry, Morphology, Point3, Section, TreePoint};
 
 /// The v_init a group is initialised with when it is built (NEURON's default, -65 mV).
 pub const DEFAULT_V_INIT: f64 = -65.0;

@@ -23,6 +23,16 @@ impl Point3 {
     }
 }
 
+/// One point of a contracted tree (NeuroH5 `Trees` attributes): position and radius in um, SWC type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TreePoint {
+    pub x: f64,
+    pub y: f64,
+    pub z: f64,
+    pub radius: f64,
+    pub swc_type: i32,
+}
+
 /// Cumulative arc length at each point of a polyline (0 at the first).
 pub fn arc_lengths(p: &[Point3]) -> Vec<f64> {
     let mut a = Vec::with_capacity(p.len());
@@ -134,6 +144,58 @@ pub struct Morphology {
 impl Morphology {
     pub fn new(sections: Vec<Section>) -> Morphology {
         Morphology { sections }
+    }
+
+    /// Build a morphology from a contracted point tree, as NeuroH5 `Trees` store it and MiV's templates read
+    /// it: `points` (x, y, z, radius, SWC type), the point ids of each section, and the topology edges
+    /// (src section, dst section, loc) meaning `sections[dst](0)` connects to `sections[src](arc(loc) / L)`,
+    /// with `loc` an index into the src section's point list. A section's type is that of its last point; it
+    /// is named `<type>[k]` (k counting sections of that type), e.g. `soma[0]`, `apical[12]`.
+    pub fn from_point_sections(
+        points: &[TreePoint],
+        sections: &[Vec<usize>],
+        edges: &[(usize, usize, usize)],
+    ) -> Result<Morphology, MorphologyError> {
+        let mut out = Vec::with_capacity(sections.len());
+        let mut per_type: std::collections::HashMap<i32, usize> = std::collections::HashMap::new();
+        for (i, ids) in sections.iter().enumerate() {
+            let err = |what: String| MorphologyError::Section { index: i, name: format!("section {i}"), what };
+            if let Some(&bad) = ids.iter().find(|&&p| p >= points.len()) {
+                return Err(err(format!("point id {bad} out of range ({} points)", points.len())));
+            }
+            let Some(&last) = ids.last() else {
+                return Err(err("section has no points".into()));
+            };
+            let t = points[last].swc_type;
+            let k = per_type.entry(t).or_insert(0);
+            let name = format!("{}[{k}]", swc::type_name(t));
+            *k += 1;
+            let pts = ids.iter().map(|&p| Point3::new(points[p].x, points[p].y, points[p].z, 2.0 * points[p].radius)).collect();
+            out.push(Section::points(&name, t, pts));
+        }
+        for &(src, dst, loc) in edges {
+            if src >= out.len() || dst >= out.len() {
+                return Err(MorphologyError::Section {
+                    index: dst.min(out.len().saturating_sub(1)),
+                    name: format!("edge {src} -> {dst}"),
+                    what: format!("section index out of range ({} sections)", out.len()),
+                });
+            }
+            let arcs = out[src].arcs();
+            let Some(&a) = arcs.get(loc) else {
+                return Err(MorphologyError::Section {
+                    index: dst,
+                    name: out[dst].name.clone(),
+                    what: format!("loc {loc} is beyond the {} points of parent section {src}", arcs.len()),
+                });
+            };
+            let l = arcs[arcs.len() - 1];
+            out[dst].parent = Some(src);
+            out[dst].parent_x = if l > 0.0 { (a / l).clamp(0.0, 1.0) } else { 1.0 };
+        }
+        let m = Morphology::new(out);
+        m.validate()?;
+        Ok(m)
     }
 
     /// Index of the section called `name`.
@@ -331,6 +393,19 @@ mod tests {
         ]);
         m.validate().unwrap();
         assert_eq!(m.preorder(), vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn from_point_sections_connects_at_arc_positions() {
+        let p = |x: f64, y: f64, r: f64, t: i32| TreePoint { x, y, z: 0.0, radius: r, swc_type: t };
+        let points = vec![p(0.0, 0.0, 5.0, 1), p(10.0, 0.0, 5.0, 1), p(20.0, 0.0, 5.0, 1), p(20.0, 10.0, 1.0, 3), p(20.0, 30.0, 1.0, 3)];
+        let m = Morphology::from_point_sections(&points, &[vec![0, 1, 2], vec![3, 4]], &[(0, 1, 1)]).unwrap();
+        assert_eq!(m.sections[0].name, "soma[0]");
+        assert_eq!(m.sections[1].name, "basal[0]");
+        assert_eq!(m.sections[1].parent, Some(0));
+        assert_eq!(m.sections[1].parent_x, 0.5);
+        assert_eq!(m.sections[1].length(), 20.0);
+        assert!(Morphology::from_point_sections(&points, &[vec![0, 1, 2], vec![3, 9]], &[(0, 1, 1)]).is_err());
     }
 
     #[test]

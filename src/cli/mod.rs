@@ -5,6 +5,8 @@
 use clap::{Parser, Subcommand};
 
 mod build;
+mod bench;
+pub mod cell;
 mod debug;
 mod h5;
 mod info;
@@ -62,6 +64,10 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Inspect NeuroH5 files, import SWC morphologies, benchmark I/O.
     H5(h5::H5Args),
+    /// Benchmarks (single-cell numerics against NEURON and Arbor).
+    Bench(bench::BenchArgs),
+    /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
+    Cell(cell::CellArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -79,6 +85,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Build(a) => build::run(comm.as_ref(), a),
         Command::Jobs(a) => jobs::run(comm.as_ref(), a),
         Command::H5(a) => h5::run(comm.as_ref(), a),
+        Command::Cell(a) => cell::run(comm.as_ref(), a),
+        Command::Bench(a) => bench::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,
