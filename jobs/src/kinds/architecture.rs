@@ -195,3 +195,39 @@ impl Job for NetworkArchitecture {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miv_io::config::LayerExtent;
+
+    fn arch() -> NetworkArchitecture {
+        let d: CellDistributions = [("PVBC".to_string(), [("SO".to_string(), 3), ("SP".to_string(), 0)].into())].into();
+        let e: LayerExtents = [("SO".to_string(), LayerExtent([[0.0, 0.0, 0.0], [200.0, 200.0, 5.0]])), ("SP".to_string(), LayerExtent([[0.0, 0.0, 5.0], [200.0, 200.0, 50.0]]))].into();
+        NetworkArchitecture::new(d, e)
+    }
+
+    #[test]
+    fn empty_layers_are_skipped_and_constraints_narrow_depth() {
+        let mut a = arch();
+        assert_eq!(a.blocks(), vec![("PVBC".to_string(), "SO".to_string(), 3)]);
+        assert_eq!(a.layer_box("PVBC", "SO").unwrap(), ([0.0, 0.0, 0.0], [200.0, 200.0, 5.0]));
+        a.cell_constraints = [("PVBC".to_string(), [("SO".to_string(), [2.0, 9.0])].into())].into();
+        assert_eq!(a.layer_box("PVBC", "SO").unwrap(), ([0.0, 0.0, 2.0], [200.0, 200.0, 5.0]));
+        a.cell_constraints = [("PVBC".to_string(), [("SO".to_string(), [7.0, 9.0])].into())].into();
+        let e = a.layer_box("PVBC", "SO").unwrap_err().to_string();
+        assert!(e.contains("cell_constraints.PVBC.SO") && e.contains("does not overlap"), "{e}");
+        assert!(a.layer_box("PVBC", "SR").unwrap_err().to_string().contains("cell_distributions.PVBC.SR"));
+    }
+
+    #[test]
+    fn io_tuning_is_not_part_of_the_identity_but_the_seed_is() {
+        let a = arch();
+        let mut b = a.clone();
+        b.io.write_size = 7;
+        b.io.chunk_size = 99;
+        assert_eq!(crate::job::job_id(&a), crate::job::job_id(&b));
+        b.seed = 1;
+        assert_ne!(crate::job::job_id(&a), crate::job::job_id(&b));
+    }
+}
