@@ -41,6 +41,15 @@ fn second_launch_does_no_work() {
     let planned = miv::jobs::build::plan(&other, &IoOptions::default()).unwrap();
     assert_eq!(planned[0], jobs[0], "h5_types has no seed");
     assert!(planned[1..].iter().zip(&jobs[1..]).all(|(a, b)| a != b), "everything downstream of the seed changes");
+    // A change to OLM's projections changes only OLM's connections and the graph.
+    let mut other = net.clone();
+    let olm = other.synapses.get_mut("OLM").unwrap().get_mut("PYR").unwrap();
+    olm.mechanisms.values_mut().next().unwrap().get_mut("AMPA").unwrap().insert("weight".into(), 2.0);
+    let planned = miv::jobs::build::plan(&other, &IoOptions::default()).unwrap();
+    let changed: Vec<&str> = planned.iter().zip(&jobs).filter(|(a, b)| a != b).map(|(a, _)| a.kind.as_str()).collect();
+    assert_eq!(changed, ["generate_connections", "neuroh5_graph"]);
+    // Connections are listed by population (OLM, PVBC, PYR): OLM's changed, the others not.
+    assert!(planned[9] != jobs[9] && planned[10..12] == jobs[10..12]);
     let entries = store.list().unwrap();
     assert_eq!(entries.len(), 13);
     assert!(entries.iter().all(|e| e.status == Status::Complete));

@@ -47,3 +47,31 @@ fn configuration_errors_name_file_and_key() {
     assert!(!o.ok());
     assert!(o.stderr.contains(&format!("{}: key `PYR.synapses.density.apical.excitatory.SLM", ct.display())) && o.stderr.contains("varianse"), "{}", o.stderr);
 }
+
+#[test]
+fn uniform_distribution_builds_and_places_evenly_spaced_synapses() {
+    let dir = scratch("jobs_cli_uniform");
+    let net = network_yaml(&dir, SMALL, 33);
+    let text = std::fs::read_to_string(&net).unwrap().replace("distribution: poisson", "distribution: uniform");
+    std::fs::write(&net, text).unwrap();
+    let o = miv(&["build", net.to_str().unwrap(), "--store", dir.join("store").to_str().unwrap()]).expect_ok("uniform build");
+    let (cells, _) = built_files(&o.stdout);
+    let f = open(&cells);
+    let syn = read_all(&f, "OLM", miv::io::names::SYNAPSE_ATTRIBUTES);
+    let gid = syn.gids()[0];
+    let secs = syn.get::<u32>(miv::io::names::SYN_SECS, gid).unwrap();
+    let locs = syn.get::<f32>(miv::io::names::SYN_LOCS, gid).unwrap();
+    let types = syn.get::<u8>(miv::io::names::SYN_TYPES, gid).unwrap();
+    assert!(!locs.is_empty());
+    // Within a run of one section and type the gaps are equal inside a segment (uniform spacing).
+    let mut equal_gaps = 0;
+    for w in 0..locs.len().saturating_sub(2) {
+        if secs[w] == secs[w + 2] && types[w] == types[w + 2] {
+            let (a, b) = (locs[w + 1] - locs[w], locs[w + 2] - locs[w + 1]);
+            if (a - b).abs() < 1e-4 {
+                equal_gaps += 1;
+            }
+        }
+    }
+    assert!(equal_gaps as f64 > 0.8 * locs.len() as f64, "{equal_gaps} of {}", locs.len());
+}

@@ -28,7 +28,7 @@ pub struct GenerateConnections {
     /// The destination population's `distribute_synapses` job; its population is the destination.
     #[serde(default)]
     pub synapses_job: Option<JobRef>,
-    /// `synapses.yml`.
+    /// `synapses.yml` (its destination population's entry is the one used).
     pub synapses: Synapses,
     pub axon_extents: AxonExtents,
     pub population_definitions: PopulationDefinitions,
@@ -44,9 +44,12 @@ impl GenerateConnections {
         GenerateConnections { distances: None, synapses_job: None, synapses, axon_extents, population_definitions, layer_definitions, seed: 0, io: IoOptions::default() }
     }
 
+    /// The jobs this one reads. Keeps only the destination population's entry of `synapses`, so changes to
+    /// other populations' projections do not change this job's identity.
     pub fn uses(mut self, distances: &Launched<MeasureDistances>, synapses: &Launched<DistributeSynapses>) -> Self {
         self.distances = Some(distances.job_ref());
         self.synapses_job = Some(synapses.job_ref());
+        self.synapses.retain(|post, _| *post == synapses.job.population);
         self
     }
 
