@@ -90,6 +90,8 @@ struct GroupRt {
     /// Per electrode: (node, coefficient mV/nA) over the group's selected cells.
     lfp_nodes: Vec<Vec<(u32, f64)>>,
     lfp_values: Vec<Vec<ExactSum>>,
+    /// A numerical failure (e.g. a mechanism kernel's), reported after the parallel section.
+    error: Option<String>,
 }
 
 /// The network part of the execution environment on one rank.
@@ -325,6 +327,7 @@ impl<'c> Network<'c> {
                 probe_values: vec![],
                 lfp_nodes: vec![Vec::new(); self.electrodes.len()],
                 lfp_values: vec![Vec::new(); self.electrodes.len()],
+                error: None,
             });
         }
         Ok((groups, index))
@@ -427,7 +430,9 @@ impl<'c> Network<'c> {
         let pool = self.pool.as_ref().expect("instantiated");
         pool.install(|| {
             self.groups.par_iter_mut().enumerate().for_each(|(gi, g)| {
-                g.group.initialize(v_init);
+                if let Err(e) = g.group.initialize(v_init) {
+                    g.error = Some(format!("cells {}..={}: {e}", g.gids[0], g.gids[g.gids.len() - 1]));
+                }
                 g.inbox.clear();
                 g.inbox.extend_from_slice(&direct[gi]);
                 g.probe_values.iter_mut().for_each(Vec::clear);
@@ -435,6 +440,7 @@ impl<'c> Network<'c> {
                 sample(g, 0, probe_every, &everies);
             })
         });
+        self.check_groups()?;
         self.collect_spikes();
         Ok(())
     }
@@ -457,17 +463,30 @@ impl<'c> Network<'c> {
             pool.install(|| {
                 groups.par_iter_mut().for_each(|g| {
                     let mut s = start;
-                    while s < end {
+                    while s < end && g.error.is_none() {
                         let next = next_sample_step(s, end, probe_every, &everies, !g.probes.is_empty(), lfp);
-                        g.group.advance(next as f64 * dt, &mut g.inbox, &mut g.spikes);
+                        if let Err(e) = g.group.advance(next as f64 * dt, &mut g.inbox, &mut g.spikes) {
+                            g.error = Some(format!("cells {}..={}: {e}", g.gids[0], g.gids[g.gids.len() - 1]));
+                        }
                         s = next;
                         sample(g, s, probe_every, &everies);
                     }
                 })
             });
             self.step = end;
+            self.check_groups()?;
             self.exchange_and_route();
         }
+        Ok(())
+    }
+
+    /// Stop every rank if a group failed on any rank (first failure in gid order on this rank).
+    fn check_groups(&mut self) -> Result<(), EngineError> {
+        let local = match self.groups.iter_mut().find_map(|g| g.error.take()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        self.comm.agree(local)?;
         Ok(())
     }
 

@@ -555,15 +555,69 @@ pub(crate) fn read_broadcast<T: Element>(f: &NeuroH5File, path: &str) -> Result<
     Ok(f.comm.broadcast(0, &v))
 }
 
-/// Collective read of the union of sorted, disjoint `ranges` of a 1-D dataset, as `dtype`.
+/// At most this many ranges go into one HDF5 selection: HDF5 1.10 builds an OR-ed hyperslab selection in
+/// time quadratic in the number of pieces (4096 pieces take 0.14 s, 256 take 0.3 ms).
+const RANGES_PER_READ: usize = 256;
+
+/// Collective read of the union of sorted, disjoint `ranges` of a 1-D dataset, as `dtype`. Many ranges are
+/// read in batches; every rank makes the same number of HDF5 calls.
 pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Range<u64>]) -> Result<Values> {
-    let d = h5::open_dataset(f.hid(), path).map_err(f.err(path));
+    let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }.map_err(f.err(path));
     let d = agree(f.comm, d)?;
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let mut v = Values::zeros(dtype, total as usize);
-    let r = h5::read_ranges_raw(&d, h5::native_type(dtype), dtype.size(), ranges, v.as_bytes_mut(), f.access).map_err(f.err(path));
+    huge_pages(v.as_bytes_mut());
+    let batches = ranges.len().div_ceil(RANGES_PER_READ);
+    let calls = if f.comm.size() == 1 { batches } else { f.comm.allreduce_max(batches as f64) as usize };
+    let size = dtype.size();
+    let bytes = v.as_bytes_mut();
+    let mut at = 0usize;
+    let mut r = Ok(());
+    for b in 0..calls.max(1) {
+        // After a failure this rank keeps making (empty) calls, so every rank makes as many.
+        let part = if r.is_err() { &[] } else { ranges.get(b * RANGES_PER_READ..((b + 1) * RANGES_PER_READ).min(ranges.len())).unwrap_or(&[]) };
+        let n = part.iter().map(|x| (x.end - x.start) as usize).sum::<usize>() * size;
+        let rb = h5::read_ranges_raw(&d, h5::native_type(dtype), size, part, &mut bytes[at..at + n], f.access).map_err(f.err(path));
+        if r.is_ok() {
+            r = rb;
+        }
+        at += n;
+    }
     agree(f.comm, r)?;
     Ok(v)
+}
+
+/// Ask the kernel to back a large, not yet touched buffer with transparent huge pages (as numpy does for
+/// its arrays): reading 100 MB into 4 KiB pages spends more time in page faults than in copying.
+pub(crate) fn huge_pages(buf: &mut [u8]) {
+    huge_pages_at(buf.as_mut_ptr(), buf.len());
+}
+
+/// [`huge_pages`] for a region given by address and length (e.g. a Vec's spare capacity).
+fn huge_pages_at(ptr: *mut u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    if len < 4 * HUGE {
+        return;
+    }
+    let start = (ptr as usize).div_ceil(HUGE) * HUGE;
+    let end = (ptr as usize + len) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: the range lies inside the caller's region; MADV_HUGEPAGE only changes how future faults
+        // are served.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+/// Reserve room for `extra` more elements, backed by huge pages when large.
+pub(crate) fn reserve_huge<T: bytemuck::Pod>(v: &mut Vec<T>, extra: usize) {
+    if v.capacity() - v.len() >= extra {
+        return;
+    }
+    v.reserve(extra);
+    let spare = v.spare_capacity_mut();
+    huge_pages_at(spare.as_mut_ptr() as *mut u8, std::mem::size_of_val(spare));
 }
 
 /// Coalesce sorted ranges that touch or overlap; returns the merged ranges and, for each input range, its

@@ -94,6 +94,7 @@ pub trait Element: bytemuck::Pod + PartialEq + PartialOrd + std::fmt::Debug + Se
     fn into_values(v: Vec<Self>) -> Values;
     fn slice_of(v: &Values) -> Option<&[Self]>;
     fn vec_of(v: &mut Values) -> Option<&mut Vec<Self>>;
+    fn take_vec(v: Values) -> Result<Vec<Self>, Values>;
     fn to_f64(self) -> f64;
 }
 
@@ -122,6 +123,13 @@ macro_rules! elements {
                     Values::$variant(x) => Some(x),
                     #[allow(unreachable_patterns)]
                     _ => None,
+                }
+            }
+            fn take_vec(v: Values) -> Result<Vec<Self>, Values> {
+                match v {
+                    Values::$variant(x) => Ok(x),
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
                 }
             }
             fn to_f64(self) -> f64 {
@@ -178,6 +186,20 @@ macro_rules! elements {
                 v
             }
 
+            /// Append elements given as little-endian bytes (any alignment).
+            pub fn extend_from_bytes(&mut self, bytes: &[u8]) {
+                match self {
+                    $(Values::$variant(v) => extend_pod(v, bytes),)*
+                }
+            }
+
+            /// Reserve room for `n` more elements.
+            pub fn reserve(&mut self, n: usize) {
+                match self {
+                    $(Values::$variant(v) => v.reserve(n),)*
+                }
+            }
+
             /// Append `other[range]` (same type) to this column.
             pub fn extend_from(&mut self, other: &Values, range: std::ops::Range<usize>) {
                 match (self, other) {
@@ -200,6 +222,18 @@ macro_rules! elements {
                 }
             }
 
+            /// Reorder `self[start..start + order.len()]` so that its element k is the old element
+            /// `start + order[k]`.
+            pub fn permute_range(&mut self, start: usize, order: &[usize]) {
+                match self {
+                    $(Values::$variant(v) => {
+                        let part = &mut v[start..start + order.len()];
+                        let tmp: Vec<$t> = order.iter().map(|&i| part[i]).collect();
+                        part.copy_from_slice(&tmp);
+                    })*
+                }
+            }
+
             /// Value `i` as f64 (exact for every type but the 64-bit integers above 2^53).
             pub fn get_f64(&self, i: usize) -> f64 {
                 match self {
@@ -219,6 +253,14 @@ macro_rules! elements {
 
 elements!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64, i64 => I64, f32 => F32, f64 => F64);
 
+/// Append elements given as raw bytes (which need not be aligned for `T`).
+pub(crate) fn extend_pod<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: &[u8]) {
+    let n = bytes.len() / std::mem::size_of::<T>();
+    let old = v.len();
+    v.resize(old + n, T::zeroed());
+    bytemuck::cast_slice_mut::<T, u8>(&mut v[old..]).copy_from_slice(&bytes[..n * std::mem::size_of::<T>()]);
+}
+
 impl Values {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -231,6 +273,11 @@ impl Values {
 
     pub fn as_vec_mut<T: Element>(&mut self) -> Option<&mut Vec<T>> {
         T::vec_of(self)
+    }
+
+    /// The elements as `Vec<T>` without copying, or the column back if it has another type.
+    pub fn into_vec<T: Element>(self) -> Result<Vec<T>, Values> {
+        T::take_vec(self)
     }
 }
 

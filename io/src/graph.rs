@@ -16,6 +16,7 @@
 //! Reading ([`NeuroH5File::read_projection`]) gives each rank the edges of the destinations it owns (or that
 //! its I/O block holds, then scattered to the owners); rank 0 reads only the block index and pointer.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_broadcast, read_union, writer_of, writer_ranges, Selection};
@@ -201,9 +202,46 @@ impl Projection {
         Ok(())
     }
 
+    /// Destinations strictly ascending, none without edges, and (with `sources`) each one's sources sorted.
+    fn is_normalized(&self, sources: bool) -> bool {
+        self.destinations.windows(2).all(|w| w[0] < w[1])
+            && self.dst_ptr.windows(2).all(|w| w[0] < w[1])
+            && (!sources || (0..self.destinations.len()).all(|i| self.source_index[self.edges(i)].windows(2).all(|w| w[0] <= w[1])))
+    }
+
     /// Sort destinations (merging repeats, edges in their current order) and drop those without edges;
     /// with `sort_sources`, also sort each destination's sources (stably) with the attributes permuted alike.
     pub(crate) fn normalize(&mut self, sort_sources: bool) {
+        if !self.is_normalized(false) {
+            self.regroup();
+        }
+        if sort_sources {
+            // (source << 32 | position) keys sort stably by source with an unstable sort.
+            let (mut keys, mut order) = (Vec::<u64>::new(), Vec::<usize>::new());
+            for i in 0..self.destinations.len() {
+                let r = self.edges(i);
+                let src = &mut self.source_index[r.clone()];
+                if src.windows(2).all(|w| w[0] <= w[1]) {
+                    continue;
+                }
+                keys.clear();
+                keys.extend(src.iter().enumerate().map(|(k, &s)| (s as u64) << 32 | k as u64));
+                keys.sort_unstable();
+                order.clear();
+                order.extend(keys.iter().map(|k| (k & 0xffff_ffff) as usize));
+                for (d, k) in src.iter_mut().zip(&keys) {
+                    *d = (k >> 32) as u32;
+                }
+                for a in &mut self.attributes {
+                    a.values.permute_range(r.start, &order);
+                }
+            }
+        }
+        self.sorted = true;
+    }
+
+    /// Destinations in gid order, repeats merged (edges in their current order), empty ones dropped.
+    fn regroup(&mut self) {
         let mut order: Vec<usize> = (0..self.destinations.len()).collect();
         order.sort_by_key(|&i| (self.destinations[i], i));
         let mut perm: Vec<usize> = Vec::with_capacity(self.num_edges());
@@ -217,9 +255,6 @@ impl Projection {
                 perm.extend(self.edges(order[k]));
                 k += 1;
             }
-            if sort_sources {
-                perm[start..].sort_by_key(|&e| self.source_index[e]);
-            }
             if perm.len() > start {
                 dests.push(g);
                 ptr.push(perm.len() as u64);
@@ -231,33 +266,51 @@ impl Projection {
         }
         self.destinations = dests;
         self.dst_ptr = ptr;
-        self.sorted = true;
     }
 
     fn encode(&self, pick: &[usize]) -> Vec<u8> {
         let mut w = wire::Writer::default();
         let gids: Vec<u64> = pick.iter().map(|&i| self.destinations[i]).collect();
         let counts: Vec<u64> = pick.iter().map(|&i| self.dst_ptr[i + 1] - self.dst_ptr[i]).collect();
-        let edges: Vec<usize> = pick.iter().flat_map(|&i| self.edges(i)).collect();
+        // The picked edges as few contiguous runs.
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for &i in pick {
+            let e = self.edges(i);
+            match runs.last_mut() {
+                Some(r) if r.end == e.start => r.end = e.end,
+                _ => runs.push(e),
+            }
+        }
         w.u64s(&gids);
         w.u64s(&counts);
-        w.u32s(&edges.iter().map(|&e| self.source_index[e]).collect::<Vec<u32>>());
+        w.u32s_ranges(&self.source_index, &runs);
         w.u64(self.attributes.len() as u64);
         for a in &self.attributes {
             w.str(&a.namespace);
             w.str(&a.name);
-            w.values(&a.values.permuted(&edges));
+            w.values_ranges(&a.values, &runs);
         }
         w.buf
     }
 
     /// Append the destinations of messages made by `encode`.
     fn absorb(&mut self, messages: &[Vec<u8>]) {
+        // Reserve once (growing 100 MB arrays by doubling copies them several times), then copy each
+        // message's columns straight from its bytes.
+        let (mut dests, mut edges) = (0usize, 0usize);
+        for m in messages.iter().filter(|m| !m.is_empty()) {
+            let mut r = wire::Reader::new(m);
+            dests += r.u64s().len();
+            let _ = r.u64s();
+            edges += r.u32s_raw().len() / 4;
+        }
+        self.destinations.reserve(dests);
+        self.dst_ptr.reserve(dests);
+        crate::cells::reserve_huge(&mut self.source_index, edges);
         for m in messages.iter().filter(|m| !m.is_empty()) {
             let mut r = wire::Reader::new(m);
             let gids = r.u64s();
             let counts = r.u64s();
-            let src = r.u32s();
             for (g, c) in gids.iter().zip(&counts) {
                 if let Some(&last) = self.destinations.last() {
                     if *g <= last {
@@ -267,18 +320,23 @@ impl Projection {
                 self.destinations.push(*g);
                 self.dst_ptr.push(self.dst_ptr.last().expect("ptr") + c);
             }
-            self.source_index.extend_from_slice(&src);
+            crate::dtype::extend_pod(&mut self.source_index, r.u32s_raw());
             for _ in 0..r.u64() {
                 let ns = r.str();
                 let name = r.str();
-                let v = r.values();
-                match self.attributes.iter_mut().find(|a| a.namespace == ns && a.name == name) {
-                    Some(a) => a.values.extend_from(&v, 0..v.len()),
+                let (d, bytes) = r.values_raw();
+                let a = match self.attributes.iter().position(|a| a.namespace == ns && a.name == name) {
+                    Some(i) => &mut self.attributes[i],
                     None => {
-                        self.attributes.push(EdgeAttribute { namespace: ns, name, values: v });
+                        self.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: Values::empty(d) });
                         self.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+                        self.attributes.iter_mut().find(|a| a.namespace == ns && a.name == name).expect("just added")
                     }
+                };
+                if a.values.is_empty() {
+                    a.values.reserve(edges);
                 }
+                a.values.extend_from_bytes(bytes);
             }
         }
     }
@@ -314,12 +372,47 @@ impl Projection {
         }
     }
 
-    /// Send each destination to `owner(gid)` (collective).
-    pub(crate) fn scatter(&self, comm: &dyn miv_partition::Communicator, owner: impl Fn(u64) -> usize) -> Projection {
-        let sends = self.split_by(comm.size(), owner);
+    /// Append every destination of `o` (same projection and attributes).
+    fn append_from(&mut self, o: &Projection) {
+        let base = self.source_index.len() as u64;
+        self.sorted &= self.destinations.last().zip(o.destinations.first()).is_none_or(|(a, b)| a < b) && o.sorted;
+        self.destinations.extend_from_slice(&o.destinations);
+        self.dst_ptr.extend(o.dst_ptr[1..].iter().map(|p| p + base));
+        self.source_index.extend_from_slice(&o.source_index);
+        for a in &o.attributes {
+            match self.attributes.iter_mut().find(|x| x.namespace == a.namespace && x.name == a.name) {
+                Some(x) => x.values.extend_from(&a.values, 0..a.values.len()),
+                None => self.attributes.push(a.clone()),
+            }
+        }
+    }
+
+    /// Send each destination to `owner(gid)` (collective). What stays on this rank is not copied when
+    /// nothing arrives from elsewhere.
+    pub(crate) fn scatter(self, comm: &dyn miv_partition::Communicator, owner: impl Fn(u64) -> usize) -> Projection {
+        let me = comm.rank();
+        let mut picks: Vec<Vec<usize>> = vec![Vec::new(); comm.size()];
+        for (i, &g) in self.destinations.iter().enumerate() {
+            picks[owner(g)].push(i);
+        }
+        let sends: Vec<Vec<u8>> = picks.iter().enumerate().map(|(r, p)| if r == me || p.is_empty() { Vec::new() } else { self.encode(p) }).collect();
         let received = comm.alltoallv_bytes(&sends);
-        let mut p = self.empty_like();
-        p.absorb(&received);
+        let mut local = if picks[me].len() == self.destinations.len() {
+            self
+        } else {
+            let mut l = self.empty_like();
+            l.absorb(&[self.encode(&picks[me])]);
+            l
+        };
+        if received.iter().all(|m| m.is_empty()) {
+            local.normalize(false);
+            return local;
+        }
+        let mut p = local.empty_like();
+        p.absorb(&received[..me]);
+        p.append_from(&local);
+        drop(local);
+        p.absorb(&received[me + 1..]);
         p.normalize(false);
         p
     }
@@ -407,7 +500,8 @@ pub struct ProjectionInfo {
 }
 
 impl NeuroH5File<'_> {
-    /// The (source, destination) pairs with a group in `/Projections`.
+    /// The (source, destination) pairs of `/Projections/<dst>/<src>` groups that hold an `Edges` group (the
+    /// current layout; the old `/Projections/<name>/Connectivity` layout of neuroh5's sample file is skipped).
     pub fn projection_names(&self) -> Result<Vec<(String, String)>> {
         if !h5::exists(self.hid(), PROJECTIONS) {
             return Ok(Vec::new());
@@ -416,9 +510,15 @@ impl NeuroH5File<'_> {
         let mut out = Vec::new();
         for dst in h5::children(&g).map_err(self.err(PROJECTIONS))? {
             let dp = format!("{PROJECTIONS}/{dst}");
+            if h5::kind(self.hid(), &dp).map_err(self.err(&dp))? != h5::Kind::Group {
+                continue;
+            }
             let dg = h5::open_group(self.hid(), &dp).map_err(self.err(&dp))?;
             for src in h5::children(&dg).map_err(self.err(&dp))? {
-                out.push((src, dst.clone()));
+                let e = format!("{dp}/{src}/{EDGES}");
+                if h5::exists(self.hid(), &e) && h5::kind(self.hid(), &e).map_err(self.err(&e))? == h5::Kind::Group {
+                    out.push((src, dst.clone()));
+                }
             }
         }
         Ok(out)
@@ -473,25 +573,29 @@ impl NeuroH5File<'_> {
         agree(comm, local)?;
         let mine: Vec<(String, Dtype)> = projection.attributes.iter().map(|a| (format!("{}/{}", a.namespace, a.name), a.values.dtype())).collect();
         let schema = agree_schema(comm, &mine, &context)?;
-        let mut p = projection.clone();
-        for (key, d) in &schema {
-            let (ns, name) = key.split_once('/').expect("ns/name");
-            p.declare(ns, name, *d)?;
-        }
         let missing = projection.num_edges() > 0 && schema.len() != projection.attributes.len();
         agree(comm, if missing { Err(IoError::bad_input(&context, "this rank's edges lack attributes that other ranks give")) } else { Ok(()) })?;
-
-        let mut data = if comm.size() == 1 {
-            p
+        // This rank's share in file order: its writer block, destinations sorted, sources sorted per
+        // destination. One process writes what it was given, copied only if it needs sorting.
+        let data: Cow<Projection> = if comm.size() == 1 {
+            if projection.is_normalized(true) {
+                Cow::Borrowed(projection)
+            } else {
+                let mut p = projection.clone();
+                p.normalize(true);
+                Cow::Owned(p)
+            }
         } else {
             let blocks = writer_ranges(comm, dst.range(), opts.io_size);
-            let sends = p.split_by(comm.size(), |g| writer_of(&blocks, g));
+            let sends = projection.split_by(comm.size(), |g| writer_of(&blocks, g));
             let received = comm.alltoallv_bytes(&sends);
-            let mut d = p.empty_like();
+            drop(sends);
+            let mut d = projection.empty_like();
             d.absorb(&received);
-            d
+            drop(received);
+            d.normalize(true);
+            Cow::Owned(d)
         };
-        data.normalize(true);
         let n_edges = data.num_edges() as u64;
         let total_edges = comm.allgather(n_edges).iter().sum::<u64>();
         if total_edges == 0 {
@@ -580,9 +684,10 @@ impl NeuroH5File<'_> {
         write(&struct_paths[2], Dtype::U64, dp_base, dp_base + n_dest + 1, bytemuck::cast_slice(&dp))?;
         let (before, total) = exclusive_prefix(comm, &[n_edges]);
         write(&struct_paths[3], Dtype::U32, si_old + before[0], si_old + total[0], bytemuck::cast_slice(&data.source_index))?;
-        for (j, a) in data.attributes.iter().enumerate() {
-            let d = a.values.dtype();
-            write(&attr_paths[j], d, sizes[4 + j] + before[0], sizes[4 + j] + total[0], a.values.as_bytes())?;
+        for (j, (key, d)) in schema.iter().enumerate() {
+            let (ns, name) = key.split_once('/').expect("ns/name");
+            let bytes = data.attribute(ns, name).map_or(&[][..], |v| v.as_bytes());
+            write(&attr_paths[j], *d, sizes[4 + j] + before[0], sizes[4 + j] + total[0], bytes)?;
         }
         Ok(())
     }
@@ -701,36 +806,49 @@ impl NeuroH5File<'_> {
         for (j, &k) in eorder.iter().enumerate() {
             at[k] = eoffs[j];
         }
-        let si = read_union(self, &paths[3], Dtype::U32, &emerged)?;
-        let si = si.as_slice::<u32>().expect("u32");
-        let mut p = Projection::new(&src, &dst);
+        let si = read_union(self, &paths[3], Dtype::U32, &emerged)?.into_vec::<u32>().expect("u32");
+        let bad = si.iter().find(|&&s| s as u64 >= src.count);
+        let check = bad.map_or(Ok(()), |b| Err(self.invalid(&paths[3], format!("source index {b} is outside population {} ({} cells)", src.name, src.count))));
+        agree(comm, check)?;
         let mut avals = Vec::new();
         for (ns, name, d, _) in &attrs {
-            avals.push(read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)?);
-            p.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: Values::empty(*d) });
+            avals.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)? });
         }
-        let mut check = Ok(());
+        let mut p = Projection::new(&src, &dst);
+        // Runs whose gids ascend in file order (one append, or appends in gid order) were read straight into
+        // the final arrays; otherwise gather each destination's edges and sort.
+        let in_order = eorder.iter().enumerate().all(|(j, &k)| j == k) && runs.windows(2).all(|w| w[0].0 + (w[0].1.end - w[0].1.start) <= w[1].0);
+        if !in_order {
+            for v in &avals {
+                p.attributes.push(EdgeAttribute { namespace: v.namespace.clone(), name: v.name.clone(), values: Values::empty(v.values.dtype()) });
+            }
+        }
         for (k, (g0, slots)) in runs.iter().enumerate() {
             let o = offs[k] as usize;
             let base = edge_runs[k].start;
             for j in 0..(slots.end - slots.start) as usize {
                 let (a, b) = (dpv[o + j], dpv[o + j + 1]);
-                let from = (at[k] + (a - base)) as usize;
-                let to = from + (b - a) as usize;
-                if let Some(&bad) = si[from..to].iter().find(|&&s| s as u64 >= src.count) {
-                    check = Err(self.invalid(&paths[3], format!("source index {bad} is outside population {} ({} cells)", src.name, src.count)));
-                }
                 p.destinations.push(g0 + j as u64);
-                p.source_index.extend_from_slice(&si[from..to]);
-                p.dst_ptr.push(p.source_index.len() as u64);
-                for (a, v) in p.attributes.iter_mut().zip(&avals) {
-                    a.values.extend_from(v, from..to);
+                if in_order {
+                    p.dst_ptr.push(at[k] + (b - base));
+                } else {
+                    let from = (at[k] + (a - base)) as usize;
+                    let to = from + (b - a) as usize;
+                    p.source_index.extend_from_slice(&si[from..to]);
+                    p.dst_ptr.push(p.source_index.len() as u64);
+                    for (e, v) in p.attributes.iter_mut().zip(&avals) {
+                        e.values.extend_from(&v.values, from..to);
+                    }
                 }
             }
         }
-        agree(comm, check)?;
-        p.sorted = false;
-        p.normalize(false);
+        if in_order {
+            p.source_index = si;
+            p.attributes = avals;
+        } else {
+            p.sorted = false;
+            p.normalize(false);
+        }
         Ok(match selection.scatter_to() {
             None => p,
             Some(a) => p.scatter(comm, |g| a.rank_of(g).unwrap_or(0)),

@@ -494,6 +494,18 @@ pub(crate) fn open_dataset(loc: &Hid, path: &str) -> H5Result<Hid> {
     unsafe { check_id(H5Dopen2(loc.id(), cstr(path).as_ptr(), H5P_DEFAULT), "open dataset") }
 }
 
+/// Open a dataset for reading many pieces: a chunk cache large enough for whole chunks (64 MiB), so a chunk
+/// that several ranges fall into is read from the file once instead of once per piece.
+pub(crate) fn open_dataset_cached(loc: &Hid, path: &str) -> H5Result<Hid> {
+    let _g = lock();
+    // SAFETY: an access property list we own; valid location and name.
+    unsafe {
+        let dapl = check_id(H5Pcreate(*H5P_CLS_DATASET_ACCESS), "create dataset access property list")?;
+        check(H5Pset_chunk_cache(dapl.id(), 10007, 64 << 20, 1.0), "set chunk cache")?;
+        check_id(H5Dopen2(loc.id(), cstr(path).as_ptr(), dapl.id()), "open dataset")
+    }
+}
+
 pub(crate) fn dataset_type(d: &Hid) -> H5Result<Hid> {
     let _g = lock();
     // SAFETY: valid dataset.
@@ -606,20 +618,32 @@ pub(crate) fn set_extent(d: &Hid, len: u64) -> H5Result<()> {
     unsafe { check(H5Dset_extent(d.id(), &n), "extend dataset") }
 }
 
-/// The transfer property list: collective MPI-IO when the file is parallel.
-fn xfer(access: Access) -> H5Result<Option<Hid>> {
+/// The transfer property list of a parallel file. With `collective` the transfer is collective (every rank
+/// makes the call; two-phase MPI-IO underneath): writes to compressed datasets need it. Otherwise it is
+/// independent: every other write (each rank writes its own slab), and reads unless `MIV_IO_COLLECTIVE=1`.
+/// A rank's slab needs nothing from the others, and Open MPI 4.1's default OMPIO collective component
+/// returned zeros for part of a three-rank collective hyperslab-union read (ROMIO, `fcoll=individual` and
+/// independent reads gave the right values).
+fn xfer(access: Access, collective: bool) -> H5Result<Option<Hid>> {
+    let _ = collective;
     match access {
         Access::Serial => Ok(None),
         #[cfg(feature = "mpi")]
         Access::Mpio(_) => {
+            let mode = if collective { H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE } else { H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT };
             // SAFETY: a transfer property list we own.
             unsafe {
                 let p = check_id(H5Pcreate(*H5P_CLS_DATASET_XFER), "create transfer property list")?;
-                check(H5Pset_dxpl_mpio(p.id(), H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE), "set collective transfer")?;
+                check(H5Pset_dxpl_mpio(p.id(), mode), "set MPI-IO transfer mode")?;
                 Ok(Some(p))
             }
         }
     }
+}
+
+/// Whether reads use two-phase collective MPI-IO (`MIV_IO_COLLECTIVE=1`).
+fn collective_reads() -> bool {
+    std::env::var("MIV_IO_COLLECTIVE").map(|v| v == "1").unwrap_or(false)
 }
 
 /// A file dataspace of `d` selecting the union of `ranges` (sorted, disjoint), or nothing.
@@ -663,7 +687,7 @@ pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Rang
     assert_eq!(total as usize * elem, buf.len(), "read buffer size");
     let fspace = select_ranges(d, ranges)?;
     let mspace = memory_space(total)?;
-    let x = xfer(access)?;
+    let x = xfer(access, collective_reads())?;
     let mut dummy = [0u8; 16];
     let ptr = if buf.is_empty() { dummy.as_mut_ptr() } else { buf.as_mut_ptr() };
     // SAFETY: selections and buffer agree in element count; `ptr` is valid for that many bytes.
@@ -675,14 +699,16 @@ pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Rang
     }
 }
 
-/// Write `buf` (raw bytes of `mtype` elements) at element offset `start` of dataset `d`. Collective under
-/// MPI-IO: every rank calls, possibly with an empty buffer.
+/// Write `buf` (raw bytes of `mtype` elements) at element offset `start` of dataset `d`. Every rank calls,
+/// possibly with an empty buffer (the transfer is collective for compressed datasets).
 pub(crate) fn write_at_raw(d: &Hid, mtype: hid_t, elem: usize, start: u64, buf: &[u8], access: Access) -> H5Result<()> {
     let _g = lock();
     let n = (buf.len() / elem.max(1)) as u64;
     let fspace = select_ranges(d, &[start..start + n])?;
     let mspace = memory_space(n)?;
-    let x = xfer(access)?;
+    // Parallel HDF5 requires collective transfers for filtered (compressed) datasets; other slabs are
+    // written by each rank on its own.
+    let x = xfer(access, dataset_storage(d)?.filters > 0)?;
     let dummy = [0u8; 16];
     let ptr = if buf.is_empty() { dummy.as_ptr() } else { buf.as_ptr() };
     // SAFETY: selections and buffer agree in element count.
@@ -753,3 +779,4 @@ pub(crate) fn attrs_f64(obj: &Hid) -> H5Result<Vec<(String, f64)>> {
         Ok(out)
     }
 }
+

@@ -76,6 +76,8 @@ struct Row {
     steps: u64,
     seconds: f64,
     spikes: usize,
+    /// Resident memory per cell added by building the groups (first repetition only is meaningful).
+    bytes_per_cell: Option<f64>,
 }
 
 impl Row {
@@ -99,7 +101,13 @@ fn bench_cell(a: CellBenchArgs) -> CliResult {
             })
             .collect::<Result<Vec<Row>, String>>()
             .map_err(CliError::local)?;
-        rows.push(ours.into_iter().min_by(|x, y| x.seconds.total_cmp(&y.seconds)).unwrap());
+        let memory = ours.first().and_then(|r| r.bytes_per_cell);
+        let mut best = ours.into_iter().min_by(|x, y| x.seconds.total_cmp(&y.seconds)).unwrap();
+        best.bytes_per_cell = memory;
+        if let Some(b) = memory {
+            best.simulator = format!("{}, {:.1} KiB/cell)", best.simulator.trim_end_matches(')'), b / 1024.0);
+        }
+        rows.push(best);
         if a.reference {
             rows.extend(reference_rows(&a, case)?);
         }
@@ -109,14 +117,15 @@ fn bench_cell(a: CellBenchArgs) -> CliResult {
             println!(
                 "{}",
                 serde_json::json!({"case": r.case, "simulator": r.simulator, "compartments": r.compartments, "steps": r.steps,
-                    "seconds": r.seconds, "spikes": r.spikes, "ns_per_compartment_step": r.ns_per_comp_step()})
+                    "seconds": r.seconds, "spikes": r.spikes, "ns_per_compartment_step": r.ns_per_comp_step(),
+                    "bytes_per_cell": r.bytes_per_cell})
             );
         }
     } else {
-        println!("{:<6} {:<28} {:>12} {:>8} {:>10} {:>8} {:>14}", "case", "simulator", "compartments", "steps", "run s", "spikes", "ns/comp-step");
+        println!("{:<6} {:<40} {:>12} {:>8} {:>10} {:>8} {:>14}", "case", "simulator", "compartments", "steps", "run s", "spikes", "ns/comp-step");
         for r in &rows {
             println!(
-                "{:<6} {:<28} {:>12} {:>8} {:>10.3} {:>8} {:>14.2}",
+                "{:<6} {:<40} {:>12} {:>8} {:>10.3} {:>8} {:>14.2}",
                 r.case,
                 r.simulator,
                 r.compartments,
@@ -141,7 +150,7 @@ fn time_run(
     tstop: f64,
     interval: f64,
     mut route: impl FnMut(&[(usize, Spike)], &mut [Vec<Event>]),
-) -> (f64, usize) {
+) -> Result<(f64, usize), String> {
     let mut events: Vec<Vec<Event>> = vec![Vec::new(); g.len()];
     let mut spikes: Vec<Spike> = Vec::new();
     let mut all: Vec<(usize, Spike)> = Vec::new();
@@ -152,13 +161,13 @@ fn time_run(
         t = (t + interval).min(tstop);
         all.clear();
         for (k, grp) in g.iter_mut().enumerate() {
-            grp.advance(t, &mut events[k], &mut spikes);
+            grp.advance(t, &mut events[k], &mut spikes).map_err(|e| e.to_string())?;
             all.extend(spikes.drain(..).map(|s| (k, s)));
         }
         count += all.len();
         route(&all, &mut events);
     }
-    (start.elapsed().as_secs_f64(), count)
+    Ok((start.elapsed().as_secs_f64(), count))
 }
 
 fn bench_cable() -> Result<Row, String> {
@@ -169,10 +178,10 @@ fn bench_cable() -> Result<Row, String> {
     c.insert(0, "pas", &[("g", 0.001), ("e", -65.0)]);
     c.place(Location::new(0, 0.0), "IClamp", &[("del", 5.0), ("dur", 1e9), ("amp", 0.1)]);
     let mut g = vec![CellGroup::new(&[c.into()], &catalogue(), SimOptions::default()).map_err(|e| e.to_string())?];
-    g[0].initialize(-65.0);
+    g[0].initialize(-65.0).map_err(|e| e.to_string())?;
     let tstop = 100.0;
-    let (seconds, spikes) = time_run(&mut g, tstop, tstop, |_, _| {});
-    Ok(Row { case: "cable".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes })
+    let (seconds, spikes) = time_run(&mut g, tstop, tstop, |_, _| {})?;
+    Ok(Row { case: "cable".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
 }
 
 fn bench_hh(n: usize) -> Result<Row, String> {
@@ -188,9 +197,9 @@ fn bench_hh(n: usize) -> Result<Row, String> {
         })
         .collect();
     let mut g = vec![CellGroup::new(&cells, &catalogue(), SimOptions::default()).map_err(|e| e.to_string())?];
-    g[0].initialize(-65.0);
-    let (seconds, spikes) = time_run(&mut g, 100.0, 100.0, |_, _| {});
-    Ok(Row { case: "hh".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes })
+    g[0].initialize(-65.0).map_err(|e| e.to_string())?;
+    let (seconds, spikes) = time_run(&mut g, 100.0, 100.0, |_, _| {})?;
+    Ok(Row { case: "hh".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
 }
 
 /// The BY cell of the reference benchmark.
@@ -232,6 +241,7 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
         return Err("--cells must be >= 2 for the BY network".into());
     }
     let gs = group_size.max(1);
+    let rss0 = resident_bytes();
     let mut groups = Vec::new();
     // Per source gid: its outgoing connections as (group, connection id).
     let mut out: Vec<Vec<(usize, miv_solvers::ConnectionId)>> = vec![Vec::new(); n];
@@ -255,7 +265,8 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
                 k.push(Event { time: 1.005, connection: kick });
             }
         }
-        g.initialize(-65.0);
+        g.shrink_to_fit();
+        g.initialize(-65.0).map_err(|e| e.to_string())?;
         groups.push(g);
         kicks.push(k);
     }
@@ -263,6 +274,7 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
         g.enqueue(k);
     }
     let compartments = groups.iter().map(|g| g.num_compartments()).sum();
+    let bytes_per_cell = resident_bytes().zip(rss0).map(|(a, b)| a.saturating_sub(b) as f64 / n as f64);
     let (seconds, spikes) = time_run(&mut groups, tstop, DELAY, |spikes, events| {
         for (gi, s) in spikes {
             let gid = gi * gs + s.cell as usize;
@@ -270,9 +282,16 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
                 events[tg].push(Event { time: s.time + DELAY, connection: c });
             }
         }
-    });
+    })?;
     let steps = (tstop / 0.025).round() as u64;
-    Ok(Row { case: "by".into(), simulator: format!("miv (groups of {gs})"), compartments, steps, seconds, spikes })
+    Ok(Row { case: "by".into(), simulator: format!("miv (groups of {gs})"), compartments, steps, seconds, spikes, bytes_per_cell })
+}
+
+/// Resident set size of this process (Linux /proc/self/statm), if available.
+fn resident_bytes() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -311,6 +330,7 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
                 steps: (f("tstop_ms") / f("dt_ms")).round() as u64,
                 seconds: f("run_s"),
                 spikes: v["spikes"].as_u64().unwrap_or(0) as usize,
+                bytes_per_cell: None,
             };
             if best.as_ref().is_none_or(|b| row.seconds < b.seconds) {
                 best = Some(row);

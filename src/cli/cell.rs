@@ -71,7 +71,7 @@ pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
         let c = g.connect(target, &train.weights, k as u64)?;
         events.extend(train.times.iter().map(|&t| Event { time: t, connection: c }));
     }
-    g.initialize(m.v_init);
+    g.initialize(m.v_init)?;
     g.enqueue(&events);
     let stride = (m.record_dt / m.options.dt).round() as u64;
     let steps = (m.tstop / m.options.dt + 1e-6).floor() as u64;
@@ -86,7 +86,7 @@ pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
     let mut step = 0;
     while step < steps {
         step = (step + stride).min(steps);
-        g.advance(step as f64 * m.options.dt, &mut none, &mut spikes);
+        g.advance(step as f64 * m.options.dt, &mut none, &mut spikes)?;
         if step % stride == 0 {
             sample(&g, &mut out);
         }

@@ -4,12 +4,15 @@
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod bench;
 mod bench_network;
 pub mod cell;
 mod debug;
 mod gen;
+mod h5;
 mod info;
+mod jobs;
 mod run;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
@@ -58,6 +61,12 @@ pub struct Cli {
 pub enum Command {
     /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
     Info(info::InfoArgs),
+    /// Build a network (cells.h5 and connections.h5) from a network YAML through cached construction jobs.
+    Build(build::BuildArgs),
+    /// Inspect the job store.
+    Jobs(jobs::JobsArgs),
+    /// Inspect NeuroH5 files, import SWC morphologies, benchmark I/O.
+    H5(h5::H5Args),
     /// Benchmarks (single-cell numerics against NEURON and Arbor).
     Bench(bench::BenchArgs),
     /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
@@ -80,6 +89,9 @@ pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Info(a) => info::run(comm.as_ref(), a),
         Command::Debug(a) => debug::run(comm.as_ref(), a),
+        Command::Build(a) => build::run(comm.as_ref(), a),
+        Command::Jobs(a) => jobs::run(comm.as_ref(), a),
+        Command::H5(a) => h5::run(comm.as_ref(), a),
         Command::Cell(a) => cell::run(comm.as_ref(), a),
         Command::Bench(a) => bench::run(comm.as_ref(), a),
         Command::Run(a) => run::run(comm.as_ref(), a),

@@ -64,7 +64,8 @@ pub fn from_yaml_str<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = key_path(e.path());
-        ConfigError::new(origin, key, e.into_inner().to_string())
+        let (key, message) = prefer_yaml_path(key, e.into_inner().to_string());
+        ConfigError::new(origin, key, message)
     })
 }
 
@@ -76,9 +77,24 @@ pub fn from_yaml_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError
 
 /// Convert an already parsed YAML value into `T` (used for sections of a bigger document).
 pub fn from_yaml_value<T: DeserializeOwned>(value: serde_yaml::Value, origin: &Path, key: &str) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let inner = key_path(e.path());
-        ConfigError::new(origin, inner, e.into_inner().to_string()).nested(key)
+        let message = e.into_inner().to_string();
+        if !inner.contains('?') {
+            return ConfigError::new(origin, inner, message).nested(key);
+        }
+        // Enum-keyed maps show as `?`: parse the value again as text, whose errors carry serde_yaml's key path
+        // (its line numbers would refer to that text, so they are dropped).
+        let text = serde_yaml::to_string(&value).unwrap_or_default();
+        match from_yaml_str::<T>(&text, origin) {
+            Err(mut again) => {
+                if let Some(i) = again.message.find(" at line ") {
+                    again.message.truncate(i);
+                }
+                again.nested(key)
+            }
+            Ok(_) => ConfigError::new(origin, inner, message).nested(key),
+        }
     })
 }
 
@@ -91,4 +107,15 @@ fn key_path(p: &serde_path_to_error::Path) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// serde_yaml prefixes its messages with the key path it knows (`PYR.synapses.density.apical: ...`), which
+/// names enum-keyed maps that the generic path shows as `?`; use it when it is there.
+fn prefer_yaml_path(key: String, message: String) -> (String, String) {
+    if let Some((path, rest)) = message.split_once(": ") {
+        if !path.is_empty() && !path.contains(' ') && (key.contains('?') || key.is_empty() || path.starts_with(key.as_str())) {
+            return (path.to_string(), rest.to_string());
+        }
+    }
+    (key, message)
 }

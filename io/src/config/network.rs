@@ -129,12 +129,14 @@ fn section<T: DeserializeOwned>(
     }
 }
 
+/// `p` relative to the directory of `file`, made absolute (jobs may run in another working directory).
 fn relative_to(file: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
+    let p = if p.is_absolute() { p } else { file.parent().unwrap_or(Path::new(".")).join(p) };
     if p.is_absolute() {
         p
     } else {
-        file.parent().unwrap_or(Path::new(".")).join(p)
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
     }
 }
 
@@ -300,6 +302,11 @@ mod tests {
         std::fs::write(&bad, text.replace("PVBC: {SO: 35", "PVBX: {SO: 35")).unwrap();
         let e = NetworkConfig::load(&bad).unwrap_err();
         assert_eq!(e.key, "cell_distributions.PVBX", "{e}");
+        std::fs::write(&bad, text.replace("distribution: poisson", "distribution: poisson\ncell_types:\n  P: {template: X, synapses: {density: {apical: {excitatory: {SR: {mean: 1, variance: 0.1, x: 1}}}}}}")
+            .replace(&format!("cell_types: {base}/cell_types.yml"), "")).unwrap();
+        let e = NetworkConfig::load(&bad).unwrap_err();
+        assert_eq!(e.key, "cell_types.P.synapses.density.apical.excitatory.SR", "{e}");
+        assert!(e.message.contains("unknown field `x`") && !e.message.contains(" at line "), "{e}");
         std::fs::write(&bad, text.replace("seed: 0", "seed: 0\nsed: 1")).unwrap();
         let e = NetworkConfig::load(&bad).unwrap_err();
         assert!(e.message.contains("sed"), "{e}");

@@ -207,7 +207,7 @@ impl<'c> Builder<'c> {
                 }
                 ion_ids.push(id);
             }
-            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind, nodes: Vec::new() });
+            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind });
         }
         self.mechs[k].as_mut().unwrap()
     }
@@ -229,7 +229,17 @@ impl<'c> Builder<'c> {
         i
     }
 
-    fn add_instance(&mut self, k: usize, node: u32, scale: f64, cell_index: usize, at: Option<(&CableCell, usize)>, params: &[f64]) -> u32 {
+    #[allow(clippy::too_many_arguments)]
+    fn add_instance(
+        &mut self,
+        k: usize,
+        node: u32,
+        scale: f64,
+        cell_index: usize,
+        at: Option<(&CableCell, usize)>,
+        geometry: (f64, f64),
+        params: &[f64],
+    ) -> u32 {
         let ion_ids = self.slot(k).ion_ids.clone();
         let mut ions = Vec::with_capacity(ion_ids.len());
         if let Some((c, section)) = at {
@@ -237,13 +247,11 @@ impl<'c> Builder<'c> {
                 ions.push(self.ion_instance(id, node, c, section));
             }
         }
-        let site = Site { node, scale, ions, cell: cell_index as u32 };
+        let site = Site { node, scale, ions, cell: cell_index as u32, area: geometry.0, diam: geometry.1 };
         let slot = self.slot(k);
         let instance = slot.mech.len() as u32;
         slot.mech.add_instance(&site, params);
-        if slot.kind == MechanismKind::Density {
-            slot.nodes.push(node);
-        } else {
+        if slot.kind != MechanismKind::Density {
             self.owner.entry(k).or_default().push(cell_index as u32);
         }
         instance
@@ -260,7 +268,8 @@ impl<'c> Builder<'c> {
                 for (idx, v) in &given {
                     params[*idx] = v.at(j as usize);
                 }
-                self.add_instance(k, map[(sn.first + j) as usize], 1.0, ci, Some((cell, p.section)), &params);
+                let local = (sn.first + j) as usize;
+                self.add_instance(k, map[local], 1.0, ci, Some((cell, p.section)), (comp.area[local], comp.diam[local]), &params);
             }
         }
         let t0 = self.targets.len() as u32;
@@ -274,7 +283,8 @@ impl<'c> Builder<'c> {
             let local = comp.node_at(p.location.section, p.location.x) as usize;
             let scale = 1e2 / matrix_area(comp.area[local]);
             let section = comp.section[local] as usize;
-            let instance = self.add_instance(k, map[local], scale, ci, Some((cell, section)), &params);
+            let geometry = (comp.area[local], comp.diam[local]);
+            let instance = self.add_instance(k, map[local], scale, ci, Some((cell, section)), geometry, &params);
             self.targets.push(Target { mech: k as u32, instance });
         }
         self.cell_targets.push(t0..self.targets.len() as u32);
@@ -299,7 +309,7 @@ impl<'c> Builder<'c> {
         for (idx, v) in resolve_params(&info, cell.params.iter().map(|(k, v)| (k, v)))? {
             params[idx] = *v;
         }
-        let instance = self.add_instance(k, 0, 0.0, ci, None, &params);
+        let instance = self.add_instance(k, 0, 0.0, ci, None, (0.0, 0.0), &params);
         for (name, values) in &cell.arrays {
             self.slot(k).mech.set_array(instance as usize, name, values).map_err(|e| err_cell(ci, e))?;
         }
@@ -419,10 +429,16 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
             }
             renumber[k] = slots.len() as u32;
             owners.push(owner.remove(&k).unwrap_or_default());
+            let mut m = m;
+            m.mech.shrink_to_fit();
             slots.push(m);
         }
     }
     let targets = targets.iter().map(|t| Target { mech: renumber[t.mech as usize], instance: t.instance }).collect();
+    let mut ions = ions;
+    for ion in ions.iter_mut() {
+        ion.shrink_to_fit();
+    }
     let imem = opts.membrane_current.then(|| MembraneCurrent {
         el_rhs: vec![0.0; n],
         el_d: vec![0.0; n],
@@ -469,6 +485,6 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
         owner: owners,
         pending_spikes: vec![],
     };
-    group.initialize(crate::DEFAULT_V_INIT);
+    group.initialize(crate::DEFAULT_V_INIT)?;
     Ok(group)
 }

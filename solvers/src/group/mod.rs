@@ -132,8 +132,6 @@ struct MechSlot {
     mech: Box<dyn Mechanism>,
     ion_ids: Vec<usize>,
     kind: MechanismKind,
-    /// Node of each instance of a density mechanism (for probes).
-    nodes: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -244,6 +242,10 @@ struct MembraneCurrent {
     value: Vec<f64>,
 }
 
+fn kernel_error(m: &dyn Mechanism, phase: &'static str, time: f64, message: String) -> SolverError {
+    SolverError::Kernel { mechanism: m.info().name.clone(), phase, time, message }
+}
+
 fn err_cell(cell: usize, what: String) -> SolverError {
     SolverError::Cell { cell, what }
 }
@@ -329,6 +331,22 @@ impl CellGroup {
         Ok(ConnectionId(id))
     }
 
+    /// Reserve room for `n` more connections of `weights` weights each (avoids regrowth while connecting).
+    pub fn reserve_connections(&mut self, n: usize, weights: usize) {
+        self.conn_target.reserve(n);
+        self.conn_key.reserve(n);
+        self.conn_offset.reserve(n);
+        self.conn_weights.reserve(n * weights);
+    }
+
+    /// Release spare capacity of the connection tables (call when all connections are made).
+    pub fn shrink_to_fit(&mut self) {
+        self.conn_target.shrink_to_fit();
+        self.conn_key.shrink_to_fit();
+        self.conn_offset.shrink_to_fit();
+        self.conn_weights.shrink_to_fit();
+    }
+
     /// Weights of a connection.
     pub fn weights(&self, c: ConnectionId) -> &[f64] {
         &self.conn_weights[self.weights_range(c.0)]
@@ -364,6 +382,13 @@ impl CellGroup {
         self.mechs[t.mech as usize].mech.set_array(t.instance as usize, name, values).map_err(SolverError::Invalid)
     }
 
+    /// Key the random stream of a target that draws random numbers (e.g. a noisy `NetStim`); derive the key
+    /// from (seed, purpose, gid) so that results do not depend on ranks or threads.
+    pub fn set_target_random_stream(&mut self, target: TargetId, key: [u32; 4]) -> Result<(), SolverError> {
+        let t = self.targets[target.0 as usize];
+        self.mechs[t.mech as usize].mech.set_random_stream(t.instance as usize, key).map_err(SolverError::Invalid)
+    }
+
     /// Resolve a probe.
     pub fn probe(&self, spec: &ProbeSpec) -> Result<Probe, SolverError> {
         let node_of = |cell: usize, loc: &Location| -> Result<u32, SolverError> {
@@ -393,7 +418,8 @@ impl CellGroup {
                     .iter()
                     .position(|m| m.mech.info().name == *mechanism)
                     .ok_or_else(|| err_cell(*cell, format!("no mechanism {mechanism:?} in this group")))?;
-                let instance = self.mechs[slot].nodes.iter().position(|&n| n == node).ok_or_else(|| {
+                let m = &self.mechs[slot].mech;
+                let instance = (0..m.len()).find(|&i| m.instance_node(i) == node).ok_or_else(|| {
                     err_cell(*cell, format!("{mechanism} is not inserted at section {} x {}", location.section, location.x))
                 })?;
                 let info = self.mechs[slot].mech.info();
@@ -456,7 +482,7 @@ impl CellGroup {
     /// NEURON `finitialize(v_init)`: t = 0, v = v_init everywhere, ion values back to their initial values,
     /// INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
     /// evaluated once (for the membrane current), and spike detectors tested at t = 0.
-    pub fn initialize(&mut self, v_init: f64) {
+    pub fn initialize(&mut self, v_init: f64) -> Result<(), SolverError> {
         self.step = 0;
         self.queue.clear();
         self.seq = 0;
@@ -471,16 +497,17 @@ impl CellGroup {
             ion.update_nernst(self.opts.celsius);
         }
         for k in 0..self.mechs.len() {
-            self.with_cx(k, 0.0, |m, cx| m.initialize(cx));
+            self.with_cx(k, 0.0, "INITIAL", |m, cx| m.initialize(cx))?;
             self.drain_outbox(k as u32, NO_CONNECTION);
         }
         for c in 0..self.conn_target.len() {
             let t = self.targets[self.conn_target[c] as usize];
             let r = self.weights_range(c as u32);
-            self.mechs[t.mech as usize].mech.init_weights(t.instance as usize, &mut self.conn_weights[r]);
+            let m = &mut self.mechs[t.mech as usize].mech;
+            m.init_weights(t.instance as usize, &mut self.conn_weights[r]).map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
         }
-        self.deliver(0.0, true);
-        self.evaluate_currents(0.0);
+        self.deliver(0.0, true)?;
+        self.evaluate_currents(0.0)?;
         if self.imem.is_some() {
             // At initialisation NEURON reports (rhs + ionic) * area / 100: the axial plus stimulus current.
             let mut rhs = self.rhs.clone();
@@ -502,6 +529,7 @@ impl CellGroup {
         if self.opts.spike_rule == SpikeRule::Grid {
             self.test_thresholds();
         }
+        Ok(())
     }
 
     /// Queue events (they may be for any time not before the current step).
@@ -515,18 +543,26 @@ impl CellGroup {
 
     /// Advance to `until` (ms, rounded to whole steps): events in `events` are queued first (the vector is
     /// drained), spikes of this interval are appended to `spikes` in time order per step.
-    pub fn advance(&mut self, until: f64, events: &mut Vec<Event>, spikes: &mut Vec<Spike>) {
+    pub fn advance(&mut self, until: f64, events: &mut Vec<Event>, spikes: &mut Vec<Spike>) -> Result<(), SolverError> {
         self.enqueue(events);
         events.clear();
         spikes.append(&mut self.pending_spikes);
         let last = (until / self.opts.dt + 1e-6).floor();
         while (self.step as f64) < last {
-            self.step_once();
+            self.step_once()?;
             spikes.append(&mut self.pending_spikes);
         }
+        Ok(())
     }
 
-    fn with_cx<R>(&mut self, k: usize, t: f64, f: impl FnOnce(&mut dyn Mechanism, &mut Cx) -> R) -> R {
+    /// Run one kernel of mechanism slot `k` with the group's arrays; a failure becomes a `Kernel` error.
+    fn with_cx(
+        &mut self,
+        k: usize,
+        t: f64,
+        phase: &'static str,
+        f: impl FnOnce(&mut dyn Mechanism, &mut Cx) -> crate::mechanism::KernelResult,
+    ) -> Result<(), SolverError> {
         let slot = &mut self.mechs[k];
         let electrode = self.imem.as_mut().map(|m| (m.el_rhs.as_mut_slice(), m.el_d.as_mut_slice()));
         let mut cx = Cx {
@@ -542,7 +578,8 @@ impl CellGroup {
             ion_ids: &slot.ion_ids,
             out: &mut self.outbox,
         };
-        f(slot.mech.as_mut(), &mut cx)
+        let r = f(slot.mech.as_mut(), &mut cx);
+        r.map_err(|e| kernel_error(slot.mech.as_ref(), phase, t, e))
     }
 
     /// Turn the outbox of mechanism slot `k` into queue entries and spikes.
@@ -569,7 +606,7 @@ impl CellGroup {
 
     /// Deliver every queued event due by `limit` (inclusive when `inclusive`), in (time, key, seq) order,
     /// including self-events generated on the way.
-    fn deliver(&mut self, limit: f64, inclusive: bool) {
+    fn deliver(&mut self, limit: f64, inclusive: bool) -> Result<(), SolverError> {
         while let Some(top) = self.queue.peek() {
             let due = if inclusive { top.time <= limit } else { top.time < limit };
             if !due {
@@ -585,14 +622,17 @@ impl CellGroup {
             };
             let range = if conn == NO_CONNECTION { 0..0 } else { self.weights_range(conn) };
             let mut cx = EventCx { t: q.time, out: &mut self.outbox };
-            self.mechs[mech as usize].mech.net_receive(instance as usize, &mut self.conn_weights[range], flag, &mut cx);
+            let m = &mut self.mechs[mech as usize].mech;
+            m.net_receive(instance as usize, &mut self.conn_weights[range], flag, &mut cx)
+                .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE", q.time, e))?;
             self.drain_outbox(mech, conn);
         }
+        Ok(())
     }
 
     /// Currents and conductances of all mechanisms at time `t` into rhs and d; d also gets the capacitance and
     /// axial diagonal terms (no axial currents yet).
-    fn evaluate_currents(&mut self, t: f64) {
+    fn evaluate_currents(&mut self, t: f64) -> Result<(), SolverError> {
         self.rhs.fill(0.0);
         match self.imem.as_mut() {
             None => self.d.copy_from_slice(&self.d_static),
@@ -607,7 +647,7 @@ impl CellGroup {
         }
         for k in 0..self.mechs.len() {
             if self.mechs[k].kind != MechanismKind::Artificial {
-                self.with_cx(k, t, |m, cx| m.current(cx));
+                self.with_cx(k, t, "BREAKPOINT", |m, cx| m.current(cx))?;
             }
         }
         if let Some(m) = self.imem.as_mut() {
@@ -617,6 +657,7 @@ impl CellGroup {
                 self.d[i] += self.d_static[i];
             }
         }
+        Ok(())
     }
 
     /// Add the axial currents, solve the tree systems (Hines) and update v; `rhs` keeps dv.
@@ -659,14 +700,14 @@ impl CellGroup {
         }
     }
 
-    fn step_once(&mut self) {
+    fn step_once(&mut self) -> Result<(), SolverError> {
         let dt = self.opts.dt;
         let t = self.step as f64 * dt;
         match self.opts.delivery_rule {
-            DeliveryRule::Nearest => self.deliver(t + 0.5 * dt, true),
-            DeliveryRule::Floor => self.deliver(t + dt, false),
+            DeliveryRule::Nearest => self.deliver(t + 0.5 * dt, true)?,
+            DeliveryRule::Floor => self.deliver(t + dt, false)?,
         }
-        self.evaluate_currents(t + 0.5 * dt);
+        self.evaluate_currents(t + 0.5 * dt)?;
         self.solve_and_update();
         if self.opts.method == Method::CrankNicolson {
             for ion in self.ions.iter_mut() {
@@ -682,10 +723,11 @@ impl CellGroup {
         let t1 = self.step as f64 * dt;
         for k in 0..self.mechs.len() {
             if self.mechs[k].kind != MechanismKind::Artificial {
-                self.with_cx(k, t1, |m, cx| m.update_state(cx));
+                self.with_cx(k, t1, "SOLVE", |m, cx| m.update_state(cx))?;
             }
         }
         self.test_thresholds();
+        Ok(())
     }
 
     fn test_thresholds(&mut self) {
@@ -737,13 +779,19 @@ mod tests {
         });
         let opts = SimOptions { dt, method, ..SimOptions::default() };
         let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
-        g.initialize(-65.0);
-        g.advance(2.0, &mut Vec::new(), &mut Vec::new());
+        g.initialize(-65.0).unwrap();
+        g.advance(2.0, &mut Vec::new(), &mut Vec::new()).unwrap();
         [3usize, 8, 13, 20].iter().map(|&j| g.voltages()[1 + j]).collect()
     }
 
     fn err(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn groups_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<CellGroup>();
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Density mechanisms: `pas` and `hh` as NEURON ships them (passive.mod, hh.mod). Currents and their
 //! conductances are computed the way nocmodl's `nrn_cur` does: i(v) and i(v + 0.001), g = di / 0.001.
 
-use super::{Columns, Cx, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 use crate::fastmath;
 
 /// NEURON's numerical derivative step (mV) in `nrn_cur`.
@@ -35,6 +35,10 @@ impl Default for Pas {
 
 impl Mechanism for Pas {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -42,8 +46,10 @@ impl Mechanism for Pas {
     fn state(&self, _i: usize, _k: usize) -> f64 {
         f64::NAN
     }
-    fn initialize(&mut self, _cx: &mut Cx) {}
-    fn current(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let n = self.sites.len();
         let (g, e, nodes) = (&self.p.cols[0][..n], &self.p.cols[1][..n], &self.sites.node[..n]);
         let (v, rhs, d) = (cx.v, &mut *cx.rhs, &mut *cx.d);
@@ -59,8 +65,11 @@ impl Mechanism for Pas {
                 *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
             }
         }
+        Ok(())
     }
-    fn update_state(&mut self, _cx: &mut Cx) {}
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
 }
 
 const TABLE_MIN: f64 = -100.0;
@@ -218,6 +227,14 @@ crate::multiversion! {
 
 impl Mechanism for Hh {
     kernel_accessors!();
+    fn shrink_to_fit(&mut self) {
+        self.sites.shrink_to_fit();
+        self.p.shrink_to_fit();
+        self.m.shrink_to_fit();
+        self.h.shrink_to_fit();
+        self.n.shrink_to_fit();
+        self.scratch.shrink_to_fit();
+    }
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -246,7 +263,7 @@ impl Mechanism for Hh {
             self.usetable = value != 0.0;
         }
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         if self.usetable {
             self.ensure_table(cx.celsius);
@@ -264,11 +281,12 @@ impl Mechanism for Hh {
             self.h[i] = hinf;
             self.n[i] = ninf;
         }
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let len = self.sites.len();
         let [gnabar, gkbar, gl, el] = [0, 1, 2, 3].map(|k| &self.p.cols[k][..len]);
-        let (sna, sk) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len]);
+        let (sna, sk, nodes) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len], &self.sites.node[..len]);
         let (m, h, n) = (&self.m[..len], &self.h[..len], &self.n[..len]);
         let v = cx.v;
         let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
@@ -281,26 +299,35 @@ impl Mechanism for Hh {
                 (&mut y[0], &mut x[ib])
             }
         };
+        assert!(len == 0 || self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
+        assert!(len == 0 || (self.sites.max_ion(0) < na.len() && self.sites.max_ion(1) < k.len()));
+        assert!(na.erev.len() == na.len() && na.cur.len() == na.len() && na.dcurdv.len() == na.len());
+        assert!(k.erev.len() == k.len() && k.cur.len() == k.len() && k.dcurdv.len() == k.len());
         for i in 0..len {
-            let node = self.sites.node[i] as usize;
-            let vv = v[node];
-            let (ena, ek) = (na.erev[sna[i] as usize], k.erev[sk[i] as usize]);
-            let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
-            let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
-            let vp = vv + DV;
-            let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
-            let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
-            let i1 = ina1 + ik1 + il1;
-            let i0 = ina + ik + il;
-            na.dcurdv[sna[i] as usize] += (ina1 - ina) / DV;
-            k.dcurdv[sk[i] as usize] += (ik1 - ik) / DV;
-            na.cur[sna[i] as usize] += ina;
-            k.cur[sk[i] as usize] += ik;
-            rhs[node] -= i0;
-            d[node] += (i1 - i0) / DV;
+            // SAFETY: node and ion instance indices are below the array lengths (asserted above).
+            unsafe {
+                let node = *nodes.get_unchecked(i) as usize;
+                let (a, b) = (*sna.get_unchecked(i) as usize, *sk.get_unchecked(i) as usize);
+                let vv = *v.get_unchecked(node);
+                let (ena, ek) = (*na.erev.get_unchecked(a), *k.erev.get_unchecked(b));
+                let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
+                let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
+                let vp = vv + DV;
+                let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
+                let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
+                let i1 = ina1 + ik1 + il1;
+                let i0 = ina + ik + il;
+                *na.dcurdv.get_unchecked_mut(a) += (ina1 - ina) * INV_DV;
+                *k.dcurdv.get_unchecked_mut(b) += (ik1 - ik) * INV_DV;
+                *na.cur.get_unchecked_mut(a) += ina;
+                *k.cur.get_unchecked_mut(b) += ik;
+                *rhs.get_unchecked_mut(node) -= i0;
+                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
+            }
         }
+        Ok(())
     }
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         let len = self.sites.len();
         if self.usetable {
@@ -320,6 +347,7 @@ impl Mechanism for Hh {
             let qdt = q10(cx.celsius) * cx.dt;
             hh_states_exact(&mut self.m, &mut self.h, &mut self.n, &self.scratch, qdt);
         }
+        Ok(())
     }
 }
 

@@ -1,0 +1,198 @@
+//! Where a job's ranks run: in this process, as `mpirun -n N miv jobs exec ...` children the launching
+//! process waits for, or as a Slurm batch job rendered from `templates/slurm.sbatch` and submitted with
+//! `sbatch` (after the batch jobs of what it uses).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{JobError, Result};
+use crate::store::JobRef;
+
+/// The Slurm script template shipped with miv.
+pub const SLURM_TEMPLATE: &str = include_str!("../templates/slurm.sbatch");
+
+#[derive(Debug, Clone, Default)]
+pub enum Executor {
+    /// In this process, on the store's communicator.
+    #[default]
+    Local,
+    Mpirun(MpirunOptions),
+    Slurm(SlurmOptions),
+}
+
+#[derive(Debug, Clone)]
+pub struct MpirunOptions {
+    pub ranks: usize,
+    /// The `miv` binary the ranks run.
+    pub program: PathBuf,
+    /// The launcher (`mpirun`, or e.g. `mpiexec`).
+    pub mpirun: String,
+    /// Extra launcher arguments (e.g. `--oversubscribe`).
+    pub args: Vec<String>,
+}
+
+impl MpirunOptions {
+    pub fn new(ranks: usize, program: impl Into<PathBuf>) -> MpirunOptions {
+        MpirunOptions { ranks, program: program.into(), mpirun: "mpirun".into(), args: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SlurmOptions {
+    pub nodes: u32,
+    pub ntasks: u32,
+    /// Wall time limit, Slurm syntax (`01:00:00`).
+    pub time: String,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Environment modules to load before running (`module load <name>`).
+    pub modules: Vec<String>,
+    /// How the script starts the ranks (`srun`, or `mpirun -n 64`).
+    pub launcher: String,
+    /// The `miv` binary the ranks run.
+    pub program: PathBuf,
+    /// A template to use instead of the shipped one.
+    pub template: Option<PathBuf>,
+    /// The submit command.
+    pub sbatch: String,
+    /// Print the script instead of submitting it.
+    pub dry_run: bool,
+}
+
+impl SlurmOptions {
+    pub fn new(program: impl Into<PathBuf>) -> SlurmOptions {
+        SlurmOptions {
+            nodes: 1,
+            ntasks: 1,
+            time: "01:00:00".into(),
+            partition: None,
+            account: None,
+            modules: Vec::new(),
+            launcher: "srun".into(),
+            program: program.into(),
+            template: None,
+            sbatch: "sbatch".into(),
+            dry_run: false,
+        }
+    }
+}
+
+/// Start `mpirun -n N <miv> jobs exec ...` for a prepared job and wait for it.
+pub(crate) fn run_mpirun(m: &MpirunOptions, store: &Path, job: &JobRef) -> Result<()> {
+    let mut cmd = Command::new(&m.mpirun);
+    cmd.args(&m.args).arg("-n").arg(m.ranks.to_string()).arg(&m.program);
+    cmd.args(["jobs", "exec", "--store"]).arg(store).args(["--kind", &job.kind, "--id", &job.id]);
+    tracing::info!("{job}: {} -n {} {} jobs exec ...", m.mpirun, m.ranks, m.program.display());
+    let status = cmd.status().map_err(|e| JobError::Executor(format!("cannot start `{}`: {e}", m.mpirun)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(JobError::Executor(format!("{job}: `{} -n {}` exited with {status}", m.mpirun, m.ranks)))
+    }
+}
+
+/// Render the batch script of `job`, save it as `job.sbatch` in its directory, and submit it (or print it on
+/// a dry run). Returns the Slurm job id.
+pub(crate) fn submit_slurm(s: &SlurmOptions, store: &Path, job_dir: &Path, job: &JobRef, after: &[String]) -> Result<Option<String>> {
+    let template = match &s.template {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
+        None => SLURM_TEMPLATE.to_string(),
+    };
+    let mut v: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    v.insert("job_name", Some(format!("miv-{}-{}", job.kind, &job.id[..8.min(job.id.len())])));
+    v.insert("kind", Some(job.kind.clone()));
+    v.insert("id", Some(job.id.clone()));
+    v.insert("nodes", Some(s.nodes.to_string()));
+    v.insert("ntasks", Some(s.ntasks.to_string()));
+    v.insert("time", Some(s.time.clone()));
+    v.insert("partition", s.partition.clone());
+    v.insert("account", s.account.clone());
+    v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
+    v.insert("job_dir", Some(job_dir.display().to_string()));
+    v.insert("store", Some(shell_quote(&store.display().to_string())));
+    v.insert("program", Some(shell_quote(&s.program.display().to_string())));
+    v.insert("launcher", Some(s.launcher.clone()));
+    v.insert(
+        "modules",
+        if s.modules.is_empty() { None } else { Some(s.modules.iter().map(|m| format!("module load {m}")).collect::<Vec<_>>().join("\n")) },
+    );
+    let script = render(&template, &v).map_err(JobError::Executor)?;
+    let path = job_dir.join("job.sbatch");
+    std::fs::write(&path, &script).map_err(|e| JobError::io(&path, e))?;
+    if s.dry_run {
+        println!("{script}");
+        return Ok(None);
+    }
+    let out = Command::new(&s.sbatch)
+        .arg("--parsable")
+        .arg(&path)
+        .output()
+        .map_err(|e| JobError::Executor(format!("cannot start `{}`: {e}", s.sbatch)))?;
+    if !out.status.success() {
+        return Err(JobError::Executor(format!(
+            "{job}: `{} {}` failed ({}): {}",
+            s.sbatch,
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text.trim().split(';').next().unwrap_or("").trim().to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        return Err(JobError::Executor(format!("{job}: cannot read a job id from sbatch output {text:?}")));
+    }
+    tracing::info!("{job}: submitted as Slurm job {id}");
+    Ok(Some(id))
+}
+
+/// Replace `{{name}}` placeholders. A line with a placeholder whose value is `None` is left out; an unknown
+/// placeholder is an error.
+pub fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    'lines: for line in template.lines() {
+        let mut rendered = String::new();
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start + 2..].find("}}") else { break };
+            let name = rest[start + 2..start + 2 + len].trim();
+            match values.get(name) {
+                Some(Some(v)) => {
+                    rendered.push_str(&rest[..start]);
+                    rendered.push_str(v);
+                }
+                Some(None) => continue 'lines,
+                None => return Err(format!("template placeholder `{{{{{name}}}}}` is unknown")),
+            }
+            rest = &rest[start + 2 + len + 2..];
+        }
+        rendered.push_str(rest);
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_drops_lines_without_values() {
+        let mut v = BTreeMap::new();
+        v.insert("a", Some("1".to_string()));
+        v.insert("b", None);
+        assert_eq!(render("x={{a}}\ny={{b}}\nz", &v).unwrap(), "x=1\nz\n");
+        assert!(render("{{c}}", &v).unwrap_err().contains("{{c}}"));
+        assert_eq!(shell_quote("/a b/it's"), "'/a b/it'\\''s'");
+    }
+}

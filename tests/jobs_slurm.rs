@@ -1,0 +1,121 @@
+//! The Slurm executor with a fake `sbatch` on PATH: it records each script and its arguments and prints a job
+//! id. The test then checks the scripts and runs them in submission order, as Slurm would after their
+//! dependencies, and the chain completes.
+
+mod common;
+#[path = "common/jobs.rs"]
+mod jobs_common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+use jobs_common::*;
+
+const FAKE_SBATCH: &str = r#"#!/bin/bash
+# Fake sbatch: record the call and print a job id (--parsable).
+log="$FAKE_SBATCH_LOG"
+n=$(( $(ls "$log" | grep -c '\.sh$') + 1001 ))
+script="${@: -1}"
+cp "$script" "$log/$n.sh"
+echo "$@" > "$log/$n.args"
+echo "$n"
+"#;
+
+/// Run a recorded batch script the way Slurm would (no environment modules here: record the loads).
+fn run_script(script: &Path, modules: &Path) -> bool {
+    let wrapper = format!(
+        "module() {{ echo \"$*\" >> '{}'; }}; export -f module; bash '{}'",
+        modules.display(),
+        script.display()
+    );
+    std::process::Command::new("bash").arg("-c").arg(wrapper).status().unwrap().success()
+}
+
+fn fake_path(dir: &Path) -> (String, std::path::PathBuf) {
+    let bin = dir.join("bin");
+    let log = dir.join("sbatch-log");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&log).unwrap();
+    let f = bin.join("sbatch");
+    std::fs::write(&f, FAKE_SBATCH).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()), log)
+}
+
+#[test]
+fn slurm_executor_submits_every_job_after_what_it_uses() {
+    let dir = scratch("jobs_slurm");
+    let net = network_yaml(&dir, SMALL, 21);
+    let store = dir.join("store");
+    let (path, log) = fake_path(&dir);
+    let args = [
+        "build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm", "--ranks", "4", "--nodes", "2",
+        "--time", "00:10:00", "--partition", "debug", "--account", "proj", "--module", "openmpi/4.1", "--module", "hdf5", "--launcher", "env",
+    ];
+    let log_s = log.to_str().unwrap().to_string();
+    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{out}\n{err}");
+    let mut scripts: Vec<(u32, String, String)> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sh"))
+        .map(|p| {
+            let id: u32 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            (id, std::fs::read_to_string(&p).unwrap(), std::fs::read_to_string(p.with_extension("args")).unwrap())
+        })
+        .collect();
+    scripts.sort();
+    assert_eq!(scripts.len(), 13, "one batch job per construction job");
+    for (_, s, a) in &scripts {
+        assert!(a.starts_with("--parsable "), "{a}");
+        for line in ["#SBATCH --nodes=2", "#SBATCH --ntasks=4", "#SBATCH --time=00:10:00", "#SBATCH --partition=debug", "#SBATCH --account=proj", "module load openmpi/4.1", "module load hdf5"] {
+            assert!(s.lines().any(|l| l == line), "missing `{line}` in\n{s}");
+        }
+        assert!(s.contains(" jobs exec --store ") && s.starts_with("#!/bin/bash"), "{s}");
+    }
+
+    // h5_types (first) depends on nothing; nothing else was submitted before it.
+    assert!(!scripts[0].1.contains("--dependency"));
+    assert!(scripts[0].1.contains("--kind h5_types"));
+    // The architecture waits for h5_types (job 1001); the graph waits for everything it merges (11 jobs).
+    let arch = scripts.iter().find(|s| s.1.contains("--kind network_architecture")).unwrap();
+    assert!(arch.1.contains("#SBATCH --dependency=afterok:1001\n"), "{}", arch.1);
+    let graph = scripts.iter().find(|s| s.1.contains("--kind neuroh5_graph")).unwrap();
+    let deps = graph.1.lines().find_map(|l| l.strip_prefix("#SBATCH --dependency=afterok:")).unwrap();
+    assert_eq!(deps.split(':').count(), 11, "{deps}");
+    assert!(err.contains("submitted: the files appear when Slurm job 1013 completes"), "{err}");
+    let (cells, conns) = built_files(&out);
+    assert!(!cells.exists());
+    let (ok, ls, _) = miv_env(&["jobs", "ls", "--store", store.to_str().unwrap()], &[]);
+    assert!(ok && ls.matches("submitted 10").count() == 13, "{ls}");
+    // "Slurm" runs the jobs in order; then the files exist where `miv build` said.
+    for (id, _, _) in &scripts {
+        let modules = log.join(format!("{id}.modules"));
+        assert!(run_script(&log.join(format!("{id}.sh")), &modules), "batch job {id} failed");
+        assert_eq!(std::fs::read_to_string(&modules).unwrap(), "load openmpi/4.1\nload hdf5\n");
+    }
+    assert!(cells.exists() && conns.exists());
+    let (ok, ls, _) = miv_env(&["jobs", "ls", "--store", store.to_str().unwrap()], &[]);
+    assert!(ok && ls.matches("complete").count() == 13, "{ls}");
+}
+
+#[test]
+fn slurm_dry_run_prints_scripts_and_submits_nothing() {
+    let dir = scratch("jobs_slurm_dry");
+    let net = network_yaml(&dir, SMALL, 22);
+    let store = dir.join("store");
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let (ok, out, err) = miv_env(
+        &["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm", "--dry-run", "--ranks", "8"],
+        &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(std::fs::read_dir(&log).unwrap().count(), 0, "nothing submitted");
+    assert_eq!(out.matches("#!/bin/bash").count(), 13, "{out}");
+    assert_eq!(out.matches("#SBATCH --ntasks=8").count(), 13);
+    assert!(out.contains("srun "), "default launcher");
+    let (ok, ls, _) = miv_env(&["jobs", "ls", "--store", store.to_str().unwrap()], &[]);
+    assert!(ok && ls.matches("prepared (dry run)").count() == 13, "{ls}");
+}
