@@ -86,3 +86,20 @@ print("ok")
     let out = run_python(check, &[path.to_str().unwrap(), &expected.to_string()]);
     assert_eq!(out.trim(), "ok");
 }
+
+/// The section contraction of MiV's three cells against a second, iterative implementation written in
+/// Python from DOMAIN A.4 (`tests/io_py/contract.py`): same sections (point lists) and section edges.
+#[test]
+fn section_contraction_matches_a_second_implementation() {
+    no_file_locking();
+    for cell in ["PYR", "PVBC", "OLM"] {
+        let swc = common::shared_dir().join(format!("morphology/{cell}.swc"));
+        let t = miv::io::read_swc(&swc).unwrap();
+        let out = run_python(&script("contract.py"), &[swc.to_str().unwrap()]);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let sections: Vec<Vec<u32>> = serde_json::from_value(doc["sections"].clone()).unwrap();
+        let edges: Vec<(u16, u16)> = serde_json::from_value(doc["edges"].clone()).unwrap();
+        assert_eq!(sections, t.sections, "{cell} sections");
+        assert_eq!(edges, t.src.iter().copied().zip(t.dst.iter().copied()).collect::<Vec<_>>(), "{cell} section edges");
+    }
+}
