@@ -20,8 +20,13 @@ fn a7_example_as_h5py_sees_it() {
     let dir = scratch("io_h5py_a7");
     let path = dir.join("a7.h5");
     write_a7(&path);
-    let out = run_python(&script("check_a7.py"), &[path.to_str().unwrap(), dir.join("h5py_types.h5").to_str().unwrap()]);
+    let theirs = dir.join("h5py_types.h5");
+    let out = run_python(&script("check_a7.py"), &[path.to_str().unwrap(), theirs.to_str().unwrap()]);
     assert_eq!(out.trim(), "ok");
+    // The /H5Types h5py made the way MiV makes it reads back as the same table.
+    let comm = miv::partition::SerialComm;
+    let f = miv::io::NeuroH5File::open(&theirs, &comm).unwrap();
+    assert_eq!(f.read_h5types().unwrap(), a7_types());
 }
 
 /// Spike trains and LFP traces as `spikedata.read_spike_events` and `plotting.plot_lfp` read them: per
