@@ -20,8 +20,13 @@ fn a7_example_as_h5py_sees_it() {
     let dir = scratch("io_h5py_a7");
     let path = dir.join("a7.h5");
     write_a7(&path);
-    let out = run_python(&script("check_a7.py"), &[path.to_str().unwrap(), dir.join("h5py_types.h5").to_str().unwrap()]);
+    let theirs = dir.join("h5py_types.h5");
+    let out = run_python(&script("check_a7.py"), &[path.to_str().unwrap(), theirs.to_str().unwrap()]);
     assert_eq!(out.trim(), "ok");
+    // The /H5Types h5py made the way MiV makes it reads back as the same table.
+    let comm = miv::partition::SerialComm;
+    let f = miv::io::NeuroH5File::open(&theirs, &comm).unwrap();
+    assert_eq!(f.read_h5types().unwrap(), a7_types());
 }
 
 /// Spike trains and LFP traces as `spikedata.read_spike_events` and `plotting.plot_lfp` read them: per
@@ -85,4 +90,21 @@ print("ok")
 "#;
     let out = run_python(check, &[path.to_str().unwrap(), &expected.to_string()]);
     assert_eq!(out.trim(), "ok");
+}
+
+/// The section contraction of MiV's three cells against a second, iterative implementation written in
+/// Python from DOMAIN A.4 (`tests/io_py/contract.py`): same sections (point lists) and section edges.
+#[test]
+fn section_contraction_matches_a_second_implementation() {
+    no_file_locking();
+    for cell in ["PYR", "PVBC", "OLM"] {
+        let swc = common::shared_dir().join(format!("morphology/{cell}.swc"));
+        let t = miv::io::read_swc(&swc).unwrap();
+        let out = run_python(&script("contract.py"), &[swc.to_str().unwrap()]);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let sections: Vec<Vec<u32>> = serde_json::from_value(doc["sections"].clone()).unwrap();
+        let edges: Vec<(u16, u16)> = serde_json::from_value(doc["edges"].clone()).unwrap();
+        assert_eq!(sections, t.sections, "{cell} sections");
+        assert_eq!(edges, t.src.iter().copied().zip(t.dst.iter().copied()).collect::<Vec<_>>(), "{cell} section edges");
+    }
 }

@@ -574,8 +574,9 @@ pub(crate) fn create_dataset_1d(loc: &Hid, path: &str, ftype: hid_t, chunk: u64,
     }
 }
 
-/// Create a small dataset holding `data` of memory type `mtype` and file type `ftype`, chunked when `maxdims`
-/// differs from `n`. A null `data` creates without writing (the other ranks of a parallel file).
+/// Create a small dataset holding `data` of memory type `mtype` and file type `ftype`: chunked with that
+/// maximum size when `maxdims` is given (what h5py makes of `create_dataset(.., (0,), maxshape=..)` and a
+/// resize), contiguous otherwise. A null `data` creates without writing (the other ranks of a parallel file).
 pub(crate) fn create_dataset_with(
     loc: &Hid,
     path: &str,
@@ -592,7 +593,7 @@ pub(crate) fn create_dataset_with(
         let max: hsize_t = maxdims.unwrap_or(n);
         let space = check_id(H5Screate_simple(1, &dims, &max), "create dataspace")?;
         let dcpl = check_id(H5Pcreate(*H5P_CLS_DATASET_CREATE), "create dataset property list")?;
-        if max != dims {
+        if maxdims.is_some() {
             let c: hsize_t = max.clamp(1, 1024);
             check(H5Pset_chunk(dcpl.id(), 1, &c), "set chunk size")?;
         }

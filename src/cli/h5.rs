@@ -218,6 +218,22 @@ fn ls(file: &Path, as_json: bool) -> CliResult {
     Ok(())
 }
 
+/// Buffered standard output for long listings; a closed pipe (`miv h5 dump ... | head`) ends the listing
+/// quietly instead of panicking.
+struct Lines(std::io::BufWriter<std::io::StdoutLock<'static>>);
+
+impl Lines {
+    fn new() -> Lines {
+        Lines(std::io::BufWriter::new(std::io::stdout().lock()))
+    }
+
+    /// Write one line; false once the reader has gone away.
+    fn line(&mut self, l: impl std::fmt::Display) -> bool {
+        use std::io::Write;
+        writeln!(self.0, "{l}").is_ok()
+    }
+}
+
 /// Every cell, or only the given gid.
 fn only(gid: &[u64]) -> Selection<'_> {
     if gid.is_empty() {
@@ -238,6 +254,7 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
     let cells = f.read_cell_attributes(population, namespace, &sel, None).map_err(io_err)?;
+    let mut w = Lines::new();
     for g in cells.gids() {
         let mut attrs = serde_json::Map::new();
         let mut text = Vec::new();
@@ -247,13 +264,9 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
                 text.push(format!("  {name} = {}", values_text(a.values(), a.cell(i))));
             }
         }
-        if as_json {
-            println!("{}", json!({"gid": g, "attributes": attrs}));
-        } else {
-            println!("gid {g}");
-            for t in text {
-                println!("{t}");
-            }
+        let ok = if as_json { w.line(json!({"gid": g, "attributes": attrs})) } else { w.line(format!("gid {g}")) && text.iter().all(|t| w.line(t)) };
+        if !ok {
+            break;
         }
     }
     Ok(())
@@ -268,6 +281,7 @@ fn edges(file: &Path, projection: &str, namespaces: &[String], gid: Option<u64>,
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
     let p = f.read_projection(src, dst, &refs, &sel).map_err(io_err)?;
+    let mut w = Lines::new();
     for (g, r) in p.iter() {
         let sources: Vec<u64> = p.source_index()[r.clone()].iter().map(|&s| p.src_start() + s as u64).collect();
         if as_json {
@@ -275,12 +289,11 @@ fn edges(file: &Path, projection: &str, namespaces: &[String], gid: Option<u64>,
             for a in p.attributes() {
                 attrs.insert(format!("{}/{}", a.namespace, a.name), Value::Array(a.values.json_range(r.clone())));
             }
-            println!("{}", json!({"destination": g, "sources": sources, "attributes": attrs}));
-        } else {
-            println!("{g} <- {sources:?}");
-            for a in p.attributes() {
-                println!("  {}/{} = {}", a.namespace, a.name, values_text(&a.values, r.clone()));
+            if !w.line(json!({"destination": g, "sources": sources, "attributes": attrs})) {
+                break;
             }
+        } else if !(w.line(format!("{g} <- {sources:?}")) && p.attributes().iter().all(|a| w.line(format!("  {}/{} = {}", a.namespace, a.name, values_text(&a.values, r.clone()))))) {
+            break;
         }
     }
     Ok(())

@@ -120,6 +120,7 @@ with h5py.File(ref_path, "r") as r:
         assert ours.id.get_type().equal(theirs.id.get_type()) if hasattr(ours.id, "get_type") else True, f"{name}: HDF5 types differ"
         if isinstance(ours, h5py.Dataset):
             assert ours.shape == theirs.shape and ours.maxshape == theirs.maxshape, name
+            assert (ours.chunks is None) == (theirs.chunks is None), f"{name}: chunked {ours.chunks} vs {theirs.chunks}"
             assert ours.id.get_type().committed() == theirs.id.get_type().committed(), f"{name}: committed type use differs"
             assert ours[()].tobytes() == theirs[()].tobytes(), f"{name}: rows differ"
 print("ok")
