@@ -326,8 +326,8 @@ pub trait Mechanism: Send {
 /// converge) stops the simulation with [`crate::SolverError::Kernel`].
 pub type KernelResult = Result<(), String>;
 
-/// Builds an empty mechanism object.
-pub type Constructor = fn() -> Box<dyn Mechanism>;
+/// Builds an empty mechanism object (it may capture, e.g., a compiled NMODL mechanism).
+pub type Constructor = std::sync::Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
 
 /// Named mechanism constructors. Registration order is the order in which mechanism types are evaluated in
 /// every phase of a step.
@@ -355,7 +355,8 @@ impl Catalogue {
     }
 
     /// Add a mechanism type (replacing one of the same name, keeping its position).
-    pub fn register(&mut self, make: Constructor) {
+    pub fn register(&mut self, make: impl Fn() -> Box<dyn Mechanism> + Send + Sync + 'static) {
+        let make: Constructor = std::sync::Arc::new(make);
         let info = make().info().clone();
         match self.entries.iter().position(|(i, _)| i.name == info.name) {
             Some(k) => self.entries[k] = (info, make),
