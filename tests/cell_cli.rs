@@ -219,3 +219,15 @@ fn swc_morphologies_match_neuron() {
         assert!(max_spike_diff(&ours, &numbers(&theirs["spikes"]), cell) <= 0.002);
     }
 }
+
+/// `miv cell` is a one-process command: under mpirun every rank agrees to refuse it, and it says why once.
+#[cfg(feature = "mpi")]
+#[test]
+fn cell_refuses_to_run_under_mpirun() {
+    let out = scratch("cell_cli_mpirun").join("out");
+    let model = example("hh_soma.yaml");
+    let o = common::mpirun(2, &["cell", model.to_str().unwrap(), "--out", out.to_str().unwrap()], std::time::Duration::from_secs(120));
+    assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.stderr.matches("without mpirun").count(), 1, "{}", o.stderr);
+    assert!(!out.join("probes.csv").exists());
+}

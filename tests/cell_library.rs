@@ -377,3 +377,79 @@ fn delivery_rules_round_as_documented() {
     assert_eq!(delivery_step(Floor, 5.0249), 200);
     assert_eq!(delivery_step(Floor, 5.0251), 201);
 }
+
+/// A leak written outside the crate through the public trait, the way an adapter for compiled NMODL
+/// mechanisms plugs in: gather v, compute on per-instance arrays, scatter with `Cx::add_membrane`.
+struct OutsideLeak {
+    info: miv::solvers::MechanismInfo,
+    node: Vec<u32>,
+    g: Vec<f64>,
+    e: Vec<f64>,
+}
+
+impl miv::solvers::Mechanism for OutsideLeak {
+    fn info(&self) -> &miv::solvers::MechanismInfo {
+        &self.info
+    }
+    fn len(&self) -> usize {
+        self.node.len()
+    }
+    fn add_instance(&mut self, site: &miv::solvers::mechanism::Site, params: &[f64]) {
+        self.node.push(site.node);
+        self.g.push(params[0]);
+        self.e.push(params[1]);
+    }
+    fn param(&self, i: usize, k: usize) -> f64 {
+        [&self.g, &self.e][k][i]
+    }
+    fn set_param(&mut self, i: usize, k: usize, value: f64) {
+        [&mut self.g, &mut self.e][k][i] = value;
+    }
+    fn state(&self, _: usize, _: usize) -> f64 {
+        f64::NAN
+    }
+    fn instance_node(&self, i: usize) -> u32 {
+        self.node[i]
+    }
+    fn initialize(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        Ok(())
+    }
+    fn current(&mut self, cx: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        for i in 0..self.node.len() {
+            let n = self.node[i] as usize;
+            let (i1, i0) = (self.g[i] * (cx.v[n] + 0.001 - self.e[i]), self.g[i] * (cx.v[n] - self.e[i]));
+            cx.add_membrane(n, i0, (i1 - i0) * (1.0 / 0.001));
+        }
+        Ok(())
+    }
+    fn update_state(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_mechanism_from_outside_the_crate_runs_like_the_builtin() {
+    // The constructor captures its description, as one for a compiled .mod file would.
+    let mut info = Catalogue::builtin().get("pas").unwrap().clone();
+    info.name = "leak".into();
+    let mut cat = Catalogue::builtin();
+    cat.register(move || Box::new(OutsideLeak { info: info.clone(), node: vec![], g: vec![], e: vec![] }));
+    let trace = |mech: &str, cat: &Catalogue| {
+        let mut c = ball_and_stick_cell();
+        c.density[1].mechanism = mech.into();
+        let mut g = CellGroup::new(&[c.into()], cat, SimOptions::default()).unwrap();
+        let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+        let p = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(1, 1.0) }).unwrap();
+        g.initialize(-65.0).unwrap();
+        g.enqueue(&[Event { time: 1.0, connection: conn }]);
+        (1..=400)
+            .map(|k| {
+                g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+                g.read(&p)
+            })
+            .collect::<Vec<f64>>()
+    };
+    let (ours, builtin) = (trace("leak", &cat), trace("pas", &cat));
+    assert!(ours.iter().zip(&builtin).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(builtin.iter().any(|v| *v > -60.0), "the event should depolarise the dendrite");
+}

@@ -76,7 +76,7 @@ struct Row {
     steps: u64,
     seconds: f64,
     spikes: usize,
-    /// Resident memory per cell added by building the groups (first repetition only is meaningful).
+    /// Heap memory per cell held by the cell groups (connections included).
     bytes_per_cell: Option<f64>,
 }
 
@@ -274,7 +274,10 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
         g.enqueue(k);
     }
     let compartments = groups.iter().map(|g| g.num_compartments()).sum();
-    let bytes_per_cell = resident_bytes().zip(rss0).map(|(a, b)| a.saturating_sub(b) as f64 / n as f64);
+    let rss_per_cell = resident_bytes().zip(rss0).map(|(a, b)| a.saturating_sub(b) as f64 / n as f64);
+    let heap_per_cell = groups.iter().map(|g| g.heap_bytes()).sum::<usize>() as f64 / n as f64;
+    tracing::info!("BY groups: {heap_per_cell:.0} heap bytes per cell (resident growth {rss_per_cell:?} per cell)");
+    let bytes_per_cell = Some(heap_per_cell);
     let (seconds, spikes) = time_run(&mut groups, tstop, DELAY, |spikes, events| {
         for (gi, s) in spikes {
             let gid = gi * gs + s.cell as usize;

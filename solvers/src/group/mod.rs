@@ -347,6 +347,25 @@ impl CellGroup {
         self.conn_weights.shrink_to_fit();
     }
 
+    /// Heap memory held by the group (bytes): node arrays, mechanisms, ions, connections, queue.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::mechanism::vec_bytes as b;
+        let nodes = b(&self.v) + b(&self.rhs) + b(&self.d) + b(&self.d_static) + b(&self.a) + b(&self.b) + b(&self.parent);
+        let nodes = nodes + b(&self.area) + b(&self.node_map) + b(&self.cell_node_offset) + b(&self.sections);
+        let nodes = nodes + b(&self.cell_section_offset) + b(&self.position) + b(&self.distance);
+        let imem = self.imem.as_ref().map_or(0, |m| {
+            b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value)
+        });
+        let mechs: usize = self.mechs.iter().map(|m| m.mech.heap_bytes() + b(&m.ion_ids)).sum::<usize>() + b(&self.mechs);
+        let ions: usize = self.ions.iter().map(|i| i.heap_bytes()).sum::<usize>()
+            + self.ion_init.iter().map(|(e, ci, co)| b(e) + b(ci) + b(co)).sum::<usize>();
+        let events = b(&self.targets) + b(&self.cell_targets) + b(&self.conn_target) + b(&self.conn_key);
+        let events = events + b(&self.conn_weights) + b(&self.conn_offset);
+        let events = events + self.queue.capacity() * std::mem::size_of::<Queued>() + b(&self.outbox.items);
+        let spikes = b(&self.detectors) + b(&self.cell_detectors) + self.owner.iter().map(b).sum::<usize>() + b(&self.pending_spikes);
+        nodes + imem + mechs + ions + events + spikes
+    }
+
     /// Weights of a connection.
     pub fn weights(&self, c: ConnectionId) -> &[f64] {
         &self.conn_weights[self.weights_range(c.0)]

@@ -102,15 +102,7 @@ impl NetStim {
 
 impl Mechanism for NetStim {
     kernel_accessors!();
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.event.shrink_to_fit();
-        self.on.shrink_to_fit();
-        self.ispike.shrink_to_fit();
-        self.rng.shrink_to_fit();
-        self.stream.shrink_to_fit();
-    }
+    kernel_storage!(event, on, ispike, rng, stream);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -208,12 +200,7 @@ impl Default for VecStim {
 
 impl Mechanism for VecStim {
     kernel_accessors!();
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.times.shrink_to_fit();
-        self.index.shrink_to_fit();
-    }
+    kernel_storage!(times, index);
     fn add_instance(&mut self, site: &Site, _params: &[f64]) {
         self.sites.push(site);
         self.times.push(Vec::new());

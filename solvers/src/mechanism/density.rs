@@ -35,10 +35,7 @@ impl Default for Pas {
 
 impl Mechanism for Pas {
     kernel_accessors!();
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-    }
+    kernel_storage!();
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -227,14 +224,7 @@ crate::multiversion! {
 
 impl Mechanism for Hh {
     kernel_accessors!();
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.m.shrink_to_fit();
-        self.h.shrink_to_fit();
-        self.n.shrink_to_fit();
-        self.scratch.shrink_to_fit();
-    }
+    kernel_storage!(m, h, n, scratch);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);

@@ -40,6 +40,21 @@ macro_rules! kernel_accessors {
     };
 }
 
+/// `shrink_to_fit` and `heap_bytes` of a built-in kernel from the list of its per-instance vectors (besides
+/// `sites` and `p`).
+macro_rules! kernel_storage {
+    ($($field:ident),*) => {
+        fn shrink_to_fit(&mut self) {
+            self.sites.shrink_to_fit();
+            self.p.shrink_to_fit();
+            $(self.$field.shrink_to_fit();)*
+        }
+        fn heap_bytes(&self) -> usize {
+            self.sites.heap_bytes() + self.p.heap_bytes() $(+ $crate::mechanism::vec_bytes(&self.$field))*
+        }
+    };
+}
+
 mod artificial;
 mod density;
 mod point;
@@ -260,6 +275,10 @@ pub trait Mechanism: Send {
     fn instance_node(&self, instance: usize) -> u32;
     /// Release spare capacity once all instances are added (the group calls it after building).
     fn shrink_to_fit(&mut self) {}
+    /// Heap memory held (bytes), for memory accounting.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
     fn set_param(&mut self, instance: usize, index: usize, value: f64);
     /// Value of `info().states[index]` of an instance.
     fn state(&self, instance: usize, index: usize) -> f64;
@@ -307,8 +326,8 @@ pub trait Mechanism: Send {
 /// converge) stops the simulation with [`crate::SolverError::Kernel`].
 pub type KernelResult = Result<(), String>;
 
-/// Builds an empty mechanism object.
-pub type Constructor = fn() -> Box<dyn Mechanism>;
+/// Builds an empty mechanism object (it may capture, e.g., a compiled NMODL mechanism).
+pub type Constructor = std::sync::Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
 
 /// Named mechanism constructors. Registration order is the order in which mechanism types are evaluated in
 /// every phase of a step.
@@ -336,7 +355,8 @@ impl Catalogue {
     }
 
     /// Add a mechanism type (replacing one of the same name, keeping its position).
-    pub fn register(&mut self, make: Constructor) {
+    pub fn register(&mut self, make: impl Fn() -> Box<dyn Mechanism> + Send + Sync + 'static) {
+        let make: Constructor = std::sync::Arc::new(make);
         let info = make().info().clone();
         match self.entries.iter().position(|(i, _)| i.name == info.name) {
             Some(k) => self.entries[k] = (info, make),
@@ -376,6 +396,11 @@ impl Default for Catalogue {
     }
 }
 
+/// Heap bytes of a vector's buffer.
+pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
 /// Per-instance parameter storage for kernels: one column per parameter.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Columns {
@@ -393,6 +418,9 @@ impl Columns {
     }
     pub fn shrink_to_fit(&mut self) {
         self.cols.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.cols) + self.cols.iter().map(vec_bytes).sum::<usize>()
     }
 }
 
@@ -434,6 +462,9 @@ impl Sites {
         self.node.shrink_to_fit();
         self.scale.shrink_to_fit();
         self.ions.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.node) + vec_bytes(&self.scale) + vec_bytes(&self.max_ion) + self.ions.iter().map(vec_bytes).sum::<usize>()
     }
     /// Largest ion instance index of the k-th ion (0 when empty).
     pub fn max_ion(&self, k: usize) -> usize {

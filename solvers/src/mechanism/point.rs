@@ -37,11 +37,7 @@ impl Default for IClamp {
 
 impl Mechanism for IClamp {
     kernel_accessors!();
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.i.shrink_to_fit();
-    }
+    kernel_storage!(i);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -114,13 +110,7 @@ impl Default for ExpSyn {
 
 impl Mechanism for ExpSyn {
     kernel_accessors!(cached);
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.g.shrink_to_fit();
-        self.i.shrink_to_fit();
-        self.fac.shrink_to_fit();
-    }
+    kernel_storage!(g, i, fac);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -211,16 +201,7 @@ pub fn exp2syn_factor(tau1: f64, tau2: f64) -> f64 {
 
 impl Mechanism for Exp2Syn {
     kernel_accessors!(cached);
-    fn shrink_to_fit(&mut self) {
-        self.sites.shrink_to_fit();
-        self.p.shrink_to_fit();
-        self.a.shrink_to_fit();
-        self.b.shrink_to_fit();
-        self.factor.shrink_to_fit();
-        self.i.shrink_to_fit();
-        self.fa.shrink_to_fit();
-        self.fb.shrink_to_fit();
-    }
+    kernel_storage!(a, b, factor, i, fa, fb);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
