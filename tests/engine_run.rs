@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "mpi")]
 use std::time::Duration;
 
 fn read_spikes(path: &Path) -> Vec<(u64, f64)> {
@@ -66,6 +67,7 @@ fn ring_output_is_identical_for_1_to_4_ranks_and_2_threads() {
 }
 
 /// The spike namespace and the LFP of a results file, read back with the io crate and HDF5.
+#[cfg(feature = "mpi")]
 fn h5_dump(path: &Path) -> String {
     let h = hdf5::File::open(path).expect("open results");
     let v: Vec<f32> = h.dataset("Local Field Potential e/v").expect("LFP v").read_raw().unwrap();

@@ -20,7 +20,7 @@ use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, Mechanis
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
 use crate::model::CellTemplate;
-use crate::network::{NetCon, Network, RunOptions};
+use crate::network::{Network, RunOptions};
 use crate::spikes::Spike;
 
 /// How gids are spread over ranks.
@@ -73,7 +73,7 @@ struct SynapseSite {
 #[derive(Debug, Default)]
 struct CellSynapses {
     sites: HashMap<u32, SynapseSite>,
-    placed: HashMap<(u64, u64, String), usize>,
+    placed: HashMap<(u32, u32, u16), usize>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label) -> weight.
     weights: HashMap<(u32, String), f64>,
 }
@@ -431,6 +431,7 @@ impl<'c> ExecutionEnvironment<'c> {
         })?;
         let assignment = self.assignment.clone();
         let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
+        let label_ids: HashMap<&str, u16> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
             let edges = agreed(comm, f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
@@ -440,6 +441,7 @@ impl<'c> ExecutionEnvironment<'c> {
                 let syn_ids = syn_ids.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Synapses/syn_id (uint32) is missing", connections.display()))?;
                 let dist = dist.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Connections/distance (float32) is missing", connections.display()))?;
                 let src_start = edges.src_start();
+                let mut wbuf: Vec<f64> = Vec::with_capacity(4);
                 let unique = self.unique.get(dst).copied().unwrap_or(false);
                 for (dst_gid, range) in edges.iter() {
                     for e in range {
@@ -459,21 +461,19 @@ impl<'c> ExecutionEnvironment<'c> {
                         let delay = (dist[e] as f64 / velocity).max(min_delay);
                         for (label, params) in labels {
                             let rule = &rules[label];
-                            let target = self.synapse(dst_gid, syn_id, site, label, rule, params, unique)?;
-                            let per_synapse = self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, label.clone()))).copied();
-                            let weights = rule
-                                .netcon
-                                .iter()
-                                .map(|w| match (w.as_str(), per_synapse) {
-                                    ("weight", Some(x)) => Ok(x),
+                            let target = self.synapse(dst_gid, syn_id, site, (label, label_ids[label.as_str()]), rule, params, unique)?;
+                            let per_synapse = self.synapses.get(&dst_gid).filter(|c| !c.weights.is_empty()).and_then(|c| c.weights.get(&(syn_id, label.clone()))).copied();
+                            wbuf.clear();
+                            for w in &rule.netcon {
+                                wbuf.push(match (w.as_str(), per_synapse) {
+                                    ("weight", Some(x)) => x,
                                     _ => params.get(w).copied().ok_or_else(|| {
                                         format!("synapses.{dst}.{src}.mechanisms.{label}: {w} is missing (a weight of {})", rule.mechanism)
-                                    }),
-                                })
-                                .collect::<Result<Vec<f64>, String>>()?;
-                            self.net
-                                .connect(NetCon { source: src_gid, target_gid: dst_gid, target, weights, delay })
-                                .map_err(|e| e.to_string())?;
+                                    })?,
+                                });
+                            }
+                            let weights = &wbuf;
+                            self.net.connect_with(src_gid, dst_gid, target, weights, delay).map_err(|e| e.to_string())?;
                         }
                     }
                 }
@@ -491,7 +491,7 @@ impl<'c> ExecutionEnvironment<'c> {
         gid: u64,
         syn_id: u32,
         site: SynapseSite,
-        label: &str,
+        (label, label_id): (&str, u16),
         rule: &SynapseRule,
         params: &miv_io::config::MechanismParams,
         unique: bool,
@@ -506,7 +506,7 @@ impl<'c> ExecutionEnvironment<'c> {
         let loc = site.loc.clamp(0.05, 0.95);
         let nseg = cell.nseg[site.section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
-        let key = if unique { (u64::MAX, syn_id as u64, label.to_string()) } else { (site.section as u64, seg, label.to_string()) };
+        let key = if unique { (u32::MAX, syn_id, label_id) } else { (site.section as u32, seg as u32, label_id) };
         let entry = self.synapses.entry(gid).or_default();
         if let Some(&t) = entry.placed.get(&key) {
             return Ok(t);

@@ -42,7 +42,15 @@ pub enum RuleName {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
-    /// cells.h5 (NeuroH5: H5Types, Trees, Synapse Attributes).
+    /// A network YAML (docs/network-yaml.md): `miv run` builds it through the cached construction jobs (a
+    /// no-op when the store already has it) and takes `cells` and `connections` from the result.
+    #[serde(default)]
+    pub network: Option<PathBuf>,
+    /// Job store for `network` (default `.miv-store` beside the experiment file).
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// cells.h5 (NeuroH5: H5Types, Trees, Synapse Attributes); required without `network`.
+    #[serde(default)]
     pub cells: PathBuf,
     /// connections.h5 (NeuroH5 projections); optional for networks without connections.
     #[serde(default)]
@@ -277,10 +285,17 @@ impl Experiment {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut e.cells);
+        if !e.cells.as_os_str().is_empty() {
+            fix(&mut e.cells);
+        }
         if let Some(c) = e.connections.as_mut() {
             fix(c);
         }
+        if let Some(n) = e.network.as_mut() {
+            fix(n);
+        }
+        let store = e.store.take().unwrap_or_else(|| PathBuf::from(".miv-store"));
+        e.store = Some(if store.is_relative() { base.join(store) } else { store });
         fix(&mut e.templates);
         if let Some(m) = e.mechanisms.as_mut() {
             fix(m);
@@ -321,7 +336,15 @@ impl Experiment {
         if !(self.max_step >= self.dt) {
             return bad("max_step", format!("must be at least dt ({}), got {}", self.dt, self.max_step));
         }
-        if self.connections.is_some() && self.synapses.is_none() {
+        match (&self.network, self.cells.as_os_str().is_empty()) {
+            (None, true) => return bad("cells", "expected the cells file (or `network`, a network YAML to build)".into()),
+            (Some(_), false) => return bad("network", "give either `network` or `cells`/`connections`, not both".into()),
+            _ => {}
+        }
+        if self.network.is_some() && self.connections.is_some() {
+            return bad("network", "give either `network` or `cells`/`connections`, not both".into());
+        }
+        if (self.connections.is_some() || self.network.is_some()) && self.synapses.is_none() {
             return bad("synapses", "connections need synapses (inline or a path to synapses.yml)".into());
         }
         for (i, l) in self.lfp.iter().enumerate() {

@@ -79,6 +79,17 @@ struct Electrode {
     every: u64,
 }
 
+/// A connection as stored until instantiation: 40 bytes plus its weights in `Network::weights`.
+#[derive(Debug, Clone, Copy)]
+struct NcRec {
+    source: u64,
+    target_gid: u64,
+    delay: f64,
+    target: u32,
+    w_off: u32,
+    w_len: u32,
+}
+
 struct GroupRt {
     group: CellGroup,
     gids: Vec<u64>,
@@ -102,7 +113,12 @@ pub struct Network<'c> {
     cells: BTreeMap<u64, CellDescription>,
     /// Population index (sorted name order) of each local cell, for LFP cell sampling.
     population_of: HashMap<u64, usize>,
-    netcons: Vec<NetCon>,
+    netcons: Vec<NcRec>,
+    nc_weights: Vec<f64>,
+    /// Connections onto this rank's cells (kept after the records are freed at instantiation).
+    n_connections: usize,
+    /// Local gids, ascending (kept after the descriptions are freed at instantiation).
+    local_gids: Vec<u64>,
     direct: Vec<(u64, usize, f64, Vec<f64>)>,
     probes: Vec<ProbeRequest>,
     probe_every: u64,
@@ -130,6 +146,9 @@ impl<'c> Network<'c> {
             cells: BTreeMap::new(),
             population_of: HashMap::new(),
             netcons: vec![],
+            nc_weights: vec![],
+            n_connections: 0,
+            local_gids: vec![],
             direct: vec![],
             probes: vec![],
             probe_every: 1,
@@ -193,23 +212,38 @@ impl<'c> Network<'c> {
 
     /// Local gids, ascending.
     pub fn gids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.cells.keys().copied()
+        let before = (!self.built).then(|| self.cells.keys().copied());
+        let after = self.built.then(|| self.local_gids.iter().copied());
+        before.into_iter().flatten().chain(after.into_iter().flatten())
     }
 
     /// Connect `source` (any gid of the network) to target `target` of the local cell `target_gid`.
     pub fn connect(&mut self, nc: NetCon) -> Result<(), EngineError> {
+        self.connect_with(nc.source, nc.target_gid, nc.target, &nc.weights, nc.delay)
+    }
+
+    /// [`connect`](Self::connect) without building a [`NetCon`].
+    pub fn connect_with(&mut self, source: u64, target_gid: u64, target: usize, weights: &[f64], delay: f64) -> Result<(), EngineError> {
         self.check_not_built()?;
-        if !self.cells.contains_key(&nc.target_gid) {
-            return Err(EngineError::Network(format!("connection {} -> {}: the target is not on this rank", nc.source, nc.target_gid)));
+        if !self.cells.contains_key(&target_gid) {
+            return Err(EngineError::Network(format!("connection {source} -> {target_gid}: the target is not on this rank")));
         }
         let dt = self.opts.sim.dt;
-        if !(nc.delay >= dt - 1e-9 * dt) || !nc.delay.is_finite() {
+        if !(delay >= dt - 1e-9 * dt) || !delay.is_finite() {
             return Err(EngineError::Network(format!(
-                "connection {} -> {}: delay {} ms is below the time step dt = {dt} ms",
-                nc.source, nc.target_gid, nc.delay
+                "connection {source} -> {target_gid}: delay {delay} ms is below the time step dt = {dt} ms"
             )));
         }
-        self.netcons.push(nc);
+        self.netcons.push(NcRec {
+            source,
+            target_gid,
+            delay,
+            target: target as u32,
+            w_off: self.nc_weights.len() as u32,
+            w_len: weights.len() as u32,
+        });
+        self.nc_weights.extend_from_slice(weights);
+        self.n_connections += 1;
         Ok(())
     }
 
@@ -266,7 +300,7 @@ impl<'c> Network<'c> {
 
     /// Number of connections onto this rank's cells.
     pub fn local_connections(&self) -> usize {
-        self.netcons.len()
+        self.n_connections
     }
 
     /// Number of compartments on this rank (after instantiation).
@@ -284,6 +318,11 @@ impl<'c> Network<'c> {
         let local = self.wire(&index);
         self.comm.agree(local.as_ref().map_err(|e| e.to_string()).map(|_| ())).map_err(EngineError::Collective)?;
         let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
+        // The groups own everything now: free the descriptions and connection records.
+        self.local_gids = self.cells.keys().copied().collect();
+        self.cells = BTreeMap::new();
+        self.netcons = Vec::new();
+        self.nc_weights = Vec::new();
         self.min_delay = self.comm.allreduce_min(local_min);
         let interval = self.min_delay.min(self.opts.max_step);
         self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
@@ -313,6 +352,7 @@ impl<'c> Network<'c> {
         let mut index = HashMap::with_capacity(n);
         for (gi, chunk) in gids.chunks(per.max(1)).enumerate() {
             let descs: Vec<CellDescription> = chunk.iter().map(|g| self.cells[g].clone()).collect();
+            // (cloned: the descriptions stay until wiring has placed probes and LFP coefficients)
             let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone())
                 .map_err(|e| EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1])))?;
             for (ci, &g) in chunk.iter().enumerate() {
@@ -342,18 +382,19 @@ impl<'c> Network<'c> {
         let mut per_cell_ordinal: HashMap<u64, u64> = HashMap::new();
         let mut routes = Vec::with_capacity(order.len());
         for i in order {
-            let nc = &self.netcons[i];
+            let nc = self.netcons[i];
             let (g, c) = index[&nc.target_gid];
             let grp = &mut self.groups[g as usize];
-            let target = grp.group.target(c as usize, nc.target).ok_or_else(|| {
+            let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                 EngineError::Network(format!("connection {} -> {}: the cell has no target {}", nc.source, nc.target_gid, nc.target))
             })?;
             let k = per_cell_ordinal.entry(nc.target_gid).or_insert(0);
             let key = (nc.source << 20) | (*k & 0xF_FFFF);
             *k += 1;
+            let w = &self.nc_weights[nc.w_off as usize..(nc.w_off + nc.w_len) as usize];
             let id = grp
                 .group
-                .connect(target, &nc.weights, key)
+                .connect(target, w, key)
                 .map_err(|e| EngineError::Network(format!("connection {} -> {}: {e}", nc.source, nc.target_gid)))?;
             routes.push((nc.source, g, id, nc.delay));
         }

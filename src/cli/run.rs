@@ -30,6 +30,16 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
     if let Some(t) = args.threads {
         e.partition.threads = t;
     }
+    if let Some(net_yaml) = e.network.clone() {
+        // Build (or find in the store) the network's cells.h5 and connections.h5, on this job's ranks.
+        let loaded = miv_io::config::NetworkConfig::load(&net_yaml);
+        comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
+        let store = miv_jobs::Store::with_comm(e.store.clone().expect("set by load"), comm);
+        let built = miv_jobs::build(&loaded.expect("agreed"), &store, &miv_jobs::IoOptions::default()).map_err(super::build::job_error)?;
+        let files = built.graph.files();
+        e.cells = files.cells;
+        e.connections = Some(files.connections);
+    }
     let (summary, _) = experiment::run(comm, &e, Catalogue::builtin()).map_err(|err| CliError {
         collective: matches!(err, miv_engine::EngineError::Collective(_)),
         message: err.to_string(),
