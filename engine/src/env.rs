@@ -263,7 +263,9 @@ impl<'c> ExecutionEnvironment<'c> {
             for (gid, tree) in &trees {
                 let cell = crate::model::morphology_from_tree(tree)
                     .map_err(|e| format!("{}: /Populations/{name}/Trees, gid {gid}: {e}", f.path().display()))
-                    .and_then(|m| template.build(m, self.net.catalogue()).map_err(|e| format!("gid {gid} ({name}): {e}")));
+                    .and_then(|m| {
+                        template.build_with(m, self.net.catalogue(), ct.discretization.as_ref()).map_err(|e| format!("gid {gid} ({name}): {e}"))
+                    });
                 match (cell, &mut built) {
                     (Ok((c, _)), Ok(v)) => v.push((*gid, c.into())),
                     (Err(e), b @ Ok(_)) => *b = Err(e),

@@ -955,11 +955,32 @@ impl CellTemplate {
     /// `init_spike_detector`: the first axon segment at least 100 um from the root, else the last axon section's
     /// end, else `ais[0](0.5)`, else the last soma section's middle, with threshold `spike_threshold`.
     pub fn build(&self, morphology: Morphology, catalogue: &Catalogue) -> Result<(CableCell, Vec<String>), ModelError> {
+        self.build_with(morphology, catalogue, None)
+    }
+
+    /// [`build`](Self::build), with the population's `cell_types.yml` discretisation used when the template
+    /// has none (so synapse placement by the construction jobs and simulation see the same segments).
+    pub fn build_with(
+        &self,
+        morphology: Morphology,
+        catalogue: &Catalogue,
+        fallback: Option<&miv_io::config::Discretization>,
+    ) -> Result<(CableCell, Vec<String>), ModelError> {
         let cx = Ctx { file: &self.file };
         let mut cell = CableCell::new(morphology).map_err(|e| cx.err("(morphology)", e.to_string()))?;
         let y = &self.y;
+        let from_cell_types = fallback.map(|d| {
+            DiscretizationSpec::One(DiscretizationYaml {
+                region: None,
+                nseg: d.nseg.map(|n| n as usize),
+                d_lambda: d.d_lambda,
+                frequency: d.frequency,
+                ra: d.d_lambda.map(|_| d.ra),
+                cm: d.d_lambda.map(|_| d.cm),
+            })
+        });
         let bio = Biophysics {
-            discretization: y.discretization.as_ref(),
+            discretization: y.discretization.as_ref().or(from_cell_types.as_ref()),
             properties: &y.properties,
             mechanisms: &y.mechanisms,
             ions: &y.ions,
