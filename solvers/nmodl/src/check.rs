@@ -158,6 +158,8 @@ impl<'a> Checker<'a> {
         let mut name: Option<(String, MechKind, Pos)> = None;
         let mut ions: Vec<(UseIon, Vec<(String, IonVarKind, Pos)>, Vec<(String, IonVarKind, Pos)>)> = Vec::new();
         let mut nonspecific: Vec<(String, Pos)> = Vec::new();
+        // Membrane currents in the order the NEURON block declares them.
+        let mut current_order: Vec<String> = Vec::new();
         let mut electrode = false;
         let mut threadsafe = false;
         let mut opaque: Vec<(String, Pos)> = Vec::new();
@@ -209,11 +211,16 @@ impl<'a> Checker<'a> {
                         };
                         let r = classify_list(&u.read, false)?;
                         let w = classify_list(&u.write, true)?;
+                        current_order.extend(w.iter().filter(|x| x.1 == IonVarKind::Current).map(|x| x.0.clone()));
                         ions.push((u.clone(), r, w));
                     }
-                    NeuronStmt::NonspecificCurrent(l) => nonspecific.extend(l.iter().cloned()),
+                    NeuronStmt::NonspecificCurrent(l) => {
+                        current_order.extend(l.iter().map(|x| x.0.clone()));
+                        nonspecific.extend(l.iter().cloned())
+                    }
                     NeuronStmt::ElectrodeCurrent(l) => {
                         electrode = true;
+                        current_order.extend(l.iter().map(|x| x.0.clone()));
                         nonspecific.extend(l.iter().cloned())
                     }
                     NeuronStmt::Range(l) => self.range.extend(l.iter().map(|x| x.0.clone())),
@@ -305,23 +312,18 @@ impl<'a> Checker<'a> {
             }
             ion_uses.push(IonUse { ion: u.ion.clone(), valence: u.valence, read, write });
         }
-        let mut currents = Vec::new();
         for (n, p) in &nonspecific {
-            let id = match self.by_name.get(n) {
-                Some(&id) => id,
-                None => self.declare(n, *p, VarKind::Assigned, 0.0, None)?,
-            };
-            currents.push(id);
-        }
-        for u in &ion_uses {
-            for w in &u.write {
-                if w.kind == IonVarKind::Current {
-                    currents.push(w.var);
-                }
+            if !self.by_name.contains_key(n) {
+                self.declare(n, *p, VarKind::Assigned, 0.0, None)?;
             }
         }
-        currents.sort();
-        currents.dedup();
+        let mut currents: Vec<VarId> = Vec::new();
+        for n in &current_order {
+            let id = self.by_name[n];
+            if !currents.contains(&id) {
+                currents.push(id);
+            }
+        }
         for (n, p) in &opaque {
             if !self.by_name.contains_key(n) {
                 self.declare(n, *p, VarKind::Assigned, 0.0, None)?;
@@ -604,9 +606,14 @@ impl<'a> Checker<'a> {
         let method = match (kind, method) {
             (FuncKind::Derivative, Some("cnexp")) => Method::Cnexp,
             (FuncKind::Derivative, Some("derivimplicit")) => Method::Derivimplicit,
-            (FuncKind::Derivative | FuncKind::Kinetic, Some("euler")) => Method::Euler,
+            (FuncKind::Derivative, Some("euler")) => Method::Euler,
             (FuncKind::Kinetic, Some("sparse")) => Method::Sparse,
-            (FuncKind::Kinetic, Some("derivimplicit")) => Method::Derivimplicit,
+            (FuncKind::Kinetic, Some(m @ ("derivimplicit" | "euler" | "cnexp"))) => {
+                return Err(self.src.unsupported(
+                    pos,
+                    format!("KINETIC blocks are solved with METHOD sparse; METHOD {m} on a KINETIC block is not supported by miv's NMODL compiler"),
+                ))
+            }
             (FuncKind::Procedure, None) => Method::Procedure,
             (FuncKind::Procedure, Some(m)) => {
                 return Err(self.src.semantic(pos, format!("METHOD {m} cannot solve the PROCEDURE '{block}'")))
