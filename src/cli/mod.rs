@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod cell;
 mod debug;
 mod info;
 
@@ -53,6 +54,8 @@ pub struct Cli {
 pub enum Command {
     /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
     Info(info::InfoArgs),
+    /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
+    Cell(cell::CellArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -67,6 +70,7 @@ pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Info(a) => info::run(comm.as_ref(), a),
         Command::Debug(a) => debug::run(comm.as_ref(), a),
+        Command::Cell(a) => cell::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

@@ -2,6 +2,8 @@
 //! timeout so a hang fails the test instead of stalling the suite.
 #![allow(dead_code)]
 
+pub mod cell;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

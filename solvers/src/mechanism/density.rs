@@ -1,0 +1,313 @@
+//! Density mechanisms: `pas` and `hh` as NEURON ships them (passive.mod, hh.mod). Currents and their
+//! conductances are computed the way nocmodl's `nrn_cur` does: i(v) and i(v + 0.001), g = di / 0.001.
+
+use super::{Columns, Cx, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use crate::fastmath;
+
+/// NEURON's numerical derivative step (mV) in `nrn_cur`.
+pub(crate) const DV: f64 = 0.001;
+
+/// Passive leak `pas`: i = g (v - e).
+#[derive(Debug, Clone)]
+pub struct Pas {
+    info: MechanismInfo,
+    sites: Sites,
+    p: Columns,
+}
+
+impl Default for Pas {
+    fn default() -> Pas {
+        let info = MechanismInfo {
+            name: "pas".into(),
+            kind: MechanismKind::Density,
+            params: vec![ParamSpec::new("g", 0.001, "S/cm2"), ParamSpec::new("e", -70.0, "mV")],
+            states: vec![],
+            globals: vec![],
+            ions: vec![],
+            electrode: false,
+            weights: 0,
+        };
+        Pas { info, sites: Sites::default(), p: Columns::new(2) }
+    }
+}
+
+impl Mechanism for Pas {
+    kernel_accessors!();
+    fn add_instance(&mut self, site: &Site, params: &[f64]) {
+        self.sites.push(site);
+        self.p.push(params);
+    }
+    fn state(&self, _i: usize, _k: usize) -> f64 {
+        f64::NAN
+    }
+    fn initialize(&mut self, _cx: &mut Cx) {}
+    fn current(&mut self, cx: &mut Cx) {
+        let n = self.sites.len();
+        let (g, e) = (&self.p.cols[0][..n], &self.p.cols[1][..n]);
+        for (i, &node) in self.sites.node[..n].iter().enumerate() {
+            let node = node as usize;
+            let v = cx.v[node];
+            let i1 = g[i] * (v + DV - e[i]);
+            let i0 = g[i] * (v - e[i]);
+            cx.add_membrane(node, i0, (i1 - i0) / DV);
+        }
+    }
+    fn update_state(&mut self, _cx: &mut Cx) {}
+}
+
+const TABLE_MIN: f64 = -100.0;
+const TABLE_STEPS: usize = 200;
+
+/// Hodgkin-Huxley squid axon channels `hh`, with NEURON's rate functions and `cnexp` gate update. Rates are
+/// exact by default; the global `usetable = 1` switches to NEURON's 1 mV table (-100..100 mV, linear
+/// interpolation, clamped outside), which is what NEURON uses unless `usetable_hh = 0`.
+#[derive(Debug, Clone)]
+pub struct Hh {
+    info: MechanismInfo,
+    sites: Sites,
+    /// gnabar, gkbar, gl, el
+    p: Columns,
+    m: Vec<f64>,
+    h: Vec<f64>,
+    n: Vec<f64>,
+    scratch: Vec<f64>,
+    usetable: bool,
+    /// minf, mtau, hinf, htau, ninf, ntau at 201 voltages, for `table_celsius`.
+    table: Vec<[f64; 6]>,
+    table_celsius: f64,
+}
+
+impl Default for Hh {
+    fn default() -> Hh {
+        let info = MechanismInfo {
+            name: "hh".into(),
+            kind: MechanismKind::Density,
+            params: vec![
+                ParamSpec::new("gnabar", 0.12, "S/cm2"),
+                ParamSpec::new("gkbar", 0.036, "S/cm2"),
+                ParamSpec::new("gl", 0.0003, "S/cm2"),
+                ParamSpec::new("el", -54.3, "mV"),
+            ],
+            states: vec!["m".into(), "h".into(), "n".into(), "gna".into(), "gk".into()],
+            globals: vec![ParamSpec::new("usetable", 0.0, "")],
+            ions: vec![IonUse::channel("na"), IonUse::channel("k")],
+            electrode: false,
+            weights: 0,
+        };
+        Hh {
+            info,
+            sites: Sites::default(),
+            p: Columns::new(4),
+            m: vec![],
+            h: vec![],
+            n: vec![],
+            scratch: vec![],
+            usetable: false,
+            table: vec![],
+            table_celsius: f64::NAN,
+        }
+    }
+}
+
+/// NEURON's vtrap(x, y) = x / (exp(x/y) - 1), with its series near 0; `e` is exp(x/y).
+#[inline(always)]
+fn vtrap(x: f64, y: f64, e: f64) -> f64 {
+    let r = x / y;
+    let small = y * (1.0 - r / 2.0);
+    let big = x / (e - 1.0);
+    if r.abs() < 1e-6 {
+        small
+    } else {
+        big
+    }
+}
+
+/// Rate sums and steady states at v: (minf, m rate, hinf, h rate, ninf, n rate) where rate = alpha + beta
+/// before the q10 factor, so tau = 1 / (q10 rate). `ex` is the exp function.
+#[inline(always)]
+fn hh_rates(v: f64, ex: impl Fn(f64) -> f64) -> [f64; 6] {
+    let am = 0.1 * vtrap(-(v + 40.0), 10.0, ex(-(v + 40.0) / 10.0));
+    let bm = 4.0 * ex(-(v + 65.0) / 18.0);
+    let ah = 0.07 * ex(-(v + 65.0) / 20.0);
+    let bh = 1.0 / (ex(-(v + 35.0) / 10.0) + 1.0);
+    let an = 0.01 * vtrap(-(v + 55.0), 10.0, ex(-(v + 55.0) / 10.0));
+    let bn = 0.125 * ex(-(v + 65.0) / 80.0);
+    let (sm, sh, sn) = (am + bm, ah + bh, an + bn);
+    [am / sm, sm, ah / sh, sh, an / sn, sn]
+}
+
+fn q10(celsius: f64) -> f64 {
+    3f64.powf((celsius - 6.3) / 10.0)
+}
+
+impl Hh {
+    fn ensure_table(&mut self, celsius: f64) {
+        if self.table_celsius == celsius && !self.table.is_empty() {
+            return;
+        }
+        let q = q10(celsius);
+        let dx = (100.0 - TABLE_MIN) / TABLE_STEPS as f64;
+        let mut x = TABLE_MIN;
+        self.table.clear();
+        for _ in 0..=TABLE_STEPS {
+            let r = hh_rates(x, f64::exp);
+            self.table.push([r[0], 1.0 / (q * r[1]), r[2], 1.0 / (q * r[3]), r[4], 1.0 / (q * r[5])]);
+            x += dx;
+        }
+        self.table_celsius = celsius;
+    }
+
+    /// (minf, mtau, hinf, htau, ninf, ntau) from the table.
+    #[inline(always)]
+    fn lookup(table: &[[f64; 6]], v: f64) -> [f64; 6] {
+        let xi = v - TABLE_MIN;
+        if xi.is_nan() {
+            return [xi; 6];
+        }
+        if xi <= 0.0 {
+            return table[0];
+        }
+        if xi >= TABLE_STEPS as f64 {
+            return table[TABLE_STEPS];
+        }
+        let i = xi as usize;
+        let th = xi - i as f64;
+        let (a, b) = (&table[i], &table[i + 1]);
+        let mut out = [0.0; 6];
+        for k in 0..6 {
+            out[k] = a[k] + th * (b[k] - a[k]);
+        }
+        out
+    }
+
+    fn gather_v(&mut self, v: &[f64]) {
+        let n = self.sites.len();
+        self.scratch.resize(n, 0.0);
+        for (s, &node) in self.scratch.iter_mut().zip(&self.sites.node) {
+            *s = v[node as usize];
+        }
+    }
+}
+
+#[inline(always)]
+fn cnexp(x: &mut f64, inf: f64, rate_dt: f64, ex: impl Fn(f64) -> f64) {
+    *x += (1.0 - ex(-rate_dt)) * (inf - *x);
+}
+
+fn hh_states_exact(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
+    let len = v.len();
+    let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
+    for i in 0..len {
+        let r = hh_rates(v[i], fastmath::exp);
+        cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
+        cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
+        cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+    }
+}
+
+impl Mechanism for Hh {
+    kernel_accessors!();
+    fn add_instance(&mut self, site: &Site, params: &[f64]) {
+        self.sites.push(site);
+        self.p.push(params);
+        self.m.push(0.0);
+        self.h.push(0.0);
+        self.n.push(0.0);
+    }
+    fn state(&self, i: usize, k: usize) -> f64 {
+        match k {
+            0 => self.m[i],
+            1 => self.h[i],
+            2 => self.n[i],
+            3 => self.p.cols[0][i] * self.m[i].powi(3) * self.h[i],
+            _ => self.p.cols[1][i] * self.n[i].powi(4),
+        }
+    }
+    fn global(&self, k: usize) -> f64 {
+        if k == 0 {
+            self.usetable as i32 as f64
+        } else {
+            f64::NAN
+        }
+    }
+    fn set_global(&mut self, k: usize, value: f64) {
+        if k == 0 {
+            self.usetable = value != 0.0;
+        }
+    }
+    fn initialize(&mut self, cx: &mut Cx) {
+        self.gather_v(cx.v);
+        if self.usetable {
+            self.ensure_table(cx.celsius);
+        }
+        for i in 0..self.sites.len() {
+            let v = self.scratch[i];
+            let (minf, hinf, ninf) = if self.usetable {
+                let t = Hh::lookup(&self.table, v);
+                (t[0], t[2], t[4])
+            } else {
+                let r = hh_rates(v, fastmath::exp);
+                (r[0], r[2], r[4])
+            };
+            self.m[i] = minf;
+            self.h[i] = hinf;
+            self.n[i] = ninf;
+        }
+    }
+    fn current(&mut self, cx: &mut Cx) {
+        let len = self.sites.len();
+        let [gnabar, gkbar, gl, el] = [0, 1, 2, 3].map(|k| &self.p.cols[k][..len]);
+        let (sna, sk) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len]);
+        let (m, h, n) = (&self.m[..len], &self.h[..len], &self.n[..len]);
+        let v = cx.v;
+        let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
+        let (na, k) = {
+            let (ia, ib) = (cx.ion_ids[0], cx.ion_ids[1]);
+            let (x, y) = cx.ions.split_at_mut(ia.max(ib));
+            if ia < ib {
+                (&mut x[ia], &mut y[0])
+            } else {
+                (&mut y[0], &mut x[ib])
+            }
+        };
+        for i in 0..len {
+            let node = self.sites.node[i] as usize;
+            let vv = v[node];
+            let (ena, ek) = (na.erev[sna[i] as usize], k.erev[sk[i] as usize]);
+            let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
+            let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
+            let vp = vv + DV;
+            let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
+            let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
+            let i1 = ina1 + ik1 + il1;
+            let i0 = ina + ik + il;
+            na.dcurdv[sna[i] as usize] += (ina1 - ina) / DV;
+            k.dcurdv[sk[i] as usize] += (ik1 - ik) / DV;
+            na.cur[sna[i] as usize] += ina;
+            k.cur[sk[i] as usize] += ik;
+            rhs[node] -= i0;
+            d[node] += (i1 - i0) / DV;
+        }
+    }
+    fn update_state(&mut self, cx: &mut Cx) {
+        self.gather_v(cx.v);
+        let len = self.sites.len();
+        if self.usetable {
+            self.ensure_table(cx.celsius);
+            let dt = cx.dt;
+            // nocmodl's cnexp expression for x' = (xinf - x)/xtau, kept literally for the table runs.
+            let step = |x: &mut f64, inf: f64, tau: f64| {
+                *x += (1.0 - (dt * (-1.0 / tau)).exp()) * (-(inf / tau) / (-1.0 / tau) - *x);
+            };
+            for i in 0..len {
+                let t = Hh::lookup(&self.table, self.scratch[i]);
+                step(&mut self.m[i], t[0], t[1]);
+                step(&mut self.h[i], t[2], t[3]);
+                step(&mut self.n[i], t[4], t[5]);
+            }
+        } else {
+            let qdt = q10(cx.celsius) * cx.dt;
+            hh_states_exact(&mut self.m, &mut self.h, &mut self.n, &self.scratch, qdt);
+        }
+    }
+}

@@ -1,0 +1,846 @@
+//! `miv cell MODEL.yaml --out DIR`: simulate one cell described in YAML (schema: docs/cell-yaml.md) and write
+//! its probe traces and spike times as CSV. The model is turned into a solvers `CableCell` in a group of one,
+//! so this is the same code path the network engine uses. Every error names the YAML key at fault.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use miv_partition::Communicator;
+use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
+use miv_solvers::compartments::{nseg_d_lambda, Compartments};
+use miv_solvers::expr::Expr;
+use miv_solvers::morphology::swc;
+use miv_solvers::{
+    CableCell, Catalogue, CellDescription, CellGroup, DeliveryRule, Event, Location, MechanismKind, Method, Morphology,
+    MorphologyError, Point3, ProbeSpec, Section, SimOptions, SpikeRule, Values,
+};
+use serde::Deserialize;
+
+use super::{CliError, CliResult};
+
+#[derive(Debug, Args)]
+pub struct CellArgs {
+    /// The cell model (YAML, see docs/cell-yaml.md).
+    pub model: PathBuf,
+    /// Output directory for probes.csv and spikes.csv (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(comm: &dyn Communicator, args: CellArgs) -> CliResult {
+    if comm.size() > 1 {
+        return Err(CliError {
+            message: "miv cell simulates one cell in one process; run it without mpirun".into(),
+            collective: true,
+        });
+    }
+    let model = load_model(&args.model).map_err(|e| CliError::local(e.to_string()))?;
+    let out = simulate(&model).map_err(|e| CliError::local(format!("{}: {e}", args.model.display())))?;
+    write_outputs(&args.out, &model, &out).map_err(|e| CliError::local(e.to_string()))?;
+    let summary = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "out": args.out.display().to_string(),
+        "compartments": out.compartments,
+        "samples": out.times.len(),
+        "spikes": out.spikes.len(),
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+/// A model error: the file, the YAML key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ModelError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The YAML schema (docs/cell-yaml.md). Unknown keys are errors.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelYaml {
+    simulation: SimulationYaml,
+    morphology: MorphologyYaml,
+    #[serde(default)]
+    discretization: Option<DiscretizationYaml>,
+    #[serde(default)]
+    properties: Vec<PropertiesYaml>,
+    #[serde(default)]
+    mechanisms: Vec<DensityYaml>,
+    #[serde(default)]
+    ions: Vec<IonYaml>,
+    #[serde(default)]
+    point_processes: Vec<PointYaml>,
+    #[serde(default)]
+    detectors: Vec<DetectorYaml>,
+    #[serde(default)]
+    probes: Vec<ProbeYaml>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum MethodYaml {
+    BackwardEuler,
+    CrankNicolson,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum SpikeRuleYaml {
+    Neuron,
+    Interpolated,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum DeliveryRuleYaml {
+    Neuron,
+    Arbor,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulationYaml {
+    tstop: f64,
+    #[serde(default = "default_dt")]
+    dt: f64,
+    #[serde(default = "default_method")]
+    method: MethodYaml,
+    #[serde(default = "default_celsius")]
+    celsius: f64,
+    #[serde(default = "default_v_init")]
+    v_init: f64,
+    #[serde(default = "default_spike_rule")]
+    spike_rule: SpikeRuleYaml,
+    #[serde(default = "default_delivery_rule")]
+    delivery_rule: DeliveryRuleYaml,
+    #[serde(default)]
+    record_dt: Option<f64>,
+    #[serde(default)]
+    globals: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+fn default_dt() -> f64 {
+    0.025
+}
+fn default_method() -> MethodYaml {
+    MethodYaml::BackwardEuler
+}
+fn default_celsius() -> f64 {
+    6.3
+}
+fn default_v_init() -> f64 {
+    -65.0
+}
+fn default_spike_rule() -> SpikeRuleYaml {
+    SpikeRuleYaml::Neuron
+}
+fn default_delivery_rule() -> DeliveryRuleYaml {
+    DeliveryRuleYaml::Neuron
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MorphologyYaml {
+    #[serde(default)]
+    swc: Option<String>,
+    #[serde(default)]
+    sections: Option<Vec<SectionYaml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TypeYaml {
+    Number(i32),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionYaml {
+    name: String,
+    #[serde(rename = "type", default)]
+    kind: Option<TypeYaml>,
+    #[serde(rename = "L", default)]
+    length: Option<f64>,
+    #[serde(default)]
+    diam: Option<f64>,
+    #[serde(default)]
+    points: Option<Vec<[f64; 4]>>,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    parent_x: Option<f64>,
+    #[serde(default)]
+    nseg: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscretizationYaml {
+    #[serde(default)]
+    nseg: Option<usize>,
+    #[serde(default)]
+    d_lambda: Option<f64>,
+    #[serde(default = "default_frequency")]
+    frequency: f64,
+}
+
+fn default_frequency() -> f64 {
+    100.0
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum RegionYaml {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PropertiesYaml {
+    region: RegionYaml,
+    #[serde(rename = "Ra", default)]
+    ra: Option<f64>,
+    #[serde(default)]
+    cm: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum ValueYaml {
+    Number(f64),
+    Expression(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DensityYaml {
+    region: RegionYaml,
+    mechanism: String,
+    #[serde(default)]
+    params: BTreeMap<String, ValueYaml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IonYaml {
+    region: RegionYaml,
+    ion: String,
+    #[serde(default)]
+    erev: Option<f64>,
+    #[serde(default)]
+    conc_in: Option<f64>,
+    #[serde(default)]
+    conc_out: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum WeightsYaml {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsYaml {
+    weights: WeightsYaml,
+    times: Vec<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointYaml {
+    name: String,
+    mechanism: String,
+    at: String,
+    #[serde(default)]
+    params: BTreeMap<String, f64>,
+    #[serde(default)]
+    events: Vec<EventsYaml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorYaml {
+    #[serde(default)]
+    name: Option<String>,
+    at: String,
+    #[serde(default = "default_threshold")]
+    threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeYaml {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default = "default_variable")]
+    variable: String,
+}
+
+fn default_variable() -> String {
+    "v".into()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The resolved model.
+
+/// Events to deliver to one point process: its target index, weights and times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTrain {
+    pub target: usize,
+    pub weights: Vec<f64>,
+    pub times: Vec<f64>,
+}
+
+/// A loaded, checked model.
+#[derive(Debug, Clone)]
+pub struct CellModel {
+    pub cell: CableCell,
+    pub options: SimOptions,
+    pub tstop: f64,
+    pub v_init: f64,
+    pub record_dt: f64,
+    /// (column name, probe)
+    pub probes: Vec<(String, ProbeSpec)>,
+    pub events: Vec<EventTrain>,
+    pub detector_names: Vec<String>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError { file: self.file.into(), key: key.into(), message: message.into() }
+    }
+}
+
+/// Read and check a model file.
+pub fn load_model(path: &Path) -> Result<CellModel, ModelError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ModelError { file: file.clone(), key: "(file)".into(), message: format!("cannot read: {e}") })?;
+    parse_model(&text, &file, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Check a model given as YAML text; `file` names it in errors, `base` resolves relative paths.
+pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, ModelError> {
+    let cx = Ctx { file };
+    let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        match msg.split_once(": ") {
+            Some((key, rest)) if !key.contains(' ') => cx.err(key, rest),
+            _ => cx.err("(document)", msg),
+        }
+    })?;
+    let catalogue = Catalogue::builtin();
+
+    // Simulation settings.
+    let s = &y.simulation;
+    if !(s.dt > 0.0 && s.dt.is_finite()) {
+        return Err(cx.err("simulation.dt", format!("must be a positive number of ms, got {}", s.dt)));
+    }
+    if !(s.tstop >= 0.0 && s.tstop.is_finite()) {
+        return Err(cx.err("simulation.tstop", format!("must be >= 0 ms, got {}", s.tstop)));
+    }
+    if !s.celsius.is_finite() {
+        return Err(cx.err("simulation.celsius", "must be a number"));
+    }
+    let record_dt = s.record_dt.unwrap_or(s.dt);
+    let ratio = record_dt / s.dt;
+    if !(record_dt > 0.0) || (ratio - ratio.round()).abs() > 1e-9 || ratio.round() < 1.0 {
+        return Err(cx.err("simulation.record_dt", format!("must be a positive multiple of dt ({}), got {record_dt}", s.dt)));
+    }
+    let mut globals = Vec::new();
+    for (mech, values) in &s.globals {
+        let info = catalogue
+            .get(mech)
+            .ok_or_else(|| cx.err(format!("simulation.globals.{mech}"), format!("unknown mechanism (known: {})", catalogue.names().join(", "))))?;
+        for (g, v) in values {
+            if info.global_index(g).is_none() {
+                let known: Vec<&str> = info.globals.iter().map(|p| p.name.as_str()).collect();
+                return Err(cx.err(format!("simulation.globals.{mech}.{g}"), format!("{mech} has no global {g:?} (it has: {})", known.join(", "))));
+            }
+            globals.push((mech.clone(), g.clone(), *v));
+        }
+    }
+
+    let morphology = build_morphology(&cx, &y.morphology, base)?;
+    let mut cell = CableCell::new(morphology).map_err(|e| morphology_error(&cx, &e))?;
+    let names: Vec<String> = cell.morphology.sections.iter().map(|s| s.name.clone()).collect();
+
+    // Passive properties, in order (later entries win).
+    for (i, p) in y.properties.iter().enumerate() {
+        let key = format!("properties[{i}]");
+        let secs = select(&cx, &cell, &p.region, &format!("{key}.region"))?;
+        if let Some(ra) = p.ra {
+            if !(ra > 0.0 && ra.is_finite()) {
+                return Err(cx.err(format!("{key}.Ra"), format!("must be positive (ohm cm), got {ra}")));
+            }
+            secs.iter().for_each(|&s| cell.ra[s] = ra);
+        }
+        if let Some(cm) = p.cm {
+            if !(cm >= 0.0 && cm.is_finite()) {
+                return Err(cx.err(format!("{key}.cm"), format!("must be >= 0 (uF/cm2), got {cm}")));
+            }
+            secs.iter().for_each(|&s| cell.cm[s] = cm);
+        }
+    }
+
+    // Discretisation: a default for every section, then per-section nseg.
+    if let Some(d) = &y.discretization {
+        match (d.nseg, d.d_lambda) {
+            (Some(_), Some(_)) => return Err(cx.err("discretization", "give either nseg or d_lambda, not both")),
+            (Some(0), None) => return Err(cx.err("discretization.nseg", "must be >= 1")),
+            (Some(n), None) => cell.nseg.iter_mut().for_each(|k| *k = n),
+            (None, Some(dl)) => {
+                if !(dl > 0.0) || !(d.frequency > 0.0) {
+                    return Err(cx.err("discretization.d_lambda", "d_lambda and frequency must be positive"));
+                }
+                for s in 0..cell.section_count() {
+                    cell.nseg[s] = nseg_d_lambda(&cell.morphology.sections[s], cell.ra[s], cell.cm[s], dl, d.frequency);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(secs) = &y.morphology.sections {
+        for (i, s) in secs.iter().enumerate() {
+            match s.nseg {
+                Some(0) => return Err(cx.err(format!("morphology.sections[{i}].nseg"), "must be >= 1")),
+                Some(n) => cell.nseg[i] = n,
+                None => {}
+            }
+        }
+    }
+    let comp = cell.compartments();
+
+    // Density mechanisms.
+    for (i, m) in y.mechanisms.iter().enumerate() {
+        let key = format!("mechanisms[{i}]");
+        let info = mechanism_of(&cx, &catalogue, &m.mechanism, MechanismKind::Density, &format!("{key}.mechanism"))?;
+        let secs = select(&cx, &cell, &m.region, &format!("{key}.region"))?;
+        let mut exprs = Vec::new();
+        for (p, v) in &m.params {
+            if info.param_index(p).is_none() {
+                return Err(cx.err(format!("{key}.params.{p}"), format!("{} has no parameter {p:?} (it has: {})", info.name, info.param_names())));
+            }
+            let value = match v {
+                ValueYaml::Number(x) => Segmentwise::Constant(*x),
+                ValueYaml::Expression(e) => Segmentwise::Expr(
+                    Expr::parse(e, &SEGMENT_VARIABLES).map_err(|err| cx.err(format!("{key}.params.{p}"), format!("{err} in {e:?}")))?,
+                ),
+            };
+            exprs.push((p.clone(), value));
+        }
+        for &s in &secs {
+            let params = exprs
+                .iter()
+                .map(|(p, v)| {
+                    let values = match v {
+                        Segmentwise::Constant(x) => Values::Uniform(*x),
+                        Segmentwise::Expr(e) => Values::PerSegment(segment_values(&comp, s, e)),
+                    };
+                    if let Values::PerSegment(vals) = &values {
+                        if let Some(bad) = vals.iter().find(|x| !x.is_finite()) {
+                            return Err(cx.err(format!("{key}.params.{p}"), format!("evaluates to {bad} in section {:?}", names[s])));
+                        }
+                    }
+                    Ok((p.clone(), values))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            cell.density.push(DensityPlacement { section: s, mechanism: m.mechanism.clone(), params });
+        }
+    }
+
+    // Ions.
+    for (i, ion) in y.ions.iter().enumerate() {
+        let key = format!("ions[{i}]");
+        if ion.ion.is_empty() || !ion.ion.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(cx.err(format!("{key}.ion"), format!("{:?} is not an ion name", ion.ion)));
+        }
+        for (what, v) in [("conc_in", ion.conc_in), ("conc_out", ion.conc_out)] {
+            if let Some(c) = v {
+                if !(c > 0.0) {
+                    return Err(cx.err(format!("{key}.{what}"), format!("must be positive (mM), got {c}")));
+                }
+            }
+        }
+        for s in select(&cx, &cell, &ion.region, &format!("{key}.region"))? {
+            cell.ions.push(IonSetting { section: s, ion: ion.ion.clone(), erev: ion.erev, conc_in: ion.conc_in, conc_out: ion.conc_out });
+        }
+    }
+
+    // Point processes and their events.
+    let mut events = Vec::new();
+    let mut point_names: Vec<String> = Vec::new();
+    for (i, p) in y.point_processes.iter().enumerate() {
+        let key = format!("point_processes[{i}]");
+        if point_names.contains(&p.name) {
+            return Err(cx.err(format!("{key}.name"), format!("{:?} is used by another point process", p.name)));
+        }
+        let info = mechanism_of(&cx, &catalogue, &p.mechanism, MechanismKind::Point, &format!("{key}.mechanism"))?;
+        let location = parse_location(&cx, &cell, &p.at, &format!("{key}.at"))?;
+        for k in p.params.keys() {
+            if info.param_index(k).is_none() {
+                return Err(cx.err(format!("{key}.params.{k}"), format!("{} has no parameter {k:?} (it has: {})", info.name, info.param_names())));
+            }
+        }
+        let target = cell.points.len();
+        cell.points.push(PointPlacement {
+            location,
+            mechanism: p.mechanism.clone(),
+            params: p.params.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        });
+        point_names.push(p.name.clone());
+        for (j, e) in p.events.iter().enumerate() {
+            let ekey = format!("{key}.events[{j}]");
+            if info.weights == 0 {
+                return Err(cx.err(ekey, format!("{} takes no events", info.name)));
+            }
+            let weights = match &e.weights {
+                WeightsYaml::One(w) => vec![*w],
+                WeightsYaml::Many(w) => w.clone(),
+            };
+            if weights.is_empty() || weights.len() > info.weights {
+                return Err(cx.err(format!("{ekey}.weights"), format!("{} takes {} weight(s), {} given", info.name, info.weights, weights.len())));
+            }
+            if let Some(t) = e.times.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
+                return Err(cx.err(format!("{ekey}.times"), format!("event times must be >= 0 ms, got {t}")));
+            }
+            events.push(EventTrain { target, weights, times: e.times.clone() });
+        }
+    }
+
+    // Detectors.
+    let mut detector_names = Vec::new();
+    for (i, d) in y.detectors.iter().enumerate() {
+        let key = format!("detectors[{i}]");
+        let location = parse_location(&cx, &cell, &d.at, &format!("{key}.at"))?;
+        if !d.threshold.is_finite() {
+            return Err(cx.err(format!("{key}.threshold"), "must be a number (mV)"));
+        }
+        cell.detect(location, d.threshold);
+        detector_names.push(d.name.clone().unwrap_or_else(|| d.at.clone()));
+    }
+
+    // Probes.
+    let mut probes = Vec::new();
+    let mut membrane_current = false;
+    for (i, p) in y.probes.iter().enumerate() {
+        let key = format!("probes[{i}]");
+        let at = |cx: &Ctx| -> Result<Location, ModelError> {
+            let a = p.at.as_deref().ok_or_else(|| cx.err(format!("{key}.at"), format!("variable {:?} needs a location", p.variable)))?;
+            parse_location(cx, &cell, a, &format!("{key}.at"))
+        };
+        let spec = match p.variable.as_str() {
+            "v" => ProbeSpec::Voltage { cell: 0, location: at(&cx)? },
+            "i_membrane" => {
+                membrane_current = true;
+                ProbeSpec::MembraneCurrent { cell: 0, location: at(&cx)? }
+            }
+            other => {
+                let Some((owner, var)) = other.split_once('.') else {
+                    return Err(cx.err(format!("{key}.variable"), format!("{other:?}: expected v, i_membrane, <mechanism>.<variable> or <point process>.<variable>")));
+                };
+                if let Some(t) = point_names.iter().position(|n| n == owner) {
+                    let info = catalogue.get(&cell.points[t].mechanism).unwrap();
+                    if info.state_index(var).is_none() {
+                        return Err(cx.err(format!("{key}.variable"), format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", "))));
+                    }
+                    ProbeSpec::TargetState { cell: 0, target: t, variable: var.into() }
+                } else if let Some(info) = catalogue.get(owner).filter(|i| i.kind == MechanismKind::Density) {
+                    if info.state_index(var).is_none() {
+                        return Err(cx.err(format!("{key}.variable"), format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", "))));
+                    }
+                    let location = at(&cx)?;
+                    if !cell.density.iter().any(|d| d.section == location.section && d.mechanism == owner) {
+                        return Err(cx.err(format!("{key}.at"), format!("{owner} is not inserted in section {:?}", names[location.section])));
+                    }
+                    ProbeSpec::DensityState { cell: 0, location, mechanism: owner.into(), variable: var.into() }
+                } else {
+                    return Err(cx.err(format!("{key}.variable"), format!("{owner:?} is neither a point process name nor a density mechanism")));
+                }
+            }
+        };
+        let name = p.name.clone().unwrap_or_else(|| match &p.at {
+            Some(a) => format!("{}@{a}", p.variable),
+            None => p.variable.clone(),
+        });
+        probes.push((name, spec));
+    }
+
+    let options = SimOptions {
+        dt: s.dt,
+        method: match s.method {
+            MethodYaml::BackwardEuler => Method::BackwardEuler,
+            MethodYaml::CrankNicolson => Method::CrankNicolson,
+        },
+        celsius: s.celsius,
+        spike_rule: match s.spike_rule {
+            SpikeRuleYaml::Neuron => SpikeRule::Grid,
+            SpikeRuleYaml::Interpolated => SpikeRule::Interpolated,
+        },
+        delivery_rule: match s.delivery_rule {
+            DeliveryRuleYaml::Neuron => DeliveryRule::Nearest,
+            DeliveryRuleYaml::Arbor => DeliveryRule::Floor,
+        },
+        membrane_current,
+        geometry: false,
+        globals,
+    };
+    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names })
+}
+
+/// Variables of parameter expressions: path distance from the root's 0-end (um), arc position in the section,
+/// segment diameter (um), section length (um).
+const SEGMENT_VARIABLES: [&str; 4] = ["distance", "x", "diam", "L"];
+
+enum Segmentwise {
+    Constant(f64),
+    Expr(Expr),
+}
+
+fn segment_values(comp: &Compartments, section: usize, e: &Expr) -> Vec<f64> {
+    let s = comp.sections[section];
+    (0..s.nseg as usize)
+        .map(|j| {
+            let n = s.first as usize + j;
+            e.eval(&[comp.distance[n], comp.x[n], comp.diam[n], s.length])
+        })
+        .collect()
+}
+
+fn mechanism_of<'c>(
+    cx: &Ctx,
+    cat: &'c Catalogue,
+    name: &str,
+    kind: MechanismKind,
+    key: &str,
+) -> Result<&'c miv_solvers::MechanismInfo, ModelError> {
+    let info = cat.get(name).ok_or_else(|| cx.err(key, format!("unknown mechanism {name:?} (known: {})", cat.names().join(", "))))?;
+    if info.kind != kind {
+        return Err(cx.err(key, format!("{name} is a {} mechanism, a {} is expected here", info.kind.as_str(), kind.as_str())));
+    }
+    Ok(info)
+}
+
+/// Sections named by a region: `all`, a section type (`soma`, `axon`, `basal`, `apical`, `ais`, `hillock`,
+/// `typeN`, or `dend` for basal + apical) or a section name; a list is the union.
+fn select(cx: &Ctx, cell: &CableCell, region: &RegionYaml, key: &str) -> Result<Vec<usize>, ModelError> {
+    let names = match region {
+        RegionYaml::One(n) => vec![n.clone()],
+        RegionYaml::Many(v) => v.clone(),
+    };
+    let mut out = Vec::new();
+    for n in &names {
+        let secs = &cell.morphology.sections;
+        let hit: Vec<usize> = (0..secs.len())
+            .filter(|&s| {
+                let t = secs[s].swc_type;
+                n == "all"
+                    || secs[s].name == *n
+                    || swc::type_from_name(n) == Some(t)
+                    || (n == "dend" && (t == swc::BASAL || t == swc::APICAL))
+            })
+            .collect();
+        if hit.is_empty() {
+            return Err(cx.err(key, format!("{n:?} matches no section (use all, a section type or a section name)")));
+        }
+        out.extend(hit);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// `name(x)`, e.g. `soma(0.5)` or `apical[3](1)`.
+fn parse_location(cx: &Ctx, cell: &CableCell, text: &str, key: &str) -> Result<Location, ModelError> {
+    let t = text.trim();
+    let bad = || cx.err(key, format!("{text:?}: expected <section>(<x>), e.g. soma(0.5)"));
+    let open = t.rfind('(').ok_or_else(bad)?;
+    if !t.ends_with(')') {
+        return Err(bad());
+    }
+    let (name, x) = (t[..open].trim(), t[open + 1..t.len() - 1].trim());
+    let x: f64 = x.parse().map_err(|_| bad())?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(cx.err(key, format!("{text:?}: x must be within 0..1")));
+    }
+    let s = cell.morphology.find(name).ok_or_else(|| cx.err(key, format!("no section named {name:?}")))?;
+    Ok(Location::new(s, x))
+}
+
+fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphology, ModelError> {
+    match (&m.swc, &m.sections) {
+        (Some(_), Some(_)) => Err(cx.err("morphology", "give either swc or sections, not both")),
+        (None, None) => Err(cx.err("morphology", "needs swc (a file) or sections (a list)")),
+        (Some(path), None) => {
+            let p = base.join(path);
+            Err(cx.err("morphology.swc", format!("{}: SWC input is not available in this build yet (describe the cell with sections)", p.display())))
+        }
+        (None, Some(secs)) => {
+            let mut out = Vec::with_capacity(secs.len());
+            for (i, s) in secs.iter().enumerate() {
+                let key = format!("morphology.sections[{i}]");
+                if secs[..i].iter().any(|o| o.name == s.name) {
+                    return Err(cx.err(format!("{key}.name"), format!("{:?} is used by another section", s.name)));
+                }
+                let swc_type = match &s.kind {
+                    None => 0,
+                    Some(TypeYaml::Number(n)) => *n,
+                    Some(TypeYaml::Name(n)) => swc::type_from_name(n).ok_or_else(|| {
+                        cx.err(format!("{key}.type"), format!("{n:?}: expected soma, axon, basal, apical, ais, hillock, typeN or a number"))
+                    })?,
+                };
+                let geometry = match (s.length, s.diam, &s.points) {
+                    (Some(l), Some(d), None) => {
+                        if !(l > 0.0 && l.is_finite()) {
+                            return Err(cx.err(format!("{key}.L"), format!("must be positive (um), got {l}")));
+                        }
+                        if !(d > 0.0 && d.is_finite()) {
+                            return Err(cx.err(format!("{key}.diam"), format!("must be positive (um), got {d}")));
+                        }
+                        miv_solvers::Geometry::Cylinder { length: l, diam: d }
+                    }
+                    (None, None, Some(p)) => {
+                        if p.len() < 2 {
+                            return Err(cx.err(format!("{key}.points"), "needs at least 2 points [x, y, z, diam]"));
+                        }
+                        if let Some(k) = p.iter().position(|q| !(q[3] >= 0.0) || q.iter().any(|v| !v.is_finite())) {
+                            return Err(cx.err(format!("{key}.points[{k}]"), format!("diameter must be >= 0 and all values finite, got {:?}", p[k])));
+                        }
+                        miv_solvers::Geometry::Points(p.iter().map(|q| Point3::new(q[0], q[1], q[2], q[3])).collect())
+                    }
+                    _ => return Err(cx.err(&key, "give either L and diam, or points")),
+                };
+                let parent = match &s.parent {
+                    None => None,
+                    Some(p) => Some(
+                        secs.iter().position(|o| o.name == *p).ok_or_else(|| cx.err(format!("{key}.parent"), format!("no section named {p:?}")))?,
+                    ),
+                };
+                let parent_x = s.parent_x.unwrap_or(1.0);
+                if !(0.0..=1.0).contains(&parent_x) {
+                    return Err(cx.err(format!("{key}.parent_x"), format!("must be within 0..1, got {parent_x}")));
+                }
+                out.push(Section { name: s.name.clone(), swc_type, parent, parent_x, geometry });
+            }
+            let m = Morphology::new(out);
+            m.validate().map_err(|e| morphology_error(cx, &e))?;
+            Ok(m)
+        }
+    }
+}
+
+fn morphology_error(cx: &Ctx, e: &MorphologyError) -> ModelError {
+    match e {
+        MorphologyError::Cycle { index, name } => {
+            cx.err(format!("morphology.sections[{index}].parent"), format!("section {name:?} is part of a parent cycle"))
+        }
+        MorphologyError::Section { index, what, .. } => cx.err(format!("morphology.sections[{index}]"), what.clone()),
+        MorphologyError::Roots(r) => cx.err("morphology.sections", format!("exactly one section must have no parent; these have none: {r:?}")),
+        MorphologyError::Empty => cx.err("morphology.sections", "no sections"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Simulation and output.
+
+/// Probe samples (one row per record time) and spikes (detector index, time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    pub times: Vec<f64>,
+    pub samples: Vec<Vec<f64>>,
+    pub spikes: Vec<(usize, f64)>,
+    pub compartments: usize,
+}
+
+/// Run a model: a group of one cell, probes sampled every `record_dt` from t = 0 to tstop.
+pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
+    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &Catalogue::builtin(), m.options.clone())?;
+    let probes = m.probes.iter().map(|(_, p)| g.probe(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut events = Vec::new();
+    for (k, train) in m.events.iter().enumerate() {
+        let target = g.target(0, train.target).expect("target placed by the model");
+        let c = g.connect(target, &train.weights, k as u64)?;
+        events.extend(train.times.iter().map(|&t| Event { time: t, connection: c }));
+    }
+    g.initialize(m.v_init);
+    g.enqueue(&events);
+    let stride = (m.record_dt / m.options.dt).round() as u64;
+    let steps = (m.tstop / m.options.dt + 1e-6).floor() as u64;
+    let mut out = Outputs { times: vec![], samples: vec![], spikes: vec![], compartments: g.num_compartments() };
+    let mut spikes = Vec::new();
+    let mut none = Vec::new();
+    let sample = |g: &CellGroup, out: &mut Outputs| {
+        out.times.push(g.time());
+        out.samples.push(probes.iter().map(|p| g.read(p)).collect());
+    };
+    sample(&g, &mut out);
+    let mut step = 0;
+    while step < steps {
+        step = (step + stride).min(steps);
+        g.advance(step as f64 * m.options.dt, &mut none, &mut spikes);
+        if step % stride == 0 {
+            sample(&g, &mut out);
+        }
+    }
+    out.spikes = spikes.iter().map(|s| (s.source as usize, s.time)).collect();
+    Ok(out)
+}
+
+/// Write `probes.csv` (t_ms and one column per probe) and `spikes.csv` (detector, t_ms) into `dir`, each
+/// through a temporary name renamed when complete.
+pub fn write_outputs(dir: &Path, m: &CellModel, out: &Outputs) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut probes = String::from("t_ms");
+    for (name, _) in &m.probes {
+        probes.push(',');
+        probes.push_str(&csv_field(name));
+    }
+    probes.push('\n');
+    for (t, row) in out.times.iter().zip(&out.samples) {
+        probes.push_str(&format!("{t}"));
+        for v in row {
+            probes.push_str(&format!(",{v}"));
+        }
+        probes.push('\n');
+    }
+    let mut spikes = String::from("detector,t_ms\n");
+    for (d, t) in &out.spikes {
+        spikes.push_str(&format!("{},{t}\n", csv_field(&m.detector_names[*d])));
+    }
+    write_atomic(&dir.join("probes.csv"), &probes)?;
+    write_atomic(&dir.join("spikes.csv"), &spikes)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("csv.partial");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
