@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod cell;
 mod debug;
 mod info;
+mod mech;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
@@ -56,6 +57,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
     Cell(cell::CellArgs),
+    /// NEURON .mod files: compile and list a folder (`check`), time NMODL hh (`bench`).
+    Mech(mech::MechArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -71,6 +74,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Info(a) => info::run(comm.as_ref(), a),
         Command::Debug(a) => debug::run(comm.as_ref(), a),
         Command::Cell(a) => cell::run(comm.as_ref(), a),
+        Command::Mech(a) => mech::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

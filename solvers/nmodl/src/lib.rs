@@ -7,6 +7,7 @@
 //! standard set (pas, hh, ExpSyn, Exp2Syn, IClamp, NetStim, VecStim, themselves `.mod` files) and a
 //! user's folder.
 
+pub mod adapter;
 pub mod ast;
 pub mod check;
 pub mod error;

@@ -137,7 +137,7 @@ enum Key {
     Local(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Val {
     S(u32),
     V(u32),
@@ -150,6 +150,14 @@ impl Val {
             Val::V(r) => Src::V(r as u16),
         }
     }
+}
+
+/// A pure instruction, for common-subexpression elimination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pure {
+    Un(Un, Val),
+    Bin(Bin, Val, Val),
+    Select(Val, Val, Val),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +188,8 @@ struct Lowerer<'m> {
     env: BTreeMap<Key, Val>,
     /// Values loaded from fields at kernel entry, with the nesting depth they were loaded at.
     entry: HashMap<usize, (Val, usize)>,
+    /// Pure instructions already emitted, with the nesting depth of their result.
+    cse: HashMap<Pure, (Val, usize)>,
     scopes: Vec<HashMap<String, u32>>,
     n_locals: u32,
     results: Vec<(String, u32)>,
@@ -228,6 +238,8 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         Some(b) => Some(both(&|l| l.net_kernel(b), Mode::NetReceive, &mut warnings)?),
         None => None,
     };
+    let mut kernels = Kernels { init, current, state, net_receive, net_init };
+    drop_dead_shadow_stores(&m, &mut kernels);
     let mut tables = vec![None; table_of.len()];
     for f in &m.funcs {
         if let Some(&k) = table_of.get(&f.name) {
@@ -237,12 +249,56 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
     warnings.sort();
     warnings.dedup();
     Ok(Compiled {
-        kernels: Kernels { init, current, state, net_receive, net_init },
+        kernels,
         tables: tables.into_iter().map(|t| t.expect("every table built")).collect(),
         layout,
         model: m,
         warnings,
     })
+}
+
+fn all_kernels(k: &mut Kernels) -> Vec<&mut Kernel> {
+    let mut v: Vec<&mut Kernel> = Vec::new();
+    for pair in [Some(&mut k.init), k.current.as_mut(), Some(&mut k.state), k.net_receive.as_mut(), k.net_init.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        v.extend(pair.iter_mut());
+    }
+    v
+}
+
+fn loaded_fields(ops: &[Op], out: &mut HashSet<u32>) {
+    for op in ops {
+        match op {
+            Op::Load { field, .. } => {
+                out.insert(*field);
+            }
+            Op::Implicit(imp) => loaded_fields(&imp.program, out),
+            _ => {}
+        }
+    }
+}
+
+/// A GLOBAL that the code assigns lives per instance (Storage::Shadow) only so that a kernel can
+/// read back what it computed; when no kernel reads its field before assigning it, storing it is
+/// useless (NEURON keeps only the last instance's value anyway), so the stores go.
+fn drop_dead_shadow_stores(m: &Model, k: &mut Kernels) {
+    let mut loaded = HashSet::new();
+    for kernel in all_kernels(k) {
+        loaded_fields(&kernel.program.ops, &mut loaded);
+    }
+    let dead: HashSet<u32> = m
+        .vars
+        .iter()
+        .filter_map(|v| match v.storage {
+            Storage::Shadow { field, .. } if !loaded.contains(&(field as u32)) => Some(field as u32),
+            _ => None,
+        })
+        .collect();
+    for kernel in all_kernels(k) {
+        kernel.program.ops.retain(|op| !matches!(op, Op::Store { field, .. } if dead.contains(field)));
+    }
 }
 
 fn table_build(
@@ -323,6 +379,7 @@ impl<'m> Lowerer<'m> {
             n_vregs: 0,
             env: BTreeMap::new(),
             entry: HashMap::new(),
+            cse: HashMap::new(),
             scopes: vec![HashMap::new()],
             n_locals: 0,
             results: Vec::new(),
@@ -381,11 +438,25 @@ impl<'m> Lowerer<'m> {
         }
     }
 
+    fn reuse(&self, key: &Pure) -> Option<Val> {
+        self.cse.get(key).map(|e| e.0)
+    }
+
+    fn remember(&mut self, key: Pure, v: Val) -> Val {
+        let depth = if matches!(v, Val::S(_)) { 0 } else { self.ops.len() };
+        self.cse.insert(key, (v, depth));
+        v
+    }
+
     fn unop(&mut self, op: Un, a: Val) -> Val {
         if let Some(x) = self.known(a) {
             return self.konst(crate::vm::un(op, x));
         }
-        match a {
+        let key = Pure::Un(op, a);
+        if let Some(v) = self.reuse(&key) {
+            return v;
+        }
+        let v = match a {
             Val::S(k) => {
                 let d = self.slot(0.0, None);
                 self.sops.push(SOp::Un { op, dst: d, a: k });
@@ -396,14 +467,20 @@ impl<'m> Lowerer<'m> {
                 self.emit(Op::Un { op, dst: d as u16, a: r as u16 });
                 Val::V(d)
             }
-        }
+        };
+        self.remember(key, v)
     }
 
     fn binop(&mut self, op: Bin, a: Val, b: Val) -> Val {
         if let (Some(x), Some(y)) = (self.known(a), self.known(b)) {
             return self.konst(crate::vm::bin(op, x, y));
         }
-        match (a, b) {
+        let commutes = matches!(op, Bin::Add | Bin::Mul | Bin::Eq | Bin::Ne | Bin::And | Bin::Or);
+        let key = if commutes { Pure::Bin(op, a.min(b), a.max(b)) } else { Pure::Bin(op, a, b) };
+        if let Some(v) = self.reuse(&key) {
+            return v;
+        }
+        let v = match (a, b) {
             (Val::S(x), Val::S(y)) => {
                 let d = self.slot(0.0, None);
                 self.sops.push(SOp::Bin { op, dst: d, a: x, b: y });
@@ -414,7 +491,8 @@ impl<'m> Lowerer<'m> {
                 self.emit(Op::Bin { op, dst: d as u16, a: a.src(), b: b.src() });
                 Val::V(d)
             }
-        }
+        };
+        self.remember(key, v)
     }
 
     fn select(&mut self, c: Val, a: Val, b: Val) -> Val {
@@ -424,7 +502,11 @@ impl<'m> Lowerer<'m> {
         if let Some(x) = self.known(c) {
             return if x != 0.0 { a } else { b };
         }
-        match (c, a, b) {
+        let key = Pure::Select(c, a, b);
+        if let Some(v) = self.reuse(&key) {
+            return v;
+        }
+        let v = match (c, a, b) {
             (Val::S(c), Val::S(a), Val::S(b)) => {
                 let d = self.slot(0.0, None);
                 self.sops.push(SOp::Select { dst: d, c, a, b });
@@ -435,7 +517,8 @@ impl<'m> Lowerer<'m> {
                 self.emit(Op::Select { dst: d as u16, c: c.src(), a: a.src(), b: b.src() });
                 Val::V(d)
             }
-        }
+        };
+        self.remember(key, v)
     }
 
     fn to_vreg(&mut self, v: Val) -> u32 {
@@ -1007,15 +1090,7 @@ impl<'m> Lowerer<'m> {
                                 Some(b) => self.expr(&b)?,
                                 None => self.konst(0.0),
                             };
-                            let nb = self.unop(Un::Neg, bv);
-                            let inf = self.binop(Bin::Div, nb, av);
-                            let dta = self.binop(Bin::Mul, dt, av);
-                            let e = self.unop(Un::Exp, dta);
-                            let one = self.konst(1.0);
-                            let fac = self.binop(Bin::Sub, one, e);
-                            let gap = self.binop(Bin::Sub, inf, x);
-                            let inc = self.binop(Bin::Mul, fac, gap);
-                            self.binop(Bin::Add, x, inc)
+                            self.cnexp_update(x, av, bv, dt)
                         }
                     };
                     self.assign(state, new, s.pos)?;
@@ -1029,6 +1104,26 @@ impl<'m> Lowerer<'m> {
         }
         self.scopes.pop();
         Ok(())
+    }
+
+    /// nocmodl's cnexp update `x + (1 - exp(dt*a))*(-(b)/(a) - x)`, one fused instruction when the
+    /// state is per instance (same operations in the same order).
+    fn cnexp_update(&mut self, x: Val, a: Val, b: Val, dt: Val) -> Val {
+        let Val::S(dt_slot) = dt else { unreachable!("dt is a scalar") };
+        if let Val::V(xr) = x {
+            let d = self.vreg();
+            self.emit(Op::Cnexp { dst: d as u16, x: xr as u16, a: a.src(), b: b.src(), dt: dt_slot });
+            return Val::V(d);
+        }
+        let nb = self.unop(Un::Neg, b);
+        let inf = self.binop(Bin::Div, nb, a);
+        let dta = self.binop(Bin::Mul, dt, a);
+        let e = self.unop(Un::Exp, dta);
+        let one = self.konst(1.0);
+        let fac = self.binop(Bin::Sub, one, e);
+        let gap = self.binop(Bin::Sub, inf, x);
+        let inc = self.binop(Bin::Mul, fac, gap);
+        self.binop(Bin::Add, x, inc)
     }
 
     /// Explicit Euler (nocmodl's euler): all derivatives at the old states, then x += dt*x'.
@@ -1089,6 +1184,7 @@ impl<'m> Lowerer<'m> {
         let depth = self.ops.len();
         let program = self.ops.pop().unwrap();
         self.entry.retain(|_, (_, d)| *d < depth);
+        self.cse.retain(|_, (_, d)| *d < depth);
         self.env = env_before;
         for (k, &id) in states.iter().enumerate() {
             self.env.insert(Key::Var(id), Val::V(regs[k]));
@@ -1343,12 +1439,13 @@ impl<'m> Lowerer<'m> {
         self.block(&body)?;
         let (i0, ions0) = self.sum_currents()?;
         self.env.remove(&Key::Var(vid));
-        let sign = if self.m.electrode_current { -1.0 } else { 1.0 };
-        let s = self.konst(sign);
         let d = self.binop(Bin::Sub, i1, i0);
-        let g = self.binop(Bin::Div, d, dv);
-        let g = self.binop(Bin::Mul, g, s);
-        let i = self.binop(Bin::Mul, i0, s);
+        let mut g = self.binop(Bin::Div, d, dv);
+        let mut i = i0;
+        if self.m.electrode_current {
+            g = self.unop(Un::Neg, g);
+            i = self.unop(Un::Neg, i);
+        }
         let (fi, fg) = (self.layout.current.unwrap(), self.layout.conductance.unwrap());
         self.store_modified();
         for (v, f) in [(i, fi), (g, fg)] {
@@ -1366,21 +1463,28 @@ impl<'m> Lowerer<'m> {
 
     /// Sum of the membrane currents and the values of each ion's written current.
     fn sum_currents(&mut self) -> Result<(Val, Vec<Val>)> {
-        let mut total = self.konst(0.0);
+        let mut total: Option<Val> = None;
         for &c in &self.m.currents {
             let x = self.read_var(c, Pos::default())?;
-            total = self.binop(Bin::Add, total, x);
+            total = Some(match total {
+                None => x,
+                Some(t) => self.binop(Bin::Add, t, x),
+            });
         }
+        let total = total.unwrap_or_else(|| self.konst(0.0));
         let mut ions = Vec::new();
         for &(k, _) in &self.layout.ion_didv {
-            let mut s = self.konst(0.0);
+            let mut s: Option<Val> = None;
             for w in &self.m.ions[k].write {
                 if w.kind == IonVarKind::Current {
                     let x = self.read_var(w.var, Pos::default())?;
-                    s = self.binop(Bin::Add, s, x);
+                    s = Some(match s {
+                        None => x,
+                        Some(t) => self.binop(Bin::Add, t, x),
+                    });
                 }
             }
-            ions.push(s);
+            ions.push(s.unwrap_or_else(|| self.konst(0.0)));
         }
         Ok((total, ions))
     }

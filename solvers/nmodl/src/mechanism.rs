@@ -30,6 +30,8 @@ pub struct IonField {
     pub kind: IonVarKind,
     pub name: String,
     pub field: usize,
+    /// Named in USEION READ.
+    pub read: bool,
     /// The simulator copies the ion's value into the field before every entry point.
     pub gathered: bool,
     /// The mechanism writes it: a concentration or reversal potential to copy back after every
@@ -122,6 +124,21 @@ impl Mechanism {
         self.c.layout.find(name)
     }
 
+    /// Whether it has TABLE statements (the `usetable` global applies).
+    pub fn has_tables(&self) -> bool {
+        !self.c.tables.is_empty()
+    }
+
+    /// Whether it plays event times from a vector (VecStim's recognised VERBATIM).
+    pub fn plays_vectors(&self) -> bool {
+        self.c.model.funcs.iter().any(|f| f.builtin == Some(BuiltinProc::VectorElement))
+    }
+
+    /// Whether NET_RECEIVE has an INITIAL block.
+    pub fn has_net_initial(&self) -> bool {
+        self.c.kernels.net_init.is_some()
+    }
+
     fn global_index(&self, name: &str) -> Option<usize> {
         match self.c.model.var(name)?.storage {
             Storage::Global(g) | Storage::Shadow { global: g, .. } => Some(g),
@@ -201,12 +218,14 @@ fn describe(c: &Compiled) -> MechanismInfo {
                     let f = field_of(v.var);
                     if let Some(x) = fields.iter_mut().find(|x| x.field == f) {
                         x.written |= write;
+                        x.read |= !write;
                         continue;
                     }
                     fields.push(IonField {
                         kind: v.kind,
                         name: v.name.clone(),
                         field: f,
+                        read: !write,
                         // nocmodl reads written concentrations too (get_ion_variables).
                         gathered: !write || v.kind != IonVarKind::Current,
                         written: write,
@@ -300,27 +319,37 @@ impl Instances {
         self.len == 0
     }
 
-    /// Change the number of instances; new ones get default values.
+    /// Change the number of instances; new ones get default values. Storage grows geometrically,
+    /// so adding instances one at a time costs amortised O(fields).
     pub fn resize(&mut self, n: usize) {
-        let cap = n.div_ceil(LANES).max(1) * LANES;
         let nf = self.mech.c.layout.fields.len();
-        let mut data = vec![0.0; nf * cap];
+        if n > self.cap || self.data.is_empty() {
+            let cap = n.max(2 * self.cap).div_ceil(LANES).max(1) * LANES;
+            let mut data = vec![0.0; nf * cap];
+            let keep = self.len.min(n);
+            for f in 0..nf {
+                data[f * cap..f * cap + keep].copy_from_slice(&self.data[f * self.cap..f * self.cap + keep]);
+                data[f * cap + keep..(f + 1) * cap].fill(self.mech.field_default(f, &self.globals));
+            }
+            self.data = data;
+            self.cap = cap;
+            self.rng.resize(cap, Stream::default());
+            self.vectors.resize(cap, Vec::new());
+        }
+        // New instances take their defaults (padding lanes got them at allocation; kernels may
+        // have advanced them since, which is harmless).
+        let from = self.len.min(n);
         for f in 0..nf {
             let d = self.mech.field_default(f, &self.globals);
-            let keep = self.len.min(n);
-            data[f * cap..f * cap + keep].copy_from_slice(&self.data[f * self.cap..f * self.cap + keep]);
-            data[f * cap + keep..(f + 1) * cap].fill(d);
+            self.data[f * self.cap + from..f * self.cap + n].fill(d);
         }
-        self.data = data;
-        self.cap = cap;
+        for (i, s) in self.rng.iter_mut().enumerate().take(n).skip(from) {
+            *s = Stream::new([0, 0, i as u32, 0]);
+        }
+        for v in self.vectors.iter_mut().take(n).skip(from) {
+            v.clear();
+        }
         self.len = n;
-        self.rng.resize(cap, Stream::default());
-        for (i, s) in self.rng.iter_mut().enumerate() {
-            if s.key == [0; 4] {
-                *s = Stream::new([0, 0, i as u32, 0]);
-            }
-        }
-        self.vectors.resize(cap, Vec::new());
     }
 
     pub fn column(&self, field: usize) -> &[f64] {
@@ -441,7 +470,13 @@ impl Instances {
                 tmin: lo,
                 mfac: 1.0 / dx,
                 intervals: n,
-                columns: (0..t.columns).map(|c| data[(c + 1) * cap..(c + 1) * cap + points].to_vec()).collect(),
+                columns: (0..t.columns)
+                    .map(|c| {
+                        let mut col = data[(c + 1) * cap..(c + 1) * cap + points].to_vec();
+                        col.push(col[n]);
+                        col
+                    })
+                    .collect(),
             };
             self.table_deps[k] = Some(deps);
         }
@@ -576,5 +611,24 @@ fn input_value(i: Input, globals: &[f64], ctx: &Context) -> f64 {
 fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut [f64]) {
     for &(slot, i) in inputs {
         s[slot as usize] = input_value(i, globals, ctx);
+    }
+}
+
+impl Mechanism {
+    #[doc(hidden)]
+    pub fn debug_kernels(&self) -> String {
+        let k = &self.c.kernels;
+        let mut s = String::new();
+        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+            if let Some(kk) = kk {
+                for (u, x) in kk.iter().enumerate() {
+                    s += &format!("== {name} usetable={u}: {} sops, {} ops, {} regs\n", x.program.sops.len(), x.program.ops.len(), x.program.n_regs);
+                    for op in &x.program.ops {
+                        s += &format!("   {op:?}\n");
+                    }
+                }
+            }
+        }
+        s
     }
 }

@@ -25,6 +25,12 @@ fn visit(op: &mut Op, f: &mut dyn FnMut(&mut u16, bool)) {
             s(b, f);
             f(dst, true);
         }
+        Op::Cnexp { dst, x, a, b, .. } => {
+            f(x, false);
+            s(a, f);
+            s(b, f);
+            f(dst, true);
+        }
         Op::Select { dst, c, a, b } => {
             s(c, f);
             s(a, f);

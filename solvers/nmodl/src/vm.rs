@@ -10,7 +10,7 @@
 use crate::rng::Stream;
 
 /// Lanes of the bulk kernels.
-pub const LANES: usize = 32;
+pub const LANES: usize = 64;
 
 /// An operand: a vector register or a scalar slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +67,7 @@ pub fn un(op: Un, a: f64) -> f64 {
     match op {
         Un::Neg => -a,
         Un::Not => (a == 0.0) as u8 as f64,
-        Un::Exp => a.exp(),
+        Un::Exp => miv_solvers::fastmath::exp(a),
         Un::Log => a.ln(),
         Un::Log10 => a.log10(),
         Un::Sqrt => a.sqrt(),
@@ -155,6 +155,8 @@ pub enum Op {
     Un { op: Un, dst: u16, a: u16 },
     Bin { op: Bin, dst: u16, a: Src, b: Src },
     Select { dst: u16, c: Src, a: Src, b: Src },
+    /// nocmodl's cnexp update of a state: `x + (1 - exp(dt*a))*(-(b)/(a) - x)`.
+    Cnexp { dst: u16, x: u16, a: Src, b: Src, dt: u32 },
     /// NEURON's table lookup with linear interpolation, one output per tabulated variable.
     Table { table: u32, x: Src, dst: Box<[u16]> },
     Random { kind: RandKind, dst: u16, mask: Option<u16> },
@@ -188,7 +190,7 @@ pub struct TableData {
     pub tmin: f64,
     pub mfac: f64,
     pub intervals: usize,
-    /// One column per tabulated variable, `intervals + 1` points each.
+    /// One column per tabulated variable: `intervals + 1` points and a copy of the last one.
     pub columns: Vec<Vec<f64>>,
 }
 
@@ -273,7 +275,8 @@ pub fn run<const W: usize>(
     let end = first + count;
     while base < end {
         let active = (end - base).min(W);
-        exec(&program.ops, &mut ws.regs, &ws.scal, &mut ws.scratch, env, base, active)?;
+        let mut c = Chunk { regs: &mut ws.regs, scal: &ws.scal, env: &mut *env, base, active };
+        exec(&program.ops, &mut c, &mut ws.scratch)?;
         base += W;
     }
     Ok(())
@@ -292,15 +295,13 @@ fn lane_on<const W: usize>(regs: &[[f64; W]], mask: Option<u16>, l: usize) -> bo
     mask.is_none_or(|m| regs[m as usize][l] != 0.0)
 }
 
-fn exec<const W: usize>(
-    ops: &[Op],
-    regs: &mut [[f64; W]],
-    scal: &[f64],
-    scratch: &mut [f64],
-    env: &mut Env,
-    base: usize,
-    active: usize,
-) -> Result<(), SolveFailure> {
+/// The instruction loop, compiled twice: for the baseline target and with AVX2 (chosen at run time).
+/// Neither uses FMA contraction, so both give the same bits.
+#[inline(always)]
+fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
+    let (scal, base, active) = (c.scal, c.base, c.active);
+    let regs = &mut *c.regs;
+    let env = &mut *c.env;
     for op in ops {
         match op {
             Op::Load { dst, field } => {
@@ -312,16 +313,16 @@ fn exec<const W: usize>(
                 env.data[off..off + W].copy_from_slice(&regs[*s as usize]);
             }
             Op::Splat { dst, src: s } => regs[*dst as usize] = [scal[*s as usize]; W],
-            Op::Un { op, dst, a } => {
-                let x = regs[*a as usize];
-                let d = &mut regs[*dst as usize];
+            Op::Un { op, dst, a } => unary::<W>(*op, regs, *dst, *a),
+            Op::Bin { op, dst, a, b } => binary::<W>(*op, regs, scal, *dst, *a, *b),
+            Op::Cnexp { dst, x, a, b, dt } => {
+                let (av, bv) = (src(regs, scal, *a), src(regs, scal, *b));
+                let dt = scal[*dt as usize];
+                let (d, xv) = dst_and_src(regs, *dst, *x);
                 for l in 0..W {
-                    d[l] = un(*op, x[l]);
+                    let e = miv_solvers::fastmath::exp(dt * av[l]);
+                    d[l] = xv[l] + (1.0 - e) * (-bv[l] / av[l] - xv[l]);
                 }
-            }
-            Op::Bin { op, dst, a, b } => {
-                let d = binary::<W>(*op, regs, scal, *a, *b);
-                regs[*dst as usize] = d;
             }
             Op::Select { dst, c, a, b } => {
                 let (c, a, b) = (src(regs, scal, *c), src(regs, scal, *a), src(regs, scal, *b));
@@ -331,24 +332,32 @@ fn exec<const W: usize>(
                 }
             }
             Op::Table { table, x, dst } => {
+                // NEURON's lookup: clamp below to the first point, above to the last, NaN stays
+                // NaN. Columns carry one extra copy of their last point, so the upper clamp is an
+                // exact interpolation with theta = 0.
                 let t = &env.tables[*table as usize];
                 let x = src(regs, scal, *x);
                 let n = t.intervals as f64;
+                let mut idx = [0usize; W];
+                let mut theta = [0.0f64; W];
                 for l in 0..W {
                     let xi = t.mfac * (x[l] - t.tmin);
-                    for (k, &r) in dst.iter().enumerate() {
-                        let col = &t.columns[k];
-                        regs[r as usize][l] = if xi.is_nan() {
-                            xi
-                        } else if xi <= 0.0 {
-                            col[0]
-                        } else if xi >= n {
-                            col[t.intervals]
-                        } else {
-                            let i = xi as usize;
-                            let theta = xi - i as f64;
-                            col[i] + theta * (col[i + 1] - col[i])
-                        };
+                    let c = if xi <= 0.0 {
+                        0.0
+                    } else if xi >= n {
+                        n
+                    } else {
+                        xi
+                    };
+                    idx[l] = c as usize;
+                    theta[l] = c - idx[l] as f64;
+                }
+                for (k, &r) in dst.iter().enumerate() {
+                    let col = &t.columns[k];
+                    let d = &mut regs[r as usize];
+                    for l in 0..W {
+                        let (a, b) = (col[idx[l]], col[idx[l] + 1]);
+                        d[l] = a + theta[l] * (b - a);
                     }
                 }
             }
@@ -438,33 +447,95 @@ fn exec<const W: usize>(
     Ok(())
 }
 
+/// The destination register and a source register, which the register allocator keeps apart.
 #[inline(always)]
-fn binary<const W: usize>(op: Bin, regs: &[[f64; W]], scal: &[f64], a: Src, b: Src) -> [f64; W] {
-    let mut d = [0.0; W];
+fn dst_and_src<const W: usize>(regs: &mut [[f64; W]], d: u16, a: u16) -> (&mut [f64; W], &[f64; W]) {
+    let (d, a) = (d as usize, a as usize);
+    assert!(d != a && d < regs.len() && a < regs.len());
+    // SAFETY: d != a and both in bounds, so the two references do not overlap.
+    unsafe {
+        let p = regs.as_mut_ptr();
+        (&mut *p.add(d), &*p.add(a))
+    }
+}
+
+/// The destination and two sources (which may be the same register).
+#[inline(always)]
+fn dst_and_two<const W: usize>(regs: &mut [[f64; W]], d: u16, a: u16, b: u16) -> (&mut [f64; W], &[f64; W], &[f64; W]) {
+    let (d, a, b) = (d as usize, a as usize, b as usize);
+    assert!(d != a && d != b && d < regs.len() && a < regs.len() && b < regs.len());
+    // SAFETY: d differs from a and b and all are in bounds; a and b are only read.
+    unsafe {
+        let p = regs.as_mut_ptr();
+        (&mut *p.add(d), &*p.add(a), &*p.add(b))
+    }
+}
+
+#[inline(always)]
+fn unary<const W: usize>(op: Un, regs: &mut [[f64; W]], dst: u16, a: u16) {
+    let (d, x) = dst_and_src(regs, dst, a);
+    macro_rules! lanes {
+        ($f:expr) => {
+            for l in 0..W {
+                d[l] = $f(x[l]);
+            }
+        };
+    }
+    match op {
+        Un::Neg => lanes!(|v: f64| -v),
+        Un::Exp => lanes!(miv_solvers::fastmath::exp),
+        Un::Fabs => lanes!(f64::abs),
+        other => lanes!(|v| un(other, v)),
+    }
+}
+
+fn exec_baseline<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
+    exec_body(ops, c, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exec_avx2<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
+    exec_body(ops, c, scratch)
+}
+
+fn exec<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { exec_avx2(ops, c, scratch) };
+    }
+    exec_baseline(ops, c, scratch)
+}
+
+#[inline(always)]
+fn binary<const W: usize>(op: Bin, regs: &mut [[f64; W]], scal: &[f64], dst: u16, a: Src, b: Src) {
     macro_rules! lanes {
         ($f:expr) => {
             match (a, b) {
                 (Src::V(x), Src::V(y)) => {
-                    let (x, y) = (&regs[x as usize], &regs[y as usize]);
+                    let (d, xv, yv) = dst_and_two(regs, dst, x, y);
                     for l in 0..W {
-                        d[l] = $f(x[l], y[l]);
+                        d[l] = $f(xv[l], yv[l]);
                     }
                 }
                 (Src::V(x), Src::S(y)) => {
-                    let (x, y) = (&regs[x as usize], scal[y as usize]);
+                    let (d, xv) = dst_and_src(regs, dst, x);
+                    let y = scal[y as usize];
                     for l in 0..W {
-                        d[l] = $f(x[l], y);
+                        d[l] = $f(xv[l], y);
                     }
                 }
                 (Src::S(x), Src::V(y)) => {
-                    let (x, y) = (scal[x as usize], &regs[y as usize]);
+                    let (d, yv) = dst_and_src(regs, dst, y);
+                    let x = scal[x as usize];
                     for l in 0..W {
-                        d[l] = $f(x, y[l]);
+                        d[l] = $f(x, yv[l]);
                     }
                 }
                 (Src::S(x), Src::S(y)) => {
                     let v = $f(scal[x as usize], scal[y as usize]);
-                    d = [v; W];
+                    regs[dst as usize] = [v; W];
                 }
             }
         };
@@ -476,7 +547,6 @@ fn binary<const W: usize>(op: Bin, regs: &[[f64; W]], scal: &[f64], a: Src, b: S
         Bin::Div => lanes!(|x: f64, y: f64| x / y),
         other => lanes!(|x: f64, y: f64| bin(other, x, y)),
     }
-    d
 }
 
 // Constants of NEURON's scopmath Newton solvers (errcodes.hpp).
@@ -538,7 +608,7 @@ struct Chunk<'a, 'e, const W: usize> {
 impl<const W: usize> Chunk<'_, '_, W> {
     /// Evaluate the residual (and matrix) program at the current states.
     fn eval(&mut self, imp: &Implicit, iteration: usize) -> Result<(), (usize, usize)> {
-        exec(&imp.program, self.regs, self.scal, &mut [], self.env, self.base, self.active).map_err(|_| (0, iteration))
+        exec(&imp.program, self, &mut []).map_err(|_| (0, iteration))
     }
 }
 
@@ -766,10 +836,10 @@ mod tests {
             matrix: vec![],
             program: vec![
                 Op::Bin { op: Bin::Sub, dst: 3, a: Src::V(4), b: Src::V(1) },
-                Op::Bin { op: Bin::Div, dst: 3, a: Src::V(3), b: Src::S(0) },
-                Op::Bin { op: Bin::Sub, dst: 5, a: Src::V(1), b: Src::V(2) },
-                Op::Bin { op: Bin::Div, dst: 5, a: Src::V(5), b: Src::S(1) },
-                Op::Bin { op: Bin::Sub, dst: 5, a: Src::V(3), b: Src::V(5) },
+                Op::Bin { op: Bin::Div, dst: 6, a: Src::V(3), b: Src::S(0) },
+                Op::Bin { op: Bin::Sub, dst: 7, a: Src::V(1), b: Src::V(2) },
+                Op::Bin { op: Bin::Div, dst: 8, a: Src::V(7), b: Src::S(1) },
+                Op::Bin { op: Bin::Sub, dst: 5, a: Src::V(6), b: Src::V(8) },
             ],
         };
         let p = Program {
@@ -780,7 +850,7 @@ mod tests {
                 Op::Implicit(Box::new(imp)),
                 Op::Store { field: 0, src: 1 },
             ],
-            n_regs: 6,
+            n_regs: 9,
             scalars: vec![2.0, 0.1],
             max_system: 1,
         };

@@ -284,8 +284,9 @@ pub trait Mechanism: Send {
     }
 }
 
-/// Builds an empty mechanism object.
-pub type Constructor = fn() -> Box<dyn Mechanism>;
+/// Builds an empty mechanism object (a closure, so that run-time mechanisms such as compiled `.mod`
+/// files can capture what they are built from).
+pub type Constructor = std::sync::Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
 
 /// Named mechanism constructors. Registration order is the order in which mechanism types are evaluated in
 /// every phase of a step.
@@ -313,7 +314,8 @@ impl Catalogue {
     }
 
     /// Add a mechanism type (replacing one of the same name, keeping its position).
-    pub fn register(&mut self, make: Constructor) {
+    pub fn register(&mut self, make: impl Fn() -> Box<dyn Mechanism> + Send + Sync + 'static) {
+        let make: Constructor = std::sync::Arc::new(make);
         let info = make().info().clone();
         match self.entries.iter().position(|(i, _)| i.name == info.name) {
             Some(k) => self.entries[k] = (info, make),
