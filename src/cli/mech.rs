@@ -75,7 +75,15 @@ fn ion_names(ion: &miv_nmodl::IonInfo, written: bool) -> Vec<&str> {
 fn ion_text(info: &MechanismInfo) -> String {
     info.ions
         .iter()
-        .map(|ion| format!("{}(z={} read {} write {})", ion.name, ion.valence, ion_names(ion, false).join(","), ion_names(ion, true).join(",")))
+        .map(|ion| {
+            let mut t = format!("{}(z={}", ion.name, ion.valence);
+            for (what, names) in [("read", ion_names(ion, false)), ("write", ion_names(ion, true))] {
+                if !names.is_empty() {
+                    t += &format!(" {what} {}", names.join(","));
+                }
+            }
+            t + ")"
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -108,14 +116,14 @@ struct RunResult {
     spikes: usize,
 }
 
-/// Insert `m` into a soma (L = diam = 20 um, celsius 34, a 0.2 nA step from 10 to 30 ms, passive leak);
+/// Insert `m` into a soma (L = diam = 20 um, celsius 34, a 0.05 nA step from 10 to 30 ms, passive leak);
 /// point processes get an event every 5 ms, artificial cells fire into a synapse on the soma.
 fn run_one(m: &Mechanism, catalogue: &Catalogue, tstop: f64) -> Result<RunResult, String> {
     let info = m.info();
     let soma = Morphology::new(vec![Section::cylinder("soma", 1, 20.0, 20.0)]);
     let mut cell = CableCell::new(soma).map_err(|e| e.to_string())?;
     cell.insert(0, "pas", &[("g", 1e-4), ("e", -65.0)]);
-    cell.place(Location::new(0, 0.5), "IClamp", &[("del", 10.0), ("dur", 20.0), ("amp", 0.2)]);
+    cell.place(Location::new(0, 0.5), "IClamp", &[("del", 10.0), ("dur", 20.0), ("amp", 0.05)]);
     cell.detect(Location::new(0, 0.5), 0.0);
     let mut cells = Vec::new();
     let mut target = None;

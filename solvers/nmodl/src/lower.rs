@@ -813,8 +813,7 @@ impl<'m> Lowerer<'m> {
 
     /// NEURON's nrn_ghk(v, ci, co, z) (eion.cpp), with CODATA 2018 constants.
     fn ghk(&mut self, v: Val, ci: Val, co: Val, z: Val) -> Val {
-        const R: f64 = 8.314462618;
-        const F: f64 = 96485.33212;
+        use miv_solvers::ion::{FARADAY as F, GAS_CONSTANT as R};
         let celsius = self.input(Input::Celsius);
         let c = self.konst(273.15);
         let tk = self.binop(Bin::Add, celsius, c);

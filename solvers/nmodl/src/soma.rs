@@ -14,9 +14,7 @@ use crate::mechanism::{Context, Instances, Mechanism};
 use crate::model::{IonVarKind, MechKind};
 use crate::vm::Emitted;
 
-/// Faraday and gas constants of NEURON 9 (CODATA 2018).
-pub const FARADAY: f64 = 96485.33212;
-pub const GAS_CONSTANT: f64 = 8.314462618;
+pub use miv_solvers::ion::{FARADAY, GAS_CONSTANT};
 
 /// NEURON's nrn_nernst (mV).
 pub fn nernst(ci: f64, co: f64, z: f64, celsius: f64) -> f64 {
