@@ -169,6 +169,7 @@ enum Mode {
 }
 
 const VREG_LIMIT: u32 = 65_000;
+const SCALAR_LIMIT: usize = 1_000_000;
 
 struct Lowerer<'m> {
     m: &'m Model,
@@ -870,6 +871,10 @@ impl<'m> Lowerer<'m> {
         }
         if self.call_stack.len() > 64 {
             return Err(self.src.unsupported(pos, "calls nested more than 64 deep"));
+        }
+        // Inlining can grow exponentially (each level calling the next twice): stop early.
+        if self.n_vregs > VREG_LIMIT || self.scalars.len() > SCALAR_LIMIT {
+            return Err(self.src.unsupported(pos, "mechanism too large once FUNCTION and PROCEDURE calls are inlined"));
         }
         self.call_stack.push(f.name.clone());
         let first_local = self.n_locals;

@@ -19,6 +19,9 @@ struct Parser<'a> {
     source: &'a Source,
 }
 
+/// Largest TABLE (points cost memory in every instance set).
+pub const MAX_TABLE_INTERVALS: u32 = 1_000_000;
+
 /// Keywords that start a top-level block but that miv does not implement.
 const UNSUPPORTED_BLOCKS: &[(&str, &str)] = &[
     ("LINEAR", "LINEAR blocks"),
@@ -569,9 +572,15 @@ impl<'a> Parser<'a> {
             return Err(self.err_expected("WITH in TABLE"));
         }
         let with = match *self.peek() {
-            Tok::Number(x, true) if x >= 1.0 => {
+            Tok::Number(x, true) if (1.0..=MAX_TABLE_INTERVALS as f64).contains(&x) => {
                 self.next();
                 x as u32
+            }
+            Tok::Number(x, true) if x > MAX_TABLE_INTERVALS as f64 => {
+                return Err(self.source.unsupported(
+                    self.pos(),
+                    format!("TABLE WITH {x}: at most {MAX_TABLE_INTERVALS} intervals are supported"),
+                ))
             }
             _ => return Err(self.err_expected("a positive integer number of table intervals")),
         };
@@ -581,9 +590,12 @@ impl<'a> Parser<'a> {
     fn reactant(&mut self) -> Result<Reactant> {
         let pos = self.pos();
         let coef = match *self.peek() {
-            Tok::Number(x, true) => {
+            Tok::Number(x, true) if (1.0..=100.0).contains(&x) => {
                 self.next();
                 x as u32
+            }
+            Tok::Number(x, _) => {
+                return Err(self.source.syntax(pos, format!("stoichiometric coefficient {x}: expected an integer from 1 to 100")))
             }
             _ => 1,
         };
