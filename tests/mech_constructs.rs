@@ -44,7 +44,7 @@ fn procedure_with_table_depending_on_dt_and_celsius() {
         1.0 + 4.0 * if x.abs() > 100.0 { 0.0 } else { (-x * x / 400.0).exp() }
     };
     for usetable in [1.0, 0.0] {
-        let mut ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3 };
+        let mut ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
         let mut inst = clamped(&m, &[-65.0; 4], &[("ek", -80.0)], &ctx);
         inst.set_global("usetable", usetable).unwrap();
         let n0 = ninf(-65.0);
@@ -53,7 +53,7 @@ fn procedure_with_table_depending_on_dt_and_celsius() {
         let mut t = 0.0;
         // Two phases with different dt and celsius: the table must be rebuilt for each.
         for (dt, celsius, steps) in [(0.025, 6.3, 400), (0.05, 30.0, 200)] {
-            ctx = Context { t, dt, celsius };
+            ctx = Context { t, dt, celsius, second_order: false };
             let q10 = 3f64.powf((celsius - 24.0) / 10.0);
             let start: Vec<f64> = (0..4).map(|i| inst.get("n", i).unwrap()).collect();
             for _ in 0..steps {
@@ -82,7 +82,7 @@ fn implicit_euler(x0: f64, xinf: f64, tau: f64, dt: f64, steps: usize) -> f64 {
 #[test]
 fn derivimplicit_is_backward_euler_on_two_coupled_gates() {
     let m = load("kadi");
-    let ctx = Context { t: 0.0, dt: 0.1, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.1, celsius: 6.3, second_order: false };
     let vs = [-80.0, -50.0, -20.0];
     let mut inst = clamped(&m, &[-65.0; 3], &[("ek", -90.0)], &ctx);
     inst.column_mut(m.info().v_field.unwrap()).copy_from_slice(&vs);
@@ -156,7 +156,7 @@ fn ghk_current_with_tabulated_rate_functions() {
     };
     let vs = [-33.3, 0.7, 12.345, -149.0];
     for usetable in [1.0, 0.0] {
-        let ctx = Context { t: 0.0, dt: 0.025, celsius };
+        let ctx = Context { t: 0.0, dt: 0.025, celsius, second_order: false };
         let mut inst = m.instances(vs.len());
         inst.set_global("usetable", usetable).unwrap();
         inst.column_mut(m.info().v_field.unwrap()).copy_from_slice(&vs);
@@ -227,7 +227,7 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
 #[test]
 fn kinetic_scheme_with_conservation_is_implicit_euler() {
     let m = load("kin3");
-    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
     let mut inst = m.instances(1);
     inst.initialize(&ctx, &mut Vec::new()).unwrap();
     let (kco, kod, kdc) = (0.3, 0.1, 0.02);
@@ -261,7 +261,7 @@ fn kinetic_scheme_with_conservation_is_implicit_euler() {
 #[test]
 fn nonlinear_kinetic_scheme_converges_each_step() {
     let m = load("dimer");
-    let ctx = Context { t: 0.0, dt: 0.05, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.05, celsius: 6.3, second_order: false };
     let mut inst = m.instances(1);
     inst.initialize(&ctx, &mut Vec::new()).unwrap();
     let (kf, kb, influx, dt) = (2.0, 0.5, 0.01, ctx.dt);
@@ -288,7 +288,7 @@ fn nonlinear_kinetic_scheme_converges_each_step() {
 #[test]
 fn net_receive_weight_vectors_and_their_initial_block() {
     let m = load("countsyn");
-    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
     let mut inst = m.instances(2);
     inst.initialize(&ctx, &mut Vec::new()).unwrap();
     // Two connections onto instance 1, each with its own (weight, scale, count).
@@ -343,7 +343,7 @@ fn net_send_and_net_event_with_random_intervals() {
 fn random_verbatim_noise_has_the_ou_statistics_and_restarts() {
     let m = load("ounoise");
     let n = 4000;
-    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
     let mut inst = m.instances(n);
     for i in 0..n {
         inst.set_random_stream(i, [9, 0, i as u32, 0]);
@@ -401,4 +401,42 @@ fn vecstim_plays_its_vector_through_the_recognised_verbatim() {
         s.fadvance().unwrap();
     }
     assert!(s.emitted.is_empty());
+}
+
+#[test]
+fn second_order_halves_implicit_steps_and_extrapolates_as_neuron() {
+    // nocmodl under secondorder: derivimplicit and sparse take dt/2, then x += (dt/2) x' (x' from the
+    // solution for derivimplicit, (x - x_old)/(dt/2) for sparse); cnexp is unchanged.
+    let ctx = Context { t: 0.0, dt: 0.1, celsius: 6.3, second_order: true };
+    let h = ctx.dt / 2.0;
+    let kadi = load("kadi");
+    let mut inst = clamped(&kadi, &[-65.0], &[("ek", -90.0)], &ctx);
+    inst.column_mut(kadi.info().v_field.unwrap())[0] = -40.0;
+    let (ainf, tau) = (logistic(-40.0, -30.0, 10.0), 2.0);
+    let mut a = logistic(-65.0, -30.0, 10.0);
+    for _ in 0..100 {
+        inst.advance_state(&ctx).unwrap();
+        let half = implicit_euler(a, ainf, tau, h, 1);
+        a = half + h * ((ainf - half) / tau);
+        assert!(close(inst.get("a", 0).unwrap(), a, 1e-9));
+    }
+    let kin = load("kin3");
+    let mut inst = kin.instances(1);
+    inst.initialize(&ctx, &mut Vec::new()).unwrap();
+    let (kco, kod, kdc) = (0.3, 0.1, 0.02);
+    let mut x = vec![1.0, 0.0, 0.0];
+    for _ in 0..100 {
+        inst.advance_state(&ctx).unwrap();
+        let a = vec![
+            vec![1.0 + h * kco, 0.0, -h * kdc],
+            vec![-h * kco, 1.0 + h * kod, 0.0],
+            vec![0.0, -h * kod, 1.0 + h * kdc],
+        ];
+        let half = solve(a, x.clone());
+        x = (0..3).map(|k| 2.0 * half[k] - x[k]).collect();
+        let got: Vec<f64> = ["C", "O", "D"].iter().map(|n| inst.get(n, 0).unwrap()).collect();
+        for k in 0..3 {
+            assert!((got[k] - x[k]).abs() < 1e-12, "{got:?} vs {x:?}");
+        }
+    }
 }

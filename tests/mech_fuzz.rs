@@ -89,7 +89,7 @@ fn exercise(text: &str) {
     let Ok(m) = Mechanism::compile(text, "fuzz.mod") else { return };
     let m = Arc::new(m);
     let mut inst = m.instances(3);
-    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3 };
+    let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
     let mut events = Vec::new();
     if inst.initialize(&ctx, &mut events).is_err() {
         return;

@@ -64,6 +64,10 @@ pub struct ModelError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelYaml {
+    /// A folder of NEURON .mod files (read recursively, relative to the YAML file); its mechanisms
+    /// join the catalogue and replace built-in ones of the same name.
+    #[serde(default)]
+    mechanisms_path: Option<String>,
     simulation: SimulationYaml,
     morphology: MorphologyYaml,
     #[serde(default)]
@@ -319,6 +323,15 @@ pub struct CellModel {
     pub probes: Vec<(String, ProbeSpec)>,
     pub events: Vec<EventTrain>,
     pub detector_names: Vec<String>,
+    /// Mechanisms compiled from `mechanisms_path` (empty without it).
+    pub mechanisms: miv_nmodl::Library,
+}
+
+/// The built-in catalogue with the model's compiled .mod mechanisms.
+fn catalogue_of(mechanisms: &miv_nmodl::Library) -> Catalogue {
+    let mut c = Catalogue::builtin();
+    miv_nmodl::adapter::register(&mut c, mechanisms);
+    c
 }
 
 struct Ctx<'a> {
@@ -349,7 +362,11 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
             _ => cx.err("(document)", msg),
         }
     })?;
-    let catalogue = Catalogue::builtin();
+    let mechanisms = match &y.mechanisms_path {
+        Some(dir) => miv_nmodl::Library::load_dir(&base.join(dir)).map_err(|e| cx.err("mechanisms_path", e.to_string()))?,
+        None => miv_nmodl::Library::default(),
+    };
+    let catalogue = catalogue_of(&mechanisms);
 
     // Simulation settings.
     let s = &y.simulation;
@@ -605,7 +622,7 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
         geometry: false,
         globals,
     };
-    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names })
+    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names, mechanisms })
 }
 
 /// Variables of parameter expressions: path distance from the root's 0-end (um), arc position in the section,
@@ -774,7 +791,7 @@ pub struct Outputs {
 
 /// Run a model: a group of one cell, probes sampled every `record_dt` from t = 0 to tstop.
 pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
-    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &Catalogue::builtin(), m.options.clone())?;
+    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &catalogue_of(&m.mechanisms), m.options.clone())?;
     let probes = m.probes.iter().map(|(_, p)| g.probe(p)).collect::<Result<Vec<_>, _>>()?;
     let mut events = Vec::new();
     for (k, train) in m.events.iter().enumerate() {

@@ -143,7 +143,7 @@ impl ModMechanism {
     }
 
     fn ctx(cx: &Cx) -> Context {
-        Context { t: cx.t, dt: cx.dt, celsius: cx.celsius }
+        Context { t: cx.t, dt: cx.dt, celsius: cx.celsius, second_order: cx.second_order }
     }
 
     /// v, area and the gathered ion values into the instance fields.

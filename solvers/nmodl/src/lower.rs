@@ -26,6 +26,8 @@ pub enum Input {
     T,
     Dt,
     Celsius,
+    /// 1 under Crank-Nicolson (NEURON's secondorder = 2), else 0.
+    SecondOrder,
 }
 
 /// What an instance field holds.
@@ -200,6 +202,9 @@ struct Lowerer<'m> {
     args: Vec<String>,
     max_system: usize,
     warnings: Vec<String>,
+    /// What `dt` reads as: nocmodl halves dt in nrn_state under second order for mechanisms with
+    /// derivimplicit, sparse or euler solves.
+    dt_value: Option<Val>,
 }
 
 pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
@@ -389,6 +394,7 @@ impl<'m> Lowerer<'m> {
             args: Vec::new(),
             max_system: 0,
             warnings: Vec::new(),
+            dt_value: None,
         }
     }
 
@@ -430,6 +436,22 @@ impl<'m> Lowerer<'m> {
         let k = self.slot(0.0, None);
         self.inputs.insert(i, k);
         Val::S(k)
+    }
+
+    fn dt(&mut self) -> Val {
+        match self.dt_value {
+            Some(v) => v,
+            None => self.input(Input::Dt),
+        }
+    }
+
+    /// NEURON's second-order correction after a halved implicit step: x + dt*D (selected at run time).
+    fn second_order_step(&mut self, x: Val, d: Val) -> Val {
+        let dt = self.dt();
+        let step = self.binop(Bin::Mul, dt, d);
+        let corrected = self.binop(Bin::Add, x, step);
+        let so = self.input(Input::SecondOrder);
+        self.select(so, corrected, x)
     }
 
     fn known(&self, v: Val) -> Option<f64> {
@@ -591,7 +613,7 @@ impl<'m> Lowerer<'m> {
         Ok(match var.storage {
             Storage::Const(c) => self.konst(c),
             Storage::Special(Special::T) => self.input(Input::T),
-            Storage::Special(Special::Dt) => self.input(Input::Dt),
+            Storage::Special(Special::Dt) => self.dt(),
             Storage::Special(Special::Celsius) => self.input(Input::Celsius),
             Storage::Special(s) => {
                 if self.mode == Mode::TableBuilder {
@@ -1077,7 +1099,7 @@ impl<'m> Lowerer<'m> {
                     let Some(it) = eqs.as_mut() else { continue };
                     let (a, b) = it.next().expect("one split per equation");
                     let x = self.read_name(state, s.pos)?;
-                    let dt = self.input(Input::Dt);
+                    let dt = self.dt();
                     let new = match a {
                         None => match b {
                             None => x,
@@ -1143,11 +1165,12 @@ impl<'m> Lowerer<'m> {
                 _ => self.stmt(s)?,
             }
         }
-        let dt = self.input(Input::Dt);
+        let dt = self.dt();
         for (state, d, pos) in updates {
             let x = self.read_name(&state, pos)?;
             let step = self.binop(Bin::Mul, dt, d);
             let new = self.binop(Bin::Add, x, step);
+            let new = self.second_order_step(new, d);
             self.assign(&state, new, pos)?;
         }
         Ok(())
@@ -1229,7 +1252,7 @@ impl<'m> Lowerer<'m> {
                 _ => self.stmt(s)?,
             }
         }
-        let dt = self.input(Input::Dt);
+        let dt = self.dt();
         let mut resid = Vec::new();
         for (k, n) in names.iter().enumerate() {
             let x = Val::V(regs[k]);
@@ -1238,13 +1261,20 @@ impl<'m> Lowerer<'m> {
             let r = self.binop(Bin::Sub, derivs[n], rate);
             resid.push(self.to_vreg(r));
         }
-        self.end_implicit(&states, regs, saved, init, env_before, resid, vec![], false, false);
-        // NEURON runs the block once more at the solution (updating its assigned variables).
+        self.end_implicit(&states, regs.clone(), saved, init, env_before, resid, vec![], false, false);
+        // NEURON runs the block once more at the solution (updating its assigned variables and the
+        // derivatives used by the second-order correction).
         self.scopes = vec![HashMap::new()];
+        let mut derivs = Vec::new();
         for s in &f.body {
-            if !matches!(s.kind, StmtKind::Derivative { .. }) {
-                self.stmt(s)?;
+            match &s.kind {
+                StmtKind::Derivative { value, .. } => derivs.push(self.expr(value)?),
+                _ => self.stmt(s)?,
             }
+        }
+        for (k, &id) in states.iter().enumerate() {
+            let x = self.second_order_step(Val::V(regs[k]), derivs[k]);
+            self.env.insert(Key::Var(id), x);
         }
         Ok(())
     }
@@ -1388,7 +1418,7 @@ impl<'m> Lowerer<'m> {
             }
         }
         // Implicit Euler rows: rhs - (x - x_old)/dt, matrix diagonal + 1/dt.
-        let dt = self.input(Input::Dt);
+        let dt = self.dt();
         let one = self.konst(1.0);
         let rdt = self.binop(Bin::Div, one, dt);
         for i in 0..n {
@@ -1402,7 +1432,20 @@ impl<'m> Lowerer<'m> {
         }
         let resid: Vec<u32> = rhs.into_iter().map(|v| self.to_vreg(v)).collect();
         let matrix: Vec<u32> = mat.into_iter().map(|v| self.to_vreg(v)).collect();
-        self.end_implicit(&states, regs, saved, init, env_before, resid, matrix, true, linear);
+        let before = init.clone();
+        self.end_implicit(&states, regs.clone(), saved, init, env_before, resid, matrix, true, linear);
+        // Second order: NEURON's Dstate = (x - x_old)/dt, then x += dt*Dstate.
+        for (k, &id) in states.iter().enumerate() {
+            let x = Val::V(regs[k]);
+            let old = match before[k] {
+                Src::V(r) => Val::V(r as u32),
+                Src::S(s) => Val::S(s),
+            };
+            let diff = self.binop(Bin::Sub, x, old);
+            let d = self.binop(Bin::Div, diff, dt);
+            let x = self.second_order_step(x, d);
+            self.env.insert(Key::Var(id), x);
+        }
         self.scopes = vec![HashMap::new()];
         for s in &f.body {
             if !matches!(s.kind, StmtKind::Reaction { .. } | StmtKind::Flux { .. } | StmtKind::Conserve { .. }) {
@@ -1495,6 +1538,13 @@ impl<'m> Lowerer<'m> {
 
     /// nrn_state: the SOLVE statements in order; BREAKPOINT as well when there is no current.
     fn state_kernel(&mut self) -> Result<()> {
+        if self.m.solves.iter().any(|s| matches!(s.method, Method::Derivimplicit | Method::Sparse | Method::Euler)) {
+            let dt = self.input(Input::Dt);
+            let half = self.konst(0.5);
+            let halved = self.binop(Bin::Mul, dt, half);
+            let so = self.input(Input::SecondOrder);
+            self.dt_value = Some(self.select(so, halved, dt));
+        }
         for s in self.m.solves.clone() {
             self.solve(&s)?;
             self.scopes = vec![HashMap::new()];

@@ -22,6 +22,8 @@ pub struct Context {
     pub t: f64,
     pub dt: f64,
     pub celsius: f64,
+    /// Crank-Nicolson (NEURON's secondorder = 2): implicit solves then take dt/2 and extrapolate.
+    pub second_order: bool,
 }
 
 /// One variable of a USEION statement and the field that carries it.
@@ -566,7 +568,7 @@ impl Instances {
     }
 
     fn run_one(&mut self, which: fn(&Compiled) -> Option<&[Kernel; 2]>, instance: usize, args: &mut [f64], t: f64, events: &mut Vec<Emitted>) -> Result<()> {
-        let ctx = Context { t, dt: f64::NAN, celsius: f64::NAN };
+        let ctx = Context { t, dt: f64::NAN, celsius: f64::NAN, second_order: false };
         let mut ws = std::mem::take(&mut self.ws1);
         let r = self.launch(which, &mut ws, &ctx, instance, 1, args, events);
         self.ws1 = ws;
@@ -605,6 +607,7 @@ fn input_value(i: Input, globals: &[f64], ctx: &Context) -> f64 {
         Input::T => ctx.t,
         Input::Dt => ctx.dt,
         Input::Celsius => ctx.celsius,
+        Input::SecondOrder => ctx.second_order as u8 as f64,
     }
 }
 

@@ -240,7 +240,7 @@ impl Soma {
     }
 
     fn ctx(&self) -> Context {
-        Context { t: self.t, dt: self.dt, celsius: self.celsius }
+        Context { t: self.t, dt: self.dt, celsius: self.celsius, second_order: false }
     }
 
     fn gather(&mut self, k: usize) {
