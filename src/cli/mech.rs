@@ -55,6 +55,10 @@ pub enum MechCommand {
         /// Time only one kernel (`hand` or `nmodl`), e.g. under `perf stat`.
         #[arg(long)]
         only: Option<String>,
+        /// Run the NMODL kernels without their AVX2 variant (the hand-written kernels are compiled for
+        /// the baseline target either way).
+        #[arg(long)]
+        no_simd: bool,
     },
 }
 
@@ -64,7 +68,10 @@ pub fn run(comm: &dyn Communicator, args: MechArgs) -> CliResult {
     }
     match args.command {
         MechCommand::Check { dir, run, tstop, json } => check(&dir, run, tstop, json),
-        MechCommand::Bench { instances, steps, repeats, only } => bench(instances, steps, repeats, only.as_deref()),
+        MechCommand::Bench { instances, steps, repeats, only, no_simd } => {
+            miv_nmodl::vm::set_simd(!no_simd);
+            bench(instances, steps, repeats, only.as_deref())
+        }
     }
 }
 

@@ -261,7 +261,21 @@ impl miv_solvers::Mechanism for ModMechanism {
         let _ = self.instances.set_global(&name, value);
     }
 
+    /// `"times"`: the event times a VecStim-like mechanism plays. `"random_stream"`: up to four
+    /// integers keying the instance's random stream (what NEURON's `noiseFromRandom123(id1, id2, id3)`
+    /// sets); the engine keys it by seed, purpose and gid so results do not depend on the layout.
     fn set_array(&mut self, instance: usize, name: &str, values: &[f64]) -> std::result::Result<(), String> {
+        if name == "random_stream" {
+            if values.len() > 4 || values.iter().any(|x| !(x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(x))) {
+                return Err(format!("random_stream takes up to 4 integers in 0..2^32, got {values:?}"));
+            }
+            let mut key = [0u32; 4];
+            for (k, x) in key.iter_mut().zip(values) {
+                *k = *x as u32;
+            }
+            self.instances.set_random_stream(instance, key);
+            return Ok(());
+        }
         if !self.instances.mechanism().plays_vectors() {
             return Err(format!("mechanism {:?} takes no array {name:?}", self.info.name));
         }

@@ -617,6 +617,44 @@ fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut 
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::Library;
+
+    /// Every field of `n` instances after initialise and `steps` current/state steps at spread voltages.
+    fn run_fields(m: &Arc<Mechanism>, usetable: f64, n: usize, steps: usize) -> Vec<u64> {
+        let mut inst = m.instances(n);
+        inst.set_global("usetable", usetable).unwrap();
+        let v = m.info().v_field.unwrap();
+        for (i, x) in inst.column_mut(v).iter_mut().enumerate() {
+            *x = -90.0 + 120.0 * i as f64 / n as f64;
+        }
+        let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
+        inst.initialize(&ctx, &mut Vec::new()).unwrap();
+        for _ in 0..steps {
+            inst.current(&ctx).unwrap();
+            inst.advance_state(&ctx).unwrap();
+        }
+        (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect()
+    }
+
+    #[test]
+    fn simd_and_baseline_kernels_give_the_same_bits() {
+        let hh = Library::standard().unwrap().get("hh").unwrap().clone();
+        let kadi = Arc::new(
+            Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap(),
+        );
+        for (m, table) in [(&hh, 0.0), (&hh, 1.0), (&kadi, 0.0)] {
+            crate::vm::set_simd(false);
+            let base = run_fields(m, table, 100, 200);
+            crate::vm::set_simd(true);
+            let simd = run_fields(m, table, 100, 200);
+            assert!(base == simd, "{} usetable {table}", m.name());
+        }
+    }
+}
+
 impl Mechanism {
     #[doc(hidden)]
     pub fn debug_kernels(&self) -> String {

@@ -499,9 +499,17 @@ fn exec_avx2<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
     exec_body(ops, c, scratch)
 }
 
+/// Off: always run the baseline variant (to compare the two).
+static SIMD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allow (default) or forbid the AVX2 variant of the kernels.
+pub fn set_simd(enabled: bool) {
+    SIMD.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn exec<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if SIMD.load(std::sync::atomic::Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
         return unsafe { exec_avx2(ops, c, scratch) };
     }
