@@ -131,6 +131,8 @@ pub struct Compiled {
     pub kernels: Kernels,
     pub tables: Vec<TableBuild>,
     pub warnings: Vec<String>,
+    /// Per-instance fields of assigned GLOBALs that some kernel stores (the others hold no value).
+    pub stored_shadows: HashSet<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -245,7 +247,7 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         None => None,
     };
     let mut kernels = Kernels { init, current, state, net_receive, net_init };
-    drop_dead_shadow_stores(&m, &mut kernels);
+    let stored_shadows = drop_dead_shadow_stores(&m, &mut kernels);
     let mut tables = vec![None; table_of.len()];
     for f in &m.funcs {
         if let Some(&k) = table_of.get(&f.name) {
@@ -260,6 +262,7 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         layout,
         model: m,
         warnings,
+        stored_shadows,
     })
 }
 
@@ -288,8 +291,9 @@ fn loaded_fields(ops: &[Op], out: &mut HashSet<u32>) {
 
 /// A GLOBAL that the code assigns lives per instance (Storage::Shadow) only so that a kernel can
 /// read back what it computed; when no kernel reads its field before assigning it, storing it is
-/// useless (NEURON keeps only the last instance's value anyway), so the stores go.
-fn drop_dead_shadow_stores(m: &Model, k: &mut Kernels) {
+/// useless (NEURON keeps only the last instance's value anyway), so the stores go. Returns the shadow
+/// fields that remain stored.
+fn drop_dead_shadow_stores(m: &Model, k: &mut Kernels) -> HashSet<usize> {
     let mut loaded = HashSet::new();
     for kernel in all_kernels(k) {
         loaded_fields(&kernel.program.ops, &mut loaded);
@@ -302,9 +306,16 @@ fn drop_dead_shadow_stores(m: &Model, k: &mut Kernels) {
             _ => None,
         })
         .collect();
+    let mut stored = HashSet::new();
     for kernel in all_kernels(k) {
         kernel.program.ops.retain(|op| !matches!(op, Op::Store { field, .. } if dead.contains(field)));
+        for op in &kernel.program.ops {
+            if let Op::Store { field, .. } = op {
+                stored.insert(*field as usize);
+            }
+        }
     }
+    stored
 }
 
 fn table_build(

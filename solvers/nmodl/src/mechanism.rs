@@ -403,7 +403,9 @@ impl Instances {
         let v = self.mech.c.model.var(name);
         match v.map(|v| v.storage) {
             // A global the code assigns: the value the last instance computed, as NEURON shows it.
-            Some(Storage::Shadow { field, .. }) if self.len > 0 => Ok(self.data[field * self.cap + self.len - 1]),
+            Some(Storage::Shadow { field, .. }) if self.len > 0 && self.mech.c.stored_shadows.contains(&field) => {
+                Ok(self.data[field * self.cap + self.len - 1])
+            }
             Some(Storage::Global(g) | Storage::Shadow { global: g, .. }) => Ok(self.globals[g]),
             _ => Err(Error::Lookup { mechanism: self.mech.info.name.clone(), what: format!("no GLOBAL '{name}'") }),
         }
@@ -652,24 +654,5 @@ mod tests {
             let simd = run_fields(m, table, 100, 200);
             assert!(base == simd, "{} usetable {table}", m.name());
         }
-    }
-}
-
-impl Mechanism {
-    #[doc(hidden)]
-    pub fn debug_kernels(&self) -> String {
-        let k = &self.c.kernels;
-        let mut s = String::new();
-        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
-            if let Some(kk) = kk {
-                for (u, x) in kk.iter().enumerate() {
-                    s += &format!("== {name} usetable={u}: {} sops, {} ops, {} regs\n", x.program.sops.len(), x.program.ops.len(), x.program.n_regs);
-                    for op in &x.program.ops {
-                        s += &format!("   {op:?}\n");
-                    }
-                }
-            }
-        }
-        s
     }
 }
