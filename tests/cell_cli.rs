@@ -175,3 +175,59 @@ fn invalid_models_are_rejected_naming_the_key() {
                  - {name: a, L: 10, diam: 1, parent: b}\n    - {name: b, L: 10, diam: 1, parent: a}\n";
     rejected("cell_cli_cycle", cycle, "morphology.sections[1].parent", "cycle");
 }
+
+/// MiV's three morphologies (SWC, contracted as neuroh5 does, 3-D points, d_lambda nseg, define_shape) with
+/// the biophysics of examples/cells/pvbc_swc.yaml, against NEURON 9.0.2 given the same sections
+/// (tests/reference/cell/*_neuron.json, made by bench/neuron/cell_geometry.py).
+#[test]
+fn swc_morphologies_match_neuron() {
+    for (cell, vb) in [("PVBC", "apical[0](1)"), ("OLM", "axon[0](1)"), ("PYR", "apical[0](1)")] {
+        let swc = common::shared_dir().join("morphology").join(format!("{cell}.swc"));
+        let yaml = variant(
+            "pvbc_swc.yaml",
+            &[("../../../shared/morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)],
+        );
+        let dir = scratch(&format!("cell_cli_swc_{cell}"));
+        std::fs::write(dir.join("model.yaml"), yaml).unwrap();
+        let out = dir.join("out");
+        miv(&["cell", dir.join("model.yaml").to_str().unwrap(), "--out", out.to_str().unwrap(), "--geometry"]).expect_ok(cell);
+        let ours = read_json(&out.join("geometry.json"));
+        let theirs = read_json(&repo_root().join("tests/reference/cell").join(format!("{}_neuron.json", cell.to_lowercase())));
+        let nseg: Vec<u64> = ours["sections"].as_array().unwrap().iter().map(|s| s["nseg"].as_u64().unwrap()).collect();
+        let want: Vec<u64> = theirs["d_lambda_nseg"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert_eq!(nseg, want, "{cell}: d_lambda nseg");
+        for (s, p) in ours["sections"].as_array().unwrap().iter().zip(theirs["first_points"].as_array().unwrap()) {
+            let (a, b) = (numbers(&s["placed_first_point"]), numbers(p));
+            assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3), "{cell} {}: define_shape {a:?} vs {b:?}", s["name"]);
+        }
+        let (on, tn) = (ours["nodes"].as_array().unwrap(), theirs["nodes"].as_array().unwrap());
+        assert_eq!(on.len(), tn.len());
+        for (k, (a, b)) in on.iter().zip(tn).enumerate() {
+            for key in ["area", "ri"] {
+                let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-6 * y.abs(), "{cell} node {k} {key}: {x} vs NEURON {y}");
+            }
+        }
+        let p = read_csv(&out.join("probes.csv"));
+        for col in ["vsoma", "va", "vb"] {
+            let t = numbers(&theirs["traces"][col]);
+            let worst = t.iter().zip(&p[col]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(worst <= 0.002, "{cell} {col}: max |dV| {worst} mV");
+        }
+        let text = std::fs::read_to_string(out.join("spikes.csv")).unwrap();
+        let ours: Vec<f64> = text.lines().skip(1).map(|l| l.rsplit_once(',').unwrap().1.parse().unwrap()).collect();
+        assert!(max_spike_diff(&ours, &numbers(&theirs["spikes"]), cell) <= 0.002);
+    }
+}
+
+/// `miv cell` is a one-process command: under mpirun every rank agrees to refuse it, and it says why once.
+#[cfg(feature = "mpi")]
+#[test]
+fn cell_refuses_to_run_under_mpirun() {
+    let out = scratch("cell_cli_mpirun").join("out");
+    let model = example("hh_soma.yaml");
+    let o = common::mpirun(2, &["cell", model.to_str().unwrap(), "--out", out.to_str().unwrap()], std::time::Duration::from_secs(120));
+    assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.stderr.matches("without mpirun").count(), 1, "{}", o.stderr);
+    assert!(!out.join("probes.csv").exists());
+}

@@ -25,11 +25,11 @@ fn hh_soma(method: Method, table: bool, rule: SpikeRule) -> (Vec<f64>, Vec<f64>,
     };
     let mut g = CellGroup::new(&[CellDescription::Cable(c)], &Catalogue::builtin(), opts).unwrap();
     let probe = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).unwrap();
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let (mut t, mut v, mut spikes) = (vec![0.0], vec![g.read(&probe)], Vec::<Spike>::new());
     let mut ev = Vec::new();
     for k in 1..=4800 {
-        g.advance(k as f64 * 0.025, &mut ev, &mut spikes);
+        g.advance(k as f64 * 0.025, &mut ev, &mut spikes).unwrap();
         t.push(g.time());
         v.push(g.read(&probe));
     }
@@ -65,8 +65,8 @@ fn passive_cable(method: Method) -> (CellGroup, Vec<f64>) {
     c.place(Location::new(0, 0.0), "IClamp", &[("del", 5.0), ("dur", 40.0), ("amp", 0.1)]);
     let opts = SimOptions { method, ..SimOptions::default() };
     let mut g = CellGroup::new(&[CellDescription::Cable(c)], &Catalogue::builtin(), opts).unwrap();
-    g.initialize(-65.0);
-    g.advance(45.0, &mut Vec::new(), &mut Vec::new());
+    g.initialize(-65.0).unwrap();
+    g.advance(45.0, &mut Vec::new(), &mut Vec::new()).unwrap();
     let profile = g.voltages().to_vec();
     (g, profile)
 }
@@ -133,12 +133,12 @@ fn run_bs(cells: usize, watch: usize, table: bool, rule: SpikeRule) -> (Vec<[f64
         events.extend(STRONG.iter().map(|&t| Event { time: t, connection: strong }));
         events.extend(WEAK.iter().map(|&t| Event { time: t, connection: weak }));
     }
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     g.enqueue(&events);
     let mut trace = vec![[0.0, g.read(&probes[0]), g.read(&probes[1]), g.read(&probes[2])]];
     let mut spikes = Vec::new();
     for k in 1..=4000 {
-        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes);
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).unwrap();
         trace.push([g.time(), g.read(&probes[0]), g.read(&probes[1]), g.read(&probes[2])]);
     }
     (trace, spikes)
@@ -191,12 +191,12 @@ fn run_mixed(cells: &[CellDescription], first: usize) -> Vec<(Vec<f64>, Vec<(u32
         g.connect(syn, &[0.004 + 0.002 * (first + p) as f64], (first + p) as u64).unwrap();
         probes.push(g.probe(&ProbeSpec::Voltage { cell: 2 * p, location: Location::new(0, 0.5) }).unwrap());
     }
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let mut out: Vec<(Vec<f64>, Vec<(u32, f64)>)> = vec![(vec![], vec![]); pairs];
     let mut spikes = Vec::new();
     let mut events = Vec::new();
     for k in 1..=1600 {
-        g.advance(k as f64 * 0.025, &mut events, &mut spikes);
+        g.advance(k as f64 * 0.025, &mut events, &mut spikes).unwrap();
         for s in spikes.drain(..) {
             let p = s.cell as usize / 2;
             out[p].1.push((s.cell % 2, s.time));
@@ -235,14 +235,221 @@ fn exp2syn_peak_conductance_equals_weight() {
         let syn = g.target(0, 0).unwrap();
         let conn = g.connect(syn, &[w], 0).unwrap();
         let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
-        g.initialize(-65.0);
+        g.initialize(-65.0).unwrap();
         let mut peak: f64 = 0.0;
         g.enqueue(&[Event { time: 1.0, connection: conn }]);
         for k in 1..=30000 {
-            g.advance(k as f64 * 0.001, &mut Vec::new(), &mut Vec::new());
+            g.advance(k as f64 * 0.001, &mut Vec::new(), &mut Vec::new()).unwrap();
             peak = peak.max(g.read(&gp));
         }
         // The analytic peak is w; on a 1 us grid the sampled maximum is within (dt/tau)^2 of it.
         assert!((peak - w).abs() <= 1e-5 * w, "tau1 {tau1} tau2 {tau2}: peak {peak} vs weight {w}");
     }
+}
+
+/// A NetStim cell drives the ball-and-stick cell through a 1 ms connection, in one group; against NEURON
+/// (tests/reference/cell/netstim_neuron.json, made by bench/neuron/netstim.py).
+#[test]
+fn netstim_drives_a_cell_as_in_neuron() {
+    let refs = read_json(&common::repo_root().join("tests/reference/cell/netstim_neuron.json"));
+    let stim = ArtificialCell::new("NetStim", &[("interval", 7.3), ("number", 5.0), ("start", 3.01), ("noise", 0.0)]);
+    let cells = vec![stim.into(), CellDescription::Cable(ball_and_stick_cell())];
+    let mut g = CellGroup::new(&cells, &Catalogue::builtin(), SimOptions::default()).unwrap();
+    let conn = g.connect(g.target(1, 0).unwrap(), &[0.01], 0).unwrap();
+    g.initialize(-65.0).unwrap();
+    let (mut stim_t, mut cell_t, mut spikes, mut events) = (vec![], vec![], vec![], vec![]);
+    // Exchange every 0.5 ms (less than the 1 ms delay), as an engine would.
+    for k in 1..=120 {
+        g.advance(k as f64 * 0.5, &mut events, &mut spikes).unwrap();
+        for s in spikes.drain(..) {
+            if s.cell == 0 {
+                stim_t.push(s.time);
+                events.push(Event { time: s.time + 1.0, connection: conn });
+            } else {
+                cell_t.push(s.time);
+            }
+        }
+    }
+    assert!(max_spike_diff(&stim_t, &numbers(&refs["netstim"]), "NetStim") <= 1e-9);
+    assert!(max_spike_diff(&cell_t, &numbers(&refs["cell"]), "cell") <= 0.002);
+}
+
+/// Spike times of a noisy NetStim (noise 1: exponential intervals of mean 5 ms) keyed by `key`.
+fn noisy_train(key: [u32; 4], reinitialize: bool) -> Vec<f64> {
+    let stim = ArtificialCell::new("NetStim", &[("interval", 5.0), ("number", 4000.0), ("start", 0.0), ("noise", 1.0)]);
+    let mut g = CellGroup::new(&[stim.into()], &Catalogue::builtin(), SimOptions::default()).unwrap();
+    g.set_target_random_stream(g.target(0, 0).unwrap(), key).unwrap();
+    g.initialize(-65.0).unwrap();
+    let mut spikes = Vec::new();
+    if reinitialize {
+        g.advance(1000.0, &mut Vec::new(), &mut spikes).unwrap();
+        spikes.clear();
+        g.initialize(-65.0).unwrap();
+    }
+    g.advance(25_000.0, &mut Vec::new(), &mut spikes).unwrap();
+    spikes.iter().map(|s| s.time).collect()
+}
+
+#[test]
+fn noisy_netstim_streams_are_keyed_and_exponential() {
+    let a = noisy_train([1, 2, 3, 4], false);
+    assert_eq!(a, noisy_train([1, 2, 3, 4], true), "the stream restarts at initialisation");
+    assert_ne!(a, noisy_train([1, 2, 3, 5], false), "another key gives another train");
+    // 4000 exponential intervals of mean 5 ms: the sample mean is within 5 standard errors (0.4 ms) of 5.
+    let isi: Vec<f64> = a.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = isi.iter().sum::<f64>() / isi.len() as f64;
+    let sd = (isi.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / isi.len() as f64).sqrt();
+    assert_eq!(a.len(), 4000);
+    assert!((mean - 5.0).abs() < 0.4 && (sd - 5.0).abs() < 0.6, "mean {mean} sd {sd}");
+}
+
+#[test]
+fn expsyn_conductance_jumps_by_the_weight_and_decays_with_tau() {
+    let mut c = ball_and_stick_cell();
+    c.points[0] = miv::solvers::cell::PointPlacement {
+        location: Location::new(1, 0.5),
+        mechanism: "ExpSyn".into(),
+        params: vec![("tau".into(), 3.0), ("e".into(), 0.0)],
+    };
+    let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), SimOptions::default()).unwrap();
+    let conn = g.connect(g.target(0, 0).unwrap(), &[0.004], 0).unwrap();
+    let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
+    g.initialize(-65.0).unwrap();
+    // Due at 2.0101 ms: delivered at the start of the step at 2.0 (2.0101 <= 2.0 + dt/2), then decays over
+    // whole steps (the cnexp update is exact for g' = -g/tau).
+    g.enqueue(&[Event { time: 2.0101, connection: conn }]);
+    for k in 1..=400 {
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+        let t = k as f64 * 0.025;
+        let want = if k <= 80 { 0.0 } else { 0.004 * (-(t - 2.0) / 3.0).exp() };
+        assert!((g.read(&gp) - want).abs() <= 1e-12 * 0.004, "t {t}: g {} vs {want}", g.read(&gp));
+    }
+}
+
+#[test]
+fn membrane_currents_add_up_to_the_injected_current() {
+    for method in [Method::BackwardEuler, Method::CrankNicolson] {
+        let mut c = ball_and_stick_cell();
+        c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
+        let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
+        let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+        let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+        g.initialize(-65.0).unwrap();
+        g.enqueue(&[Event { time: 2.0, connection: conn }]);
+        for k in 1..=400 {
+            g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+            let total: f64 = g.membrane_currents().unwrap().iter().sum();
+            let tm = (k as f64 - 0.5) * 0.025;
+            let injected = if (1.0..4.0).contains(&tm) { 0.3 } else { 0.0 };
+            assert!((total - injected).abs() < 1e-9, "{method:?} t {}: sum of i_membrane {total} vs {injected}", g.time());
+        }
+    }
+}
+
+/// The step (index of its start time) at which an ExpSyn sees an event due at `te`.
+fn delivery_step(rule: miv::solvers::DeliveryRule, te: f64) -> usize {
+    let mut c = ball_and_stick_cell();
+    c.points[0].mechanism = "ExpSyn".into();
+    c.points[0].params = vec![("tau".into(), 3.0)];
+    let opts = SimOptions { delivery_rule: rule, ..SimOptions::default() };
+    let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+    let conn = g.connect(g.target(0, 0).unwrap(), &[0.004], 0).unwrap();
+    let gp = g.probe(&ProbeSpec::TargetState { cell: 0, target: 0, variable: "g".into() }).unwrap();
+    g.initialize(-65.0).unwrap();
+    g.enqueue(&[Event { time: te, connection: conn }]);
+    (1..=400)
+        .find(|&k| {
+            g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+            g.read(&gp) > 0.0
+        })
+        .unwrap()
+        - 1
+}
+
+#[test]
+fn delivery_rules_round_as_documented() {
+    use miv::solvers::DeliveryRule::{Floor, Nearest};
+    // The reference README, section 5: NEURON delivers 5.0124 at 5.000 and 5.0126 at 5.025.
+    assert_eq!(delivery_step(Nearest, 5.0124), 200);
+    assert_eq!(delivery_step(Nearest, 5.0126), 201);
+    // Arbor: the step containing te.
+    assert_eq!(delivery_step(Floor, 5.0126), 200);
+    assert_eq!(delivery_step(Floor, 5.0249), 200);
+    assert_eq!(delivery_step(Floor, 5.0251), 201);
+}
+
+/// A leak written outside the crate through the public trait, the way an adapter for compiled NMODL
+/// mechanisms plugs in: gather v, compute on per-instance arrays, scatter with `Cx::add_membrane`.
+struct OutsideLeak {
+    info: miv::solvers::MechanismInfo,
+    node: Vec<u32>,
+    g: Vec<f64>,
+    e: Vec<f64>,
+}
+
+impl miv::solvers::Mechanism for OutsideLeak {
+    fn info(&self) -> &miv::solvers::MechanismInfo {
+        &self.info
+    }
+    fn len(&self) -> usize {
+        self.node.len()
+    }
+    fn add_instance(&mut self, site: &miv::solvers::mechanism::Site, params: &[f64]) {
+        self.node.push(site.node);
+        self.g.push(params[0]);
+        self.e.push(params[1]);
+    }
+    fn param(&self, i: usize, k: usize) -> f64 {
+        [&self.g, &self.e][k][i]
+    }
+    fn set_param(&mut self, i: usize, k: usize, value: f64) {
+        [&mut self.g, &mut self.e][k][i] = value;
+    }
+    fn state(&self, _: usize, _: usize) -> f64 {
+        f64::NAN
+    }
+    fn instance_node(&self, i: usize) -> u32 {
+        self.node[i]
+    }
+    fn initialize(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        Ok(())
+    }
+    fn current(&mut self, cx: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        for i in 0..self.node.len() {
+            let n = self.node[i] as usize;
+            let (i1, i0) = (self.g[i] * (cx.v[n] + 0.001 - self.e[i]), self.g[i] * (cx.v[n] - self.e[i]));
+            cx.add_membrane(n, i0, (i1 - i0) * (1.0 / 0.001));
+        }
+        Ok(())
+    }
+    fn update_state(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_mechanism_from_outside_the_crate_runs_like_the_builtin() {
+    // The constructor captures its description, as one for a compiled .mod file would.
+    let mut info = Catalogue::builtin().get("pas").unwrap().clone();
+    info.name = "leak".into();
+    let mut cat = Catalogue::builtin();
+    cat.register(move || Box::new(OutsideLeak { info: info.clone(), node: vec![], g: vec![], e: vec![] }));
+    let trace = |mech: &str, cat: &Catalogue| {
+        let mut c = ball_and_stick_cell();
+        c.density[1].mechanism = mech.into();
+        let mut g = CellGroup::new(&[c.into()], cat, SimOptions::default()).unwrap();
+        let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+        let p = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(1, 1.0) }).unwrap();
+        g.initialize(-65.0).unwrap();
+        g.enqueue(&[Event { time: 1.0, connection: conn }]);
+        (1..=400)
+            .map(|k| {
+                g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+                g.read(&p)
+            })
+            .collect::<Vec<f64>>()
+    };
+    let (ours, builtin) = (trace("leak", &cat), trace("pas", &cat));
+    assert!(ours.iter().zip(&builtin).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(builtin.iter().any(|v| *v > -60.0), "the event should depolarise the dendrite");
 }

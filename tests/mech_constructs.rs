@@ -449,12 +449,11 @@ fn random_streams_are_keyed_through_the_group_interface() {
     let mut k = ModMechanism::new(&m);
     let params = k.info().defaults();
     for _ in 0..3 {
-        k.add_instance(&Site { node: 0, scale: 1.0, ions: vec![], cell: 0 }, &params);
+        k.add_instance(&Site { node: 0, scale: 1.0, ions: vec![], cell: 0, area: 100.0, diam: 10.0 }, &params);
     }
-    for (i, key) in [(0, [5.0, 6.0, 7.0]), (1, [5.0, 6.0, 7.0]), (2, [5.0, 6.0, 8.0])] {
-        k.set_array(i, "random_stream", &key).unwrap();
+    for (i, key) in [(0, [5, 6, 7, 0]), (1, [5, 6, 7, 0]), (2, [5, 6, 8, 0])] {
+        k.set_random_stream(i, key).unwrap();
     }
-    assert!(k.set_array(0, "random_stream", &[1.5]).is_err());
     let (v, mut rhs, mut d, mut out) = ([-65.0], [0.0], [0.0], Outbox::default());
     let mut cx = Cx {
         t: 0.0,
@@ -469,11 +468,11 @@ fn random_streams_are_keyed_through_the_group_interface() {
         ion_ids: &[],
         out: &mut out,
     };
-    k.initialize(&mut cx);
+    k.initialize(&mut cx).unwrap();
     assert_eq!(out.items.len(), 3, "one self-event per instance, for the group to queue");
     let mut out = Outbox::default();
     for i in 0..3 {
-        k.net_receive(i, &mut [0.0], 1.0, &mut EventCx { t: 0.1, out: &mut out });
+        k.net_receive(i, &mut [0.0], 1.0, &mut EventCx { t: 0.1, out: &mut out }).unwrap();
     }
     let g1 = |i| k.state(i, k.info().state_index("g1").unwrap());
     assert_eq!(g1(0), g1(1), "same key, same draw");

@@ -39,10 +39,10 @@ fn hh_soma(cat: &Catalogue, method: Method, table: bool) -> (Vec<f64>, Vec<f64>,
     c.detect(Location::new(0, 0.5), 10.0);
     let mut g = CellGroup::new(&[CellDescription::Cable(c)], cat, options(method, table)).unwrap();
     let probe = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).unwrap();
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let (mut t, mut v, mut spikes) = (vec![0.0], vec![g.read(&probe)], Vec::<Spike>::new());
     for k in 1..=4800 {
-        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes);
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).unwrap();
         t.push(g.time());
         v.push(g.read(&probe));
     }
@@ -94,11 +94,11 @@ fn ball_and_stick(cat: &Catalogue, table: bool) -> (Vec<f64>, Vec<f64>, Vec<Spik
     let weak = g.connect(syn, &[0.001], 1).unwrap();
     let mut events: Vec<Event> = [5.005, 20.005, 24.005, 40.005].iter().map(|&time| Event { time, connection: strong }).collect();
     events.extend([55.005, 70.005, 70.505, 71.005].iter().map(|&time| Event { time, connection: weak }));
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     g.enqueue(&events);
     let (mut t, mut v, mut spikes) = (vec![0.0], vec![g.read(&probe)], Vec::new());
     for k in 1..=4000 {
-        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes);
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).unwrap();
         t.push(g.time());
         v.push(g.read(&probe));
     }
@@ -164,12 +164,12 @@ fn stimulated_soma(cat: &Catalogue) -> (Vec<f64>, Vec<(u32, f64)>) {
     let excite = g.connect(g.target(0, 0).unwrap(), &[0.004], 0).unwrap();
     let inhibit = g.connect(g.target(0, 1).unwrap(), &[0.01], 1).unwrap();
     let probe = g.probe(&ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).unwrap();
-    g.initialize(-65.0);
+    g.initialize(-65.0).unwrap();
     let (mut v, mut all) = (Vec::new(), Vec::new());
     let mut pending = Vec::new();
     for k in 1..=4000 {
         let mut spikes = Vec::new();
-        g.advance(k as f64 * 0.025, &mut pending, &mut spikes);
+        g.advance(k as f64 * 0.025, &mut pending, &mut spikes).unwrap();
         for s in spikes {
             all.push((s.cell, s.time));
             let connection = match s.cell {

@@ -5,6 +5,7 @@
 //!   an MPI one.
 //! - [`assign`]: gid → rank [`Assignment`]s, round-robin and weighted (greedy LPT).
 //! - [`plan`]: [`ReadPlan`]s telling each rank which gid ranges of a population it reads.
+//! - [`rng`]: random [`Stream`]s keyed by (seed, purpose, gid), so results never depend on the rank count.
 //! - [`init`]: start the right communicator for this process.
 
 pub mod assign;
@@ -12,12 +13,14 @@ pub mod comm;
 #[cfg(feature = "mpi")]
 pub mod mpi_comm;
 pub mod plan;
+pub mod rng;
 
 pub use assign::{imbalance, Assignment};
 pub use comm::{CollectiveError, Communicator, SerialComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
 pub use plan::{coalesce, ReadPlan};
+pub use rng::{Purpose, Stream};
 
 /// Environment variables through which MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm's srun) tell a
 /// process that it is one rank of a parallel job.

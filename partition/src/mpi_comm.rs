@@ -42,6 +42,25 @@ impl MpiComm {
     }
 }
 
+/// Open MPI defines `MPI_IN_PLACE` as `(void*)1`, which is exactly the dangling pointer of an empty `&[u8]`.
+/// Empty buffers are therefore passed as zero-length views of a real allocation, never as `&[]`.
+static PAD: [u8; 1] = [0];
+
+fn send_view(b: &[u8]) -> &[u8] {
+    if b.is_empty() {
+        &PAD[..0]
+    } else {
+        b
+    }
+}
+
+/// A receive buffer of `total` bytes whose pointer is a real allocation even when `total` is 0.
+fn recv_buffer(total: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(total.max(1));
+    v.resize(total, 0);
+    v
+}
+
 fn to_count(n: usize) -> Count {
     Count::try_from(n).expect("collective message larger than 2 GiB from one rank")
 }
@@ -82,10 +101,10 @@ impl Communicator for MpiComm {
         self.world.all_gather_into(&mine, &mut counts[..]);
         let displs = Self::counts_displs(&counts);
         let total: usize = counts.iter().map(|&c| c as usize).sum();
-        let mut out = vec![0u8; total];
+        let mut out = recv_buffer(total);
         {
             let mut part = PartitionMut::new(&mut out[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(local, &mut part);
+            self.world.all_gather_varcount_into(send_view(local), &mut part);
         }
         (out, counts.into_iter().map(|c| c as usize).collect())
     }
@@ -99,9 +118,9 @@ impl Communicator for MpiComm {
         let recv_displs = Self::counts_displs(&recv_counts);
         let send_buf: Vec<u8> = sends.concat();
         let total: usize = recv_counts.iter().map(|&c| c as usize).sum();
-        let mut recv_buf = vec![0u8; total];
+        let mut recv_buf = recv_buffer(total);
         {
-            let send_part = mpi::datatype::Partition::new(&send_buf[..], &send_counts[..], &send_displs[..]);
+            let send_part = mpi::datatype::Partition::new(send_view(&send_buf), &send_counts[..], &send_displs[..]);
             let mut recv_part = PartitionMut::new(&mut recv_buf[..], &recv_counts[..], &recv_displs[..]);
             self.world.all_to_all_varcount_into(&send_part, &mut recv_part);
         }
@@ -121,15 +140,15 @@ impl Communicator for MpiComm {
             root_p.gather_into_root(&mine, &mut counts[..]);
             let displs = Self::counts_displs(&counts);
             let total: usize = counts.iter().map(|&c| c as usize).sum();
-            let mut out = vec![0u8; total];
+            let mut out = recv_buffer(total);
             {
                 let mut part = PartitionMut::new(&mut out[..], &counts[..], &displs[..]);
-                root_p.gather_varcount_into_root(local, &mut part);
+                root_p.gather_varcount_into_root(send_view(local), &mut part);
             }
             Some((out, counts.into_iter().map(|c| c as usize).collect()))
         } else {
             root_p.gather_into(&mine);
-            root_p.gather_varcount_into(local);
+            root_p.gather_varcount_into(send_view(local));
             None
         }
     }

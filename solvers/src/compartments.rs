@@ -170,17 +170,10 @@ fn segment_of(morph: &Morphology, nseg: &[usize], ra: &[f64], s: usize) -> Vec<S
             }
         }
         Geometry::Points(p) => {
-            let arcs: Vec<f64> = sec.arcs();
-            let ds = arcs[arcs.len() - 1] / k as f64;
-            for j in 0..k {
-                let s0 = j as f64 * ds;
-                let left = integrate_frusta(p, &arcs, s0, s0 + ds / 2.0);
-                let right = integrate_frusta(p, &arcs, s0 + ds / 2.0, s0 + ds);
-                let r_left = left.ri * ra[s] / PI * (4.0 * 0.01);
-                let r_right = right.ri * ra[s] / PI * (4.0 * 0.01);
-                let area = (left.area + right.area) * 0.5 * PI;
-                let diam = (left.diam + right.diam) * 0.5 / ds;
-                out.push(SegmentGeometry { area, diam, rinv: 1.0 / (r_prev + r_left), r_right });
+            for h in integrate_points(p, &sec.arcs(), k) {
+                let r_left = h.ri[0] * ra[s] / PI * (4.0 * 0.01);
+                let r_right = h.ri[1] * ra[s] / PI * (4.0 * 0.01);
+                out.push(SegmentGeometry { area: h.area * 0.5 * PI, diam: h.diam, rinv: 1.0 / (r_prev + r_left), r_right });
                 r_prev = r_right;
             }
         }
@@ -188,49 +181,64 @@ fn segment_of(morph: &Morphology, nseg: &[usize], ra: &[f64], s: usize) -> Vec<S
     out
 }
 
-struct Integral {
-    /// Sum of (d1 + d2) * slant length.
+/// Integrals over one segment of a 3-D point section.
+struct SegmentIntegral {
+    /// Sum of (d1 + d2) * slant length over the frusta.
     area: f64,
-    /// Sum of (d1 + d2) * length.
+    /// Mean diameter.
     diam: f64,
-    /// Sum of length / (d1 d2).
-    ri: f64,
+    /// Sum of length / (d1 d2) over the left and the right half.
+    ri: [f64; 2],
 }
 
-/// Diameter at arc `s` by linear interpolation in the interval holding `s` (extrapolated beyond the ends).
-fn diam_at(p: &[Point3], arcs: &[f64], s: f64) -> f64 {
-    let n = p.len();
-    let mut j = 0;
-    while j + 2 < n && arcs[j + 1] <= s {
-        j += 1;
-    }
-    let (a0, a1) = (arcs[j], arcs[j + 1]);
-    let f = if (a1 - a0).abs() < 1e-10 { 1.0 } else { (s - a0) / (a1 - a0) };
-    (1.0 - f) * p[j].diam.abs() + f * p[j + 1].diam.abs()
-}
-
-/// Integrate over [s0, s1] of the piecewise-linear diameter, split at the 3-D points strictly inside.
-fn integrate_frusta(p: &[Point3], arcs: &[f64], s0: f64, s1: f64) -> Integral {
-    let mut acc = Integral { area: 0.0, diam: 0.0, ri: 0.0 };
-    let (mut x1, mut y1) = (s0, diam_at(p, arcs, s0));
-    let inner = arcs.iter().zip(p).filter(|(a, _)| **a > s0 && **a < s1).map(|(a, q)| (*a, q.diam.abs()));
-    for (x2, y2) in inner.chain(std::iter::once((s1, diam_at(p, arcs, s1)))) {
-        let mut delta = x2 - x1;
-        acc.diam += (y2 + y1) * delta;
-        if delta < 1e-15 {
-            delta = 1e-15;
+/// NEURON's `diam_from_list` walk over the 3-D points for all `nseg` segments: the diameter is linear between
+/// points (extrapolated past the last one), each half segment is integrated piece by piece, and the walk
+/// carries its position from half to half, so zero-length steps between repeated points with different
+/// diameters add their annulus to the area exactly as NEURON does.
+fn integrate_points(p: &[Point3], arcs: &[f64], nseg: usize) -> Vec<SegmentIntegral> {
+    let npt = p.len();
+    let ds = arcs[npt - 1] / nseg as f64;
+    let (mut j, mut x1, mut y1) = (0usize, arcs[0], p[0].diam.abs());
+    let mut out = Vec::with_capacity(nseg);
+    for inode in 0..nseg {
+        let mut si = inode as f64 * ds;
+        let mut seg = SegmentIntegral { area: 0.0, diam: 0.0, ri: [0.0; 2] };
+        for half in 0..2 {
+            let sip = si + ds / 2.0;
+            loop {
+                let jp = j + 1;
+                let (xj, xjp) = (arcs[j], arcs[jp]);
+                let (x2, y2, jnext) = if xjp > sip || jp == npt - 1 {
+                    let frac = if (xjp - xj).abs() < 1e-10 { 1.0 } else { (sip - xj) / (xjp - xj) };
+                    (sip, (1.0 - frac) * p[j].diam.abs() + frac * p[jp].diam.abs(), j)
+                } else {
+                    (xjp, p[jp].diam.abs(), jp)
+                };
+                let mut delta = x2 - x1;
+                seg.diam += (y2 + y1) * delta;
+                if delta < 1e-15 {
+                    delta = 1e-15;
+                }
+                let mut t = y2 * y1 / delta;
+                if t == 0.0 {
+                    t = 1e-15;
+                }
+                seg.ri[half] += 1.0 / t;
+                let h = 0.5 * (y2 - y1);
+                seg.area += (y2 + y1) * (delta * delta + h * h).sqrt();
+                x1 = x2;
+                y1 = y2;
+                if j == jnext {
+                    break;
+                }
+                j = jnext;
+            }
+            si = sip;
         }
-        let mut t = y2 * y1 / delta;
-        if t == 0.0 {
-            t = 1e-15;
-        }
-        acc.ri += 1.0 / t;
-        let h = 0.5 * (y2 - y1);
-        acc.area += (y2 + y1) * (delta * delta + h * h).sqrt();
-        x1 = x2;
-        y1 = y2;
+        seg.diam *= 0.5 / ds;
+        out.push(seg);
     }
-    acc
+    out
 }
 
 fn point_at(p: &[Point3], arcs: &[f64], s: f64) -> [f64; 3] {

@@ -37,6 +37,8 @@ pub enum SolverError {
     WrongKind { mechanism: String, actual: &'static str, expected: &'static str },
     #[error("cell {cell}: {what}")]
     Cell { cell: usize, what: String },
+    #[error("mechanism {mechanism} failed in {phase} at t = {time} ms: {message}")]
+    Kernel { mechanism: String, phase: &'static str, time: f64, message: String },
     #[error("invalid option: {0}")]
     Option(String),
     #[error("{0}")]

@@ -5,9 +5,46 @@
 //! not depend on which CPU path runs them. Arguments are clamped to [-708, 709]; exp(-800) gives about 3e-308
 //! instead of 0, which no kernel here can tell apart.
 
+/// Define a kernel function compiled three times (generic, AVX2, AVX-512F) and chosen at run time by CPU
+/// features, plus `$generic`, the generic version alone (for tests). Only IEEE add/mul/div and exact integer
+/// operations are used by the kernels and Rust never fuses a*b+c, so every version gives the same bits.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident / $generic:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn v512($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn v256($($arg: $ty),*) {
+                    $generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features the function was compiled for.
+                    return unsafe { v512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: as above.
+                    return unsafe { v256($($arg),*) };
+                }
+            }
+            $generic($($arg),*)
+        }
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn $generic($($arg: $ty),*) $body
+    };
+}
+
 const LOG2E: f64 = std::f64::consts::LOG2_E;
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;
+/// ln 2 split as in fdlibm: the high part has trailing zero bits so that k * LN2_HI is exact.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 

@@ -69,6 +69,18 @@ impl IonData {
         (self.node.len() - 1) as u32
     }
 
+    pub fn shrink_to_fit(&mut self) {
+        for v in [&mut self.erev, &mut self.cur, &mut self.dcurdv, &mut self.conc_in, &mut self.conc_out] {
+            v.shrink_to_fit();
+        }
+        self.node.shrink_to_fit();
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        use crate::mechanism::vec_bytes as b;
+        b(&self.node) + b(&self.erev) + b(&self.cur) + b(&self.dcurdv) + b(&self.conc_in) + b(&self.conc_out)
+    }
+
     /// Start of a current evaluation: clear the sums, update Nernst potentials.
     pub fn begin_currents(&mut self, celsius: f64) {
         self.cur.fill(0.0);

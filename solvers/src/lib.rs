@@ -9,7 +9,7 @@
 //! - [`ion`]: ion species (reversal potentials, currents, concentrations).
 //! - [`cell`]: cell descriptions ([`CableCell`], [`ArtificialCell`]).
 //! - [`group`]: [`CellGroup`], many cells stepped together: initialise, advance, events, spikes, probes.
-//! - [`fastmath`]: a vectorisable exp; [`expr`]: parameter expressions (e.g. of path distance).
+//! - [`fastmath`]: a vectorisable exp.
 //!
 //! No MPI, no files: the engine and the CLI feed this crate with descriptions and events.
 
@@ -17,7 +17,6 @@ pub mod cable;
 pub mod cell;
 pub mod compartments;
 pub mod error;
-pub mod expr;
 pub mod fastmath;
 pub mod group;
 pub mod ion;

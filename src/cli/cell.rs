@@ -9,11 +9,11 @@ use clap::Args;
 use miv_partition::Communicator;
 use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
 use miv_solvers::compartments::{nseg_d_lambda, Compartments};
-use miv_solvers::expr::Expr;
+use miv_engine::expr::Expr;
 use miv_solvers::morphology::swc;
 use miv_solvers::{
     CableCell, Catalogue, CellDescription, CellGroup, DeliveryRule, Event, Location, MechanismKind, Method, Morphology,
-    MorphologyError, Point3, ProbeSpec, Section, SimOptions, SpikeRule, Values,
+    MorphologyError, Point3, ProbeSpec, Section, SimOptions, SpikeRule, TreePoint, Values,
 };
 use serde::Deserialize;
 
@@ -26,6 +26,10 @@ pub struct CellArgs {
     /// Output directory for probes.csv and spikes.csv (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Also write geometry.json: the sections as simulated and every node's area, axial resistance, path
+    /// distance and position.
+    #[arg(long)]
+    pub geometry: bool,
 }
 
 pub fn run(comm: &dyn Communicator, args: CellArgs) -> CliResult {
@@ -38,6 +42,10 @@ pub fn run(comm: &dyn Communicator, args: CellArgs) -> CliResult {
     let model = load_model(&args.model).map_err(|e| CliError::local(e.to_string()))?;
     let out = simulate(&model).map_err(|e| CliError::local(format!("{}: {e}", args.model.display())))?;
     write_outputs(&args.out, &model, &out).map_err(|e| CliError::local(e.to_string()))?;
+    if args.geometry {
+        let text = serde_json::to_string_pretty(&geometry_json(&model.cell)).expect("json");
+        write_atomic(&args.out.join("geometry.json"), &text).map_err(|e| CliError::local(e.to_string()))?;
+    }
     let summary = serde_json::json!({
         "model": args.model.display().to_string(),
         "out": args.out.display().to_string(),
@@ -710,7 +718,8 @@ fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphol
         (None, None) => Err(cx.err("morphology", "needs swc (a file) or sections (a list)")),
         (Some(path), None) => {
             let p = base.join(path);
-            Err(cx.err("morphology.swc", format!("{}: SWC input is not available in this build yet (describe the cell with sections)", p.display())))
+            let tree = miv_io::swc::read_swc(&p).map_err(|e| cx.err("morphology.swc", e.to_string()))?;
+            morphology_from_tree(&tree).map_err(|e| cx.err("morphology.swc", format!("{}: {e}", p.display())))
         }
         (None, Some(secs)) => {
             let mut out = Vec::with_capacity(secs.len());
@@ -766,6 +775,26 @@ fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphol
     }
 }
 
+/// A NeuroH5/SWC tree as a solvers morphology, with MiV's template semantics: one section per contracted
+/// section (3-D points with diameter 2 r), child `dst` connected at `arc(loc) / L` of `src`, the section type
+/// that of its last point, sections named `<type>[k]`.
+pub fn morphology_from_tree(tree: &miv_io::tree::Tree) -> Result<Morphology, String> {
+    let topo = tree.topology().map_err(|e| e.to_string())?;
+    let points: Vec<TreePoint> = (0..tree.num_points())
+        .map(|i| TreePoint {
+            x: tree.x[i] as f64,
+            y: tree.y[i] as f64,
+            z: tree.z[i] as f64,
+            radius: tree.radius[i] as f64,
+            swc_type: tree.swc_type[i] as i32,
+        })
+        .collect();
+    let sections: Vec<Vec<usize>> = topo.nodes.iter().map(|s| s.iter().map(|&p| p as usize).collect()).collect();
+    let edges: Vec<(usize, usize, usize)> =
+        (0..topo.src.len()).map(|k| (topo.src[k] as usize, topo.dst[k] as usize, topo.loc[k] as usize)).collect();
+    Morphology::from_point_sections(&points, &sections, &edges).map_err(|e| e.to_string())
+}
+
 fn morphology_error(cx: &Ctx, e: &MorphologyError) -> ModelError {
     match e {
         MorphologyError::Cycle { index, name } => {
@@ -799,7 +828,7 @@ pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
         let c = g.connect(target, &train.weights, k as u64)?;
         events.extend(train.times.iter().map(|&t| Event { time: t, connection: c }));
     }
-    g.initialize(m.v_init);
+    g.initialize(m.v_init)?;
     g.enqueue(&events);
     let stride = (m.record_dt / m.options.dt).round() as u64;
     let steps = (m.tstop / m.options.dt + 1e-6).floor() as u64;
@@ -814,7 +843,7 @@ pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
     let mut step = 0;
     while step < steps {
         step = (step + stride).min(steps);
-        g.advance(step as f64 * m.options.dt, &mut none, &mut spikes);
+        g.advance(step as f64 * m.options.dt, &mut none, &mut spikes)?;
         if step % stride == 0 {
             sample(&g, &mut out);
         }
@@ -846,6 +875,43 @@ pub fn write_outputs(dir: &Path, m: &CellModel, out: &Outputs) -> std::io::Resul
     }
     write_atomic(&dir.join("probes.csv"), &probes)?;
     write_atomic(&dir.join("spikes.csv"), &spikes)
+}
+
+/// The discretised cell as JSON: sections (name, type, parent, parent_x, nseg, Ra, cm, L, diam or points,
+/// placed first point) and nodes (section, x, area um2, ri MOhm to the parent node, distance, position).
+pub fn geometry_json(cell: &CableCell) -> serde_json::Value {
+    let comp = cell.compartments();
+    let placed = cell.morphology.placed_points(&cell.nseg);
+    let sections: Vec<serde_json::Value> = cell
+        .morphology
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut v = serde_json::json!({
+                "name": s.name, "type": s.swc_type, "parent": s.parent, "parent_x": s.parent_x,
+                "nseg": cell.nseg[i], "Ra": cell.ra[i], "cm": cell.cm[i], "L": s.length(),
+                "placed_first_point": [placed[i][0].x, placed[i][0].y, placed[i][0].z],
+            });
+            match &s.geometry {
+                miv_solvers::Geometry::Cylinder { diam, .. } => v["diam"] = serde_json::json!(diam),
+                miv_solvers::Geometry::Points(p) => {
+                    v["points"] = serde_json::json!(p.iter().map(|q| [q.x, q.y, q.z, q.diam]).collect::<Vec<_>>())
+                }
+            }
+            v
+        })
+        .collect();
+    let nodes: Vec<serde_json::Value> = (0..comp.len())
+        .map(|i| {
+            serde_json::json!({
+                "section": comp.section[i], "x": comp.x[i], "area": comp.area[i],
+                "ri": if comp.rinv[i] > 0.0 { 1.0 / comp.rinv[i] } else { 0.0 },
+                "distance": comp.distance[i], "position": comp.position[i],
+            })
+        })
+        .collect();
+    serde_json::json!({"sections": sections, "nodes": nodes})
 }
 
 fn csv_field(s: &str) -> String {

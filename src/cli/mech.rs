@@ -156,27 +156,21 @@ fn run_one(m: &Mechanism, catalogue: &Catalogue, tstop: f64) -> Result<RunResult
         events.extend((1..).map(|k| k as f64 * 5.0).take_while(|&t| t < tstop).map(|time| Event { time, connection: c }));
     }
     let probe = g.probe(&miv_solvers::ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).map_err(|e| e.to_string())?;
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        g.initialize(-65.0);
-        g.enqueue(&events);
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut spikes: Vec<Spike> = Vec::new();
-        let steps = (tstop / 0.025).round() as usize;
-        for k in 1..=steps {
-            g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes);
-            let v = g.read(&probe);
-            lo = lo.min(v);
-            hi = hi.max(v);
-            if !v.is_finite() {
-                return Err(format!("v is {v} at t = {} ms", g.time()));
-            }
+    g.initialize(-65.0).map_err(|e| e.to_string())?;
+    g.enqueue(&events);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut spikes: Vec<Spike> = Vec::new();
+    let steps = (tstop / 0.025).round() as usize;
+    for k in 1..=steps {
+        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).map_err(|e| e.to_string())?;
+        let v = g.read(&probe);
+        lo = lo.min(v);
+        hi = hi.max(v);
+        if !v.is_finite() {
+            return Err(format!("v is {v} at t = {} ms", g.time()));
         }
-        Ok(RunResult { v_min: lo, v_max: hi, v_end: g.read(&probe), spikes: spikes.len() })
-    }));
-    match run {
-        Ok(r) => r,
-        Err(p) => Err(p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panic".into())),
     }
+    Ok(RunResult { v_min: lo, v_max: hi, v_end: g.read(&probe), spikes: spikes.len() })
 }
 
 fn check(dir: &Path, run: bool, tstop: f64, as_json: bool) -> CliResult {
@@ -263,15 +257,16 @@ fn time_kernel(mech: &mut dyn miv_solvers::Mechanism, n: usize, steps: usize) ->
     }
     let params = mech.info().defaults();
     for i in 0..n {
-        mech.add_instance(&Site { node: i as u32, scale: 1.0, ions: vec![i as u32, i as u32], cell: 0 }, &params);
+        let site = Site { node: i as u32, scale: 1.0, ions: vec![i as u32, i as u32], cell: 0, area: 100.0, diam: 1.0 };
+        mech.add_instance(&site, &params);
     }
     let mut v: Vec<f64> = (0..n).map(|i| -70.0 + 40.0 * (i as f64 / n as f64)).collect();
     let (mut rhs, mut d) = (vec![0.0; n], vec![0.0; n]);
     let mut out = Outbox::default();
     let ion_ids = [0usize, 1];
-    let cx = |v: &[f64], rhs: &mut [f64], d: &mut [f64], ions: &mut [IonData], out: &mut Outbox, f: &mut dyn FnMut(&mut Cx)| {
+    let cx = |v: &[f64], rhs: &mut [f64], d: &mut [f64], ions: &mut [IonData], out: &mut Outbox, f: &mut dyn FnMut(&mut Cx) -> Result<(), String>| {
         let mut c = Cx { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false, v, rhs, d, electrode: None, ions, ion_ids: &ion_ids, out };
-        f(&mut c);
+        f(&mut c).expect("kernel call");
     };
     cx(&v, &mut rhs, &mut d, &mut ions, &mut out, &mut |c| mech.initialize(c));
     let start = Instant::now();

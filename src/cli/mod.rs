@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 pub mod cell;
 mod debug;
 mod info;
@@ -55,6 +56,8 @@ pub struct Cli {
 pub enum Command {
     /// Print version, features and, for every rank, its rank/size/host (gathered on rank 0).
     Info(info::InfoArgs),
+    /// Benchmarks (single-cell numerics against NEURON and Arbor).
+    Bench(bench::BenchArgs),
     /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
     Cell(cell::CellArgs),
     /// NEURON .mod files: compile and list a folder (`check`), time NMODL hh (`bench`).
@@ -75,6 +78,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Debug(a) => debug::run(comm.as_ref(), a),
         Command::Cell(a) => cell::run(comm.as_ref(), a),
         Command::Mech(a) => mech::run(comm.as_ref(), a),
+        Command::Bench(a) => bench::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

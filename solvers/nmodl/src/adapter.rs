@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use miv_solvers::mechanism::{Cx, EventCx, IonUse, MechanismInfo as GroupInfo, Outbox, ParamSpec, Site};
+use miv_solvers::mechanism::{Cx, EventCx, IonUse, KernelResult, MechanismInfo as GroupInfo, Outbox, ParamSpec, Site};
 use miv_solvers::{Catalogue, MechanismKind};
 
 use crate::error::Result;
@@ -202,12 +202,6 @@ impl ModMechanism {
             }
         }
     }
-
-    fn fail(&self, e: crate::Error) -> ! {
-        // The group's interface has no error channel; a failed implicit solve aborts the run as
-        // NEURON's abort_run does.
-        panic!("{e}")
-    }
 }
 
 impl miv_solvers::Mechanism for ModMechanism {
@@ -217,6 +211,10 @@ impl miv_solvers::Mechanism for ModMechanism {
 
     fn len(&self) -> usize {
         self.node.len()
+    }
+
+    fn instance_node(&self, instance: usize) -> u32 {
+        self.node[instance]
     }
 
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
@@ -232,8 +230,11 @@ impl miv_solvers::Mechanism for ModMechanism {
                 self.instances.column_mut(f)[i] = x;
             }
         }
-        if let Some(f) = self.instances.mechanism().info().area_field {
-            self.instances.column_mut(f)[i] = if self.point { 100.0 / site.scale } else { f64::NAN };
+        let info = self.instances.mechanism().info().clone();
+        for (field, value) in [(info.area_field, site.area), (info.diam_field, site.diam)] {
+            if let Some(f) = field {
+                self.instances.column_mut(f)[i] = value;
+            }
         }
         let key = [0x6e6d_6f64, site.cell, i as u32, 0];
         self.instances.set_random_stream(i, key);
@@ -241,6 +242,19 @@ impl miv_solvers::Mechanism for ModMechanism {
 
     fn param(&self, instance: usize, index: usize) -> f64 {
         self.instances.column(self.param_fields[index])[instance]
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.node.shrink_to_fit();
+        self.scale.shrink_to_fit();
+        self.ion_index.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.instances.heap_bytes()
+            + self.node.capacity() * 4
+            + self.scale.capacity() * 8
+            + self.ion_index.iter().map(|v| v.capacity() * 4).sum::<usize>()
     }
 
     fn set_param(&mut self, instance: usize, index: usize, value: f64) {
@@ -261,21 +275,8 @@ impl miv_solvers::Mechanism for ModMechanism {
         let _ = self.instances.set_global(&name, value);
     }
 
-    /// `"times"`: the event times a VecStim-like mechanism plays. `"random_stream"`: up to four
-    /// integers keying the instance's random stream (what NEURON's `noiseFromRandom123(id1, id2, id3)`
-    /// sets); the engine keys it by seed, purpose and gid so results do not depend on the layout.
+    /// `"times"`: the event times a VecStim-like mechanism plays.
     fn set_array(&mut self, instance: usize, name: &str, values: &[f64]) -> std::result::Result<(), String> {
-        if name == "random_stream" {
-            if values.len() > 4 || values.iter().any(|x| !(x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(x))) {
-                return Err(format!("random_stream takes up to 4 integers in 0..2^32, got {values:?}"));
-            }
-            let mut key = [0u32; 4];
-            for (k, x) in key.iter_mut().zip(values) {
-                *k = *x as u32;
-            }
-            self.instances.set_random_stream(instance, key);
-            return Ok(());
-        }
         if !self.instances.mechanism().plays_vectors() {
             return Err(format!("mechanism {:?} takes no array {name:?}", self.info.name));
         }
@@ -286,24 +287,28 @@ impl miv_solvers::Mechanism for ModMechanism {
         Ok(())
     }
 
-    fn initialize(&mut self, cx: &mut Cx) {
+    /// The key of the instance's random stream (normrand, Gfluct-style noise; NEURON's
+    /// `noiseFromRandom123(id1, id2, id3)`).
+    fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) -> std::result::Result<(), String> {
+        self.instances.set_random_stream(instance, key);
+        Ok(())
+    }
+
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather(cx);
         let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.instances.initialize(&Self::ctx(cx), &mut events) {
-            self.fail(e);
-        }
+        let r = self.instances.initialize(&Self::ctx(cx), &mut events);
         self.scatter(cx);
         Self::post(&mut events, cx.t, cx.out);
         self.events = events;
+        r.map_err(|e| e.to_string())
     }
 
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather(cx);
-        if let Err(e) = self.instances.current(&Self::ctx(cx)) {
-            self.fail(e);
-        }
+        self.instances.current(&Self::ctx(cx)).map_err(|e| e.to_string())?;
         let info = self.instances.mechanism().info();
-        let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return };
+        let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return Ok(()) };
         let (cur, cond) = (self.instances.column(fi), self.instances.column(fg));
         for i in 0..self.node.len() {
             let s = if self.point { self.scale[i] } else { 1.0 };
@@ -334,35 +339,32 @@ impl miv_solvers::Mechanism for ModMechanism {
             }
         }
         self.scatter(cx);
+        Ok(())
     }
 
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather(cx);
-        if let Err(e) = self.instances.advance_state(&Self::ctx(cx)) {
-            self.fail(e);
-        }
+        self.instances.advance_state(&Self::ctx(cx)).map_err(|e| e.to_string())?;
         self.scatter(cx);
+        Ok(())
     }
 
-    fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.instances.net_receive(instance, weights, flag, cx.t, &mut events) {
-            self.fail(e);
-        }
+        let r = self.instances.net_receive(instance, weights, flag, cx.t, &mut events);
         Self::post(&mut events, cx.t, cx.out);
         self.events = events;
+        r.map_err(|e| e.to_string())
     }
 
-    fn init_weights(&mut self, instance: usize, weights: &mut [f64]) {
+    fn init_weights(&mut self, instance: usize, weights: &mut [f64]) -> KernelResult {
         if self.instances.mechanism().has_net_initial() {
-            if let Err(e) = self.instances.net_init(instance, weights, 0.0) {
-                self.fail(e);
-            }
-        } else {
-            for w in weights.iter_mut().skip(1) {
-                *w = 0.0;
-            }
+            return self.instances.net_init(instance, weights, 0.0).map_err(|e| e.to_string());
         }
+        for w in weights.iter_mut().skip(1) {
+            *w = 0.0;
+        }
+        Ok(())
     }
 }
 

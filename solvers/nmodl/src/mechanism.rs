@@ -354,6 +354,14 @@ impl Instances {
         self.len = n;
     }
 
+    /// Heap memory held (bytes): fields, streams, played vectors and tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() * 8
+            + self.rng.capacity() * std::mem::size_of::<Stream>()
+            + self.vectors.iter().map(|v| v.capacity() * 8).sum::<usize>()
+            + self.tables.iter().map(|t| t.columns.iter().map(|c| c.capacity() * 8).sum::<usize>()).sum::<usize>()
+    }
+
     pub fn column(&self, field: usize) -> &[f64] {
         &self.data[field * self.cap..field * self.cap + self.len]
     }

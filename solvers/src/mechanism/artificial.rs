@@ -2,7 +2,7 @@
 //! `VecStim` (vecevent.mod: plays a vector of spike times). They have no node; they act through self-events
 //! and `net_event`, with NEURON's NET_RECEIVE logic.
 
-use super::{Columns, Cx, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 
 fn artificial_info(name: &str, params: Vec<ParamSpec>, states: &[&str]) -> MechanismInfo {
     MechanismInfo {
@@ -27,8 +27,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// `NetStim`. Parameters as netstim.mod (interval, number, start, noise) plus `seed`, the key of this
-/// instance's random stream for noise > 0. NEURON draws from Random123; this stream (splitmix64, exponential
-/// by inversion) is our own, so noisy trains are statistically, not literally, the same as NEURON's.
+/// instance's random stream for noise > 0 (or a key given by `set_random_stream`). NEURON draws from
+/// Random123; this stream (splitmix64, exponential by inversion) is our own, so noisy trains are
+/// statistically, not literally, the same as NEURON's. The stream restarts at every initialisation.
 #[derive(Debug, Clone)]
 pub struct NetStim {
     info: MechanismInfo,
@@ -39,6 +40,8 @@ pub struct NetStim {
     on: Vec<f64>,
     ispike: Vec<f64>,
     rng: Vec<u64>,
+    /// Stream key set by `set_random_stream` (else the `seed` parameter is the key).
+    stream: Vec<Option<u64>>,
 }
 
 impl Default for NetStim {
@@ -58,6 +61,7 @@ impl Default for NetStim {
             on: vec![],
             ispike: vec![],
             rng: vec![],
+            stream: vec![],
         }
     }
 }
@@ -98,6 +102,7 @@ impl NetStim {
 
 impl Mechanism for NetStim {
     kernel_accessors!();
+    kernel_storage!(event, on, ispike, rng, stream);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -105,13 +110,22 @@ impl Mechanism for NetStim {
             v.push(0.0);
         }
         self.rng.push(0);
+        self.stream.push(None);
     }
     fn state(&self, i: usize, k: usize) -> f64 {
         [&self.event, &self.on, &self.ispike][k][i]
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) -> Result<(), String> {
+        let mut h = 0u64;
+        for w in key {
+            h = splitmix64(&mut (h ^ w as u64));
+        }
+        self.stream[instance] = Some(h);
+        Ok(())
+    }
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
-            self.rng[k] = self.p.cols[4][k] as u64;
+            self.rng[k] = self.stream[k].unwrap_or(self.p.cols[4][k] as u64);
             self.on[k] = 0.0;
             self.ispike[k] = 0.0;
             let noise = self.p.cols[3][k].clamp(0.0, 1.0);
@@ -124,10 +138,15 @@ impl Mechanism for NetStim {
                 cx.out.net_send(k, cx.t + self.event[k], 3.0);
             }
         }
+        Ok(())
     }
-    fn current(&mut self, _cx: &mut Cx) {}
-    fn update_state(&mut self, _cx: &mut Cx) {}
-    fn net_receive(&mut self, k: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn current(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn net_receive(&mut self, k: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         let t = cx.t;
         if flag == 0.0 {
             let w = weights.first().copied().unwrap_or(0.0);
@@ -152,6 +171,7 @@ impl Mechanism for NetStim {
                 cx.out.net_send(k, t + self.event[k], 1.0);
             }
         }
+        Ok(())
     }
 }
 
@@ -180,6 +200,7 @@ impl Default for VecStim {
 
 impl Mechanism for VecStim {
     kernel_accessors!();
+    kernel_storage!(times, index);
     fn add_instance(&mut self, site: &Site, _params: &[f64]) {
         self.sites.push(site);
         self.times.push(Vec::new());
@@ -201,7 +222,7 @@ impl Mechanism for VecStim {
         self.times[instance] = values.to_vec();
         Ok(())
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             self.index[k] = 0;
             if let Some(&t0) = self.times[k].first() {
@@ -209,10 +230,15 @@ impl Mechanism for VecStim {
                 cx.out.net_send(k, t0, 1.0);
             }
         }
+        Ok(())
     }
-    fn current(&mut self, _cx: &mut Cx) {}
-    fn update_state(&mut self, _cx: &mut Cx) {}
-    fn net_receive(&mut self, k: usize, _weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn current(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
+    fn net_receive(&mut self, k: usize, _weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         if flag == 1.0 {
             cx.out.net_event(k, cx.t);
             if let Some(&next) = self.times[k].get(self.index[k]) {
@@ -220,5 +246,6 @@ impl Mechanism for VecStim {
                 cx.out.net_send(k, next, 1.0);
             }
         }
+        Ok(())
     }
 }

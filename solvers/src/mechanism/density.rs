@@ -1,11 +1,13 @@
 //! Density mechanisms: `pas` and `hh` as NEURON ships them (passive.mod, hh.mod). Currents and their
 //! conductances are computed the way nocmodl's `nrn_cur` does: i(v) and i(v + 0.001), g = di / 0.001.
 
-use super::{Columns, Cx, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 use crate::fastmath;
 
 /// NEURON's numerical derivative step (mV) in `nrn_cur`.
 pub(crate) const DV: f64 = 0.001;
+/// 1 / DV: the kernels multiply by it where NEURON divides by DV (the results differ by at most an ulp).
+pub(crate) const INV_DV: f64 = 1.0 / DV;
 
 /// Passive leak `pas`: i = g (v - e).
 #[derive(Debug, Clone)]
@@ -33,6 +35,7 @@ impl Default for Pas {
 
 impl Mechanism for Pas {
     kernel_accessors!();
+    kernel_storage!();
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -40,19 +43,30 @@ impl Mechanism for Pas {
     fn state(&self, _i: usize, _k: usize) -> f64 {
         f64::NAN
     }
-    fn initialize(&mut self, _cx: &mut Cx) {}
-    fn current(&mut self, cx: &mut Cx) {
-        let n = self.sites.len();
-        let (g, e) = (&self.p.cols[0][..n], &self.p.cols[1][..n]);
-        for (i, &node) in self.sites.node[..n].iter().enumerate() {
-            let node = node as usize;
-            let v = cx.v[node];
-            let i1 = g[i] * (v + DV - e[i]);
-            let i0 = g[i] * (v - e[i]);
-            cx.add_membrane(node, i0, (i1 - i0) / DV);
-        }
+    fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
     }
-    fn update_state(&mut self, _cx: &mut Cx) {}
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
+        let n = self.sites.len();
+        let (g, e, nodes) = (&self.p.cols[0][..n], &self.p.cols[1][..n], &self.sites.node[..n]);
+        let (v, rhs, d) = (cx.v, &mut *cx.rhs, &mut *cx.d);
+        assert!(self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
+        for i in 0..n {
+            // SAFETY: every node index is below the array lengths (asserted above).
+            unsafe {
+                let node = *nodes.get_unchecked(i) as usize;
+                let vv = *v.get_unchecked(node);
+                let i1 = g[i] * (vv + DV - e[i]);
+                let i0 = g[i] * (vv - e[i]);
+                *rhs.get_unchecked_mut(node) -= i0;
+                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
+            }
+        }
+        Ok(())
+    }
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
 }
 
 const TABLE_MIN: f64 = -100.0;
@@ -194,19 +208,23 @@ fn cnexp(x: &mut f64, inf: f64, rate_dt: f64, ex: impl Fn(f64) -> f64) {
     *x += (1.0 - ex(-rate_dt)) * (inf - *x);
 }
 
-fn hh_states_exact(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
-    let len = v.len();
-    let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
-    for i in 0..len {
-        let r = hh_rates(v[i], fastmath::exp);
-        cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
-        cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
-        cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+crate::multiversion! {
+    /// Exact-rate gate update of every instance (v gathered into `v`); `qdt` = q10 * dt.
+    fn hh_states_exact / hh_states_exact_generic(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
+        let len = v.len();
+        let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
+        for i in 0..len {
+            let r = hh_rates(v[i], fastmath::exp);
+            cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
+            cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
+            cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+        }
     }
 }
 
 impl Mechanism for Hh {
     kernel_accessors!();
+    kernel_storage!(m, h, n, scratch);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -235,7 +253,7 @@ impl Mechanism for Hh {
             self.usetable = value != 0.0;
         }
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         if self.usetable {
             self.ensure_table(cx.celsius);
@@ -253,11 +271,12 @@ impl Mechanism for Hh {
             self.h[i] = hinf;
             self.n[i] = ninf;
         }
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let len = self.sites.len();
         let [gnabar, gkbar, gl, el] = [0, 1, 2, 3].map(|k| &self.p.cols[k][..len]);
-        let (sna, sk) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len]);
+        let (sna, sk, nodes) = (&self.sites.ions[0][..len], &self.sites.ions[1][..len], &self.sites.node[..len]);
         let (m, h, n) = (&self.m[..len], &self.h[..len], &self.n[..len]);
         let v = cx.v;
         let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
@@ -270,26 +289,35 @@ impl Mechanism for Hh {
                 (&mut y[0], &mut x[ib])
             }
         };
+        assert!(len == 0 || self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
+        assert!(len == 0 || (self.sites.max_ion(0) < na.len() && self.sites.max_ion(1) < k.len()));
+        assert!(na.erev.len() == na.len() && na.cur.len() == na.len() && na.dcurdv.len() == na.len());
+        assert!(k.erev.len() == k.len() && k.cur.len() == k.len() && k.dcurdv.len() == k.len());
         for i in 0..len {
-            let node = self.sites.node[i] as usize;
-            let vv = v[node];
-            let (ena, ek) = (na.erev[sna[i] as usize], k.erev[sk[i] as usize]);
-            let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
-            let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
-            let vp = vv + DV;
-            let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
-            let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
-            let i1 = ina1 + ik1 + il1;
-            let i0 = ina + ik + il;
-            na.dcurdv[sna[i] as usize] += (ina1 - ina) / DV;
-            k.dcurdv[sk[i] as usize] += (ik1 - ik) / DV;
-            na.cur[sna[i] as usize] += ina;
-            k.cur[sk[i] as usize] += ik;
-            rhs[node] -= i0;
-            d[node] += (i1 - i0) / DV;
+            // SAFETY: node and ion instance indices are below the array lengths (asserted above).
+            unsafe {
+                let node = *nodes.get_unchecked(i) as usize;
+                let (a, b) = (*sna.get_unchecked(i) as usize, *sk.get_unchecked(i) as usize);
+                let vv = *v.get_unchecked(node);
+                let (ena, ek) = (*na.erev.get_unchecked(a), *k.erev.get_unchecked(b));
+                let gna = gnabar[i] * m[i] * m[i] * m[i] * h[i];
+                let gk = gkbar[i] * n[i] * n[i] * n[i] * n[i];
+                let vp = vv + DV;
+                let (ina1, ik1, il1) = (gna * (vp - ena), gk * (vp - ek), gl[i] * (vp - el[i]));
+                let (ina, ik, il) = (gna * (vv - ena), gk * (vv - ek), gl[i] * (vv - el[i]));
+                let i1 = ina1 + ik1 + il1;
+                let i0 = ina + ik + il;
+                *na.dcurdv.get_unchecked_mut(a) += (ina1 - ina) * INV_DV;
+                *k.dcurdv.get_unchecked_mut(b) += (ik1 - ik) * INV_DV;
+                *na.cur.get_unchecked_mut(a) += ina;
+                *k.cur.get_unchecked_mut(b) += ik;
+                *rhs.get_unchecked_mut(node) -= i0;
+                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
+            }
         }
+        Ok(())
     }
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         self.gather_v(cx.v);
         let len = self.sites.len();
         if self.usetable {
@@ -308,6 +336,29 @@ impl Mechanism for Hh {
         } else {
             let qdt = q10(cx.celsius) * cx.dt;
             hh_states_exact(&mut self.m, &mut self.h, &mut self.n, &self.scratch, qdt);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cpu_path_of_the_hh_kernel_gives_the_same_bits() {
+        let n = 1001;
+        let v: Vec<f64> = (0..n).map(|i| -120.0 + 0.173 * i as f64).chain([-40.0, -55.0, -40.0 + 1e-9]).collect();
+        let init: Vec<f64> = (0..v.len()).map(|i| (i % 97) as f64 / 97.0).collect();
+        let (mut a, mut b) = ([init.clone(), init.clone(), init.clone()], [init.clone(), init.clone(), init]);
+        for _ in 0..5 {
+            let [m, h, nn] = &mut a;
+            hh_states_exact(m, h, nn, &v, 0.025 * 3.0);
+            let [m, h, nn] = &mut b;
+            hh_states_exact_generic(m, h, nn, &v, 0.025 * 3.0);
+        }
+        for k in 0..3 {
+            assert!(a[k].iter().zip(&b[k]).all(|(x, y)| x.to_bits() == y.to_bits()), "gate {k}");
         }
     }
 }

@@ -34,6 +34,24 @@ macro_rules! kernel_accessors {
         fn param(&self, i: usize, k: usize) -> f64 {
             self.p.cols[k][i]
         }
+        fn instance_node(&self, i: usize) -> u32 {
+            self.sites.node[i]
+        }
+    };
+}
+
+/// `shrink_to_fit` and `heap_bytes` of a built-in kernel from the list of its per-instance vectors (besides
+/// `sites` and `p`).
+macro_rules! kernel_storage {
+    ($($field:ident),*) => {
+        fn shrink_to_fit(&mut self) {
+            self.sites.shrink_to_fit();
+            self.p.shrink_to_fit();
+            $(self.$field.shrink_to_fit();)*
+        }
+        fn heap_bytes(&self) -> usize {
+            self.sites.heap_bytes() + self.p.heap_bytes() $(+ $crate::mechanism::vec_bytes(&self.$field))*
+        }
     };
 }
 
@@ -147,6 +165,10 @@ pub struct Site {
     pub ions: Vec<u32>,
     /// Group cell index that owns the instance.
     pub cell: u32,
+    /// Membrane area of the node (um2; 0 for zero-area nodes and artificial cells).
+    pub area: f64,
+    /// Diameter of the node's segment (um; 0 for artificial cells).
+    pub diam: f64,
 }
 
 /// A request a mechanism makes while running: a self-event (NMODL `net_send(delay, flag)`) or a spike
@@ -249,6 +271,14 @@ pub trait Mechanism: Send {
     /// Append an instance with every parameter given (in `info().params` order).
     fn add_instance(&mut self, site: &Site, params: &[f64]);
     fn param(&self, instance: usize, index: usize) -> f64;
+    /// The group node an instance was added at (`Site::node`).
+    fn instance_node(&self, instance: usize) -> u32;
+    /// Release spare capacity once all instances are added (the group calls it after building).
+    fn shrink_to_fit(&mut self) {}
+    /// Heap memory held (bytes), for memory accounting.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
     fn set_param(&mut self, instance: usize, index: usize, value: f64);
     /// Value of `info().states[index]` of an instance.
     fn state(&self, instance: usize, index: usize) -> f64;
@@ -264,28 +294,39 @@ pub trait Mechanism: Send {
         let _ = (instance, values);
         Err(format!("mechanism {:?} takes no array {name:?}", self.info().name))
     }
+    /// Attach a random stream key (e.g. derived from (seed, purpose, gid)) to an instance of a mechanism that
+    /// draws random numbers.
+    fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) -> Result<(), String> {
+        let _ = (instance, key);
+        Err(format!("mechanism {:?} draws no random numbers", self.info().name))
+    }
     /// INITIAL: states from the current v (and ions); may send self-events through `cx.out`.
-    fn initialize(&mut self, cx: &mut Cx);
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult;
     /// Currents at `cx.v` into `cx.rhs`, conductances into `cx.d`, ion currents into the ion arrays.
-    fn current(&mut self, cx: &mut Cx);
+    fn current(&mut self, cx: &mut Cx) -> KernelResult;
     /// Advance states by `cx.dt` using the new `cx.v`.
-    fn update_state(&mut self, cx: &mut Cx);
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult;
     /// NET_RECEIVE for one instance. `flag` is 0 for a connection event, the `net_send` flag for a self-event.
-    fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) {
+    fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         let _ = (instance, weights, flag, cx);
+        Ok(())
     }
     /// NET_RECEIVE INITIAL for one connection's weights at initialisation. The default does what NEURON does
     /// without such a block: clear every weight but the first.
-    fn init_weights(&mut self, instance: usize, weights: &mut [f64]) {
+    fn init_weights(&mut self, instance: usize, weights: &mut [f64]) -> KernelResult {
         let _ = instance;
         for w in weights.iter_mut().skip(1) {
             *w = 0.0;
         }
+        Ok(())
     }
 }
 
-/// Builds an empty mechanism object (a closure, so that run-time mechanisms such as compiled `.mod`
-/// files can capture what they are built from).
+/// What a kernel call returns: an error message (e.g. a Newton iteration of a compiled mechanism that did not
+/// converge) stops the simulation with [`crate::SolverError::Kernel`].
+pub type KernelResult = Result<(), String>;
+
+/// Builds an empty mechanism object (it may capture, e.g., a compiled NMODL mechanism).
 pub type Constructor = std::sync::Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
 
 /// Named mechanism constructors. Registration order is the order in which mechanism types are evaluated in
@@ -355,6 +396,11 @@ impl Default for Catalogue {
     }
 }
 
+/// Heap bytes of a vector's buffer.
+pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
 /// Per-instance parameter storage for kernels: one column per parameter.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Columns {
@@ -370,30 +416,62 @@ impl Columns {
             c.push(*v);
         }
     }
+    pub fn shrink_to_fit(&mut self) {
+        self.cols.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.cols) + self.cols.iter().map(vec_bytes).sum::<usize>()
+    }
 }
 
-/// Instance bookkeeping every kernel needs: node, scale and owning cell.
+/// Instance bookkeeping of a kernel: node, ion instances and (point processes only) the node scale.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sites {
     pub node: Vec<u32>,
+    max_node: u32,
+    keep_scale: bool,
     pub scale: Vec<f64>,
-    pub cell: Vec<u32>,
     pub ions: Vec<Vec<u32>>,
+    max_ion: Vec<u32>,
 }
 
 impl Sites {
+    /// Sites of a point process, which keep `Site::scale`.
+    pub fn scaled() -> Sites {
+        Sites { keep_scale: true, ..Sites::default() }
+    }
     pub fn push(&mut self, s: &Site) {
         self.node.push(s.node);
-        self.scale.push(s.scale);
-        self.cell.push(s.cell);
+        self.max_node = self.max_node.max(s.node);
+        if self.keep_scale {
+            self.scale.push(s.scale);
+        }
         if self.ions.len() < s.ions.len() {
             self.ions.resize(s.ions.len(), Vec::new());
+            self.max_ion.resize(s.ions.len(), 0);
         }
         for (k, &i) in s.ions.iter().enumerate() {
             self.ions[k].push(i);
+            self.max_ion[k] = self.max_ion[k].max(i);
         }
     }
     pub fn len(&self) -> usize {
         self.node.len()
+    }
+    pub fn shrink_to_fit(&mut self) {
+        self.node.shrink_to_fit();
+        self.scale.shrink_to_fit();
+        self.ions.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.node) + vec_bytes(&self.scale) + vec_bytes(&self.max_ion) + self.ions.iter().map(vec_bytes).sum::<usize>()
+    }
+    /// Largest ion instance index of the k-th ion (0 when empty).
+    pub fn max_ion(&self, k: usize) -> usize {
+        self.max_ion.get(k).copied().unwrap_or(0) as usize
+    }
+    /// Largest node index (0 when empty).
+    pub fn max_node(&self) -> usize {
+        self.max_node as usize
     }
 }

@@ -3,7 +3,7 @@
 //! Currents are in nA and are scaled to the node by `Site::scale` (100 / area).
 
 use super::density::DV;
-use super::{Columns, Cx, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, KernelResult, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 
 fn point_info(name: &str, params: Vec<ParamSpec>, states: &[&str], electrode: bool, weights: usize) -> MechanismInfo {
     MechanismInfo {
@@ -31,12 +31,13 @@ pub struct IClamp {
 impl Default for IClamp {
     fn default() -> IClamp {
         let params = vec![ParamSpec::new("del", 0.0, "ms"), ParamSpec::new("dur", 0.0, "ms"), ParamSpec::new("amp", 0.0, "nA")];
-        IClamp { info: point_info("IClamp", params, &["i"], true, 0), sites: Sites::default(), p: Columns::new(3), i: vec![] }
+        IClamp { info: point_info("IClamp", params, &["i"], true, 0), sites: Sites::scaled(), p: Columns::new(3), i: vec![] }
     }
 }
 
 impl Mechanism for IClamp {
     kernel_accessors!();
+    kernel_storage!(i);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -45,18 +46,22 @@ impl Mechanism for IClamp {
     fn state(&self, i: usize, _k: usize) -> f64 {
         self.i[i]
     }
-    fn initialize(&mut self, _cx: &mut Cx) {
+    fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
         self.i.fill(0.0);
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let t = cx.t;
         for k in 0..self.sites.len() {
             let (del, dur, amp) = (self.p.cols[0][k], self.p.cols[1][k], self.p.cols[2][k]);
             self.i[k] = if t < del + dur && t >= del { amp } else { 0.0 };
             cx.add_electrode(self.sites.node[k] as usize, self.i[k] * self.sites.scale[k], 0.0);
         }
+        Ok(())
     }
-    fn update_state(&mut self, _cx: &mut Cx) {}
+    fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
+        Ok(())
+    }
 }
 
 /// Add a conductance-based point current g (v - e) (nA, conductance by NEURON's numerical derivative) to its
@@ -93,7 +98,7 @@ impl Default for ExpSyn {
         let params = vec![ParamSpec::new("tau", 0.1, "ms"), ParamSpec::new("e", 0.0, "mV")];
         ExpSyn {
             info: point_info("ExpSyn", params, &["g", "i"], false, 1),
-            sites: Sites::default(),
+            sites: Sites::scaled(),
             p: Columns::new(2),
             g: vec![],
             i: vec![],
@@ -105,6 +110,7 @@ impl Default for ExpSyn {
 
 impl Mechanism for ExpSyn {
     kernel_accessors!(cached);
+    kernel_storage!(g, i, fac);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -119,18 +125,20 @@ impl Mechanism for ExpSyn {
             self.i[i]
         }
     }
-    fn initialize(&mut self, cx: &mut Cx) {
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
         self.g.fill(0.0);
         self.i.fill(0.0);
         self.fac_dt = f64::NAN;
         let _ = cx;
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             self.i[k] = synaptic_current(cx, self.sites.node[k], self.sites.scale[k], self.g[k], self.p.cols[1][k]);
         }
+        Ok(())
     }
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         if self.fac_dt != cx.dt {
             for k in 0..self.sites.len() {
                 self.fac[k] = decay_step(cx.dt, self.p.cols[0][k]);
@@ -140,9 +148,11 @@ impl Mechanism for ExpSyn {
         for (g, f) in self.g.iter_mut().zip(&self.fac) {
             *g += f * (0.0 - *g);
         }
+        Ok(())
     }
-    fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) {
+    fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) -> KernelResult {
         self.g[instance] += weights[0];
+        Ok(())
     }
 }
 
@@ -169,7 +179,7 @@ impl Default for Exp2Syn {
         let params = vec![ParamSpec::new("tau1", 0.1, "ms"), ParamSpec::new("tau2", 10.0, "ms"), ParamSpec::new("e", 0.0, "mV")];
         Exp2Syn {
             info: point_info("Exp2Syn", params, &["A", "B", "g", "i", "factor"], false, 1),
-            sites: Sites::default(),
+            sites: Sites::scaled(),
             p: Columns::new(3),
             a: vec![],
             b: vec![],
@@ -191,6 +201,7 @@ pub fn exp2syn_factor(tau1: f64, tau2: f64) -> f64 {
 
 impl Mechanism for Exp2Syn {
     kernel_accessors!(cached);
+    kernel_storage!(a, b, factor, i, fa, fb);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -207,7 +218,7 @@ impl Mechanism for Exp2Syn {
             _ => self.factor[i],
         }
     }
-    fn initialize(&mut self, _cx: &mut Cx) {
+    fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             let tau2 = self.p.cols[1][k];
             let tau1 = &mut self.p.cols[0][k];
@@ -223,14 +234,16 @@ impl Mechanism for Exp2Syn {
             self.factor[k] = exp2syn_factor(*tau1, tau2);
         }
         self.fac_dt = f64::NAN;
+        Ok(())
     }
-    fn current(&mut self, cx: &mut Cx) {
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             let g = self.b[k] - self.a[k];
             self.i[k] = synaptic_current(cx, self.sites.node[k], self.sites.scale[k], g, self.p.cols[2][k]);
         }
+        Ok(())
     }
-    fn update_state(&mut self, cx: &mut Cx) {
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
         if self.fac_dt != cx.dt {
             for k in 0..self.sites.len() {
                 self.fa[k] = decay_step(cx.dt, self.p.cols[0][k]);
@@ -242,10 +255,12 @@ impl Mechanism for Exp2Syn {
             self.a[k] += self.fa[k] * (0.0 - self.a[k]);
             self.b[k] += self.fb[k] * (0.0 - self.b[k]);
         }
+        Ok(())
     }
-    fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) {
+    fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) -> KernelResult {
         let w = weights[0] * self.factor[instance];
         self.a[instance] += w;
         self.b[instance] += w;
+        Ok(())
     }
 }

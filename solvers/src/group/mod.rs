@@ -1,22 +1,25 @@
 //! A cell group: many cells simulated together with fixed-step NEURON semantics. All nodes of all cells live in
-//! contiguous arrays (each cell a contiguous node range, parents before children), every mechanism type holds
-//! its instances of all cells in one structure-of-arrays object, and the group owns the event queue of its
-//! cells. A cell's arithmetic does not depend on the other cells of the group: mechanism types run in catalogue
-//! order, instances of one cell keep their placement order, and events are ordered by (time, connection key).
+//! one set of arrays (laid out by tree depth across cells, see `build`), every mechanism type holds its
+//! instances of all cells in one structure-of-arrays object, and the group owns the event queue of its cells.
+//! A cell's arithmetic does not depend on the other cells of the group: mechanism types run in catalogue order,
+//! instances of one cell keep their placement order, the relative order of a cell's nodes is fixed, and events
+//! are ordered by (time, connection key).
 //!
 //! One step (NEURON `nrn_fixed_step`): deliver the events due (rule in [`DeliveryRule`]); at t + dt/2 evaluate
 //! all currents and conductances; add capacitance and axial terms; Hines solve for dv; v += dv (backward Euler)
 //! or v += 2 dv (Crank-Nicolson, NEURON `secondorder = 2`, which also moves ion currents to mid-step); at
 //! t + dt advance the mechanism states with the new v; test spike thresholds (rule in [`SpikeRule`]).
 
-use crate::cable::{add_axial_currents, coupling, hines_solve, matrix_area};
-use crate::cell::{ArtificialCell, CableCell, CellDescription, Location, Values};
-use crate::compartments::Compartments;
+mod build;
+
+use crate::cable::matrix_area;
+use crate::cell::{CellDescription, Location};
+use crate::compartments::SectionNodes;
 use crate::error::SolverError;
-use crate::ion::{default_species, IonData};
-use crate::mechanism::{Catalogue, Cx, EventCx, Mechanism, MechanismKind, Outbox, Outgoing, Site};
+use crate::ion::IonData;
+use crate::mechanism::{Catalogue, Cx, EventCx, Mechanism, MechanismKind, Outbox, Outgoing};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::ops::Range;
 
 /// Time integration of the cable equation.
@@ -185,7 +188,7 @@ impl Ord for Queued {
 pub struct CellGroup {
     opts: SimOptions,
     step: u64,
-    // Node arrays (group node index).
+    // Node arrays in layout order: the roots of all cells first, then by tree depth.
     v: Vec<f64>,
     rhs: Vec<f64>,
     d: Vec<f64>,
@@ -195,8 +198,14 @@ pub struct CellGroup {
     parent: Vec<u32>,
     /// Membrane area per node (um2, 0 at zero-area nodes).
     area: Vec<f64>,
-    cell_nodes: Vec<Range<u32>>,
-    /// Cable cells' compartment counts (nodes with membrane).
+    n_roots: usize,
+    /// Group node of every cell-local node; cell c's nodes are `node_map[cell_node_offset[c]..[c+1]]`.
+    node_map: Vec<u32>,
+    cell_node_offset: Vec<u32>,
+    /// Every cable cell's section table (cell-local node numbers), cell c's at `cell_section_offset[c]..`.
+    sections: Vec<SectionNodes>,
+    cell_section_offset: Vec<u32>,
+    /// Nodes with membrane over all cells.
     compartments: usize,
     // Optional node data.
     imem: Option<MembraneCurrent>,
@@ -219,15 +228,9 @@ pub struct CellGroup {
     // Spikes.
     detectors: Vec<DetectorState>,
     cell_detectors: Vec<Range<u32>>,
-    /// Owning cell of each artificial-cell mechanism instance, per mechanism slot.
-    art_cell: Vec<Vec<u32>>,
+    /// Per mechanism slot: owning cell of each point-process or artificial-cell instance.
+    owner: Vec<Vec<u32>>,
     pending_spikes: Vec<Spike>,
-    /// For probes: mechanism slot by catalogue name.
-    mech_by_name: HashMap<String, usize>,
-    /// (density mechanism slot, node) -> instance, for density-state probes.
-    density_instance: HashMap<(u32, u32), u32>,
-    /// Per cell, per section: (start, first centre, nseg, end) group nodes.
-    node_index: Vec<Vec<(u32, u32, u32, u32)>>,
 }
 
 struct MembraneCurrent {
@@ -239,48 +242,19 @@ struct MembraneCurrent {
     value: Vec<f64>,
 }
 
-fn err_cell(cell: usize, what: String) -> SolverError {
-    SolverError::Cell { cell, what }
+fn kernel_error(m: &dyn Mechanism, phase: &'static str, time: f64, message: String) -> SolverError {
+    SolverError::Kernel { mechanism: m.info().name.clone(), phase, time, message }
 }
 
-/// Resolve named parameters against a mechanism's defaults.
-fn resolve_params<'a, T: 'a>(
-    info: &crate::mechanism::MechanismInfo,
-    given: impl Iterator<Item = (&'a String, &'a T)>,
-) -> Result<Vec<(usize, &'a T)>, SolverError> {
-    given
-        .map(|(name, v)| {
-            info.param_index(name).map(|k| (k, v)).ok_or_else(|| SolverError::UnknownParameter {
-                mechanism: info.name.clone(),
-                parameter: name.clone(),
-                known: info.param_names(),
-            })
-        })
-        .collect()
+fn err_cell(cell: usize, what: String) -> SolverError {
+    SolverError::Cell { cell, what }
 }
 
 impl CellGroup {
     /// Build a group. Cell i of `cells` becomes group cell i; targets and detectors are numbered per cell in
     /// placement order. Errors name the cell and what is wrong.
     pub fn new(cells: &[CellDescription], catalogue: &Catalogue, opts: SimOptions) -> Result<CellGroup, SolverError> {
-        if !(opts.dt > 0.0 && opts.dt.is_finite()) {
-            return Err(SolverError::Option(format!("dt must be positive, got {}", opts.dt)));
-        }
-        if !opts.celsius.is_finite() {
-            return Err(SolverError::Option(format!("celsius must be finite, got {}", opts.celsius)));
-        }
-        let cj = match opts.method {
-            Method::BackwardEuler => 1.0 / opts.dt,
-            Method::CrankNicolson => 2.0 / opts.dt,
-        };
-        let mut b = Builder::new(catalogue, &opts)?;
-        for (ci, cell) in cells.iter().enumerate() {
-            match cell {
-                CellDescription::Cable(c) => b.add_cable(ci, c, cj)?,
-                CellDescription::Artificial(a) => b.add_artificial(ci, a)?,
-            }
-        }
-        b.finish(opts)
+        build::build(cells, catalogue, opts)
     }
 
     pub fn options(&self) -> &SimOptions {
@@ -288,7 +262,7 @@ impl CellGroup {
     }
 
     pub fn num_cells(&self) -> usize {
-        self.cell_nodes.len()
+        self.cell_targets.len()
     }
 
     pub fn num_nodes(&self) -> usize {
@@ -305,10 +279,10 @@ impl CellGroup {
         self.step as f64 * self.opts.dt
     }
 
-    /// Group node range of a cell (empty for an artificial cell).
-    pub fn cell_nodes(&self, cell: usize) -> Range<usize> {
-        let r = &self.cell_nodes[cell];
-        r.start as usize..r.end as usize
+    /// Group node indices of a cell in the cell's own order (its root first, then per section in pre-order
+    /// its segment centres and its end node, as [`crate::Compartments`]); empty for an artificial cell.
+    pub fn cell_nodes(&self, cell: usize) -> &[u32] {
+        &self.node_map[self.cell_node_offset[cell] as usize..self.cell_node_offset[cell + 1] as usize]
     }
 
     /// Targets of a cell: its point processes in placement order, or the artificial cell itself.
@@ -327,7 +301,7 @@ impl CellGroup {
     /// Number of spike sources of a cell (its detectors; 1 for an artificial cell).
     pub fn num_sources(&self, cell: usize) -> usize {
         match self.cell_detectors[cell].len() {
-            0 if self.cell_nodes[cell].is_empty() => 1,
+            0 if self.cell_nodes(cell).is_empty() => 1,
             n => n,
         }
     }
@@ -355,6 +329,41 @@ impl CellGroup {
         self.conn_weights.extend(weights.iter().copied().chain(std::iter::repeat(0.0)).take(nw));
         self.conn_offset.push(self.conn_weights.len() as u32);
         Ok(ConnectionId(id))
+    }
+
+    /// Reserve room for `n` more connections of `weights` weights each (avoids regrowth while connecting).
+    pub fn reserve_connections(&mut self, n: usize, weights: usize) {
+        self.conn_target.reserve(n);
+        self.conn_key.reserve(n);
+        self.conn_offset.reserve(n);
+        self.conn_weights.reserve(n * weights);
+    }
+
+    /// Release spare capacity of the connection tables (call when all connections are made).
+    pub fn shrink_to_fit(&mut self) {
+        self.conn_target.shrink_to_fit();
+        self.conn_key.shrink_to_fit();
+        self.conn_offset.shrink_to_fit();
+        self.conn_weights.shrink_to_fit();
+    }
+
+    /// Heap memory held by the group (bytes): node arrays, mechanisms, ions, connections, queue.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::mechanism::vec_bytes as b;
+        let nodes = b(&self.v) + b(&self.rhs) + b(&self.d) + b(&self.d_static) + b(&self.a) + b(&self.b) + b(&self.parent);
+        let nodes = nodes + b(&self.area) + b(&self.node_map) + b(&self.cell_node_offset) + b(&self.sections);
+        let nodes = nodes + b(&self.cell_section_offset) + b(&self.position) + b(&self.distance);
+        let imem = self.imem.as_ref().map_or(0, |m| {
+            b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value)
+        });
+        let mechs: usize = self.mechs.iter().map(|m| m.mech.heap_bytes() + b(&m.ion_ids)).sum::<usize>() + b(&self.mechs);
+        let ions: usize = self.ions.iter().map(|i| i.heap_bytes()).sum::<usize>()
+            + self.ion_init.iter().map(|(e, ci, co)| b(e) + b(ci) + b(co)).sum::<usize>();
+        let events = b(&self.targets) + b(&self.cell_targets) + b(&self.conn_target) + b(&self.conn_key);
+        let events = events + b(&self.conn_weights) + b(&self.conn_offset);
+        let events = events + self.queue.capacity() * std::mem::size_of::<Queued>() + b(&self.outbox.items);
+        let spikes = b(&self.detectors) + b(&self.cell_detectors) + self.owner.iter().map(b).sum::<usize>() + b(&self.pending_spikes);
+        nodes + imem + mechs + ions + events + spikes
     }
 
     /// Weights of a connection.
@@ -392,6 +401,13 @@ impl CellGroup {
         self.mechs[t.mech as usize].mech.set_array(t.instance as usize, name, values).map_err(SolverError::Invalid)
     }
 
+    /// Key the random stream of a target that draws random numbers (e.g. a noisy `NetStim`); derive the key
+    /// from (seed, purpose, gid) so that results do not depend on ranks or threads.
+    pub fn set_target_random_stream(&mut self, target: TargetId, key: [u32; 4]) -> Result<(), SolverError> {
+        let t = self.targets[target.0 as usize];
+        self.mechs[t.mech as usize].mech.set_random_stream(t.instance as usize, key).map_err(SolverError::Invalid)
+    }
+
     /// Resolve a probe.
     pub fn probe(&self, spec: &ProbeSpec) -> Result<Probe, SolverError> {
         let node_of = |cell: usize, loc: &Location| -> Result<u32, SolverError> {
@@ -416,19 +432,20 @@ impl CellGroup {
             }
             ProbeSpec::DensityState { cell, location, mechanism, variable } => {
                 let node = node_of(*cell, location)?;
-                let &slot = self
-                    .mech_by_name
-                    .get(mechanism)
+                let slot = self
+                    .mechs
+                    .iter()
+                    .position(|m| m.mech.info().name == *mechanism)
                     .ok_or_else(|| err_cell(*cell, format!("no mechanism {mechanism:?} in this group")))?;
-                let instance = *self
-                    .density_instance
-                    .get(&(slot as u32, node))
-                    .ok_or_else(|| err_cell(*cell, format!("{mechanism} is not inserted at section {} x {}", location.section, location.x)))?;
+                let m = &self.mechs[slot].mech;
+                let instance = (0..m.len()).find(|&i| m.instance_node(i) == node).ok_or_else(|| {
+                    err_cell(*cell, format!("{mechanism} is not inserted at section {} x {}", location.section, location.x))
+                })?;
                 let info = self.mechs[slot].mech.info();
                 let index = info
                     .state_index(variable)
                     .ok_or_else(|| err_cell(*cell, format!("{} has no variable {variable:?}", info.name)))?;
-                Ok(Probe::State { mechanism: slot as u32, instance, index: index as u32 })
+                Ok(Probe::State { mechanism: slot as u32, instance: instance as u32, index: index as u32 })
             }
         }
     }
@@ -445,16 +462,9 @@ impl CellGroup {
     }
 
     fn node_of(&self, cell: usize, loc: &Location) -> Option<u32> {
-        self.node_index.get(cell).and_then(|secs| secs.get(loc.section)).map(|s| {
-            let (start, first, nseg, end) = *s;
-            if loc.x <= 0.0 {
-                start
-            } else if loc.x >= 1.0 {
-                end
-            } else {
-                first + ((nseg as f64 * loc.x) as u32).min(nseg - 1)
-            }
-        })
+        let (s0, s1) = (*self.cell_section_offset.get(cell)? as usize, self.cell_section_offset[cell + 1] as usize);
+        let s = self.sections[s0..s1].get(loc.section)?;
+        Some(self.cell_nodes(cell)[build::local_node(s, loc.x) as usize])
     }
 
     /// Group node index of `section(x)` of a cable cell (NEURON `node_exact`).
@@ -491,7 +501,7 @@ impl CellGroup {
     /// NEURON `finitialize(v_init)`: t = 0, v = v_init everywhere, ion values back to their initial values,
     /// INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
     /// evaluated once (for the membrane current), and spike detectors tested at t = 0.
-    pub fn initialize(&mut self, v_init: f64) {
+    pub fn initialize(&mut self, v_init: f64) -> Result<(), SolverError> {
         self.step = 0;
         self.queue.clear();
         self.seq = 0;
@@ -506,25 +516,27 @@ impl CellGroup {
             ion.update_nernst(self.opts.celsius);
         }
         for k in 0..self.mechs.len() {
-            self.with_cx(k, 0.0, |m, cx| m.initialize(cx));
+            self.with_cx(k, 0.0, "INITIAL", |m, cx| m.initialize(cx))?;
             self.drain_outbox(k as u32, NO_CONNECTION);
         }
         for c in 0..self.conn_target.len() {
             let t = self.targets[self.conn_target[c] as usize];
             let r = self.weights_range(c as u32);
-            self.mechs[t.mech as usize].mech.init_weights(t.instance as usize, &mut self.conn_weights[r]);
+            let m = &mut self.mechs[t.mech as usize].mech;
+            m.init_weights(t.instance as usize, &mut self.conn_weights[r]).map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
         }
-        self.deliver(0.0, true);
-        self.evaluate_currents(0.0);
-        if let Some(m) = self.imem.as_mut() {
+        self.deliver(0.0, true)?;
+        self.evaluate_currents(0.0)?;
+        if self.imem.is_some() {
             // At initialisation NEURON reports (rhs + ionic) * area / 100: the axial plus stimulus current.
             let mut rhs = self.rhs.clone();
-            for r in self.cell_nodes.iter() {
-                let (s, e) = (r.start as usize, r.end as usize);
-                if e > s {
-                    add_axial_currents(&self.parent[s..e], &self.a[s..e], &self.b[s..e], &self.v[s..e], &mut rhs[s..e], s);
-                }
+            for i in self.n_roots..self.v.len() {
+                let p = self.parent[i] as usize;
+                let dv = self.v[p] - self.v[i];
+                rhs[i] -= self.b[i] * dv;
+                rhs[p] += self.a[i] * dv;
             }
+            let m = self.imem.as_mut().unwrap();
             for i in 0..self.v.len() {
                 m.value[i] = (rhs[i] + m.ionic[i]) * matrix_area(self.area[i]) * 0.01;
             }
@@ -536,6 +548,7 @@ impl CellGroup {
         if self.opts.spike_rule == SpikeRule::Grid {
             self.test_thresholds();
         }
+        Ok(())
     }
 
     /// Queue events (they may be for any time not before the current step).
@@ -549,18 +562,26 @@ impl CellGroup {
 
     /// Advance to `until` (ms, rounded to whole steps): events in `events` are queued first (the vector is
     /// drained), spikes of this interval are appended to `spikes` in time order per step.
-    pub fn advance(&mut self, until: f64, events: &mut Vec<Event>, spikes: &mut Vec<Spike>) {
+    pub fn advance(&mut self, until: f64, events: &mut Vec<Event>, spikes: &mut Vec<Spike>) -> Result<(), SolverError> {
         self.enqueue(events);
         events.clear();
         spikes.append(&mut self.pending_spikes);
         let last = (until / self.opts.dt + 1e-6).floor();
         while (self.step as f64) < last {
-            self.step_once();
+            self.step_once()?;
             spikes.append(&mut self.pending_spikes);
         }
+        Ok(())
     }
 
-    fn with_cx<R>(&mut self, k: usize, t: f64, f: impl FnOnce(&mut dyn Mechanism, &mut Cx) -> R) -> R {
+    /// Run one kernel of mechanism slot `k` with the group's arrays; a failure becomes a `Kernel` error.
+    fn with_cx(
+        &mut self,
+        k: usize,
+        t: f64,
+        phase: &'static str,
+        f: impl FnOnce(&mut dyn Mechanism, &mut Cx) -> crate::mechanism::KernelResult,
+    ) -> Result<(), SolverError> {
         let slot = &mut self.mechs[k];
         let electrode = self.imem.as_mut().map(|m| (m.el_rhs.as_mut_slice(), m.el_d.as_mut_slice()));
         let mut cx = Cx {
@@ -576,7 +597,8 @@ impl CellGroup {
             ion_ids: &slot.ion_ids,
             out: &mut self.outbox,
         };
-        f(slot.mech.as_mut(), &mut cx)
+        let r = f(slot.mech.as_mut(), &mut cx);
+        r.map_err(|e| kernel_error(slot.mech.as_ref(), phase, t, e))
     }
 
     /// Turn the outbox of mechanism slot `k` into queue entries and spikes.
@@ -593,7 +615,7 @@ impl CellGroup {
                     });
                 }
                 Outgoing::Spike { instance, time } => {
-                    let cell = self.art_cell[k as usize].get(instance as usize).copied().unwrap_or(u32::MAX);
+                    let cell = self.owner[k as usize].get(instance as usize).copied().unwrap_or(u32::MAX);
                     let source = if self.mechs[k as usize].kind == MechanismKind::Artificial { 0 } else { u32::MAX };
                     self.pending_spikes.push(Spike { cell, source, time });
                 }
@@ -603,7 +625,7 @@ impl CellGroup {
 
     /// Deliver every queued event due by `limit` (inclusive when `inclusive`), in (time, key, seq) order,
     /// including self-events generated on the way.
-    fn deliver(&mut self, limit: f64, inclusive: bool) {
+    fn deliver(&mut self, limit: f64, inclusive: bool) -> Result<(), SolverError> {
         while let Some(top) = self.queue.peek() {
             let due = if inclusive { top.time <= limit } else { top.time < limit };
             if !due {
@@ -619,65 +641,96 @@ impl CellGroup {
             };
             let range = if conn == NO_CONNECTION { 0..0 } else { self.weights_range(conn) };
             let mut cx = EventCx { t: q.time, out: &mut self.outbox };
-            self.mechs[mech as usize].mech.net_receive(instance as usize, &mut self.conn_weights[range], flag, &mut cx);
+            let m = &mut self.mechs[mech as usize].mech;
+            m.net_receive(instance as usize, &mut self.conn_weights[range], flag, &mut cx)
+                .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE", q.time, e))?;
             self.drain_outbox(mech, conn);
         }
+        Ok(())
     }
 
-    /// Currents and conductances of all mechanisms at time `t` into rhs and d (no capacitance, no axial terms).
-    fn evaluate_currents(&mut self, t: f64) {
+    /// Currents and conductances of all mechanisms at time `t` into rhs and d; d also gets the capacitance and
+    /// axial diagonal terms (no axial currents yet).
+    fn evaluate_currents(&mut self, t: f64) -> Result<(), SolverError> {
         self.rhs.fill(0.0);
-        self.d.fill(0.0);
-        if let Some(m) = self.imem.as_mut() {
-            m.el_rhs.fill(0.0);
-            m.el_d.fill(0.0);
+        match self.imem.as_mut() {
+            None => self.d.copy_from_slice(&self.d_static),
+            Some(m) => {
+                self.d.fill(0.0);
+                m.el_rhs.fill(0.0);
+                m.el_d.fill(0.0);
+            }
         }
         for ion in self.ions.iter_mut() {
             ion.begin_currents(self.opts.celsius);
         }
         for k in 0..self.mechs.len() {
             if self.mechs[k].kind != MechanismKind::Artificial {
-                self.with_cx(k, t, |m, cx| m.current(cx));
+                self.with_cx(k, t, "BREAKPOINT", |m, cx| m.current(cx))?;
             }
         }
         if let Some(m) = self.imem.as_mut() {
             for i in 0..self.rhs.len() {
                 m.ionic[i] = m.el_rhs[i] - self.rhs[i];
                 m.gmem[i] = self.d[i] - m.el_d[i] + m.cap[i];
+                self.d[i] += self.d_static[i];
+            }
+        }
+        Ok(())
+    }
+
+    /// Add the axial currents, solve the tree systems (Hines) and update v; `rhs` keeps dv.
+    fn solve_and_update(&mut self) {
+        let n = self.v.len();
+        let nr = self.n_roots;
+        let (v, rhs, d) = (&mut self.v[..n], &mut self.rhs[..n], &mut self.d[..n]);
+        let (a, b, parent) = (&self.a[..n], &self.b[..n], &self.parent[..n]);
+        // Elimination from the leaves (highest index) towards the roots, with the axial current of each node
+        // added just before the node is eliminated; d[i] is replaced by 1/d[i] for the back substitution.
+        for i in (nr..n).rev() {
+            let p = parent[i] as usize;
+            debug_assert!(p < i);
+            // SAFETY: the layout guarantees parent[i] < i < n for every non-root node (asserted when built).
+            unsafe {
+                let dv = *v.get_unchecked(p) - *v.get_unchecked(i);
+                let ri = *rhs.get_unchecked(i) - *b.get_unchecked(i) * dv;
+                *rhs.get_unchecked_mut(p) += *a.get_unchecked(i) * dv;
+                let inv = 1.0 / *d.get_unchecked(i);
+                *d.get_unchecked_mut(i) = inv;
+                let f = *a.get_unchecked(i) * inv;
+                *d.get_unchecked_mut(p) -= f * *b.get_unchecked(i);
+                *rhs.get_unchecked_mut(p) -= f * ri;
+                *rhs.get_unchecked_mut(i) = ri;
+            }
+        }
+        let k = if self.opts.method == Method::CrankNicolson { 2.0 } else { 1.0 };
+        for r in 0..nr {
+            rhs[r] /= d[r];
+            v[r] += k * rhs[r];
+        }
+        for i in nr..n {
+            let p = parent[i] as usize;
+            // SAFETY: as above, p < i < n.
+            unsafe {
+                let x = (*rhs.get_unchecked(i) - *b.get_unchecked(i) * *rhs.get_unchecked(p)) * *d.get_unchecked(i);
+                *rhs.get_unchecked_mut(i) = x;
+                *v.get_unchecked_mut(i) += k * x;
             }
         }
     }
 
-    fn step_once(&mut self) {
+    fn step_once(&mut self) -> Result<(), SolverError> {
         let dt = self.opts.dt;
         let t = self.step as f64 * dt;
         match self.opts.delivery_rule {
-            DeliveryRule::Nearest => self.deliver(t + 0.5 * dt, true),
-            DeliveryRule::Floor => self.deliver(t + dt, false),
+            DeliveryRule::Nearest => self.deliver(t + 0.5 * dt, true)?,
+            DeliveryRule::Floor => self.deliver(t + dt, false)?,
         }
-        self.evaluate_currents(t + 0.5 * dt);
-        for i in 0..self.d.len() {
-            self.d[i] += self.d_static[i];
-        }
-        for r in self.cell_nodes.iter() {
-            let (s, e) = (r.start as usize, r.end as usize);
-            if e > s {
-                let (p, a, b) = (&self.parent[s..e], &self.a[s..e], &self.b[s..e]);
-                add_axial_currents(p, a, b, &self.v[s..e], &mut self.rhs[s..e], s);
-                hines_solve(p, a, b, &mut self.d[s..e], &mut self.rhs[s..e], s);
-            }
-        }
-        let second = self.opts.method == Method::CrankNicolson;
-        if second {
+        self.evaluate_currents(t + 0.5 * dt)?;
+        self.solve_and_update();
+        if self.opts.method == Method::CrankNicolson {
             for ion in self.ions.iter_mut() {
                 ion.second_order_current(&self.rhs);
-            }
-            for (v, dv) in self.v.iter_mut().zip(&self.rhs) {
-                *v += 2.0 * dv;
-            }
-        } else {
-            for (v, dv) in self.v.iter_mut().zip(&self.rhs) {
-                *v += dv;
             }
         }
         if let Some(m) = self.imem.as_mut() {
@@ -689,10 +742,11 @@ impl CellGroup {
         let t1 = self.step as f64 * dt;
         for k in 0..self.mechs.len() {
             if self.mechs[k].kind != MechanismKind::Artificial {
-                self.with_cx(k, t1, |m, cx| m.update_state(cx));
+                self.with_cx(k, t1, "SOLVE", |m, cx| m.update_state(cx))?;
             }
         }
         self.test_thresholds();
+        Ok(())
     }
 
     fn test_thresholds(&mut self) {
@@ -723,369 +777,10 @@ impl CellGroup {
     }
 }
 
-/// Collects cells into group arrays.
-struct Builder<'c> {
-    catalogue: &'c Catalogue,
-    opts: SimOptions,
-    mechs: Vec<Option<MechSlot>>,
-    ion_index: HashMap<String, usize>,
-    ions: Vec<IonData>,
-    ion_at: HashMap<(usize, u32), u32>,
-    g: CellGroupParts,
-}
-
-#[derive(Default)]
-struct CellGroupParts {
-    v: Vec<f64>,
-    d_static: Vec<f64>,
-    a: Vec<f64>,
-    b: Vec<f64>,
-    parent: Vec<u32>,
-    area: Vec<f64>,
-    cap: Vec<f64>,
-    position: Vec<[f64; 3]>,
-    distance: Vec<f64>,
-    cell_nodes: Vec<Range<u32>>,
-    compartments: usize,
-    targets: Vec<Target>,
-    cell_targets: Vec<Range<u32>>,
-    detectors: Vec<DetectorState>,
-    cell_detectors: Vec<Range<u32>>,
-    art_cell: HashMap<usize, Vec<u32>>,
-    /// Per cell, per section: (start, first, nseg, end) group nodes.
-    node_index: Vec<Vec<(u32, u32, u32, u32)>>,
-    density_instance: HashMap<(u32, u32), u32>,
-}
-
-impl<'c> Builder<'c> {
-    fn new(catalogue: &'c Catalogue, opts: &SimOptions) -> Result<Builder<'c>, SolverError> {
-        let mut b = Builder {
-            catalogue,
-            opts: opts.clone(),
-            mechs: (0..catalogue.len()).map(|_| None).collect(),
-            ion_index: HashMap::new(),
-            ions: Vec::new(),
-            ion_at: HashMap::new(),
-            g: CellGroupParts::default(),
-        };
-        for (mech, global, value) in &opts.globals {
-            let k = catalogue.index(mech).ok_or_else(|| SolverError::UnknownMechanism {
-                name: mech.clone(),
-                context: format!("global {global}"),
-            })?;
-            let info = catalogue.get(mech).unwrap();
-            let gi = info
-                .global_index(global)
-                .ok_or_else(|| SolverError::Option(format!("mechanism {mech:?} has no global {global:?}")))?;
-            b.slot(k)?.mech.set_global(gi, *value);
-        }
-        Ok(b)
-    }
-
-    fn slot(&mut self, k: usize) -> Result<&mut MechSlot, SolverError> {
-        if self.mechs[k].is_none() {
-            let mech = self.catalogue.make(k);
-            let info = mech.info().clone();
-            let mut ion_ids = Vec::new();
-            for u in &info.ions {
-                let id = match self.ion_index.get(&u.ion) {
-                    Some(&i) => i,
-                    None => {
-                        self.ions.push(IonData::new(&u.ion));
-                        self.ion_index.insert(u.ion.clone(), self.ions.len() - 1);
-                        self.ions.len() - 1
-                    }
-                };
-                if u.write_conc {
-                    self.ions[id].nernst = true;
-                }
-                ion_ids.push(id);
-            }
-            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind });
-        }
-        Ok(self.mechs[k].as_mut().unwrap())
-    }
-
-    fn lookup(&self, name: &str, expected: MechanismKind, context: String) -> Result<usize, SolverError> {
-        let k = self.catalogue.index(name).ok_or_else(|| SolverError::UnknownMechanism { name: name.into(), context })?;
-        let kind = self.catalogue.get(name).unwrap().kind;
-        if kind != expected {
-            return Err(SolverError::WrongKind { mechanism: name.into(), actual: kind.as_str(), expected: expected.as_str() });
-        }
-        Ok(k)
-    }
-
-    /// Ion instance of species `ion_id` at group node `node`, created with the cell's settings for `section`.
-    fn ion_instance(&mut self, ion_id: usize, node: u32, cell: &CableCell, section: usize) -> u32 {
-        if let Some(&i) = self.ion_at.get(&(ion_id, node)) {
-            return i;
-        }
-        let name = self.ions[ion_id].name.clone();
-        let (_, mut erev, mut ci, mut co) = default_species(&name);
-        for s in cell.ions.iter().filter(|s| s.section == section && s.ion == name) {
-            erev = s.erev.unwrap_or(erev);
-            ci = s.conc_in.unwrap_or(ci);
-            co = s.conc_out.unwrap_or(co);
-        }
-        let i = self.ions[ion_id].push(node, erev, ci, co);
-        self.ion_at.insert((ion_id, node), i);
-        i
-    }
-
-    fn add_instance(
-        &mut self,
-        k: usize,
-        node: u32,
-        scale: f64,
-        cell_index: usize,
-        cell: Option<(&CableCell, usize)>,
-        params: &[f64],
-    ) -> Result<u32, SolverError> {
-        let ion_ids = self.slot(k)?.ion_ids.clone();
-        let mut ions = Vec::with_capacity(ion_ids.len());
-        if let Some((c, section)) = cell {
-            for id in ion_ids {
-                ions.push(self.ion_instance(id, node, c, section));
-            }
-        }
-        let site = Site { node, scale, ions, cell: cell_index as u32 };
-        let slot = self.slot(k)?;
-        let instance = slot.mech.len() as u32;
-        slot.mech.add_instance(&site, params);
-        Ok(instance)
-    }
-
-    fn add_cable(&mut self, ci: usize, cell: &CableCell, cj: f64) -> Result<(), SolverError> {
-        let ns = cell.morphology.sections.len();
-        cell.morphology.validate().map_err(|source| SolverError::Morphology { cell: ci, source })?;
-        for (what, v) in [("nseg", cell.nseg.len()), ("Ra", cell.ra.len()), ("cm", cell.cm.len())] {
-            if v != ns {
-                return Err(err_cell(ci, format!("{what} has {v} entries for {ns} sections")));
-            }
-        }
-        for s in 0..ns {
-            let name = &cell.morphology.sections[s].name;
-            if cell.nseg[s] == 0 {
-                return Err(err_cell(ci, format!("section {s} ({name}): nseg must be >= 1")));
-            }
-            if !(cell.ra[s] > 0.0 && cell.ra[s].is_finite()) {
-                return Err(err_cell(ci, format!("section {s} ({name}): Ra {} must be positive", cell.ra[s])));
-            }
-            if !(cell.cm[s] >= 0.0 && cell.cm[s].is_finite()) {
-                return Err(err_cell(ci, format!("section {s} ({name}): cm {} must be >= 0", cell.cm[s])));
-            }
-        }
-        let comp = Compartments::build(&cell.morphology, &cell.nseg, &cell.ra);
-        let base = self.g.v.len() as u32;
-        let n = comp.len();
-        let (a, b) = coupling(&comp);
-        let mut d_static = vec![0.0; n];
-        let mut cap = vec![0.0; n];
-        for i in 0..n {
-            if comp.has_membrane(i) {
-                cap[i] = 1e-3 * cj * cell.cm[comp.section[i] as usize];
-            }
-            d_static[i] += cap[i];
-            if i > 0 {
-                d_static[i] -= b[i];
-                d_static[comp.parent[i] as usize] -= a[i];
-            }
-        }
-        let g = &mut self.g;
-        g.v.extend(std::iter::repeat(0.0).take(n));
-        g.d_static.extend(d_static);
-        g.a.extend(a);
-        g.b.extend(b);
-        g.parent.extend(comp.parent.iter().map(|&p| if p == crate::compartments::NO_PARENT { base } else { p + base }));
-        g.area.extend(comp.area.iter().copied());
-        g.cap.extend(cap);
-        if self.opts.geometry {
-            g.position.extend(comp.position.iter().copied());
-            g.distance.extend(comp.distance.iter().copied());
-        }
-        g.cell_nodes.push(base..base + n as u32);
-        g.compartments += comp.compartment_count();
-        g.node_index.push(comp.sections.iter().map(|s| (s.start + base, s.first + base, s.nseg, s.end + base)).collect());
-
-        // Density mechanisms: one instance per segment centre of the section, in placement order.
-        for (pi, p) in cell.density.iter().enumerate() {
-            let ctx = format!("cell {ci}, density placement {pi}");
-            let k = self.lookup(&p.mechanism, MechanismKind::Density, ctx)?;
-            let info = self.catalogue.get(&p.mechanism).unwrap().clone();
-            if p.section >= ns {
-                return Err(err_cell(ci, format!("density placement {pi}: no section {}", p.section)));
-            }
-            let sn = comp.sections[p.section];
-            let given = resolve_params(&info, p.params.iter().map(|(k, v)| (k, v)))?;
-            for (_, v) in &given {
-                if let Values::PerSegment(vals) = v {
-                    if vals.len() != sn.nseg as usize {
-                        return Err(err_cell(
-                            ci,
-                            format!("density placement {pi} ({}): {} per-segment values for nseg {}", p.mechanism, vals.len(), sn.nseg),
-                        ));
-                    }
-                }
-            }
-            for j in 0..sn.nseg {
-                let mut params = info.defaults();
-                for (idx, v) in &given {
-                    params[*idx] = v.at(j as usize);
-                }
-                let node = sn.first + j + base;
-                let inst = self.add_instance(k, node, 1.0, ci, Some((cell, p.section)), &params)?;
-                self.g.density_instance.insert((k as u32, node), inst);
-            }
-        }
-
-        // Point processes become the cell's targets.
-        let t0 = self.g.targets.len() as u32;
-        for (pi, p) in cell.points.iter().enumerate() {
-            let ctx = format!("cell {ci}, point placement {pi}");
-            let k = self.lookup(&p.mechanism, MechanismKind::Point, ctx)?;
-            let info = self.catalogue.get(&p.mechanism).unwrap().clone();
-            check_location(ci, &p.location, ns, &format!("point placement {pi}"))?;
-            let mut params = info.defaults();
-            for (idx, v) in resolve_params(&info, p.params.iter().map(|(k, v)| (k, v)))? {
-                params[idx] = *v;
-            }
-            let local = comp.node_at(p.location.section, p.location.x);
-            let node = local + base;
-            let scale = 1e2 / matrix_area(comp.area[local as usize]);
-            let section = comp.section[local as usize] as usize;
-            let instance = self.add_instance(k, node, scale, ci, Some((cell, section)), &params)?;
-            self.g.art_cell.entry(k).or_default().resize(instance as usize + 1, ci as u32);
-            self.g.targets.push(Target { mech: k as u32, instance });
-        }
-        self.g.cell_targets.push(t0..self.g.targets.len() as u32);
-
-        let d0 = self.g.detectors.len() as u32;
-        for (di, det) in cell.detectors.iter().enumerate() {
-            check_location(ci, &det.location, ns, &format!("detector {di}"))?;
-            let node = comp.node_at(det.location.section, det.location.x) + base;
-            self.g.detectors.push(DetectorState {
-                cell: ci as u32,
-                source: di as u32,
-                node,
-                threshold: det.threshold,
-                above: false,
-                v_prev: 0.0,
-            });
-        }
-        self.g.cell_detectors.push(d0..self.g.detectors.len() as u32);
-        Ok(())
-    }
-
-    fn add_artificial(&mut self, ci: usize, cell: &ArtificialCell) -> Result<(), SolverError> {
-        let k = self.lookup(&cell.mechanism, MechanismKind::Artificial, format!("cell {ci}"))?;
-        let info = self.catalogue.get(&cell.mechanism).unwrap().clone();
-        let mut params = info.defaults();
-        for (idx, v) in resolve_params(&info, cell.params.iter().map(|(k, v)| (k, v)))? {
-            params[idx] = *v;
-        }
-        let instance = self.add_instance(k, 0, 0.0, ci, None, &params)?;
-        for (name, values) in &cell.arrays {
-            self.slot(k)?.mech.set_array(instance as usize, name, values).map_err(|e| err_cell(ci, e))?;
-        }
-        let n = self.g.v.len() as u32;
-        self.g.cell_nodes.push(n..n);
-        self.g.node_index.push(Vec::new());
-        let t0 = self.g.targets.len() as u32;
-        self.g.targets.push(Target { mech: k as u32, instance });
-        self.g.cell_targets.push(t0..t0 + 1);
-        let v = self.g.art_cell.entry(k).or_default();
-        v.resize(instance as usize + 1, ci as u32);
-        v[instance as usize] = ci as u32;
-        let d0 = self.g.detectors.len() as u32;
-        self.g.cell_detectors.push(d0..d0);
-        Ok(())
-    }
-
-    fn finish(self, opts: SimOptions) -> Result<CellGroup, SolverError> {
-        let Builder { mechs, ions, g, .. } = self;
-        // Keep only the mechanism types in use, in catalogue order; renumber target slots accordingly.
-        let mut renumber = vec![u32::MAX; mechs.len()];
-        let mut slots = Vec::new();
-        let mut art_cell = Vec::new();
-        let mut mech_by_name = HashMap::new();
-        let mut art = g.art_cell;
-        for (k, m) in mechs.into_iter().enumerate() {
-            if let Some(m) = m {
-                if m.mech.is_empty() && !opts.globals.iter().any(|(n, ..)| *n == m.mech.info().name) {
-                    continue;
-                }
-                renumber[k] = slots.len() as u32;
-                mech_by_name.insert(m.mech.info().name.clone(), slots.len());
-                art_cell.push(art.remove(&k).unwrap_or_default());
-                slots.push(m);
-            }
-        }
-        let targets = g.targets.iter().map(|t| Target { mech: renumber[t.mech as usize], instance: t.instance }).collect();
-        let density_instance = g.density_instance.into_iter().map(|((k, node), i)| ((renumber[k as usize], node), i)).collect();
-        let n = g.v.len();
-        let imem = opts.membrane_current.then(|| MembraneCurrent {
-            el_rhs: vec![0.0; n],
-            el_d: vec![0.0; n],
-            ionic: vec![0.0; n],
-            gmem: vec![0.0; n],
-            cap: g.cap.clone(),
-            value: vec![0.0; n],
-        });
-        let ion_init = ions.iter().map(|i| (i.erev.clone(), i.conc_in.clone(), i.conc_out.clone())).collect();
-        let mut group = CellGroup {
-            opts,
-            step: 0,
-            v: g.v,
-            rhs: vec![0.0; n],
-            d: vec![0.0; n],
-            d_static: g.d_static,
-            a: g.a,
-            b: g.b,
-            parent: g.parent,
-            area: g.area,
-            cell_nodes: g.cell_nodes,
-            compartments: g.compartments,
-            imem,
-            position: g.position,
-            distance: g.distance,
-            mechs: slots,
-            ions,
-            ion_init,
-            targets,
-            cell_targets: g.cell_targets,
-            conn_target: vec![],
-            conn_key: vec![],
-            conn_weights: vec![],
-            conn_offset: vec![],
-            queue: BinaryHeap::new(),
-            seq: 0,
-            outbox: Outbox::default(),
-            detectors: g.detectors,
-            cell_detectors: g.cell_detectors,
-            art_cell,
-            pending_spikes: vec![],
-            mech_by_name,
-            density_instance,
-            node_index: g.node_index,
-        };
-        group.initialize(crate::DEFAULT_V_INIT);
-        Ok(group)
-    }
-}
-
-fn check_location(cell: usize, loc: &Location, ns: usize, what: &str) -> Result<(), SolverError> {
-    if loc.section >= ns {
-        return Err(err_cell(cell, format!("{what}: no section {} (the cell has {ns})", loc.section)));
-    }
-    if !(0.0..=1.0).contains(&loc.x) {
-        return Err(err_cell(cell, format!("{what}: x = {} is outside 0..1", loc.x)));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::{CableCell, Values};
     use crate::morphology::{Morphology, Section};
 
     /// A passive cable relaxing from v = -65 towards a reversal potential that varies along it; v at a few
@@ -1103,13 +798,19 @@ mod tests {
         });
         let opts = SimOptions { dt, method, ..SimOptions::default() };
         let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
-        g.initialize(-65.0);
-        g.advance(2.0, &mut Vec::new(), &mut Vec::new());
+        g.initialize(-65.0).unwrap();
+        g.advance(2.0, &mut Vec::new(), &mut Vec::new()).unwrap();
         [3usize, 8, 13, 20].iter().map(|&j| g.voltages()[1 + j]).collect()
     }
 
     fn err(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn groups_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<CellGroup>();
     }
 
     #[test]
