@@ -72,6 +72,10 @@ fn errors_name_the_place_and_the_problem() {
             "unsupported: bad.mod:2:9: cannot evaluate the units constant (faraday) in (volt): unknown unit or different dimensions",
         ),
         ("COMMENT\nnever closed", "syntax error: bad.mod:1:1: COMMENT without ENDCOMMENT"),
+        (
+            "NEURON { SUFFIX a }\nSTATE { m }\nBREAKPOINT { SOLVE s METHOD cnexp }\nDERIVATIVE s {\n  if (m > 1) { m' = -m }\n}",
+            "unsupported: bad.mod:5:16: derivative equations inside if/else are not supported by miv's NMODL compiler",
+        ),
     ];
     let mut wrong = Vec::new();
     for (src, want) in cases {

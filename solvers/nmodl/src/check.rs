@@ -87,6 +87,8 @@ struct Checker<'a> {
     calls: HashMap<String, Vec<(String, Pos)>>,
     current_caller: Option<String>,
     has_net_receive: bool,
+    /// Nesting depth of if/else around the statement being checked.
+    in_branch: usize,
 }
 
 pub fn check(module: &Module, file: &str, source: &Source) -> Result<Model> {
@@ -107,6 +109,7 @@ pub fn check(module: &Module, file: &str, source: &Source) -> Result<Model> {
         calls: HashMap::new(),
         current_caller: None,
         has_net_receive: module.items.iter().any(|i| matches!(i, Item::NetReceive(_))),
+        in_branch: 0,
     };
     c.run(module, file)
 }
@@ -894,6 +897,9 @@ impl<'a> Checker<'a> {
                     if *order != 1 {
                         return Err(self.src.unsupported(s.pos, "higher-order derivatives are not supported by miv's NMODL compiler"));
                     }
+                    if self.in_branch > 0 {
+                        return Err(self.src.unsupported(s.pos, "derivative equations inside if/else are not supported by miv's NMODL compiler"));
+                    }
                     match self.by_name.get(state) {
                         Some(&id) if self.vars[id].kind == VarKind::State => {}
                         _ => return Err(self.src.semantic(s.pos, format!("'{state}' in {state}' is not a STATE"))),
@@ -903,10 +909,12 @@ impl<'a> Checker<'a> {
                 StmtKind::Call(e) => self.walk_expr(e)?,
                 StmtKind::If { cond, then, els } => {
                     self.walk_expr(cond)?;
+                    self.in_branch += 1;
                     self.walk_block(then, false)?;
                     if let Some(e) = els {
                         self.walk_block(e, false)?;
                     }
+                    self.in_branch -= 1;
                 }
                 StmtKind::Block(b) => {
                     self.walk_block(b, false)?;
@@ -935,6 +943,9 @@ impl<'a> Checker<'a> {
                 }
                 StmtKind::Reaction { lhs, rhs, kf, kb } => {
                     self.kinetic_only(s.pos, "~ reactions")?;
+                    if self.in_branch > 0 {
+                        return Err(self.src.unsupported(s.pos, "reactions inside if/else are not supported by miv's NMODL compiler"));
+                    }
                     for r in lhs.iter().chain(rhs) {
                         self.check_read(&r.name, r.pos)?;
                     }

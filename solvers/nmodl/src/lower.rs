@@ -1132,10 +1132,6 @@ impl<'m> Lowerer<'m> {
                     };
                     self.assign(state, new, s.pos)?;
                 }
-                StmtKind::If { cond, then, els } if contains_equation(then) || els.as_ref().is_some_and(|e| contains_equation(e)) => {
-                    let _ = cond;
-                    return Err(self.src.unsupported(s.pos, "derivative equations inside if/else are not supported"));
-                }
                 _ => self.stmt(s)?,
             }
         }
@@ -1621,17 +1617,6 @@ impl<'m> Lowerer<'m> {
 
 }
 
-fn contains_equation(b: &[Stmt]) -> bool {
-    let mut found = false;
-    for s in b {
-        s.walk(&mut |x| {
-            if matches!(x.kind, StmtKind::Derivative { .. }) {
-                found = true;
-            }
-        });
-    }
-    found
-}
 
 /// Field names of a layout that a caller must fill before the kernels run (besides v).
 pub fn gathered_ion_fields(m: &Model) -> HashSet<VarId> {
