@@ -310,32 +310,31 @@ impl miv_solvers::Mechanism for ModMechanism {
         let info = self.instances.mechanism().info();
         let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return Ok(()) };
         let (cur, cond) = (self.instances.column(fi), self.instances.column(fg));
-        for i in 0..self.node.len() {
-            let s = if self.point { self.scale[i] } else { 1.0 };
-            let node = self.node[i] as usize;
+        let n = self.node.len();
+        let (node, scale) = (&self.node[..n], &self.scale[..n]);
+        for i in 0..n {
+            let s = if self.point { scale[i] } else { 1.0 };
+            let nd = node[i] as usize;
             if self.electrode {
-                cx.add_electrode(node, -cur[i] * s, -cond[i] * s);
+                cx.add_electrode(nd, -cur[i] * s, -cond[i] * s);
             } else {
-                cx.add_membrane(node, cur[i] * s, cond[i] * s);
+                cx.rhs[nd] -= cur[i] * s;
+                cx.d[nd] += cond[i] * s;
             }
         }
         for l in &self.links {
             if l.kind != IonVarKind::Current || !l.written {
                 continue;
             }
+            let didv = self.didv.iter().find(|(k, _)| *k == l.ion).map(|&(_, f)| self.instances.column(f));
             let col = self.instances.column(l.field);
             let ion = cx.ion(l.ion);
             for (i, &k) in self.ion_index[l.ion].iter().enumerate() {
-                let s = if self.point { self.scale[i] } else { 1.0 };
+                let s = if self.point { scale[i] } else { 1.0 };
                 ion.cur[k as usize] += col[i] * s;
-            }
-        }
-        for &(k, f) in &self.didv {
-            let col = self.instances.column(f);
-            let ion = cx.ion(k);
-            for (i, &x) in self.ion_index[k].iter().enumerate() {
-                let s = if self.point { self.scale[i] } else { 1.0 };
-                ion.dcurdv[x as usize] += col[i] * s;
+                if let Some(d) = didv {
+                    ion.dcurdv[k as usize] += d[i] * s;
+                }
             }
         }
         self.scatter(cx);

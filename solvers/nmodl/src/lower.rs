@@ -1606,6 +1606,7 @@ impl<'m> Lowerer<'m> {
         if self.n_vregs > VREG_LIMIT {
             return Err(self.src.unsupported(Pos::default(), "mechanism too large for one kernel"));
         }
+        crate::regalloc::eliminate_dead(&mut ops);
         let n_regs = crate::regalloc::allocate(&mut ops, self.n_vregs as usize);
         let mut inputs: Vec<(u32, Input)> = self.inputs.into_iter().map(|(i, k)| (k, i)).collect();
         inputs.sort_by_key(|x| x.0);

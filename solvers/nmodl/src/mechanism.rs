@@ -445,10 +445,13 @@ impl Instances {
         }
         let mech = self.mech.clone();
         for (k, t) in mech.c.tables.iter().enumerate() {
-            let deps: Vec<f64> = t.depend.iter().map(|&i| self.input(i, ctx)).collect();
-            if self.table_deps[k].as_ref() == Some(&deps) {
+            let same = self.table_deps[k]
+                .as_ref()
+                .is_some_and(|saved| saved.iter().zip(&t.depend).all(|(&x, &i)| x == self.input(i, ctx)));
+            if same {
                 continue;
             }
+            let deps: Vec<f64> = t.depend.iter().map(|&i| self.input(i, ctx)).collect();
             let range = self.eval_scalars(&t.range, ctx);
             let (lo, hi) = (range[t.range_slots.0 as usize], range[t.range_slots.1 as usize]);
             let n = t.intervals;
@@ -662,5 +665,23 @@ mod tests {
             let simd = run_fields(m, table, 100, 200);
             assert!(base == simd, "{} usetable {table}", m.name());
         }
+    }
+}
+
+impl Mechanism {
+    /// The compiled kernels as text (instruction counts and listings), for inspecting the lowering.
+    #[doc(hidden)]
+    pub fn listing(&self) -> String {
+        let k = &self.c.kernels;
+        let mut s = String::new();
+        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+            for (u, x) in kk.into_iter().flatten().enumerate() {
+                s += &format!("== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n", x.program.sops.len(), x.program.ops.len(), x.program.n_regs);
+                for op in &x.program.ops {
+                    s += &format!("   {op:?}\n");
+                }
+            }
+        }
+        s
     }
 }

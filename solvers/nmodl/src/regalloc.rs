@@ -240,6 +240,34 @@ fn assign(ops: &mut [Op], pos: &mut usize, a: &mut Alloc) {
     }
 }
 
+/// Drop instructions without effects whose results nothing reads (e.g. the negated condition of an `if`
+/// whose else branch has no effects), repeatedly.
+pub fn eliminate_dead(ops: &mut Vec<Op>) {
+    loop {
+        let mut used = std::collections::HashSet::new();
+        for op in ops.iter_mut() {
+            visit_deep(op, &mut |r, def| {
+                if !def {
+                    used.insert(*r);
+                }
+            });
+        }
+        let before = ops.len();
+        ops.retain_mut(|op| {
+            let pure = matches!(op, Op::Load { .. } | Op::Splat { .. } | Op::Un { .. } | Op::Bin { .. } | Op::Select { .. } | Op::Cnexp { .. } | Op::Table { .. } | Op::ArgLoad { .. });
+            if !pure {
+                return true;
+            }
+            let mut any = false;
+            visit(op, &mut |r, def| any |= def && used.contains(r));
+            any
+        });
+        if ops.len() == before {
+            return;
+        }
+    }
+}
+
 /// Rewrite `ops` from `n_virtual` virtual registers to physical ones; returns how many are used.
 pub fn allocate(ops: &mut [Op], n_virtual: usize) -> usize {
     let mut ranges = vec![None; n_virtual];

@@ -295,8 +295,8 @@ fn lane_on<const W: usize>(regs: &[[f64; W]], mask: Option<u16>, l: usize) -> bo
     mask.is_none_or(|m| regs[m as usize][l] != 0.0)
 }
 
-/// The instruction loop, compiled twice: for the baseline target and with AVX2 (chosen at run time).
-/// Neither uses FMA contraction, so both give the same bits.
+/// The instruction loop, compiled for the baseline target, AVX2 and AVX-512F (chosen at run time, as
+/// the hand-written kernels' `multiversion!`). None uses FMA contraction, so all give the same bits.
 #[inline(always)]
 fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
     let (scal, base, active) = (c.scal, c.base, c.active);
@@ -499,6 +499,12 @@ fn exec_avx2<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
     exec_body(ops, c, scratch)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn exec_avx512<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
+    exec_body(ops, c, scratch)
+}
+
 /// Off: always run the baseline variant (to compare the two).
 static SIMD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
@@ -509,9 +515,15 @@ pub fn set_simd(enabled: bool) {
 
 fn exec<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
     #[cfg(target_arch = "x86_64")]
-    if SIMD.load(std::sync::atomic::Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { exec_avx2(ops, c, scratch) };
+    if SIMD.load(std::sync::atomic::Ordering::Relaxed) {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { exec_avx512(ops, c, scratch) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { exec_avx2(ops, c, scratch) };
+        }
     }
     exec_baseline(ops, c, scratch)
 }
