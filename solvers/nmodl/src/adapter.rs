@@ -230,7 +230,7 @@ impl miv_solvers::Mechanism for ModMechanism {
                 self.instances.column_mut(f)[i] = x;
             }
         }
-        let info = self.instances.mechanism().info().clone();
+        let info = self.instances.mechanism().info();
         for (field, value) in [(info.area_field, site.area), (info.diam_field, site.diam)] {
             if let Some(f) = field {
                 self.instances.column_mut(f)[i] = value;

@@ -316,21 +316,39 @@ fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
             Op::Un { op, dst, a } => unary::<W>(*op, regs, *dst, *a),
             Op::Bin { op, dst, a, b } => binary::<W>(*op, regs, scal, *dst, *a, *b),
             Op::Cnexp { dst, x, a, b, dt } => {
-                let (av, bv) = (src(regs, scal, *a), src(regs, scal, *b));
                 let dt = scal[*dt as usize];
-                let (d, xv) = dst_and_src(regs, *dst, *x);
-                for l in 0..W {
-                    let e = miv_solvers::fastmath::exp(dt * av[l]);
-                    d[l] = xv[l] + (1.0 - e) * (-bv[l] / av[l] - xv[l]);
+                let step = |x: f64, a: f64, b: f64| x + (1.0 - miv_solvers::fastmath::exp(dt * a)) * (-b / a - x);
+                match (*a, *b) {
+                    (Src::V(ar), Src::V(br)) => {
+                        let (d, xv, av, bv) = dst_and_three(regs, *dst, *x, ar, br);
+                        for l in 0..W {
+                            d[l] = step(xv[l], av[l], bv[l]);
+                        }
+                    }
+                    _ => {
+                        let (av, bv) = (src(regs, scal, *a), src(regs, scal, *b));
+                        let (d, xv) = dst_and_src(regs, *dst, *x);
+                        for l in 0..W {
+                            d[l] = step(xv[l], av[l], bv[l]);
+                        }
+                    }
                 }
             }
-            Op::Select { dst, c, a, b } => {
-                let (c, a, b) = (src(regs, scal, *c), src(regs, scal, *a), src(regs, scal, *b));
-                let d = &mut regs[*dst as usize];
-                for l in 0..W {
-                    d[l] = if c[l] != 0.0 { a[l] } else { b[l] };
+            Op::Select { dst, c, a, b } => match (*c, *a, *b) {
+                (Src::V(cr), Src::V(ar), Src::V(br)) => {
+                    let (d, cv, av, bv) = dst_and_three(regs, *dst, cr, ar, br);
+                    for l in 0..W {
+                        d[l] = if cv[l] != 0.0 { av[l] } else { bv[l] };
+                    }
                 }
-            }
+                _ => {
+                    let (c, a, b) = (src(regs, scal, *c), src(regs, scal, *a), src(regs, scal, *b));
+                    let d = &mut regs[*dst as usize];
+                    for l in 0..W {
+                        d[l] = if c[l] != 0.0 { a[l] } else { b[l] };
+                    }
+                }
+            },
             Op::Table { table, x, dst } => {
                 // NEURON's lookup: clamp below to the first point, above to the last, NaN stays
                 // NaN. Columns carry one extra copy of their last point, so the upper clamp is an
@@ -456,6 +474,25 @@ fn dst_and_src<const W: usize>(regs: &mut [[f64; W]], d: u16, a: u16) -> (&mut [
     unsafe {
         let p = regs.as_mut_ptr();
         (&mut *p.add(d), &*p.add(a))
+    }
+}
+
+/// The destination and three sources (which may coincide with each other).
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn dst_and_three<const W: usize>(
+    regs: &mut [[f64; W]],
+    d: u16,
+    a: u16,
+    b: u16,
+    c: u16,
+) -> (&mut [f64; W], &[f64; W], &[f64; W], &[f64; W]) {
+    let (d, a, b, c) = (d as usize, a as usize, b as usize, c as usize);
+    assert!(d != a && d != b && d != c && d < regs.len() && a < regs.len() && b < regs.len() && c < regs.len());
+    // SAFETY: d differs from a, b and c and all are in bounds; the sources are only read.
+    unsafe {
+        let p = regs.as_mut_ptr();
+        (&mut *p.add(d), &*p.add(a), &*p.add(b), &*p.add(c))
     }
 }
 
