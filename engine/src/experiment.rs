@@ -61,7 +61,7 @@ pub struct Experiment {
     /// Folder with one `<template>.yaml` per template name of cell_types.
     #[serde(default = "default_templates")]
     pub templates: PathBuf,
-    /// Folder of NEURON .mod files (loaded at run time once NMODL support is available).
+    /// Folder of NEURON .mod files, compiled at run time (MiV's `mechanisms_path`).
     #[serde(default)]
     pub mechanisms: Option<PathBuf>,
     #[serde(default)]

@@ -8,6 +8,7 @@
 //! - [`synthetic`]: the ring and busyring test networks written as NeuroH5 files.
 //! - [`spikes`]: spike records, their exchange at min-delay barriers and gathering on root.
 //! - [`lfp`]: the point-electrode LFP of MiV's `lfp.py`, with an exact (rank-independent) sum.
+//! - [`mechanisms`]: the catalogue of a run (built-ins, MiV's synapses, the user's .mod folder).
 //! - [`model`]: cell models and templates in YAML (the biophysics schema).
 //! - [`expr`]: arithmetic expressions for per-segment template parameters.
 //! - [`error`]: [`EngineError`].
@@ -17,6 +18,7 @@ pub mod error;
 pub mod experiment;
 pub mod expr;
 pub mod lfp;
+pub mod mechanisms;
 pub mod model;
 pub mod network;
 pub mod spikes;

@@ -36,6 +36,10 @@ pub struct ModelError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelYaml {
+    /// A folder of NEURON .mod files (read recursively, relative to the YAML file); its mechanisms join the
+    /// catalogue and replace built-in ones of the same name.
+    #[serde(default)]
+    mechanisms_path: Option<String>,
     simulation: SimulationYaml,
     morphology: MorphologyYaml,
     #[serde(default)]
@@ -320,6 +324,15 @@ pub struct CellModel {
     pub probes: Vec<(String, ProbeSpec)>,
     pub events: Vec<EventTrain>,
     pub detector_names: Vec<String>,
+    /// Mechanisms compiled from `mechanisms_path` (empty without it).
+    pub mechanisms: miv_nmodl::Library,
+}
+
+/// The built-in catalogue plus compiled .mod mechanisms (which replace built-ins of the same name).
+pub fn catalogue_of(mechanisms: &miv_nmodl::Library) -> Catalogue {
+    let mut c = Catalogue::builtin();
+    miv_nmodl::adapter::register(&mut c, mechanisms);
+    c
 }
 
 struct Ctx<'a> {
@@ -333,15 +346,15 @@ impl Ctx<'_> {
 }
 
 /// Read and check a model file.
-pub fn load_model(path: &Path, catalogue: &Catalogue) -> Result<CellModel, ModelError> {
+pub fn load_model(path: &Path) -> Result<CellModel, ModelError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ModelError { file: file.clone(), key: "(file)".into(), message: format!("cannot read: {e}") })?;
-    parse_model(&text, &file, path.parent().unwrap_or(Path::new(".")), catalogue)
+    parse_model(&text, &file, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Check a model given as YAML text; `file` names it in errors, `base` resolves relative paths.
-pub fn parse_model(text: &str, file: &str, base: &Path, catalogue: &Catalogue) -> Result<CellModel, ModelError> {
+pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, ModelError> {
     let cx = Ctx { file };
     let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| {
         let msg = e.to_string();
@@ -350,6 +363,12 @@ pub fn parse_model(text: &str, file: &str, base: &Path, catalogue: &Catalogue) -
             _ => cx.err("(document)", msg),
         }
     })?;
+
+    let mechanisms = match &y.mechanisms_path {
+        Some(dir) => miv_nmodl::Library::load_dir(&base.join(dir)).map_err(|e| cx.err("mechanisms_path", e.to_string()))?,
+        None => miv_nmodl::Library::default(),
+    };
+    let catalogue = &catalogue_of(&mechanisms);
 
     // Simulation settings.
     let s = &y.simulation;
@@ -470,7 +489,7 @@ pub fn parse_model(text: &str, file: &str, base: &Path, catalogue: &Catalogue) -
         geometry: false,
         globals,
     };
-    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names })
+    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names, mechanisms })
 }
 
 /// The biophysics blocks of a model or template.

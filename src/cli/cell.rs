@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use miv_engine::model::{load_model, CellModel};
+use miv_engine::model::{catalogue_of, load_model, CellModel};
 use miv_partition::Communicator;
-use miv_solvers::{CableCell, Catalogue, CellDescription, CellGroup, Event};
+use miv_solvers::{CableCell, CellDescription, CellGroup, Event};
 
 use super::{CliError, CliResult};
 
@@ -31,7 +31,7 @@ pub fn run(comm: &dyn Communicator, args: CellArgs) -> CliResult {
             collective: true,
         });
     }
-    let model = load_model(&args.model, &Catalogue::builtin()).map_err(|e| CliError::local(e.to_string()))?;
+    let model = load_model(&args.model).map_err(|e| CliError::local(e.to_string()))?;
     let out = simulate(&model).map_err(|e| CliError::local(format!("{}: {e}", args.model.display())))?;
     write_outputs(&args.out, &model, &out).map_err(|e| CliError::local(e.to_string()))?;
     if args.geometry {
@@ -63,7 +63,7 @@ pub struct Outputs {
 
 /// Run a model: a group of one cell, probes sampled every `record_dt` from t = 0 to tstop.
 pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
-    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &Catalogue::builtin(), m.options.clone())?;
+    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &catalogue_of(&m.mechanisms), m.options.clone())?;
     let probes = m.probes.iter().map(|(_, p)| g.probe(p)).collect::<Result<Vec<_>, _>>()?;
     let mut events = Vec::new();
     for (k, train) in m.events.iter().enumerate() {

@@ -14,6 +14,7 @@ mod h5;
 mod info;
 mod jobs;
 mod run;
+mod mech;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
@@ -75,6 +76,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Write a synthetic test network (ring or busyring) as NeuroH5 files plus an experiment.
     Gen(gen::GenArgs),
+    /// NEURON .mod files: compile and list a folder (`check`), time NMODL hh (`bench`).
+    Mech(mech::MechArgs),
     /// Diagnostics used by the multi-rank tests.
     #[command(hide = true)]
     Debug(debug::DebugArgs),
@@ -93,6 +96,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Jobs(a) => jobs::run(comm.as_ref(), a),
         Command::H5(a) => h5::run(comm.as_ref(), a),
         Command::Cell(a) => cell::run(comm.as_ref(), a),
+        Command::Mech(a) => mech::run(comm.as_ref(), a),
         Command::Bench(a) => bench::run(comm.as_ref(), a),
         Command::Run(a) => run::run(comm.as_ref(), a),
         Command::Gen(a) => gen::run(comm.as_ref(), a),

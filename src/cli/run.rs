@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use miv_engine::experiment::{self, Experiment};
 use miv_partition::Communicator;
-use miv_solvers::Catalogue;
 
 use super::{CliError, CliResult};
 
@@ -40,7 +39,9 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
         e.cells = files.cells;
         e.connections = Some(files.connections);
     }
-    let (summary, _) = experiment::run(comm, &e, Catalogue::builtin()).map_err(|err| CliError {
+    let catalogue = miv_engine::mechanisms::catalogue(e.mechanisms.as_deref());
+    let catalogue = comm.agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| catalogue.ok().expect("agreed"))?;
+    let (summary, _) = experiment::run(comm, &e, catalogue).map_err(|err| CliError {
         collective: matches!(err, miv_engine::EngineError::Collective(_)),
         message: err.to_string(),
     })?;

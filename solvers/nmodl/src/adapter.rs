@@ -1,0 +1,383 @@
+//! A compiled `.mod` mechanism as a cell-group [`miv_solvers::Mechanism`], so a group runs it like
+//! the hand-written kernels: the adapter gathers v and ion values from the group's arrays into the
+//! instance fields, runs the NMODL entry point over all instances, and scatters currents,
+//! conductances, ion currents and written concentrations back. One adapter holds every instance of
+//! one mechanism type in the group.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use miv_solvers::mechanism::{Cx, EventCx, IonUse, KernelResult, MechanismInfo as GroupInfo, Outbox, ParamSpec, Site};
+use miv_solvers::{Catalogue, MechanismKind};
+
+use crate::error::Result;
+use crate::library::Library;
+use crate::mechanism::{Context, Instances, Mechanism};
+use crate::model::{IonVarKind, MechKind};
+use crate::vm::Emitted;
+
+/// One ion variable to move between the group's ion arrays and an instance field.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    /// Index into the mechanism's USEION list (= `Site::ions` / `Cx::ion_ids` entry).
+    ion: usize,
+    kind: IonVarKind,
+    field: usize,
+    gathered: bool,
+    written: bool,
+}
+
+pub struct ModMechanism {
+    instances: Instances,
+    info: GroupInfo,
+    /// Field of each `info.params` entry, and of each `info.states` entry.
+    param_fields: Vec<usize>,
+    state_fields: Vec<usize>,
+    links: Vec<Link>,
+    didv: Vec<(usize, usize)>,
+    node: Vec<u32>,
+    scale: Vec<f64>,
+    ion_index: Vec<Vec<u32>>,
+    events: Vec<Emitted>,
+    point: bool,
+    electrode: bool,
+}
+
+/// The group's description of a compiled mechanism: RANGE PARAMETERs are its parameters, STATEs
+/// and RANGE ASSIGNEDs its readable variables, GLOBAL PARAMETERs (and `usetable`) its globals.
+fn group_info(m: &Mechanism) -> (GroupInfo, Vec<usize>, Vec<usize>) {
+    let i = m.info();
+    let mut params = Vec::new();
+    let mut param_fields = Vec::new();
+    let mut globals = Vec::new();
+    for p in i.parameters.iter() {
+        let spec = ParamSpec::new(&p.name, p.default, p.units.as_deref().unwrap_or(""));
+        match (p.per_instance, m.field(&p.name)) {
+            (true, Some(f)) => {
+                params.push(spec);
+                param_fields.push(f);
+            }
+            _ => globals.push(spec),
+        }
+    }
+    for a in i.assigned.iter().filter(|a| !a.per_instance) {
+        globals.push(ParamSpec::new(&a.name, a.default, a.units.as_deref().unwrap_or("")));
+    }
+    if m.has_tables() {
+        globals.push(ParamSpec::new("usetable", 1.0, ""));
+    }
+    let mut states = Vec::new();
+    let mut state_fields = Vec::new();
+    let readable = i.states.iter().cloned().chain(i.assigned.iter().filter(|a| a.per_instance).map(|a| a.name.clone()));
+    for s in readable {
+        if let Some(f) = m.field(&s) {
+            states.push(s);
+            state_fields.push(f);
+        }
+    }
+    let ions = i
+        .ions
+        .iter()
+        .map(|ion| {
+            let has = |k: IonVarKind, w: bool| ion.fields.iter().any(|f| f.kind == k && (if w { f.written } else { f.gathered }));
+            let conc = |w: bool| has(IonVarKind::Inside, w) || has(IonVarKind::Outside, w);
+            IonUse {
+                ion: ion.name.clone(),
+                read_erev: has(IonVarKind::Reversal, false),
+                write_current: has(IonVarKind::Current, true),
+                read_conc: conc(false),
+                write_conc: conc(true),
+            }
+        })
+        .collect();
+    let kind = match i.kind {
+        MechKind::Density => MechanismKind::Density,
+        MechKind::Point => MechanismKind::Point,
+        MechKind::Artificial => MechanismKind::Artificial,
+    };
+    let info = GroupInfo {
+        name: i.name.clone(),
+        kind,
+        params,
+        states,
+        globals,
+        ions,
+        electrode: i.electrode_current,
+        weights: i.net_receive_args.unwrap_or(0),
+    };
+    (info, param_fields, state_fields)
+}
+
+impl ModMechanism {
+    pub fn new(mech: &Arc<Mechanism>) -> ModMechanism {
+        let (info, param_fields, state_fields) = group_info(mech);
+        let mi = mech.info();
+        let mut links = Vec::new();
+        let mut didv = Vec::new();
+        for (k, ion) in mi.ions.iter().enumerate() {
+            for f in &ion.fields {
+                links.push(Link { ion: k, kind: f.kind, field: f.field, gathered: f.gathered, written: f.written });
+            }
+            if let Some(f) = ion.didv_field {
+                didv.push((k, f));
+            }
+        }
+        ModMechanism {
+            instances: mech.instances(0),
+            info,
+            param_fields,
+            state_fields,
+            links,
+            didv,
+            node: Vec::new(),
+            scale: Vec::new(),
+            ion_index: vec![Vec::new(); mi.ions.len()],
+            events: Vec::new(),
+            point: mi.kind != MechKind::Density,
+            electrode: mi.electrode_current,
+        }
+    }
+
+    pub fn instances(&self) -> &Instances {
+        &self.instances
+    }
+
+    fn ctx(cx: &Cx) -> Context {
+        Context { t: cx.t, dt: cx.dt, celsius: cx.celsius, second_order: cx.second_order }
+    }
+
+    /// v, area and the gathered ion values into the instance fields.
+    fn gather(&mut self, cx: &mut Cx) {
+        if let Some(f) = self.instances.mechanism().info().v_field {
+            let col = self.instances.column_mut(f);
+            for (c, &node) in col.iter_mut().zip(&self.node) {
+                *c = cx.v[node as usize];
+            }
+        }
+        for l in &self.links {
+            if !l.gathered {
+                continue;
+            }
+            let idx = &self.ion_index[l.ion];
+            let ion = cx.ion(l.ion);
+            let src = match l.kind {
+                IonVarKind::Reversal => &ion.erev,
+                IonVarKind::Inside => &ion.conc_in,
+                IonVarKind::Outside => &ion.conc_out,
+                IonVarKind::Current => &ion.cur,
+            };
+            let col = self.instances.column_mut(l.field);
+            for (c, &k) in col.iter_mut().zip(idx) {
+                *c = src[k as usize];
+            }
+        }
+    }
+
+    /// Written concentrations and reversal potentials back to the ion arrays.
+    fn scatter(&mut self, cx: &mut Cx) {
+        for l in &self.links {
+            if !l.written || l.kind == IonVarKind::Current {
+                continue;
+            }
+            let idx = &self.ion_index[l.ion];
+            let col = self.instances.column(l.field);
+            let ion = cx.ion(l.ion);
+            let dst = match l.kind {
+                IonVarKind::Reversal => &mut ion.erev,
+                IonVarKind::Inside => &mut ion.conc_in,
+                IonVarKind::Outside => &mut ion.conc_out,
+                IonVarKind::Current => unreachable!(),
+            };
+            for (c, &k) in col.iter().zip(idx) {
+                dst[k as usize] = *c;
+            }
+        }
+    }
+
+    fn post(events: &mut Vec<Emitted>, t: f64, out: &mut Outbox) {
+        for e in events.drain(..) {
+            match e {
+                Emitted::SelfEvent { instance, delay, flag } => out.net_send(instance, t + delay, flag),
+                Emitted::Spike { instance, t } => out.net_event(instance, t),
+            }
+        }
+    }
+}
+
+impl miv_solvers::Mechanism for ModMechanism {
+    fn info(&self) -> &GroupInfo {
+        &self.info
+    }
+
+    fn len(&self) -> usize {
+        self.node.len()
+    }
+
+    fn instance_node(&self, instance: usize) -> u32 {
+        self.node[instance]
+    }
+
+    fn add_instance(&mut self, site: &Site, params: &[f64]) {
+        let i = self.node.len();
+        self.node.push(site.node);
+        self.scale.push(site.scale);
+        for (k, &x) in site.ions.iter().enumerate() {
+            self.ion_index[k].push(x);
+        }
+        self.instances.resize(i + 1);
+        for (k, &f) in self.param_fields.iter().enumerate() {
+            if let Some(&x) = params.get(k) {
+                self.instances.column_mut(f)[i] = x;
+            }
+        }
+        let info = self.instances.mechanism().info();
+        for (field, value) in [(info.area_field, site.area), (info.diam_field, site.diam)] {
+            if let Some(f) = field {
+                self.instances.column_mut(f)[i] = value;
+            }
+        }
+        let key = [0x6e6d_6f64, site.cell, i as u32, 0];
+        self.instances.set_random_stream(i, key);
+    }
+
+    fn param(&self, instance: usize, index: usize) -> f64 {
+        self.instances.column(self.param_fields[index])[instance]
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.node.shrink_to_fit();
+        self.scale.shrink_to_fit();
+        self.ion_index.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.instances.heap_bytes()
+            + self.node.capacity() * 4
+            + self.scale.capacity() * 8
+            + self.ion_index.iter().map(|v| v.capacity() * 4).sum::<usize>()
+    }
+
+    fn set_param(&mut self, instance: usize, index: usize, value: f64) {
+        let f = self.param_fields[index];
+        self.instances.column_mut(f)[instance] = value;
+    }
+
+    fn state(&self, instance: usize, index: usize) -> f64 {
+        self.instances.column(self.state_fields[index])[instance]
+    }
+
+    fn global(&self, index: usize) -> f64 {
+        self.instances.global(&self.info.globals[index].name).unwrap_or(f64::NAN)
+    }
+
+    fn set_global(&mut self, index: usize, value: f64) {
+        let name = self.info.globals[index].name.clone();
+        let _ = self.instances.set_global(&name, value);
+    }
+
+    /// `"times"`: the event times a VecStim-like mechanism plays.
+    fn set_array(&mut self, instance: usize, name: &str, values: &[f64]) -> std::result::Result<(), String> {
+        if !self.instances.mechanism().plays_vectors() {
+            return Err(format!("mechanism {:?} takes no array {name:?}", self.info.name));
+        }
+        if name != "times" {
+            return Err(format!("{} takes the array \"times\", not {name:?}", self.info.name));
+        }
+        self.instances.set_vector(instance, values.to_vec());
+        Ok(())
+    }
+
+    /// The key of the instance's random stream (normrand, Gfluct-style noise; NEURON's
+    /// `noiseFromRandom123(id1, id2, id3)`).
+    fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) -> std::result::Result<(), String> {
+        self.instances.set_random_stream(instance, key);
+        Ok(())
+    }
+
+    fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
+        self.gather(cx);
+        let mut events = std::mem::take(&mut self.events);
+        let r = self.instances.initialize(&Self::ctx(cx), &mut events);
+        self.scatter(cx);
+        Self::post(&mut events, cx.t, cx.out);
+        self.events = events;
+        r.map_err(|e| e.to_string())
+    }
+
+    fn current(&mut self, cx: &mut Cx) -> KernelResult {
+        self.gather(cx);
+        self.instances.current(&Self::ctx(cx)).map_err(|e| e.to_string())?;
+        let info = self.instances.mechanism().info();
+        let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return Ok(()) };
+        let (cur, cond) = (self.instances.column(fi), self.instances.column(fg));
+        let n = self.node.len();
+        let (node, scale) = (&self.node[..n], &self.scale[..n]);
+        for i in 0..n {
+            let s = if self.point { scale[i] } else { 1.0 };
+            let nd = node[i] as usize;
+            if self.electrode {
+                cx.add_electrode(nd, -cur[i] * s, -cond[i] * s);
+            } else {
+                cx.rhs[nd] -= cur[i] * s;
+                cx.d[nd] += cond[i] * s;
+            }
+        }
+        for l in &self.links {
+            if l.kind != IonVarKind::Current || !l.written {
+                continue;
+            }
+            let didv = self.didv.iter().find(|(k, _)| *k == l.ion).map(|&(_, f)| self.instances.column(f));
+            let col = self.instances.column(l.field);
+            let ion = cx.ion(l.ion);
+            for (i, &k) in self.ion_index[l.ion].iter().enumerate() {
+                let s = if self.point { scale[i] } else { 1.0 };
+                ion.cur[k as usize] += col[i] * s;
+                if let Some(d) = didv {
+                    ion.dcurdv[k as usize] += d[i] * s;
+                }
+            }
+        }
+        self.scatter(cx);
+        Ok(())
+    }
+
+    fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
+        self.gather(cx);
+        self.instances.advance_state(&Self::ctx(cx)).map_err(|e| e.to_string())?;
+        self.scatter(cx);
+        Ok(())
+    }
+
+    fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
+        let mut events = std::mem::take(&mut self.events);
+        let r = self.instances.net_receive(instance, weights, flag, cx.t, &mut events);
+        Self::post(&mut events, cx.t, cx.out);
+        self.events = events;
+        r.map_err(|e| e.to_string())
+    }
+
+    fn init_weights(&mut self, instance: usize, weights: &mut [f64]) -> KernelResult {
+        if self.instances.mechanism().has_net_initial() {
+            return self.instances.net_init(instance, weights, 0.0).map_err(|e| e.to_string());
+        }
+        for w in weights.iter_mut().skip(1) {
+            *w = 0.0;
+        }
+        Ok(())
+    }
+}
+
+/// Register every mechanism of `lib` in `catalogue` (replacing built-in kernels of the same name).
+pub fn register(catalogue: &mut Catalogue, lib: &Library) {
+    for m in lib.iter() {
+        let m = m.clone();
+        catalogue.register(move || Box::new(ModMechanism::new(&m)));
+    }
+}
+
+/// The built-in catalogue plus every `.mod` file below `dir`.
+pub fn catalogue_with_dir(dir: &Path) -> Result<Catalogue> {
+    let mut c = Catalogue::builtin();
+    register(&mut c, &Library::load_dir(dir)?);
+    Ok(c)
+}

@@ -1,0 +1,687 @@
+//! The runtime API: a compiled `.mod` mechanism ([`Mechanism`], immutable, shareable) and the
+//! structure-of-arrays storage of its instances ([`Instances`]) on which NEURON's entry points run.
+//!
+//! The simulator gathers inputs into instance fields (v, ion values), calls an entry point, and
+//! scatters outputs (membrane current and conductance, ion currents and their di/dv, written
+//! concentrations). Field indices come from [`MechanismInfo`]; all units are NEURON's.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::check::{check, ion_defaults};
+use crate::error::{Error, Result, Source};
+use crate::lower::{lower, Compiled, FieldRole, Input, Kernel};
+use crate::model::*;
+use crate::parser::parse;
+use crate::rng::Stream;
+use crate::vm::{self, Emitted, Env, TableData, Workspace, LANES};
+
+/// Simulation values a kernel reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Context {
+    pub t: f64,
+    pub dt: f64,
+    pub celsius: f64,
+    /// Crank-Nicolson (NEURON's secondorder = 2): implicit solves then take dt/2 and extrapolate.
+    pub second_order: bool,
+}
+
+/// One variable of a USEION statement and the field that carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IonField {
+    pub kind: IonVarKind,
+    pub name: String,
+    pub field: usize,
+    /// Named in USEION READ.
+    pub read: bool,
+    /// The simulator copies the ion's value into the field before every entry point.
+    pub gathered: bool,
+    /// The mechanism writes it: a concentration or reversal potential to copy back after every
+    /// entry point, or a current to add to the ion's current after `current`.
+    pub written: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IonInfo {
+    pub name: String,
+    /// VALENCE if given, else NEURON's for na, k, ca, else 1.
+    pub valence: f64,
+    /// Whether VALENCE was given in the file.
+    pub valence_declared: bool,
+    pub fields: Vec<IonField>,
+    /// Field of d(ion current)/dv, when the mechanism writes the ion's current.
+    pub didv_field: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamInfo {
+    pub name: String,
+    pub default: f64,
+    pub units: Option<String>,
+    /// RANGE: one value per instance; otherwise one value for all instances (GLOBAL).
+    pub per_instance: bool,
+}
+
+/// What a mechanism is, as the simulator and the `miv mech check` listing need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MechanismInfo {
+    pub name: String,
+    pub file: String,
+    pub kind: MechKind,
+    /// ELECTRODE_CURRENT: its current was negated so `current_field` is outward like the others.
+    pub electrode_current: bool,
+    pub ions: Vec<IonInfo>,
+    pub parameters: Vec<ParamInfo>,
+    pub states: Vec<String>,
+    /// ASSIGNED variables visible per instance (RANGE) or as GLOBAL.
+    pub assigned: Vec<ParamInfo>,
+    /// Number of NET_RECEIVE arguments (the weight vector length), if it has NET_RECEIVE.
+    pub net_receive_args: Option<usize>,
+    pub field_names: Vec<String>,
+    pub v_field: Option<usize>,
+    pub area_field: Option<usize>,
+    pub diam_field: Option<usize>,
+    /// Total outward current (mA/cm2 density, nA point) after `current`.
+    pub current_field: Option<usize>,
+    /// d(current)/dv (S/cm2 density, uS point) after `current`.
+    pub conductance_field: Option<usize>,
+    pub warnings: Vec<String>,
+}
+
+/// A compiled `.mod` file.
+#[derive(Debug)]
+pub struct Mechanism {
+    c: Compiled,
+    info: MechanismInfo,
+}
+
+impl Mechanism {
+    /// Compile NMODL text; `file` names it in errors.
+    pub fn compile(text: &str, file: &str) -> Result<Mechanism> {
+        let source = Source::new(file);
+        let module = parse(text, &source)?;
+        let model = check(&module, file, &source)?;
+        let c = lower(model, &source)?;
+        let info = describe(&c);
+        Ok(Mechanism { c, info })
+    }
+
+    /// Read and compile one `.mod` file.
+    pub fn load(path: &Path) -> Result<Mechanism> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+        Mechanism::compile(&String::from_utf8_lossy(&bytes), &path.display().to_string())
+    }
+
+    pub fn info(&self) -> &MechanismInfo {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Per-instance field of a variable (RANGE parameter, state, assigned, ion variable) or of a
+    /// special input/output (`v`, `area`, `diam`, `_i`, `_g`, `_di<ion>_dv`).
+    pub fn field(&self, name: &str) -> Option<usize> {
+        self.c.layout.find(name)
+    }
+
+    /// Whether it has TABLE statements (the `usetable` global applies).
+    pub fn has_tables(&self) -> bool {
+        !self.c.tables.is_empty()
+    }
+
+    /// Whether it plays event times from a vector (VecStim's recognised VERBATIM).
+    pub fn plays_vectors(&self) -> bool {
+        self.c.model.funcs.iter().any(|f| f.builtin == Some(BuiltinProc::VectorElement))
+    }
+
+    /// Whether NET_RECEIVE has an INITIAL block.
+    pub fn has_net_initial(&self) -> bool {
+        self.c.kernels.net_init.is_some()
+    }
+
+    fn global_index(&self, name: &str) -> Option<usize> {
+        match self.c.model.var(name)?.storage {
+            Storage::Global(g) | Storage::Shadow { global: g, .. } => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Storage for `n` instances with every field at its default.
+    pub fn instances(self: &Arc<Self>, n: usize) -> Instances {
+        let m = &self.c.model;
+        let mut globals = vec![0.0; m.n_globals];
+        for v in &m.vars {
+            if let Storage::Global(g) | Storage::Shadow { global: g, .. } = v.storage {
+                globals[g] = v.default;
+            }
+        }
+        let mut inst = Instances {
+            mech: self.clone(),
+            len: 0,
+            cap: 0,
+            data: Vec::new(),
+            globals,
+            usetable: true,
+            tables: vec![TableData::default(); self.c.tables.len()],
+            table_deps: vec![None; self.c.tables.len()],
+            rng: Vec::new(),
+            vectors: Vec::new(),
+            ws: Workspace::new(),
+            ws1: Workspace::new(),
+        };
+        inst.resize(n);
+        inst
+    }
+
+    fn field_default(&self, f: usize, globals: &[f64]) -> f64 {
+        let m = &self.c.model;
+        match self.c.layout.fields[f].1 {
+            FieldRole::Var(id) => {
+                let v = &m.vars[id];
+                match (v.storage, v.ion) {
+                    (Storage::Shadow { global, .. }, _) => globals[global],
+                    (_, Some((k, kind))) if v.default == 0.0 => {
+                        let (ci, co, e, _) = ion_defaults(&m.ions[k].ion);
+                        match kind {
+                            IonVarKind::Inside => ci,
+                            IonVarKind::Outside => co,
+                            IonVarKind::Reversal => e,
+                            IonVarKind::Current => 0.0,
+                        }
+                    }
+                    _ => v.default,
+                }
+            }
+            FieldRole::V => -65.0,
+            FieldRole::Area => 100.0,
+            FieldRole::Diam => 500.0,
+            _ => 0.0,
+        }
+    }
+}
+
+fn describe(c: &Compiled) -> MechanismInfo {
+    let m = &c.model;
+    let l = &c.layout;
+    let field_of = |id: VarId| match m.vars[id].storage {
+        Storage::Field(f) | Storage::Shadow { field: f, .. } => f,
+        _ => unreachable!("ion variables are fields"),
+    };
+    let ions = m
+        .ions
+        .iter()
+        .enumerate()
+        .map(|(k, u)| {
+            let mut fields: Vec<IonField> = Vec::new();
+            for (list, write) in [(&u.read, false), (&u.write, true)] {
+                for v in list {
+                    let f = field_of(v.var);
+                    if let Some(x) = fields.iter_mut().find(|x| x.field == f) {
+                        x.written |= write;
+                        x.read |= !write;
+                        continue;
+                    }
+                    fields.push(IonField {
+                        kind: v.kind,
+                        name: v.name.clone(),
+                        field: f,
+                        read: !write,
+                        // nocmodl reads written concentrations too (get_ion_variables).
+                        gathered: !write || v.kind != IonVarKind::Current,
+                        written: write,
+                    });
+                }
+            }
+            IonInfo {
+                name: u.ion.clone(),
+                valence: u.valence.unwrap_or(ion_defaults(&u.ion).3),
+                valence_declared: u.valence.is_some(),
+                fields,
+                didv_field: l.ion_didv.iter().find(|(i, _)| *i == k).map(|x| x.1),
+            }
+        })
+        .collect();
+    let visible = |v: &Var| v.range || v.global || matches!(v.storage, Storage::Global(_));
+    let param = |v: &Var| ParamInfo {
+        name: v.name.clone(),
+        default: v.default,
+        units: v.units.clone(),
+        per_instance: matches!(v.storage, Storage::Field(_)),
+    };
+    let parameters = m
+        .vars
+        .iter()
+        .filter(|v| v.kind == VarKind::Parameter && v.ion.is_none() && visible(v))
+        .map(param)
+        .collect();
+    let assigned = m
+        .vars
+        .iter()
+        .filter(|v| v.kind == VarKind::Assigned && v.pos != Default::default() && (v.range || v.global))
+        .map(param)
+        .collect();
+    let states = m.vars.iter().filter(|v| v.kind == VarKind::State).map(|v| v.name.clone()).collect();
+    MechanismInfo {
+        name: m.name.clone(),
+        file: m.file.clone(),
+        kind: m.kind,
+        electrode_current: m.electrode_current,
+        ions,
+        parameters,
+        states,
+        assigned,
+        net_receive_args: m.net_receive.as_ref().map(|n| n.args.len()),
+        field_names: l.fields.iter().map(|f| f.0.clone()).collect(),
+        v_field: l.v,
+        area_field: l.area,
+        diam_field: l.diam,
+        current_field: l.current,
+        conductance_field: l.conductance,
+        warnings: c.warnings.clone(),
+    }
+}
+
+/// The instances of one mechanism, as structure of arrays: field `f` of instance `i` is
+/// `column(f)[i]`. Globals, tables, random streams and played vectors live here too, so two cell
+/// groups never share mutable state.
+pub struct Instances {
+    mech: Arc<Mechanism>,
+    len: usize,
+    /// Allocated instances per field (a multiple of the kernel width).
+    cap: usize,
+    data: Vec<f64>,
+    globals: Vec<f64>,
+    usetable: bool,
+    tables: Vec<TableData>,
+    table_deps: Vec<Option<Vec<f64>>>,
+    rng: Vec<Stream>,
+    vectors: Vec<Vec<f64>>,
+    ws: Workspace<LANES>,
+    ws1: Workspace<1>,
+}
+
+impl std::fmt::Debug for Instances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instances").field("mechanism", &self.mech.info.name).field("len", &self.len).finish()
+    }
+}
+
+impl Instances {
+    pub fn mechanism(&self) -> &Arc<Mechanism> {
+        &self.mech
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Change the number of instances; new ones get default values. Storage grows geometrically,
+    /// so adding instances one at a time costs amortised O(fields).
+    pub fn resize(&mut self, n: usize) {
+        let nf = self.mech.c.layout.fields.len();
+        if n > self.cap || self.data.is_empty() {
+            let cap = n.max(2 * self.cap).div_ceil(LANES).max(1) * LANES;
+            let mut data = vec![0.0; nf * cap];
+            let keep = self.len.min(n);
+            for f in 0..nf {
+                data[f * cap..f * cap + keep].copy_from_slice(&self.data[f * self.cap..f * self.cap + keep]);
+                data[f * cap + keep..(f + 1) * cap].fill(self.mech.field_default(f, &self.globals));
+            }
+            self.data = data;
+            self.cap = cap;
+            self.rng.resize(cap, Stream::default());
+            self.vectors.resize(cap, Vec::new());
+        }
+        // New instances take their defaults (padding lanes got them at allocation; kernels may
+        // have advanced them since, which is harmless).
+        let from = self.len.min(n);
+        for f in 0..nf {
+            let d = self.mech.field_default(f, &self.globals);
+            self.data[f * self.cap + from..f * self.cap + n].fill(d);
+        }
+        for (i, s) in self.rng.iter_mut().enumerate().take(n).skip(from) {
+            *s = Stream::new([0, 0, i as u32, 0]);
+        }
+        for v in self.vectors.iter_mut().take(n).skip(from) {
+            v.clear();
+        }
+        self.len = n;
+    }
+
+    /// Heap memory held (bytes): fields, streams, played vectors and tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() * 8
+            + self.rng.capacity() * std::mem::size_of::<Stream>()
+            + self.vectors.iter().map(|v| v.capacity() * 8).sum::<usize>()
+            + self.tables.iter().map(|t| t.columns.iter().map(|c| c.capacity() * 8).sum::<usize>()).sum::<usize>()
+    }
+
+    pub fn column(&self, field: usize) -> &[f64] {
+        &self.data[field * self.cap..field * self.cap + self.len]
+    }
+
+    pub fn column_mut(&mut self, field: usize) -> &mut [f64] {
+        &mut self.data[field * self.cap..field * self.cap + self.len]
+    }
+
+    fn field_or_err(&self, name: &str) -> Result<usize> {
+        self.mech.field(name).ok_or_else(|| Error::Lookup {
+            mechanism: self.mech.info.name.clone(),
+            what: format!("no per-instance variable '{name}'"),
+        })
+    }
+
+    pub fn get(&self, name: &str, instance: usize) -> Result<f64> {
+        Ok(self.column(self.field_or_err(name)?)[instance])
+    }
+
+    pub fn set(&mut self, name: &str, instance: usize, value: f64) -> Result<()> {
+        let f = self.field_or_err(name)?;
+        self.column_mut(f)[instance] = value;
+        Ok(())
+    }
+
+    /// Set a GLOBAL (or non-RANGE PARAMETER); `usetable` switches TABLE lookups on or off.
+    pub fn set_global(&mut self, name: &str, value: f64) -> Result<()> {
+        if name == "usetable" {
+            self.usetable = value != 0.0;
+            return Ok(());
+        }
+        let g = self.mech.global_index(name).ok_or_else(|| Error::Lookup {
+            mechanism: self.mech.info.name.clone(),
+            what: format!("no GLOBAL '{name}'"),
+        })?;
+        self.globals[g] = value;
+        if let Some(Storage::Shadow { field, .. }) = self.mech.c.model.var(name).map(|v| v.storage) {
+            self.data[field * self.cap..(field + 1) * self.cap].fill(value);
+        }
+        Ok(())
+    }
+
+    pub fn global(&self, name: &str) -> Result<f64> {
+        if name == "usetable" {
+            return Ok(self.usetable as u8 as f64);
+        }
+        let v = self.mech.c.model.var(name);
+        match v.map(|v| v.storage) {
+            // A global the code assigns: the value the last instance computed, as NEURON shows it.
+            Some(Storage::Shadow { field, .. }) if self.len > 0 && self.mech.c.stored_shadows.contains(&field) => {
+                Ok(self.data[field * self.cap + self.len - 1])
+            }
+            Some(Storage::Global(g) | Storage::Shadow { global: g, .. }) => Ok(self.globals[g]),
+            _ => Err(Error::Lookup { mechanism: self.mech.info.name.clone(), what: format!("no GLOBAL '{name}'") }),
+        }
+    }
+
+    /// The event times VecStim plays (its `play()`).
+    pub fn set_vector(&mut self, instance: usize, times: Vec<f64>) {
+        self.vectors[instance] = times;
+    }
+
+    /// Key of the instance's random stream (normrand etc.; Gfluct's noiseFromRandom123 ids). The
+    /// simulator keys it by (seed, purpose, gid, index) so results do not depend on the layout.
+    pub fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) {
+        self.rng[instance] = Stream::new(key);
+    }
+
+    fn kernel<'k>(&self, k: &'k [Kernel; 2]) -> &'k Kernel {
+        &k[self.usetable as usize]
+    }
+
+    fn input(&self, i: Input, ctx: &Context) -> f64 {
+        input_value(i, &self.globals, ctx)
+    }
+
+    /// Rebuild the tables whose DEPEND values changed (NEURON's _check_ functions).
+    fn check_tables(&mut self, ctx: &Context) -> Result<()> {
+        if !self.usetable {
+            return Ok(());
+        }
+        let mech = self.mech.clone();
+        for (k, t) in mech.c.tables.iter().enumerate() {
+            let same = self.table_deps[k]
+                .as_ref()
+                .is_some_and(|saved| saved.iter().zip(&t.depend).all(|(&x, &i)| x == self.input(i, ctx)));
+            if same {
+                continue;
+            }
+            let deps: Vec<f64> = t.depend.iter().map(|&i| self.input(i, ctx)).collect();
+            let range = self.eval_scalars(&t.range, ctx);
+            let (lo, hi) = (range[t.range_slots.0 as usize], range[t.range_slots.1 as usize]);
+            let n = t.intervals;
+            let dx = (hi - lo) / n as f64;
+            let points = n + 1;
+            let cap = points.div_ceil(LANES) * LANES;
+            let mut data = vec![0.0; (t.columns + 1) * cap];
+            let mut x = lo;
+            for slot in data.iter_mut().take(points) {
+                *slot = x;
+                x += dx;
+            }
+            for slot in data.iter_mut().take(cap).skip(points) {
+                *slot = hi;
+            }
+            let mut events = Vec::new();
+            let mut rng = vec![Stream::default(); cap];
+            let mut env = Env {
+                data: &mut data,
+                cap,
+                tables: &[],
+                rng: &mut rng,
+                vectors: &[],
+                args: &mut [],
+                events: &mut events,
+            };
+            let globals = &self.globals;
+            let fill = |s: &mut [f64]| fill_inputs(&t.builder.inputs, globals, ctx, s);
+            vm::run(&t.builder.program, &mut self.ws, &mut env, 0, points, &fill).map_err(|f| self.failure(f))?;
+            self.tables[k] = TableData {
+                tmin: lo,
+                mfac: 1.0 / dx,
+                intervals: n,
+                columns: (0..t.columns)
+                    .map(|c| {
+                        let mut col = data[(c + 1) * cap..(c + 1) * cap + points].to_vec();
+                        col.push(col[n]);
+                        col
+                    })
+                    .collect(),
+            };
+            self.table_deps[k] = Some(deps);
+        }
+        Ok(())
+    }
+
+    fn eval_scalars(&mut self, k: &Kernel, ctx: &Context) -> Vec<f64> {
+        let mut s = k.program.scalars.clone();
+        fill_inputs(&k.inputs, &self.globals, ctx, &mut s);
+        for op in &k.program.sops {
+            match *op {
+                vm::SOp::Un { op, dst, a } => s[dst as usize] = vm::un(op, s[a as usize]),
+                vm::SOp::Bin { op, dst, a, b } => s[dst as usize] = vm::bin(op, s[a as usize], s[b as usize]),
+                vm::SOp::Select { dst, c, a, b } => {
+                    s[dst as usize] = if s[c as usize] != 0.0 { s[a as usize] } else { s[b as usize] }
+                }
+            }
+        }
+        s
+    }
+
+    fn failure(&self, f: vm::SolveFailure) -> Error {
+        Error::Convergence {
+            mechanism: self.mech.info.name.clone(),
+            method: if f.sparse { "sparse" } else { "derivimplicit" },
+            instance: f.instance,
+            iterations: f.iterations,
+        }
+    }
+
+    /// Run kernel `k` (tables or not, by `usetable`) on instances `first..first+count` with the
+    /// workspace of width `W`.
+    #[allow(clippy::too_many_arguments)]
+    fn launch<const W: usize>(
+        &mut self,
+        which: fn(&Compiled) -> Option<&[Kernel; 2]>,
+        ws: &mut Workspace<W>,
+        ctx: &Context,
+        first: usize,
+        count: usize,
+        args: &mut [f64],
+        events: &mut Vec<Emitted>,
+    ) -> Result<()> {
+        let mech = self.mech.clone();
+        let Some(k) = which(&mech.c) else { return Ok(()) };
+        let k = self.kernel(k);
+        let globals = &self.globals;
+        let fill = |s: &mut [f64]| fill_inputs(&k.inputs, globals, ctx, s);
+        let mut env = Env {
+            data: &mut self.data,
+            cap: self.cap,
+            tables: &self.tables,
+            rng: &mut self.rng,
+            vectors: &self.vectors,
+            args,
+            events,
+        };
+        let r = vm::run(&k.program, ws, &mut env, first, count, &fill);
+        r.map_err(|f| self.failure(f))
+    }
+
+    fn run_bulk(&mut self, which: fn(&Compiled) -> Option<&[Kernel; 2]>, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
+        self.check_tables(ctx)?;
+        let mut ws = std::mem::take(&mut self.ws);
+        let r = self.launch(which, &mut ws, ctx, 0, self.len, &mut [], events);
+        self.ws = ws;
+        r
+    }
+
+    /// nrn_init: STATE start values, then INITIAL, for every instance. Needs v and the gathered ion
+    /// fields filled; `events` receives net_send calls of INITIAL.
+    pub fn initialize(&mut self, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
+        self.run_bulk(|c| Some(&c.kernels.init), ctx, events)
+    }
+
+    /// nrn_cur: fills the current and conductance fields (and ion currents and di/dv). Needs v and
+    /// the gathered ion fields.
+    pub fn current(&mut self, ctx: &Context) -> Result<()> {
+        let mut none = Vec::new();
+        self.run_bulk(|c| c.kernels.current.as_ref(), ctx, &mut none)
+    }
+
+    /// nrn_state: advance the states over `ctx.dt` with v held at its field value.
+    pub fn advance_state(&mut self, ctx: &Context) -> Result<()> {
+        let mut none = Vec::new();
+        self.run_bulk(|c| Some(&c.kernels.state), ctx, &mut none)
+    }
+
+    fn run_one(&mut self, which: fn(&Compiled) -> Option<&[Kernel; 2]>, instance: usize, args: &mut [f64], t: f64, events: &mut Vec<Emitted>) -> Result<()> {
+        let ctx = Context { t, dt: f64::NAN, celsius: f64::NAN, second_order: false };
+        let mut ws = std::mem::take(&mut self.ws1);
+        let r = self.launch(which, &mut ws, &ctx, instance, 1, args, events);
+        self.ws1 = ws;
+        r
+    }
+
+    /// NET_RECEIVE for one event at time `t`: `weights` is the NetCon's weight vector (may be
+    /// modified), `flag` 0 for NetCon events or the net_send flag for self-events.
+    pub fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, t: f64, events: &mut Vec<Emitted>) -> Result<()> {
+        let n = self.mech.info.net_receive_args.unwrap_or(0);
+        let mut args = vec![0.0; n + 1];
+        let k = weights.len().min(n);
+        args[..k].copy_from_slice(&weights[..k]);
+        args[n] = flag;
+        self.run_one(|c| c.kernels.net_receive.as_ref(), instance, &mut args, t, events)?;
+        weights[..k].copy_from_slice(&args[..k]);
+        Ok(())
+    }
+
+    /// The INITIAL block of NET_RECEIVE, run for each NetCon at initialisation.
+    pub fn net_init(&mut self, instance: usize, weights: &mut [f64], t: f64) -> Result<()> {
+        let n = self.mech.info.net_receive_args.unwrap_or(0);
+        let mut args = vec![0.0; n + 1];
+        let k = weights.len().min(n);
+        args[..k].copy_from_slice(&weights[..k]);
+        let mut events = Vec::new();
+        self.run_one(|c| c.kernels.net_init.as_ref(), instance, &mut args, t, &mut events)?;
+        weights[..k].copy_from_slice(&args[..k]);
+        Ok(())
+    }
+}
+
+fn input_value(i: Input, globals: &[f64], ctx: &Context) -> f64 {
+    match i {
+        Input::Global(g) => globals[g],
+        Input::T => ctx.t,
+        Input::Dt => ctx.dt,
+        Input::Celsius => ctx.celsius,
+        Input::SecondOrder => ctx.second_order as u8 as f64,
+    }
+}
+
+fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut [f64]) {
+    for &(slot, i) in inputs {
+        s[slot as usize] = input_value(i, globals, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::Library;
+
+    /// Every field of `n` instances after initialise and `steps` current/state steps at spread voltages.
+    fn run_fields(m: &Arc<Mechanism>, usetable: f64, n: usize, steps: usize) -> Vec<u64> {
+        let mut inst = m.instances(n);
+        inst.set_global("usetable", usetable).unwrap();
+        let v = m.info().v_field.unwrap();
+        for (i, x) in inst.column_mut(v).iter_mut().enumerate() {
+            *x = -90.0 + 120.0 * i as f64 / n as f64;
+        }
+        let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
+        inst.initialize(&ctx, &mut Vec::new()).unwrap();
+        for _ in 0..steps {
+            inst.current(&ctx).unwrap();
+            inst.advance_state(&ctx).unwrap();
+        }
+        (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect()
+    }
+
+    #[test]
+    fn simd_and_baseline_kernels_give_the_same_bits() {
+        let hh = Library::standard().unwrap().get("hh").unwrap().clone();
+        let kadi = Arc::new(
+            Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap(),
+        );
+        for (m, table) in [(&hh, 0.0), (&hh, 1.0), (&kadi, 0.0)] {
+            crate::vm::set_simd(false);
+            let base = run_fields(m, table, 100, 200);
+            crate::vm::set_simd(true);
+            let simd = run_fields(m, table, 100, 200);
+            assert!(base == simd, "{} usetable {table}", m.name());
+        }
+    }
+}
+
+impl Mechanism {
+    /// The compiled kernels as text (instruction counts and listings), for inspecting the lowering.
+    #[doc(hidden)]
+    pub fn listing(&self) -> String {
+        let k = &self.c.kernels;
+        let mut s = String::new();
+        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+            for (u, x) in kk.into_iter().flatten().enumerate() {
+                s += &format!("== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n", x.program.sops.len(), x.program.ops.len(), x.program.n_regs);
+                for op in &x.program.ops {
+                    s += &format!("   {op:?}\n");
+                }
+            }
+        }
+        s
+    }
+}
