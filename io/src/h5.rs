@@ -12,14 +12,14 @@ use std::ffi::{c_char, c_uint, c_void, CStr, CString};
 use std::ops::Range;
 use std::sync::Once;
 
-use hdf5_sys::h5::{hsize_t, H5free_memory, H5open};
+use hdf5_sys::h5::{herr_t, hsize_t, H5free_memory, H5open};
 use hdf5_sys::h5a::*;
 use hdf5_sys::h5d::*;
 use hdf5_sys::h5e::{H5E_error2_t, H5Eclear2, H5Eset_auto2, H5Ewalk2, H5E_DEFAULT, H5E_WALK_DOWNWARD};
 use hdf5_sys::h5f::*;
-use hdf5_sys::h5g::{H5G_info_t, H5Gclose, H5Gcreate2, H5Gget_info, H5Gopen2};
+use hdf5_sys::h5g::{H5Gclose, H5Gcreate2, H5Gopen2};
 use hdf5_sys::h5i::{hid_t, H5I_type_t, H5Iget_type};
-use hdf5_sys::h5l::{H5Lcreate_hard, H5Lexists, H5Lget_name_by_idx};
+use hdf5_sys::h5l::{H5L_info_t, H5Lcreate_hard, H5Lexists, H5Literate};
 use hdf5_sys::h5o::{H5O_info1_t, H5Oclose, H5Oget_info2, H5Oopen};
 use hdf5_sys::h5p::*;
 use hdf5_sys::h5s::*;
@@ -267,44 +267,30 @@ pub(crate) fn ensure_group(loc: &Hid, path: &str) -> H5Result<Hid> {
 }
 
 /// Names of the links in a group, in name order.
+///
+/// Iterates with `H5Literate` rather than asking `H5Lget_name_by_idx` for each index: with HDF5 1.10.8 under
+/// MPI-IO the latter can crash (a stale local-heap pointer in `H5G__node_by_idx`) on old-style groups of files
+/// written by many ranks.
 pub(crate) fn children(group: &Hid) -> H5Result<Vec<String>> {
     let _g = lock();
-    // SAFETY: H5Gget_info fills a plain struct; names are read into buffers of the reported length.
-    unsafe {
-        let mut info: H5G_info_t = std::mem::zeroed();
-        check(H5Gget_info(group.id(), &mut info), "get group info")?;
-        let dot = cstr(".");
-        let mut out = Vec::with_capacity(info.nlinks as usize);
-        for i in 0..info.nlinks {
-            let n = H5Lget_name_by_idx(
-                group.id(),
-                dot.as_ptr(),
-                H5_index_t::H5_INDEX_NAME,
-                H5_iter_order_t::H5_ITER_INC,
-                i,
-                std::ptr::null_mut(),
-                0,
-                H5P_DEFAULT,
-            );
-            if n < 0 {
-                return fail("get link name");
-            }
-            let mut buf = vec![0u8; n as usize + 1];
-            H5Lget_name_by_idx(
-                group.id(),
-                dot.as_ptr(),
-                H5_index_t::H5_INDEX_NAME,
-                H5_iter_order_t::H5_ITER_INC,
-                i,
-                buf.as_mut_ptr() as *mut c_char,
-                buf.len(),
-                H5P_DEFAULT,
-            );
-            buf.truncate(n as usize);
-            out.push(String::from_utf8_lossy(&buf).into_owned());
+    unsafe extern "C" fn collect(_g: hid_t, name: *const c_char, _info: *const H5L_info_t, data: *mut c_void) -> herr_t {
+        // SAFETY: `data` is the Vec passed below and `name` a NUL-terminated string valid during the call.
+        unsafe {
+            let out = &mut *(data as *mut Vec<String>);
+            out.push(std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned());
         }
-        Ok(out)
+        0
     }
+    let mut out: Vec<String> = Vec::new();
+    // SAFETY: the callback only appends to `out`, which outlives the call.
+    unsafe {
+        let mut idx: hsize_t = 0;
+        check(
+            H5Literate(group.id(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, &mut idx, Some(collect), &mut out as *mut Vec<String> as *mut c_void),
+            "iterate group links",
+        )?;
+    }
+    Ok(out)
 }
 
 /// A second name (`new_path` below `new_loc`) for the object at `target` below `loc`.

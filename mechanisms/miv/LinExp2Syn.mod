@@ -64,6 +64,9 @@ DERIVATIVE kinetics {
 }
 
 NET_RECEIVE(weight, g_unit (uS)) {
+    : An (empty) INITIAL block keeps g_unit: without one, NEURON sets every NetCon argument after the
+    : first to 0 at initialisation.
+    INITIAL {}
     A = A + weight * g_unit * factor
     B = B + weight * g_unit * factor
 }
