@@ -135,8 +135,8 @@ fn fails_cleanly(exp: &Path, what: &[&str]) {
 fn bad_inputs_stop_every_rank_with_one_message() {
     // A synapse mechanism that is neither built in nor in the mechanisms folder.
     let exp = gen("bad_mech", &["gen", "ring", "--n", "4"]);
-    rewrite(&exp, "AMPA: {mechanism: Exp2Syn, netcon: [weight]}", "AMPA: {mechanism: LinExp2Syn, netcon: [weight, g_unit]}");
-    fails_cleanly(&exp, &["LinExp2Syn", "not in the mechanisms folder"]);
+    rewrite(&exp, "AMPA: {mechanism: Exp2Syn, netcon: [weight]}", "AMPA: {mechanism: ProbAMPANMDA, netcon: [weight]}");
+    fails_cleanly(&exp, &["ProbAMPANMDA", "not in the mechanisms folder"]);
 
     // A delay below dt (the MiV floor of 2 dt switched off, distance 2.5 um = 0.01 ms).
     let exp = gen("bad_delay", &["gen", "ring", "--n", "4", "--delay", "0.01"]);
