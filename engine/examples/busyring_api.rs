@@ -27,6 +27,11 @@ fn by_cell() -> CellDescription {
     c.into()
 }
 
+fn rss() -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).collect::<Vec<_>>().join("/")
+}
+
 fn main() {
     let n: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(1000);
     let threads: usize = std::env::args().nth(2).map(|s| s.parse().unwrap()).unwrap_or(1);
@@ -49,10 +54,13 @@ fn main() {
             net.add_event(gid, 0, 1.005, vec![0.01]).unwrap();
         }
     }
+    eprintln!("after build descriptions: rss/hwm kB {}", rss());
     net.finitialize(-65.0).unwrap();
+    eprintln!("after finitialize: rss/hwm kB {}", rss());
     let t1 = std::time::Instant::now();
     net.psolve(200.0).unwrap();
     let run = t1.elapsed().as_secs_f64();
+    eprintln!("after run: rss/hwm kB {}", rss());
     let spikes = net.gather_spikes().unwrap();
     println!(
         "N={n} threads={threads} build+init {:.3}s run {:.3}s spikes {} -> {:.2} us/(cell ms), {:.2} ns/(comp step)",

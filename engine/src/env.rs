@@ -11,10 +11,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use miv_io::config::{CellTypes, MechanismSite, SwcType, Synapses};
 use miv_io::{NeuroH5File, PopulationRanges, Selection};
 use miv_partition::{Assignment, Communicator};
+use miv_solvers::cell::PointPlacement;
 use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, MechanismKind};
 
 use crate::error::EngineError;
@@ -74,8 +76,8 @@ struct SynapseSite {
 struct CellSynapses {
     sites: HashMap<u32, SynapseSite>,
     placed: HashMap<(u32, u32, u16), usize>,
-    /// Per-synapse weights from the populations' weights namespaces: (syn_id, label) -> weight.
-    weights: HashMap<(u32, String), f64>,
+    /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
+    weights: HashMap<(u32, u16), f64>,
 }
 
 /// Make a local outcome collective: every rank calls this at the same point; if any rank failed, all return
@@ -88,6 +90,9 @@ pub fn agreed<T, E: std::fmt::Display>(comm: &dyn Communicator, r: Result<T, E>)
     }
 }
 
+/// Cells read (and built) per collective read of `Trees`.
+const READ_CHUNK: usize = 1024;
+
 /// MiV's `ExecutionEnvironment`.
 pub struct ExecutionEnvironment<'c> {
     pub net: Network<'c>,
@@ -96,12 +101,12 @@ pub struct ExecutionEnvironment<'c> {
     assignment: Assignment,
     populations: Option<PopulationRanges>,
     h5types: Option<miv_io::H5Types>,
-    /// Population of each local gid (name).
-    pop_of: HashMap<u64, String>,
     artificial: BTreeMap<String, Vec<u64>>,
     synapses: HashMap<u64, CellSynapses>,
     unique: HashMap<String, bool>,
     cells_file: Option<PathBuf>,
+    /// Synapse labels seen in weights namespaces (their index keys `CellSynapses::weights`).
+    weight_labels: Vec<String>,
 }
 
 impl<'c> ExecutionEnvironment<'c> {
@@ -113,11 +118,11 @@ impl<'c> ExecutionEnvironment<'c> {
             assignment: Assignment::round_robin(comm.size()),
             populations: None,
             h5types: None,
-            pop_of: HashMap::new(),
             artificial: BTreeMap::new(),
             synapses: HashMap::new(),
             unique: HashMap::new(),
             cells_file: None,
+            weight_labels: Vec::new(),
         }
     }
 
@@ -242,7 +247,6 @@ impl<'c> ExecutionEnvironment<'c> {
                 let mut added = Ok(());
                 for &g in &gids {
                     added = added.and(self.net.add_cell(g, pi, ArtificialCell::vecstim(vec![]).into()));
-                    self.pop_of.insert(g, name.clone());
                 }
                 agreed(comm, added)?;
                 self.artificial.insert(name.clone(), gids);
@@ -257,34 +261,49 @@ impl<'c> ExecutionEnvironment<'c> {
                 );
                 comm.agree(Err::<(), _>(msg))?;
             }
-            let trees = agreed(comm, f.read_trees(name, &sel))?;
+            // Read and build in chunks of cells, so the trees read at once stay bounded whatever the network size
+            // (every rank makes the same number of collective reads).
             let template = &tmpl[name];
-            let mut built: Result<Vec<(u64, CellDescription)>, String> = Ok(Vec::with_capacity(trees.len()));
-            for (gid, tree) in &trees {
-                let cell = crate::model::morphology_from_tree(tree)
-                    .map_err(|e| format!("{}: /Populations/{name}/Trees, gid {gid}: {e}", f.path().display()))
-                    .and_then(|m| {
-                        template.build_with(m, self.net.catalogue(), ct.discretization.as_ref()).map_err(|e| format!("gid {gid} ({name}): {e}"))
-                    });
-                match (cell, &mut built) {
-                    (Ok((c, _)), Ok(v)) => v.push((*gid, c.into())),
-                    (Err(e), b @ Ok(_)) => *b = Err(e),
-                    _ => {}
+            let owned = assignment.gids_of(comm.rank(), &[pop.range()]);
+            let chunks: Vec<&[u64]> = if io_size > 0 { vec![&[]] } else { owned.chunks(READ_CHUNK).collect() };
+            let n_chunks = if io_size > 0 { 1 } else { comm.allreduce_max(chunks.len() as f64) as usize };
+            // MiV's forests copy one tree to every cell of a population: cells with equal trees share one
+            // description until their groups are built.
+            let mut shared: Vec<(miv_io::Tree, Arc<CellDescription>)> = Vec::new();
+            let mut built: Vec<(u64, Arc<CellDescription>)> = Vec::with_capacity(owned.len());
+            for k in 0..n_chunks {
+                let chunk_sel = if io_size > 0 { sel } else { Selection::Gids(chunks.get(k).copied().unwrap_or(&[])) };
+                let trees = agreed(comm, f.read_trees(name, &chunk_sel))?;
+                let mut failed: Result<(), String> = Ok(());
+                for (gid, tree) in &trees {
+                    if let Some((_, d)) = shared.iter().find(|(t, _)| t == tree) {
+                        built.push((*gid, d.clone()));
+                        continue;
+                    }
+                    let cell = crate::model::morphology_from_tree(tree)
+                        .map_err(|e| format!("{}: /Populations/{name}/Trees, gid {gid}: {e}", f.path().display()))
+                        .and_then(|m| {
+                            template.build_with(m, self.net.catalogue(), ct.discretization.as_ref()).map_err(|e| format!("gid {gid} ({name}): {e}"))
+                        });
+                    match cell {
+                        Ok((c, _)) => {
+                            let d = Arc::new(CellDescription::from(c));
+                            if shared.len() < 16 {
+                                shared.push((tree.clone(), d.clone()));
+                            }
+                            built.push((*gid, d));
+                        }
+                        Err(e) => {
+                            failed = Err(e);
+                            break;
+                        }
+                    }
                 }
+                agreed(comm, failed)?;
             }
-            let built = match built {
-                Ok(v) => {
-                    comm.agree::<String>(Ok(()))?;
-                    v
-                }
-                Err(e) => {
-                    comm.agree(Err(e))?;
-                    unreachable!("agree returns the error")
-                }
-            };
             if costs_only {
                 for (g, d) in &built {
-                    if let CellDescription::Cable(c) = d {
+                    if let CellDescription::Cable(c) = &**d {
                         costs.push([*g as f64, c.nseg.iter().sum::<usize>() as f64]);
                     }
                 }
@@ -292,8 +311,7 @@ impl<'c> ExecutionEnvironment<'c> {
             }
             let mut added = Ok(());
             for (g, d) in built {
-                added = added.and(self.net.add_cell(g, pi, d));
-                self.pop_of.insert(g, name.clone());
+                added = added.and(self.net.add_shared_cell(g, pi, d));
             }
             agreed(comm, added)?;
             if namespaces.iter().any(|n| n == miv_io::names::SYNAPSE_ATTRIBUTES) {
@@ -343,6 +361,16 @@ impl<'c> ExecutionEnvironment<'c> {
         Ok(())
     }
 
+    fn label_index(&mut self, label: &str) -> u16 {
+        match self.weight_labels.iter().position(|l| l == label) {
+            Some(i) => i as u16,
+            None => {
+                self.weight_labels.push(label.to_string());
+                (self.weight_labels.len() - 1) as u16
+            }
+        }
+    }
+
     fn take_weights(&mut self, attrs: &miv_io::CellAttributes, file: &Path, name: &str, ns: &str) -> Result<(), String> {
         for gid in attrs.gids() {
             let ids = attrs
@@ -359,9 +387,10 @@ impl<'c> ExecutionEnvironment<'c> {
                 if w.len() != ids.len() {
                     return Err(format!("{}: /Populations/{name}/{ns}: gid {gid} has {} syn_id values but {} {label} weights", file.display(), ids.len(), w.len()));
                 }
+                let li = self.label_index(&label);
                 let entry = self.synapses.entry(gid).or_default();
                 for (id, x) in ids.iter().zip(w) {
-                    entry.weights.insert((*id, label.clone()), *x as f64);
+                    entry.weights.insert((*id, li), *x as f64);
                 }
             }
         }
@@ -434,6 +463,8 @@ impl<'c> ExecutionEnvironment<'c> {
         let assignment = self.assignment.clone();
         let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
         let label_ids: HashMap<&str, u16> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i as u16)).collect();
+        // Index of each rule label among the labels of the weights namespaces.
+        let weight_label: Vec<Option<u16>> = rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
             let edges = agreed(comm, f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
@@ -464,7 +495,9 @@ impl<'c> ExecutionEnvironment<'c> {
                         for (label, params) in labels {
                             let rule = &rules[label];
                             let target = self.synapse(dst_gid, syn_id, site, (label, label_ids[label.as_str()]), rule, params, unique)?;
-                            let per_synapse = self.synapses.get(&dst_gid).filter(|c| !c.weights.is_empty()).and_then(|c| c.weights.get(&(syn_id, label.clone()))).copied();
+                            let per_synapse = weight_label[label_ids[label.as_str()] as usize]
+                                .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
+                                .copied();
                             wbuf.clear();
                             for w in &rule.netcon {
                                 wbuf.push(match (w.as_str(), per_synapse) {
@@ -483,6 +516,8 @@ impl<'c> ExecutionEnvironment<'c> {
             })();
             comm.agree(local)?;
         }
+        // Synapse sites and placements are only needed while connecting.
+        self.synapses = HashMap::new();
         Ok(())
     }
 
@@ -498,7 +533,7 @@ impl<'c> ExecutionEnvironment<'c> {
         params: &miv_io::config::MechanismParams,
         unique: bool,
     ) -> Result<usize, String> {
-        let CellDescription::Cable(cell) = self.net.cell_mut(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))? else {
+        let CellDescription::Cable(cell) = self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))? else {
             return Err(format!("gid {gid} is an artificial cell and cannot receive synapses"));
         };
         if site.section >= cell.section_count() {
@@ -524,8 +559,12 @@ impl<'c> ExecutionEnvironment<'c> {
             }
             pp.push((k.as_str(), *v));
         }
-        let CellDescription::Cable(cell) = self.net.cell_mut(gid).expect("checked") else { unreachable!() };
-        let t = cell.place(Location::new(site.section, loc), &rule.mechanism, &pp);
+        let placement = PointPlacement {
+            location: Location::new(site.section, loc),
+            mechanism: rule.mechanism.clone(),
+            params: pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        };
+        let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
         self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
         Ok(t)
     }

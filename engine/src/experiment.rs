@@ -442,6 +442,7 @@ pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Res
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
         env.load_connections(conns, &synapses, &rules, e.velocity, e.min_delay.unwrap_or(2.0 * e.dt), e.partition.io_size)?;
     }
+    progress(comm, "connections loaded".to_string());
     apply_stimulus(&mut env, e)?;
     let mut r = Ok(());
     for l in &e.lfp {
@@ -501,6 +502,15 @@ fn progress(comm: &dyn Communicator, msg: String) {
     if comm.rank() == 0 {
         tracing::info!("{msg}");
     }
+    tracing::debug!("resident memory {:.1} MiB (peak {:.1} MiB)", rss_bytes("VmRSS:") as f64 / 1048576.0, rss_bytes("VmHWM:") as f64 / 1048576.0);
+}
+
+fn rss_bytes(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .unwrap_or(0)
+        * 1024
 }
 
 /// Spike trains and direct events (collective: an entry that fails on any rank stops every rank).

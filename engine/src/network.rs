@@ -12,8 +12,10 @@
 //! sorted by (t, gid), and the LFP is an exact sum.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use miv_partition::Communicator;
+use miv_solvers::cell::PointPlacement;
 use miv_solvers::{
     Catalogue, CellDescription, CellGroup, ConnectionId, Event, Location, Probe, ProbeSpec, SimOptions, TargetId,
 };
@@ -79,6 +81,32 @@ struct Electrode {
     every: u64,
 }
 
+/// A local cell until instantiation: a description that cells of the same morphology and template share, plus
+/// the point processes (synapses) placed on this cell alone.
+#[derive(Debug, Clone)]
+struct LocalCell {
+    base: Arc<CellDescription>,
+    points: Vec<PointPlacement>,
+}
+
+impl LocalCell {
+    fn base_points(&self) -> usize {
+        match &*self.base {
+            CellDescription::Cable(c) => c.points.len(),
+            CellDescription::Artificial(_) => 1,
+        }
+    }
+
+    /// The full description (the shared part copied only when another cell still uses it).
+    fn materialize(self) -> CellDescription {
+        let mut d = Arc::try_unwrap(self.base).unwrap_or_else(|a| (*a).clone());
+        if let CellDescription::Cable(c) = &mut d {
+            c.points.extend(self.points);
+        }
+        d
+    }
+}
+
 /// A connection as stored until instantiation: 40 bytes plus its weights in `Network::weights`.
 #[derive(Debug, Clone, Copy)]
 struct NcRec {
@@ -110,7 +138,7 @@ pub struct Network<'c> {
     comm: &'c dyn Communicator,
     opts: RunOptions,
     catalogue: Catalogue,
-    cells: BTreeMap<u64, CellDescription>,
+    cells: BTreeMap<u64, LocalCell>,
     /// Population index (sorted name order) of each local cell, for LFP cell sampling.
     population_of: HashMap<u64, usize>,
     netcons: Vec<NcRec>,
@@ -187,8 +215,14 @@ impl<'c> Network<'c> {
 
     /// Add a cell owned by this rank. `population` is the index of its population in sorted name order.
     pub fn add_cell(&mut self, gid: u64, population: usize, cell: CellDescription) -> Result<(), EngineError> {
+        self.add_shared_cell(gid, population, Arc::new(cell))
+    }
+
+    /// Add a cell whose description other cells share (same morphology and template): it is copied only when
+    /// its group is built.
+    pub fn add_shared_cell(&mut self, gid: u64, population: usize, cell: Arc<CellDescription>) -> Result<(), EngineError> {
         self.check_not_built()?;
-        if self.cells.insert(gid, cell).is_some() {
+        if self.cells.insert(gid, LocalCell { base: cell, points: vec![] }).is_some() {
             return Err(EngineError::Network(format!("gid {gid} added twice on rank {}", self.comm.rank())));
         }
         self.population_of.insert(gid, population);
@@ -199,15 +233,28 @@ impl<'c> Network<'c> {
         self.cells.contains_key(&gid)
     }
 
+    /// A local cell's description, without the point processes added by [`add_point`](Self::add_point).
     pub fn cell(&self, gid: u64) -> Option<&CellDescription> {
-        self.cells.get(&gid)
+        self.cells.get(&gid).map(|c| &*c.base)
     }
 
+    /// A local cell's own description to change (copied from the shared one on first use).
     pub fn cell_mut(&mut self, gid: u64) -> Option<&mut CellDescription> {
         if self.built {
             return None;
         }
-        self.cells.get_mut(&gid)
+        self.cells.get_mut(&gid).map(|c| Arc::make_mut(&mut c.base))
+    }
+
+    /// Place a point process on a local cable cell; returns its target index.
+    pub fn add_point(&mut self, gid: u64, p: PointPlacement) -> Result<usize, EngineError> {
+        self.check_not_built()?;
+        let c = self.cells.get_mut(&gid).ok_or_else(|| EngineError::Network(format!("gid {gid} is not a local cell")))?;
+        if !matches!(&*c.base, CellDescription::Cable(_)) {
+            return Err(EngineError::Network(format!("gid {gid} is an artificial cell and takes no point processes")));
+        }
+        c.points.push(p);
+        Ok(c.base_points() + c.points.len() - 1)
     }
 
     /// Local gids, ascending.
@@ -311,6 +358,7 @@ impl<'c> Network<'c> {
     /// Build the cell groups, connections and samplers. Collective.
     fn instantiate(&mut self) -> Result<(), EngineError> {
         let dt = self.opts.sim.dt;
+        self.local_gids = self.cells.keys().copied().collect();
         let built = self.build_groups();
         let built = self.comm.agree(built.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| built.unwrap());
         let (groups, index) = built.map_err(EngineError::Collective)?;
@@ -318,8 +366,7 @@ impl<'c> Network<'c> {
         let local = self.wire(&index);
         self.comm.agree(local.as_ref().map_err(|e| e.to_string()).map(|_| ())).map_err(EngineError::Collective)?;
         let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
-        // The groups own everything now: free the descriptions and connection records.
-        self.local_gids = self.cells.keys().copied().collect();
+        // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();
         self.netcons = Vec::new();
         self.nc_weights = Vec::new();
@@ -350,15 +397,16 @@ impl<'c> Network<'c> {
         let gids: Vec<u64> = self.cells.keys().copied().collect();
         let mut groups = Vec::new();
         let mut index = HashMap::with_capacity(n);
+        // Each group's descriptions are moved out of `self.cells` and dropped once the group is built, so the
+        // cells are never held twice.
         for (gi, chunk) in gids.chunks(per.max(1)).enumerate() {
-            let descs: Vec<CellDescription> = chunk.iter().map(|g| self.cells[g].clone()).collect();
-            // (cloned: the descriptions stay until wiring has placed probes and LFP coefficients)
+            let descs: Vec<CellDescription> = chunk.iter().map(|g| self.cells.remove(g).expect("local gid").materialize()).collect();
             let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone())
                 .map_err(|e| EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1])))?;
             for (ci, &g) in chunk.iter().enumerate() {
                 index.insert(g, (gi as u32, ci as u32));
             }
-            groups.push(GroupRt {
+            let mut grp = GroupRt {
                 group,
                 gids: chunk.to_vec(),
                 inbox: vec![],
@@ -368,9 +416,38 @@ impl<'c> Network<'c> {
                 lfp_nodes: vec![Vec::new(); self.electrodes.len()],
                 lfp_values: vec![Vec::new(); self.electrodes.len()],
                 error: None,
-            });
+            };
+            for (c, (&gid, desc)) in chunk.iter().zip(&descs).enumerate() {
+                self.lfp_nodes_of(gid, desc, c, &mut grp);
+            }
+            groups.push(grp);
         }
         Ok((groups, index))
+    }
+
+    /// The LFP coefficients of one cell's segments, per electrode, into its group.
+    fn lfp_nodes_of(&self, gid: u64, desc: &CellDescription, c: usize, grp: &mut GroupRt) {
+        let CellDescription::Cable(cell) = desc else { return };
+        for (e, el) in self.electrodes.iter().enumerate() {
+            let soma = lfp_soma_point(cell);
+            let pop = self.population_of.get(&gid).copied().unwrap_or(0);
+            let Some(role) = lfp::select_cell(&el.config, pop, gid, soma) else { continue };
+            let scale = if role == LfpRole::Distal { 1.0 / el.config.fdst } else { 1.0 };
+            let placed = cell.morphology.placed_points(&cell.nseg);
+            for (s, pts) in placed.iter().enumerate() {
+                let p3: Vec<[f64; 3]> = pts.iter().map(|p| [p.x, p.y, p.z]).collect();
+                let arc = arc_lengths(&p3);
+                let nseg = cell.nseg[s];
+                let r_min = pts.iter().map(|p| p.diam).fold(0.0, f64::max) / 2.0;
+                let k = lfp::section_coefficients(&el.config, &p3, &arc, nseg, r_min.max(0.5), scale);
+                for (j, kj) in k.into_iter().enumerate() {
+                    let x = (j as f64 + 0.5) / nseg as f64;
+                    if let Some(node) = grp.group.node_at(c, Location::new(s, x)) {
+                        grp.lfp_nodes[e].push((node as u32, kj));
+                    }
+                }
+            }
+        }
     }
 
     /// Connections, direct events, probes and LFP coefficients onto the built groups.
@@ -422,31 +499,6 @@ impl<'c> Network<'c> {
             grp.probes.push((probe, self.traces.len()));
             grp.probe_values.push(vec![]);
             self.traces.push(Trace { gid: p.gid, label: p.label.clone(), values: vec![] });
-        }
-        for (e, el) in self.electrodes.iter().enumerate() {
-            for (&gid, desc) in &self.cells {
-                let CellDescription::Cable(cell) = desc else { continue };
-                let (g, c) = index[&gid];
-                let grp = &mut self.groups[g as usize];
-                let soma = lfp_soma_point(cell);
-                let pop = self.population_of.get(&gid).copied().unwrap_or(0);
-                let Some(role) = lfp::select_cell(&el.config, pop, gid, soma) else { continue };
-                let scale = if role == LfpRole::Distal { 1.0 / el.config.fdst } else { 1.0 };
-                let placed = cell.morphology.placed_points(&cell.nseg);
-                for (s, pts) in placed.iter().enumerate() {
-                    let p3: Vec<[f64; 3]> = pts.iter().map(|p| [p.x, p.y, p.z]).collect();
-                    let arc = arc_lengths(&p3);
-                    let nseg = cell.nseg[s];
-                    let r_min = pts.iter().map(|p| p.diam).fold(0.0, f64::max) / 2.0;
-                    let k = lfp::section_coefficients(&el.config, &p3, &arc, nseg, r_min.max(0.5), scale);
-                    for (j, kj) in k.into_iter().enumerate() {
-                        let x = (j as f64 + 0.5) / nseg as f64;
-                        if let Some(node) = grp.group.node_at(c as usize, Location::new(s, x)) {
-                            grp.lfp_nodes[e].push((node as u32, kj));
-                        }
-                    }
-                }
-            }
         }
         Ok(())
     }
