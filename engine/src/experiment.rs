@@ -389,6 +389,7 @@ impl Experiment {
         o.max_step = self.max_step;
         o.threads = if self.partition.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.partition.threads };
         o.cells_per_group = self.partition.cells_per_group;
+        o.seed = self.seed;
         o
     }
 }

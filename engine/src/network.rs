@@ -35,11 +35,14 @@ pub struct RunOptions {
     pub cells_per_group: usize,
     /// Worker threads per rank (0: rayon's default, from RAYON_NUM_THREADS or the core count).
     pub threads: usize,
+    /// Seed of the random streams of mechanisms that draw random numbers (noisy NetStim, Gfluct, ...): each
+    /// target's stream is keyed by (seed, gid, target index), never by rank or thread.
+    pub seed: u64,
 }
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { sim: SimOptions::default(), max_step: 10.0, cells_per_group: 0, threads: 1 }
+        RunOptions { sim: SimOptions::default(), max_step: 10.0, cells_per_group: 0, threads: 1, seed: 0 }
     }
 }
 
@@ -452,6 +455,20 @@ impl<'c> Network<'c> {
 
     /// Connections, direct events, probes and LFP coefficients onto the built groups.
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
+        // Random streams keyed by (seed, gid, target); targets that draw no random numbers decline.
+        let seed_word = {
+            let h = miv_partition::rng::splitmix64(self.opts.seed ^ miv_partition::Purpose::named("mechanism streams").0);
+            (h ^ (h >> 32)) as u32
+        };
+        for grp in &mut self.groups {
+            for (c, &gid) in grp.gids.iter().enumerate() {
+                let r = grp.group.targets(c);
+                for t in r.start.0..r.end.0 {
+                    let key = [gid as u32, (gid >> 32) as u32, t - r.start.0, seed_word];
+                    let _ = grp.group.set_target_random_stream(TargetId(t), key);
+                }
+            }
+        }
         // Connections of one target cell in (source, position) order; key = source gid and that position, so
         // simultaneous events on a cell are ordered the same way whatever the grouping or rank count.
         let mut order: Vec<usize> = (0..self.netcons.len()).collect();

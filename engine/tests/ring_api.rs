@@ -89,3 +89,34 @@ fn a_delay_below_dt_is_rejected_with_the_connection_named() {
     let e = net.connect(NetCon { source: 0, target_gid: 1, target: 0, weights: vec![0.01], delay: 0.01 }).unwrap_err();
     assert!(e.to_string().contains("0 -> 1") && e.to_string().contains("below the time step"), "{e}");
 }
+
+/// Noisy NetStims draw from streams keyed by (seed, gid, target): a gid's train does not depend on which
+/// other cells share its rank or group, and changes with the seed.
+#[test]
+fn noisy_netstim_trains_depend_on_gid_and_seed_only() {
+    use miv_solvers::ArtificialCell;
+    let train = |gids: &[u64], per_group: usize, seed: u64| -> Vec<(u64, f64)> {
+        let comm = SerialComm;
+        let opts = RunOptions { cells_per_group: per_group, seed, ..RunOptions::default() };
+        let mut net = Network::new(&comm, Catalogue::builtin(), opts);
+        for &g in gids {
+            let stim = ArtificialCell::new("NetStim", &[("interval", 5.0), ("number", 20.0), ("start", 1.0), ("noise", 1.0)]);
+            net.add_cell(g, 0, stim.into()).unwrap();
+        }
+        net.finitialize(-65.0).unwrap();
+        net.psolve(100.0).unwrap();
+        net.gather_spikes().unwrap().iter().map(|s| (s.gid, s.t)).collect()
+    };
+    let all = train(&[0, 1, 2, 3, 4, 5], 0, 7);
+    let grouped = train(&[0, 1, 2, 3, 4, 5], 2, 7);
+    assert_eq!(all, grouped);
+    // gid 3 alone (as on another rank) plays the same train as with the others.
+    let alone = train(&[3], 0, 7);
+    let of3: Vec<(u64, f64)> = all.iter().copied().filter(|s| s.0 == 3).collect();
+    assert!(of3.len() > 5);
+    assert_eq!(alone, of3);
+    // Different gids and seeds give different trains.
+    let of4: Vec<f64> = all.iter().filter(|s| s.0 == 4).map(|s| s.1).collect();
+    assert_ne!(of3.iter().map(|s| s.1).collect::<Vec<_>>(), of4);
+    assert_ne!(train(&[3], 0, 8), alone);
+}
