@@ -6,7 +6,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: setup run test test-mpi test-serial build bench
+.PHONY: setup run test build bench
 
 setup:
 	scripts/setup --python
@@ -14,13 +14,17 @@ setup:
 build: setup
 	cargo build --release
 
+# The main job: build (cached) and simulate the seed's reservoir network.
 run: build
-	mpirun -n $(RANKS) target/release/miv info
+	mpirun -n $(RANKS) target/release/miv run examples/rc-network/experiment.yaml
 
 # Every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used).
 test: setup
 	cargo test --workspace --release
 	cargo test --workspace --release --no-default-features
 
+# Benchmarks beside NEURON 9.0.2 and Arbor 0.12.2 (scripts/setup --bench installs them in .venv-ref).
 bench: build
 	scripts/setup --bench
+	target/release/miv bench network --reference
+	target/release/miv bench cell --reference

@@ -119,3 +119,37 @@ fn slurm_dry_run_prints_scripts_and_submits_nothing() {
     let (ok, ls, _) = miv_env(&["jobs", "ls", "--store", store.to_str().unwrap()], &[]);
     assert!(ok && ls.matches("prepared (dry run)").count() == 13, "{ls}");
 }
+
+#[test]
+fn miv_run_slurm_submits_a_script_that_runs_the_experiment() {
+    let dir = scratch("run_slurm");
+    let net = dir.join("ring");
+    let o = miv(&["gen", "ring", "--n", "6", "--out", net.to_str().unwrap()]);
+    assert!(o.ok(), "{}", o.stderr);
+    let exp = net.join("experiment.yaml");
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let args = [
+        "run", exp.to_str().unwrap(), "--slurm", "--ranks", "2", "--nodes", "1", "--time", "00:05:00", "--partition", "debug",
+        "--module", "openmpi/4.1", "--launcher", "env",
+    ];
+    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("as Slurm job 1001"), "{out}");
+    let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
+    for want in ["#SBATCH --ntasks=2", "#SBATCH --nodes=1", "#SBATCH --time=00:05:00", "#SBATCH --partition=debug", "module load openmpi/4.1"] {
+        assert!(script.contains(want), "{want:?} missing in:\n{script}");
+    }
+    assert!(!script.contains("--account"), "no account given, no account line:\n{script}");
+    // Running the script (as Slurm would) runs the experiment.
+    let modules = dir.join("modules-loaded");
+    assert!(run_script(&log.join("1001.sh"), &modules));
+    let spikes = std::fs::read_to_string(net.join("spikes.csv")).unwrap();
+    assert!(spikes.lines().count() > 5, "{spikes}");
+    // A bad experiment is refused before anything is submitted.
+    std::fs::write(net.join("bad.yaml"), "cells: nowhere.h5\ncell_types: cell_types.yml\nt_end: -1\n").unwrap();
+    let bad = net.join("bad.yaml");
+    let (ok, _, err) = miv_env(&["run", bad.to_str().unwrap(), "--slurm"], &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(!ok && err.contains("t_end"), "{err}");
+    assert!(!log.join("1002.sh").exists());
+}

@@ -11,6 +11,8 @@ use crate::store::JobRef;
 
 /// The Slurm script template shipped with miv.
 pub const SLURM_TEMPLATE: &str = include_str!("../templates/slurm.sbatch");
+/// The batch script of a simulation run (`miv run --slurm`).
+pub const SLURM_RUN_TEMPLATE: &str = include_str!("../templates/run.sbatch");
 
 #[derive(Debug, Clone, Default)]
 pub enum Executor {
@@ -99,39 +101,52 @@ pub(crate) fn submit_slurm(s: &SlurmOptions, store: &Path, job_dir: &Path, job: 
         Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
         None => SLURM_TEMPLATE.to_string(),
     };
-    let mut v: BTreeMap<&str, Option<String>> = BTreeMap::new();
-    v.insert("job_name", Some(format!("miv-{}-{}", job.kind, &job.id[..8.min(job.id.len())])));
+    let mut v = common_values(s, &format!("miv-{}-{}", job.kind, &job.id[..8.min(job.id.len())]));
     v.insert("kind", Some(job.kind.clone()));
     v.insert("id", Some(job.id.clone()));
+    v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
+    v.insert("job_dir", Some(job_dir.display().to_string()));
+    v.insert("store", Some(shell_quote(&store.display().to_string())));
+    let script = render(&template, &v).map_err(JobError::Executor)?;
+    let path = job_dir.join("job.sbatch");
+    submit_script(s, &path, &script, &job.to_string())
+}
+
+/// The placeholders every batch script shares: job name, nodes, tasks, time, partition, account, modules,
+/// launcher and program.
+pub fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str, Option<String>> {
+    let mut v: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    v.insert("job_name", Some(job_name.to_string()));
     v.insert("nodes", Some(s.nodes.to_string()));
     v.insert("ntasks", Some(s.ntasks.to_string()));
     v.insert("time", Some(s.time.clone()));
     v.insert("partition", s.partition.clone());
     v.insert("account", s.account.clone());
-    v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
-    v.insert("job_dir", Some(job_dir.display().to_string()));
-    v.insert("store", Some(shell_quote(&store.display().to_string())));
     v.insert("program", Some(shell_quote(&s.program.display().to_string())));
     v.insert("launcher", Some(s.launcher.clone()));
     v.insert(
         "modules",
         if s.modules.is_empty() { None } else { Some(s.modules.iter().map(|m| format!("module load {m}")).collect::<Vec<_>>().join("\n")) },
     );
-    let script = render(&template, &v).map_err(JobError::Executor)?;
-    let path = job_dir.join("job.sbatch");
-    std::fs::write(&path, &script).map_err(|e| JobError::io(&path, e))?;
+    v
+}
+
+/// Save `script` at `path` and submit it with `sbatch --parsable` (or print it on a dry run); returns the Slurm
+/// job id. `what` names the job in messages.
+pub fn submit_script(s: &SlurmOptions, path: &Path, script: &str, what: &str) -> Result<Option<String>> {
+    std::fs::write(path, script).map_err(|e| JobError::io(path, e))?;
     if s.dry_run {
         println!("{script}");
         return Ok(None);
     }
     let out = Command::new(&s.sbatch)
         .arg("--parsable")
-        .arg(&path)
+        .arg(path)
         .output()
         .map_err(|e| JobError::Executor(format!("cannot start `{}`: {e}", s.sbatch)))?;
     if !out.status.success() {
         return Err(JobError::Executor(format!(
-            "{job}: `{} {}` failed ({}): {}",
+            "{what}: `{} {}` failed ({}): {}",
             s.sbatch,
             path.display(),
             out.status,
@@ -141,9 +156,9 @@ pub(crate) fn submit_slurm(s: &SlurmOptions, store: &Path, job_dir: &Path, job: 
     let text = String::from_utf8_lossy(&out.stdout);
     let id = text.trim().split(';').next().unwrap_or("").trim().to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
-        return Err(JobError::Executor(format!("{job}: cannot read a job id from sbatch output {text:?}")));
+        return Err(JobError::Executor(format!("{what}: cannot read a job id from sbatch output {text:?}")));
     }
-    tracing::info!("{job}: submitted as Slurm job {id}");
+    tracing::info!("{what}: submitted as Slurm job {id}");
     Ok(Some(id))
 }
 
@@ -174,7 +189,8 @@ pub fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::r
     Ok(out)
 }
 
-fn shell_quote(s: &str) -> String {
+/// Quote for a POSIX shell when needed.
+pub fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
         s.to_string()
     } else {

@@ -51,6 +51,13 @@ pub struct StoreArgs {
     /// Extra launcher arguments (repeat), e.g. --mpirun-arg=--oversubscribe.
     #[arg(long = "mpirun-arg", allow_hyphen_values = true)]
     pub mpirun_args: Vec<String>,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// How a Slurm batch job is laid out and submitted (shared by `miv build`, `miv jobs` and `miv run`).
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
     /// Slurm: nodes per job.
     #[arg(long, default_value_t = 1)]
     pub nodes: u32,
@@ -75,6 +82,25 @@ pub struct StoreArgs {
     pub sbatch: String,
 }
 
+impl SlurmArgs {
+    /// Slurm options for `ntasks` ranks running this `miv` binary.
+    pub fn options(&self, ntasks: usize, dry_run: bool) -> CliResult<SlurmOptions> {
+        let program = std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
+        let mut s = SlurmOptions::new(program);
+        s.nodes = self.nodes;
+        s.ntasks = ntasks as u32;
+        s.time = self.time.clone();
+        s.partition = self.partition.clone();
+        s.account = self.account.clone();
+        s.modules = self.modules.clone();
+        s.launcher = self.launcher.clone();
+        s.template = self.template.clone();
+        s.sbatch = self.sbatch.clone();
+        s.dry_run = dry_run;
+        Ok(s)
+    }
+}
+
 impl StoreArgs {
     pub fn executor(&self, dry_run: bool) -> CliResult<Executor> {
         let program = std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
@@ -87,17 +113,7 @@ impl StoreArgs {
                 Executor::Mpirun(m)
             }
             ExecutorKind::Slurm => {
-                let mut s = SlurmOptions::new(program);
-                s.nodes = self.nodes;
-                s.ntasks = self.ranks as u32;
-                s.time = self.time.clone();
-                s.partition = self.partition.clone();
-                s.account = self.account.clone();
-                s.modules = self.modules.clone();
-                s.launcher = self.launcher.clone();
-                s.template = self.template.clone();
-                s.sbatch = self.sbatch.clone();
-                s.dry_run = dry_run;
+                let s = self.slurm.options(self.ranks, dry_run)?;
                 Executor::Slurm(s)
             }
         })

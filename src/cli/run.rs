@@ -13,6 +13,17 @@ use super::{CliError, CliResult};
 pub struct RunArgs {
     /// The experiment (YAML).
     pub experiment: PathBuf,
+    /// Submit the run as a Slurm batch job (rendered from jobs/templates/run.sbatch) instead of running it.
+    #[arg(long)]
+    pub slurm: bool,
+    /// With --slurm: MPI ranks (tasks) of the job.
+    #[arg(long, default_value_t = 1)]
+    pub ranks: usize,
+    /// With --slurm: print the batch script instead of submitting it.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub slurm_args: super::build::SlurmArgs,
     /// Worker threads per rank (overrides partition.threads; 0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -22,6 +33,9 @@ pub struct RunArgs {
 }
 
 pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
+    if args.slurm {
+        return submit(comm, &args);
+    }
     // Every rank reads the same file; agree so a bad file stops all ranks with one message.
     let loaded = Experiment::load(&args.experiment);
     comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
@@ -63,6 +77,45 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
                 summary.results
             );
         }
+    }
+    Ok(())
+}
+
+/// Render the run's batch script next to the experiment and submit it with sbatch (or print it).
+fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
+    if comm.rank() != 0 {
+        return Ok(());
+    }
+    let fail = |m: String| CliError { message: m, collective: true };
+    let exp = std::fs::canonicalize(&args.experiment).map_err(|e| fail(format!("{}: {e}", args.experiment.display())))?;
+    // Check the experiment now rather than in the queue.
+    Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
+    let s = args.slurm_args.options(args.ranks.max(1), args.dry_run)?;
+    let template = match &s.template {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| fail(format!("{}: {e}", p.display())))?,
+        None => miv_jobs::executor::SLURM_RUN_TEMPLATE.to_string(),
+    };
+    let dir = exp.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    let name = exp.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let mut v = miv_jobs::executor::common_values(&s, &format!("miv-run-{name}"));
+    let q = |p: &std::path::Path| miv_jobs::executor::shell_quote(&p.display().to_string());
+    v.insert("experiment", Some(q(&exp)));
+    v.insert("workdir", Some(q(&dir)));
+    v.insert("output_dir", Some(dir.display().to_string()));
+    let mut extra = Vec::new();
+    if let Some(t) = args.threads {
+        extra.push(format!("--threads {t}"));
+    }
+    if args.json {
+        extra.push("--json".into());
+    }
+    v.insert("run_args", Some(extra.join(" ")));
+    let script = miv_jobs::executor::render(&template, &v).map_err(fail)?;
+    let path = dir.join(format!("{name}.sbatch"));
+    let id = miv_jobs::executor::submit_script(&s, &path, &script, &format!("run {}", exp.display()))
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(id) = id {
+        println!("submitted {} as Slurm job {id}", path.display());
     }
     Ok(())
 }
