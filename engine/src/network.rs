@@ -90,6 +90,8 @@ struct Electrode {
 struct LocalCell {
     base: Arc<CellDescription>,
     points: Vec<PointPlacement>,
+    /// Index of the cell's population in sorted name order (for LFP cell sampling).
+    population: u32,
 }
 
 impl LocalCell {
@@ -142,8 +144,6 @@ pub struct Network<'c> {
     opts: RunOptions,
     catalogue: Catalogue,
     cells: BTreeMap<u64, LocalCell>,
-    /// Population index (sorted name order) of each local cell, for LFP cell sampling.
-    population_of: HashMap<u64, usize>,
     netcons: Vec<NcRec>,
     nc_weights: Vec<f64>,
     /// Connections onto this rank's cells (kept after the records are freed at instantiation).
@@ -175,7 +175,6 @@ impl<'c> Network<'c> {
             opts,
             catalogue,
             cells: BTreeMap::new(),
-            population_of: HashMap::new(),
             netcons: vec![],
             nc_weights: vec![],
             n_connections: 0,
@@ -225,10 +224,9 @@ impl<'c> Network<'c> {
     /// its group is built.
     pub fn add_shared_cell(&mut self, gid: u64, population: usize, cell: Arc<CellDescription>) -> Result<(), EngineError> {
         self.check_not_built()?;
-        if self.cells.insert(gid, LocalCell { base: cell, points: vec![] }).is_some() {
+        if self.cells.insert(gid, LocalCell { base: cell, points: vec![], population: population as u32 }).is_some() {
             return Err(EngineError::Network(format!("gid {gid} added twice on rank {}", self.comm.rank())));
         }
-        self.population_of.insert(gid, population);
         Ok(())
     }
 
@@ -403,7 +401,14 @@ impl<'c> Network<'c> {
         // Each group's descriptions are moved out of `self.cells` and dropped once the group is built, so the
         // cells are never held twice.
         for (gi, chunk) in gids.chunks(per.max(1)).enumerate() {
-            let descs: Vec<CellDescription> = chunk.iter().map(|g| self.cells.remove(g).expect("local gid").materialize()).collect();
+            let (descs, pops): (Vec<CellDescription>, Vec<u32>) = chunk
+                .iter()
+                .map(|g| {
+                    let c = self.cells.remove(g).expect("local gid");
+                    let p = c.population;
+                    (c.materialize(), p)
+                })
+                .unzip();
             let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone())
                 .map_err(|e| EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1])))?;
             for (ci, &g) in chunk.iter().enumerate() {
@@ -421,7 +426,7 @@ impl<'c> Network<'c> {
                 error: None,
             };
             for (c, (&gid, desc)) in chunk.iter().zip(&descs).enumerate() {
-                self.lfp_nodes_of(gid, desc, c, &mut grp);
+                self.lfp_nodes_of(gid, pops[c] as usize, desc, c, &mut grp);
             }
             groups.push(grp);
         }
@@ -429,11 +434,10 @@ impl<'c> Network<'c> {
     }
 
     /// The LFP coefficients of one cell's segments, per electrode, into its group.
-    fn lfp_nodes_of(&self, gid: u64, desc: &CellDescription, c: usize, grp: &mut GroupRt) {
+    fn lfp_nodes_of(&self, gid: u64, pop: usize, desc: &CellDescription, c: usize, grp: &mut GroupRt) {
         let CellDescription::Cable(cell) = desc else { return };
         for (e, el) in self.electrodes.iter().enumerate() {
             let soma = lfp_soma_point(cell);
-            let pop = self.population_of.get(&gid).copied().unwrap_or(0);
             let Some(role) = lfp::select_cell(&el.config, pop, gid, soma) else { continue };
             let scale = if role == LfpRole::Distal { 1.0 / el.config.fdst } else { 1.0 };
             let placed = cell.morphology.placed_points(&cell.nseg);
@@ -471,20 +475,22 @@ impl<'c> Network<'c> {
         }
         // Connections of one target cell in (source, position) order; key = source gid and that position, so
         // simultaneous events on a cell are ordered the same way whatever the grouping or rank count.
-        let mut order: Vec<usize> = (0..self.netcons.len()).collect();
-        order.sort_by_key(|&i| (self.netcons[i].target_gid, self.netcons[i].source, i));
-        let mut per_cell_ordinal: HashMap<u64, u64> = HashMap::new();
-        let mut routes = Vec::with_capacity(order.len());
-        for i in order {
+        // Stable sort: ties keep the order in which connections were made.
+        self.netcons.sort_by_key(|n| (n.target_gid, n.source));
+        let mut routes = Vec::with_capacity(self.netcons.len());
+        let (mut last_target, mut ordinal) = (u64::MAX, 0u64);
+        for i in 0..self.netcons.len() {
             let nc = self.netcons[i];
+            if nc.target_gid != last_target {
+                (last_target, ordinal) = (nc.target_gid, 0);
+            }
             let (g, c) = index[&nc.target_gid];
             let grp = &mut self.groups[g as usize];
             let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                 EngineError::Network(format!("connection {} -> {}: the cell has no target {}", nc.source, nc.target_gid, nc.target))
             })?;
-            let k = per_cell_ordinal.entry(nc.target_gid).or_insert(0);
-            let key = (nc.source << 20) | (*k & 0xF_FFFF);
-            *k += 1;
+            let key = (nc.source << 20) | (ordinal & 0xF_FFFF);
+            ordinal += 1;
             let w = &self.nc_weights[nc.w_off as usize..(nc.w_off + nc.w_len) as usize];
             let id = grp
                 .group
