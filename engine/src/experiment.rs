@@ -298,6 +298,7 @@ impl Experiment {
         e.store = Some(if store.is_relative() { base.join(store) } else { store });
         fix(&mut e.templates);
         if let Some(m) = e.mechanisms.as_mut() {
+            *m = expand_env(m).map_err(|msg| ConfigError::new(path, "mechanisms", msg))?;
             fix(m);
         }
         if let InlineOrPath::Path(p) = &mut e.cell_types {
@@ -392,6 +393,24 @@ impl Experiment {
         o.seed = self.seed;
         o
     }
+}
+
+/// `${NAME}` in a path replaced by the environment variable NAME (so an experiment can name a folder each user
+/// provides, e.g. MiV-Simulator-Cases' mechanisms, which cannot be shipped with it).
+fn expand_env(p: &Path) -> Result<PathBuf, String> {
+    let text = p.to_str().ok_or_else(|| format!("{}: not valid UTF-8", p.display()))?;
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').ok_or_else(|| format!("{text:?}: unclosed ${{"))? + start;
+        let name = &rest[start + 2..end];
+        let value = std::env::var(name).map_err(|_| format!("{text:?}: the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(PathBuf::from(out))
 }
 
 fn load_yaml<T: serde::de::DeserializeOwned + Clone>(v: &InlineOrPath<T>) -> Result<T, ConfigError> {
@@ -650,4 +669,19 @@ fn write_csvs(env: &mut ExecutionEnvironment, e: &Experiment, spikes: Option<&[S
 fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_variables_in_paths() {
+        std::env::set_var("MIV_TEST_EXPAND_ENV_DIR", "/opt/cases");
+        assert_eq!(expand_env(Path::new("${MIV_TEST_EXPAND_ENV_DIR}/mechanisms")).unwrap(), PathBuf::from("/opt/cases/mechanisms"));
+        assert_eq!(expand_env(Path::new("plain/dir")).unwrap(), PathBuf::from("plain/dir"));
+        let e = expand_env(Path::new("${MIV_TEST_EXPAND_ENV_UNSET}")).unwrap_err();
+        assert!(e.contains("MIV_TEST_EXPAND_ENV_UNSET is not set"), "{e}");
+        assert!(expand_env(Path::new("${OPEN")).unwrap_err().contains("unclosed"));
+    }
 }

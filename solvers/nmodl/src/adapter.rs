@@ -84,9 +84,11 @@ fn group_info(m: &Mechanism) -> (GroupInfo, Vec<usize>, Vec<usize>) {
             IonUse {
                 ion: ion.name.clone(),
                 read_erev: has(IonVarKind::Reversal, false),
+                write_erev: has(IonVarKind::Reversal, true),
                 write_current: has(IonVarKind::Current, true),
                 read_conc: conc(false),
                 write_conc: conc(true),
+                valence: ion.valence_declared.then_some(ion.valence),
             }
         })
         .collect();

@@ -10,7 +10,7 @@ use super::*;
 use crate::cable::{coupling, matrix_area};
 use crate::cell::{ArtificialCell, CableCell, CellDescription, Values};
 use crate::compartments::{Compartments, SectionNodes, NO_PARENT};
-use crate::ion::{default_species, IonData};
+use crate::ion::{builtin_species, default_species, IonData, IonStyle};
 use crate::mechanism::{Catalogue, MechanismInfo, MechanismKind, Site};
 use std::collections::HashMap;
 
@@ -179,6 +179,12 @@ struct Builder<'c> {
     ion_index: HashMap<String, usize>,
     ions: Vec<IonData>,
     ion_at: HashMap<(usize, u32), u32>,
+    /// Per species and instance: the accumulated use by the mechanisms at its node.
+    ion_styles: Vec<Vec<IonStyle>>,
+    /// Per species: the VALENCE that fixed its charge, and the mechanism that declared it.
+    valence: Vec<Option<(f64, String)>>,
+    /// Two mechanisms disagree on a species' charge (NEURON refuses that as well).
+    valence_error: Option<SolverError>,
     targets: Vec<Target>,
     cell_targets: Vec<Range<u32>>,
     detectors: Vec<DetectorState>,
@@ -198,18 +204,43 @@ impl<'c> Builder<'c> {
                     Some(&i) => i,
                     None => {
                         self.ions.push(IonData::new(&u.ion));
+                        self.ion_styles.push(Vec::new());
+                        self.valence.push(None);
                         self.ion_index.insert(u.ion.clone(), self.ions.len() - 1);
                         self.ions.len() - 1
                     }
                 };
-                if u.write_conc {
-                    self.ions[id].nernst = true;
+                if let Some(z) = u.valence {
+                    self.declare_valence(id, z, &info.name);
                 }
                 ion_ids.push(id);
             }
             self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind });
         }
         self.mechs[k].as_mut().unwrap()
+    }
+
+    /// A mechanism's VALENCE for species `id`: it fixes the charge of a species other than na, k and ca; it
+    /// must agree with NEURON's charge of those and with every other declaration.
+    fn declare_valence(&mut self, id: usize, z: f64, mechanism: &str) {
+        let name = self.ions[id].name.clone();
+        let previous = if builtin_species(&name) {
+            Some((default_species(&name).0, "NEURON".to_string()))
+        } else {
+            self.valence[id].clone()
+        };
+        match previous {
+            Some((c, by)) if c != z => {
+                self.valence_error.get_or_insert(SolverError::Invalid(format!(
+                    "ion {name}: mechanism {mechanism} declares VALENCE {z}, but its charge is {c} (from {by})"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                self.ions[id].charge = z;
+                self.valence[id] = Some((z, mechanism.to_string()));
+            }
+        }
     }
 
     /// Ion instance of species `ion_id` at group node `node`, created with the cell's settings for `section`.
@@ -225,6 +256,7 @@ impl<'c> Builder<'c> {
             co = s.conc_out.unwrap_or(co);
         }
         let i = self.ions[ion_id].push(node, erev, ci, co);
+        self.ion_styles[ion_id].push(IonStyle::default());
         self.ion_at.insert((ion_id, node), i);
         i
     }
@@ -243,8 +275,13 @@ impl<'c> Builder<'c> {
         let ion_ids = self.slot(k).ion_ids.clone();
         let mut ions = Vec::with_capacity(ion_ids.len());
         if let Some((c, section)) = at {
-            for id in ion_ids {
-                ions.push(self.ion_instance(id, node, c, section));
+            let cat = self.catalogue;
+            let uses = &cat.get_index(k).ions;
+            for (u, id) in uses.iter().zip(ion_ids) {
+                let i = self.ion_instance(id, node, c, section);
+                let style = &mut self.ion_styles[id][i as usize];
+                *style = style.promote(u.style());
+                ions.push(i);
             }
         }
         let site = Site { node, scale, ions, cell: cell_index as u32, area: geometry.0, diam: geometry.1 };
@@ -390,6 +427,9 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
         ion_index: HashMap::new(),
         ions: Vec::new(),
         ion_at: HashMap::new(),
+        ion_styles: Vec::new(),
+        valence: Vec::new(),
+        valence_error: None,
         targets: Vec::new(),
         cell_targets: Vec::new(),
         detectors: Vec::new(),
@@ -418,7 +458,15 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
     }
 
     // Keep the mechanism types in use (or configured by a global), in catalogue order.
-    let Builder { mechs, ions, targets, cell_targets, detectors, cell_detectors, mut owner, .. } = bld;
+    let Builder { mechs, mut ions, ion_styles, valence_error, targets, cell_targets, detectors, cell_detectors, mut owner, .. } = bld;
+    if let Some(e) = valence_error {
+        return Err(e);
+    }
+    for (ion, styles) in ions.iter_mut().zip(&ion_styles) {
+        for (i, &style) in styles.iter().enumerate() {
+            ion.set_style(i, style);
+        }
+    }
     let mut renumber = vec![u32::MAX; mechs.len()];
     let mut slots = Vec::new();
     let mut owners = Vec::new();
@@ -435,7 +483,6 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
         }
     }
     let targets = targets.iter().map(|t| Target { mech: renumber[t.mech as usize], instance: t.instance }).collect();
-    let mut ions = ions;
     for ion in ions.iter_mut() {
         ion.shrink_to_fit();
     }

@@ -498,8 +498,9 @@ impl CellGroup {
         self.distance.get(node).copied()
     }
 
-    /// NEURON `finitialize(v_init)`: t = 0, v = v_init everywhere, ion values back to their initial values,
-    /// INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
+    /// NEURON `finitialize(v_init)`: t = 0, v = v_init everywhere, ion values back to their initial values
+    /// and reversal potentials set to the Nernst potential where a mechanism uses a concentration (see
+    /// [`crate::ion`]), INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
     /// evaluated once (for the membrane current), and spike detectors tested at t = 0.
     pub fn initialize(&mut self, v_init: f64) -> Result<(), SolverError> {
         self.step = 0;
@@ -513,7 +514,7 @@ impl CellGroup {
             ion.conc_out.copy_from_slice(co);
             ion.cur.fill(0.0);
             ion.dcurdv.fill(0.0);
-            ion.update_nernst(self.opts.celsius);
+            ion.init_nernst(self.opts.celsius);
         }
         for k in 0..self.mechs.len() {
             self.with_cx(k, 0.0, "INITIAL", |m, cx| m.initialize(cx))?;

@@ -105,15 +105,31 @@ impl ParamSpec {
 pub struct IonUse {
     pub ion: String,
     pub read_erev: bool,
+    pub write_erev: bool,
     pub write_current: bool,
     pub read_conc: bool,
     pub write_conc: bool,
+    /// The species' charge if the mechanism declares it (NMODL VALENCE).
+    pub valence: Option<f64>,
 }
 
 impl IonUse {
     /// Reads the reversal potential, writes the current (the common channel pattern).
     pub fn channel(ion: &str) -> IonUse {
-        IonUse { ion: ion.into(), read_erev: true, write_current: true, read_conc: false, write_conc: false }
+        IonUse {
+            ion: ion.into(),
+            read_erev: true,
+            write_erev: false,
+            write_current: true,
+            read_conc: false,
+            write_conc: false,
+            valence: None,
+        }
+    }
+
+    /// What this use contributes to the style of the ion instance at its node.
+    pub fn style(&self) -> crate::ion::IonStyle {
+        crate::ion::IonStyle::of(self.read_conc, self.write_conc, self.read_erev, self.write_erev)
     }
 }
 
@@ -366,6 +382,11 @@ impl Catalogue {
 
     pub fn get(&self, name: &str) -> Option<&MechanismInfo> {
         self.entries.iter().find(|(i, _)| i.name == name).map(|(i, _)| i)
+    }
+
+    /// The description of the mechanism at position `index`.
+    pub fn get_index(&self, index: usize) -> &MechanismInfo {
+        &self.entries[index].0
     }
 
     /// Position in the evaluation order.
