@@ -90,24 +90,6 @@ fn passive_cable_steady_state() {
     }
 }
 
-/// The ball-and-stick cell of the reference (soma hh, dend pas nseg 11, Exp2Syn at dend(0.5)).
-fn ball_and_stick_cell() -> CableCell {
-    let m = Morphology::new(vec![
-        Section::cylinder("soma", 1, 12.6157, 12.6157),
-        Section::cylinder("dend", 3, 200.0, 1.0).on(0, 1.0),
-    ]);
-    let mut c = CableCell::new(m).unwrap();
-    c.nseg = vec![1, 11];
-    c.ra = vec![100.0, 100.0];
-    c.insert(0, "hh", &[("gnabar", 0.12), ("gkbar", 0.036), ("gl", 0.0003), ("el", -54.3)]);
-    c.set_erev(0, "na", 50.0);
-    c.set_erev(0, "k", -77.0);
-    c.insert(1, "pas", &[("g", 0.001), ("e", -65.0)]);
-    c.place(Location::new(1, 0.5), "Exp2Syn", &[("tau1", 0.5), ("tau2", 2.0), ("e", 0.0)]);
-    c.detect(Location::new(0, 0.5), 10.0);
-    c
-}
-
 const STRONG: [f64; 4] = [5.005, 20.005, 24.005, 40.005];
 const WEAK: [f64; 4] = [55.005, 70.005, 70.505, 71.005];
 

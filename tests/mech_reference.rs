@@ -68,23 +68,6 @@ fn nmodl_hh_soma_matches_neuron() {
     }
 }
 
-fn ball_and_stick_cell() -> CableCell {
-    let m = Morphology::new(vec![
-        Section::cylinder("soma", 1, 12.6157, 12.6157),
-        Section::cylinder("dend", 3, 200.0, 1.0).on(0, 1.0),
-    ]);
-    let mut c = CableCell::new(m).unwrap();
-    c.nseg = vec![1, 11];
-    c.ra = vec![100.0, 100.0];
-    c.insert(0, "hh", &[("gnabar", 0.12), ("gkbar", 0.036), ("gl", 0.0003), ("el", -54.3)]);
-    c.set_erev(0, "na", 50.0);
-    c.set_erev(0, "k", -77.0);
-    c.insert(1, "pas", &[("g", 0.001), ("e", -65.0)]);
-    c.place(Location::new(1, 0.5), "Exp2Syn", &[("tau1", 0.5), ("tau2", 2.0), ("e", 0.0)]);
-    c.detect(Location::new(0, 0.5), 10.0);
-    c
-}
-
 /// Reference case (c): per-step (t, v soma) and spikes.
 fn ball_and_stick(cat: &Catalogue, table: bool) -> (Vec<f64>, Vec<f64>, Vec<Spike>) {
     let mut g = CellGroup::new(&[ball_and_stick_cell().into()], cat, options(Method::BackwardEuler, table)).unwrap();

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use miv::solvers::{CableCell, Location, Morphology, Section};
+
 /// `../shared/reference/data/<case>/<file>`.
 pub fn reference_file(case: &str, file: &str) -> PathBuf {
     super::shared_dir().join("reference").join("data").join(case).join(file)
@@ -45,4 +47,22 @@ pub fn crossings(t: &[f64], v: &[f64], thr: f64) -> Vec<f64> {
 pub fn max_spike_diff(ours: &[f64], theirs: &[f64], what: &str) -> f64 {
     assert_eq!(ours.len(), theirs.len(), "{what}: spike counts differ: ours {ours:?} reference {theirs:?}");
     ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+}
+
+/// The ball-and-stick cell of the reference (soma hh, dend pas nseg 11, Exp2Syn at dend(0.5)).
+pub fn ball_and_stick_cell() -> CableCell {
+    let m = Morphology::new(vec![
+        Section::cylinder("soma", 1, 12.6157, 12.6157),
+        Section::cylinder("dend", 3, 200.0, 1.0).on(0, 1.0),
+    ]);
+    let mut c = CableCell::new(m).unwrap();
+    c.nseg = vec![1, 11];
+    c.ra = vec![100.0, 100.0];
+    c.insert(0, "hh", &[("gnabar", 0.12), ("gkbar", 0.036), ("gl", 0.0003), ("el", -54.3)]);
+    c.set_erev(0, "na", 50.0);
+    c.set_erev(0, "k", -77.0);
+    c.insert(1, "pas", &[("g", 0.001), ("e", -65.0)]);
+    c.place(Location::new(1, 0.5), "Exp2Syn", &[("tau1", 0.5), ("tau2", 2.0), ("e", 0.0)]);
+    c.detect(Location::new(0, 0.5), 10.0);
+    c
 }
