@@ -55,8 +55,9 @@ pub enum MechCommand {
         /// Time only one kernel (`hand` or `nmodl`), e.g. under `perf stat`.
         #[arg(long)]
         only: Option<String>,
-        /// Run the NMODL kernels without their AVX2 variant (the hand-written kernels are compiled for
-        /// the baseline target either way).
+        /// Run the NMODL kernels in the VM's baseline variant: no native code, no AVX2/AVX-512 VM
+        /// loops (the hand-written kernels keep their SIMD variants). `MIV_NMODL_JIT=off` keeps the
+        /// SIMD VM but no native code.
         #[arg(long)]
         no_simd: bool,
     },
@@ -293,6 +294,11 @@ fn bench(n: usize, steps: usize, repeats: usize, only: Option<&str>) -> CliResul
     let lib = Library::standard().map_err(|e| CliError::local(e.to_string()))?;
     let hh = lib.get("hh").ok_or_else(|| CliError::local("no standard hh"))?.clone();
     println!("hh, {n} instances, {steps} steps (current + state), median step of the fastest of {repeats} runs; ns per instance-step");
+    let native = match (miv_nmodl::vm::simd_enabled(), miv_nmodl::jit::active()) {
+        (true, Some(isa)) => format!("native code ({isa:?})"),
+        _ => "the VM".into(),
+    };
+    println!("NMODL kernels without tables run as {native}");
     println!("{:<10} {:>14} {:>14} {:>8}", "usetable", "hand-written", "NMODL", "ratio");
     for usetable in [0.0, 1.0] {
         let mut best = [f64::INFINITY; 2];

@@ -170,6 +170,11 @@ pub fn compile(p: &Program) -> Option<Arc<Code>> {
     compile_for(p, *chosen()?)
 }
 
+/// The instruction set native code is generated for on this machine, if any.
+pub fn active() -> Option<Isa> {
+    chosen().copied()
+}
+
 /// The instruction set for native code: the best one available, limited by the environment
 /// variable `MIV_NMODL_JIT` (`off` or `0`: none, the VM runs everything; `avx2`: at most AVX2).
 fn chosen() -> Option<&'static Isa> {

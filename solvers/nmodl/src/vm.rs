@@ -580,7 +580,8 @@ pub fn set_simd(enabled: bool) {
     SIMD.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
-pub(crate) fn simd_enabled() -> bool {
+/// Whether SIMD variants and native code may run (see [`set_simd`]).
+pub fn simd_enabled() -> bool {
     SIMD.load(std::sync::atomic::Ordering::Relaxed)
 }
 
