@@ -955,6 +955,7 @@ mod tests {
         let mut ws = Workspace::<LANES>::new();
         let mut q = p.clone();
         q.native = Native(isa.map(|isa| compile_for(p, isa).expect("compiles")));
+        let _switch = vm::simd_switch_lock();
         vm::run(&q, &mut ws, &mut env, 0, cap, &|_| {}).unwrap();
         data
     }

@@ -658,6 +658,7 @@ mod tests {
         let kadi = Arc::new(
             Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap(),
         );
+        let _switch = crate::vm::simd_switch_lock();
         for (m, table) in [(&hh, 0.0), (&hh, 1.0), (&kadi, 0.0)] {
             crate::vm::set_simd(false);
             let base = run_fields(m, table, 100, 200);
@@ -679,6 +680,7 @@ mod tests {
         if isas.is_empty() {
             return;
         }
+        let _switch = crate::vm::simd_switch_lock();
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../mechanisms");
         let mut mechs: Vec<Arc<Mechanism>> = Library::standard().unwrap().iter().cloned().collect();
         for dir in ["constructs", "miv"] {

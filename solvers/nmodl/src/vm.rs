@@ -580,6 +580,14 @@ pub fn set_simd(enabled: bool) {
     SIMD.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Held by tests that switch SIMD off or need native code to run (the switch is process-wide and
+/// tests run in parallel threads).
+#[cfg(test)]
+pub(crate) fn simd_switch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether SIMD variants and native code may run (see [`set_simd`]).
 pub fn simd_enabled() -> bool {
     SIMD.load(std::sync::atomic::Ordering::Relaxed)
