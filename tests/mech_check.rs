@@ -161,3 +161,28 @@ fn duplicate_mechanism_names_are_refused() {
     assert!(err.starts_with("mechanism twin is defined twice"), "{err}");
     assert!(err.contains("a.mod") && err.contains("b/a.mod"), "{err}");
 }
+
+/// `MIV_NMODL_JIT=off` keeps every kernel in the VM, and the runs of the standard and construct
+/// mechanisms in a cell give the same voltages to the last bit with native code and without.
+#[test]
+fn native_code_can_be_switched_off_and_changes_no_result() {
+    let run = |jit: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::miv_bin());
+        cmd.args(args);
+        if let Some(j) = jit {
+            cmd.env("MIV_NMODL_JIT", j);
+        }
+        let out = cmd.output().expect("run miv");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for dir in ["standard", "constructs"] {
+        let dir = repo_root().join("mechanisms").join(dir);
+        let args = ["mech", "check", dir.to_str().unwrap(), "--run", "--json"];
+        let (native, vm) = (run(None, &args), run(Some("off"), &args));
+        assert!(!json_lines(&native).is_empty());
+        assert_eq!(native, vm, "{}", dir.display());
+    }
+    let bench = ["mech", "bench", "--instances", "64", "--steps", "2", "--repeats", "1", "--only", "nmodl"];
+    assert!(run(Some("off"), &bench).contains("NMODL kernels without tables run as the VM"));
+}

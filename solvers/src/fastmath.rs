@@ -41,15 +41,17 @@ macro_rules! multiversion {
     };
 }
 
-const LOG2E: f64 = std::f64::consts::LOG2_E;
+// The constants are public for code generators that must reproduce `exp` step for step (the
+// NMODL compiler's native kernels).
+pub const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 split as in fdlibm: the high part has trailing zero bits so that k * LN2_HI is exact.
-const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+pub const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+pub const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
-const SHIFTER: f64 = 6_755_399_441_055_744.0;
+pub const SHIFTER: f64 = 6_755_399_441_055_744.0;
 
 /// 1/n! for n = 0..=13.
-const INV_FACT: [f64; 14] = [
+pub const INV_FACT: [f64; 14] = [
     1.0,
     1.0,
     0.5,

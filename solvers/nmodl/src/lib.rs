@@ -11,6 +11,7 @@ pub mod adapter;
 pub mod ast;
 pub mod check;
 pub mod error;
+pub mod jit;
 pub mod lexer;
 pub mod library;
 pub mod lower;

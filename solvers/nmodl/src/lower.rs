@@ -195,6 +195,8 @@ struct Lowerer<'m> {
     entry: HashMap<usize, (Val, usize)>,
     /// Pure instructions already emitted, with the nesting depth of their result.
     cse: HashMap<Pure, (Val, usize)>,
+    /// The pure instruction that defined each vector register, with its nesting depth.
+    defs: HashMap<u32, (Pure, usize)>,
     scopes: Vec<HashMap<String, u32>>,
     n_locals: u32,
     results: Vec<(String, u32)>,
@@ -247,7 +249,17 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         None => None,
     };
     let mut kernels = Kernels { init, current, state, net_receive, net_init };
+    for k in all_kernels(&mut kernels) {
+        crate::regalloc::eliminate_dead(&mut k.program.ops);
+    }
     let stored_shadows = drop_dead_shadow_stores(&m, &mut kernels);
+    all_kernels(&mut kernels).into_iter().for_each(allocate);
+    // The bulk entry points run over many instances at once: worth native code.
+    for pair in [Some(&mut kernels.init), kernels.current.as_mut(), Some(&mut kernels.state)].into_iter().flatten() {
+        for k in pair.iter_mut() {
+            k.program.native = crate::jit::Native(crate::jit::compile(&k.program));
+        }
+    }
     let mut tables = vec![None; table_of.len()];
     for f in &m.funcs {
         if let Some(&k) = table_of.get(&f.name) {
@@ -275,6 +287,12 @@ fn all_kernels(k: &mut Kernels) -> Vec<&mut Kernel> {
         v.extend(pair.iter_mut());
     }
     v
+}
+
+/// Remove dead instructions and map the virtual registers of a raw kernel to physical ones.
+fn allocate(k: &mut Kernel) {
+    crate::regalloc::eliminate_dead(&mut k.program.ops);
+    k.program.n_regs = crate::regalloc::allocate(&mut k.program.ops, k.program.n_regs);
 }
 
 fn loaded_fields(ops: &[Op], out: &mut HashSet<u32>) {
@@ -333,7 +351,8 @@ fn table_build(
     let (Val::S(lo), Val::S(hi)) = (lo, hi) else {
         return Err(src.semantic(spec.pos, "TABLE FROM and TO must not depend on per-instance values"));
     };
-    let range = l.finish_raw()?;
+    let mut range = l.finish_raw()?;
+    allocate(&mut range);
     // Builder: argument in field 0, columns in fields 1..
     let mut l = Lowerer::new(m, layout, src, Mode::TableBuilder, false, table_of);
     let x = l.vreg();
@@ -348,7 +367,8 @@ fn table_build(
         let r = l.to_vreg(*v);
         l.emit(Op::Store { field: (k + 1) as u32, src: r as u16 });
     }
-    let builder = l.finish_raw()?;
+    let mut builder = l.finish_raw()?;
+    allocate(&mut builder);
     let depend = spec
         .depend
         .iter()
@@ -397,6 +417,7 @@ impl<'m> Lowerer<'m> {
             env: BTreeMap::new(),
             entry: HashMap::new(),
             cse: HashMap::new(),
+            defs: HashMap::new(),
             scopes: vec![HashMap::new()],
             n_locals: 0,
             results: Vec::new(),
@@ -479,12 +500,26 @@ impl<'m> Lowerer<'m> {
     fn remember(&mut self, key: Pure, v: Val) -> Val {
         let depth = if matches!(v, Val::S(_)) { 0 } else { self.ops.len() };
         self.cse.insert(key, (v, depth));
+        if let Val::V(r) = v {
+            self.defs.insert(r, (key, depth));
+        }
         v
+    }
+
+    /// The pure instruction that computed `v`, if any.
+    fn def(&self, v: Val) -> Option<Pure> {
+        match v {
+            Val::V(r) => self.defs.get(&r).map(|d| d.0),
+            Val::S(_) => None,
+        }
     }
 
     fn unop(&mut self, op: Un, a: Val) -> Val {
         if let Some(x) = self.known(a) {
             return self.konst(crate::vm::un(op, x));
+        }
+        if let (Un::Neg, Some(Pure::Un(Un::Neg, x))) = (op, self.def(a)) {
+            return x;
         }
         let key = Pure::Un(op, a);
         if let Some(v) = self.reuse(&key) {
@@ -509,6 +544,9 @@ impl<'m> Lowerer<'m> {
         if let (Some(x), Some(y)) = (self.known(a), self.known(b)) {
             return self.konst(crate::vm::bin(op, x, y));
         }
+        if let Some(v) = self.strength_reduce(op, a, b) {
+            return v;
+        }
         let commutes = matches!(op, Bin::Add | Bin::Mul | Bin::Eq | Bin::Ne | Bin::And | Bin::Or);
         let key = if commutes { Pure::Bin(op, a.min(b), a.max(b)) } else { Pure::Bin(op, a, b) };
         if let Some(v) = self.reuse(&key) {
@@ -527,6 +565,49 @@ impl<'m> Lowerer<'m> {
             }
         };
         self.remember(key, v)
+    }
+
+    /// Cheaper forms of a multiplication or division (see docs/nmodl.md, "Execution"): exact ones
+    /// (`x*1`, `x*-1`, `(-x)*c = x*(-c)`) and ones that change the result by about an ulp: a
+    /// division by a constant becomes a multiplication by its reciprocal, `a/(1/y)` becomes `a*y`.
+    fn strength_reduce(&mut self, op: Bin, a: Val, b: Val) -> Option<Val> {
+        match op {
+            Bin::Mul => {
+                let (x, c) = match (self.known(a), self.known(b)) {
+                    (None, Some(c)) => (a, c),
+                    (Some(c), None) => (b, c),
+                    _ => return None,
+                };
+                if c == 1.0 {
+                    return Some(x);
+                }
+                if c == -1.0 {
+                    return Some(self.unop(Un::Neg, x));
+                }
+                if let Some(Pure::Un(Un::Neg, y)) = self.def(x) {
+                    let nc = self.konst(-c);
+                    return Some(self.binop(Bin::Mul, y, nc));
+                }
+                None
+            }
+            Bin::Div => {
+                if let Some(c) = self.known(b) {
+                    let r = 1.0 / c;
+                    if r.is_normal() {
+                        let r = self.konst(r);
+                        return Some(self.binop(Bin::Mul, a, r));
+                    }
+                    return None;
+                }
+                if let Some(Pure::Bin(Bin::Div, one, y)) = self.def(b) {
+                    if self.known(one) == Some(1.0) {
+                        return Some(self.binop(Bin::Mul, a, y));
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
     }
 
     fn select(&mut self, c: Val, a: Val, b: Val) -> Val {
@@ -1122,12 +1203,8 @@ impl<'m> Lowerer<'m> {
                             }
                         },
                         Some(a) => {
-                            let av = self.expr(&a)?;
-                            let bv = match b {
-                                Some(b) => self.expr(&b)?,
-                                None => self.konst(0.0),
-                            };
-                            self.cnexp_update(x, av, bv, dt)
+                            let (av, inf) = self.cnexp_coefficients(&a, b.as_ref())?;
+                            self.cnexp_update(x, av, inf, dt)
                         }
                     };
                     self.assign(state, new, s.pos)?;
@@ -1139,17 +1216,52 @@ impl<'m> Lowerer<'m> {
         Ok(())
     }
 
-    /// nocmodl's cnexp update `x + (1 - exp(dt*a))*(-(b)/(a) - x)`, one fused instruction when the
-    /// state is per instance (same operations in the same order).
-    fn cnexp_update(&mut self, x: Val, a: Val, b: Val, dt: Val) -> Val {
+    /// `a` and the steady state `-(b)/(a)` of a cnexp split. When `a` and `b` are quotients by the
+    /// same value (`(inf - x)/tau` gives `-1/tau` and `inf/tau`), the steady state is `-(b0)/(a0)`
+    /// of their numerators, which is `inf` itself: the divisions by `tau` cancel (as in exact
+    /// arithmetic; nocmodl's three divisions differ from it by an ulp or two, and give NaN where
+    /// `tau` is 0 or infinite). The subexpressions are evaluated once each, in nocmodl's order.
+    fn cnexp_coefficients(&mut self, a: &Expr, b: Option<&Expr>) -> Result<(Val, Val)> {
+        let quotient = |e: &Expr| match e {
+            Expr::Bin(BinOp::Div, n, d) => Some(((**n).clone(), (**d).clone())),
+            _ => None,
+        };
+        let (av, num_a) = match quotient(a) {
+            Some((n, d)) => {
+                let n = self.expr(&n)?;
+                let d = self.expr(&d)?;
+                (self.binop(Bin::Div, n, d), Some((n, d)))
+            }
+            None => (self.expr(a)?, None),
+        };
+        let bv = match (b.and_then(quotient), num_a) {
+            (Some((n, d)), Some((a0, da))) => {
+                let n = self.expr(&n)?;
+                let d = self.expr(&d)?;
+                if d == da {
+                    let nb = self.unop(Un::Neg, n);
+                    return Ok((av, self.binop(Bin::Div, nb, a0)));
+                }
+                self.binop(Bin::Div, n, d)
+            }
+            _ => match b {
+                Some(b) => self.expr(b)?,
+                None => self.konst(0.0),
+            },
+        };
+        let nb = self.unop(Un::Neg, bv);
+        Ok((av, self.binop(Bin::Div, nb, av)))
+    }
+
+    /// The cnexp update `x + (1 - exp(dt*a))*(inf - x)`, one fused instruction when the state is
+    /// per instance (same operations in the same order).
+    fn cnexp_update(&mut self, x: Val, a: Val, inf: Val, dt: Val) -> Val {
         let Val::S(dt_slot) = dt else { unreachable!("dt is a scalar") };
         if let Val::V(xr) = x {
             let d = self.vreg();
-            self.emit(Op::Cnexp { dst: d as u16, x: xr as u16, a: a.src(), b: b.src(), dt: dt_slot });
+            self.emit(Op::Cnexp { dst: d as u16, x: xr as u16, a: a.src(), inf: inf.src(), dt: dt_slot });
             return Val::V(d);
         }
-        let nb = self.unop(Un::Neg, b);
-        let inf = self.binop(Bin::Div, nb, a);
         let dta = self.binop(Bin::Mul, dt, a);
         let e = self.unop(Un::Exp, dta);
         let one = self.konst(1.0);
@@ -1219,6 +1331,7 @@ impl<'m> Lowerer<'m> {
         let program = self.ops.pop().unwrap();
         self.entry.retain(|_, (_, d)| *d < depth);
         self.cse.retain(|_, (_, d)| *d < depth);
+        self.defs.retain(|_, (_, d)| *d < depth);
         self.env = env_before;
         for (k, &id) in states.iter().enumerate() {
             self.env.insert(Key::Var(id), Val::V(regs[k]));
@@ -1601,17 +1714,17 @@ impl<'m> Lowerer<'m> {
         }
     }
 
+    /// The kernel with virtual registers (`n_regs` counts them); [`allocate`] finishes it.
     fn finish_raw(self) -> Result<Kernel> {
-        let mut ops = self.ops.into_iter().next().unwrap();
+        let ops = self.ops.into_iter().next().unwrap();
         if self.n_vregs > VREG_LIMIT {
             return Err(self.src.unsupported(Pos::default(), "mechanism too large for one kernel"));
         }
-        crate::regalloc::eliminate_dead(&mut ops);
-        let n_regs = crate::regalloc::allocate(&mut ops, self.n_vregs as usize);
+        let n_regs = self.n_vregs as usize;
         let mut inputs: Vec<(u32, Input)> = self.inputs.into_iter().map(|(i, k)| (k, i)).collect();
         inputs.sort_by_key(|x| x.0);
         Ok(Kernel {
-            program: Program { sops: self.sops, ops, n_regs, scalars: self.scalars, max_system: self.max_system },
+            program: Program { sops: self.sops, ops, n_regs, scalars: self.scalars, max_system: self.max_system, native: Default::default() },
             inputs,
         })
     }

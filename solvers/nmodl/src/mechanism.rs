@@ -658,13 +658,83 @@ mod tests {
         let kadi = Arc::new(
             Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap(),
         );
+        let _switch = crate::vm::simd_switch_lock();
         for (m, table) in [(&hh, 0.0), (&hh, 1.0), (&kadi, 0.0)] {
             crate::vm::set_simd(false);
             let base = run_fields(m, table, 100, 200);
             crate::vm::set_simd(true);
             let simd = run_fields(m, table, 100, 200);
-            assert!(base == simd, "{} usetable {table}", m.name());
+            if let Some(i) = (0..base.len()).find(|&i| base[i] != simd[i]) {
+                panic!("{} usetable {table}: field {} instance {}: {:e} vs {:e}", m.name(), m.c.layout.fields[i / 100].0, i % 100, f64::from_bits(base[i]), f64::from_bits(simd[i]));
+            }
         }
+    }
+
+    /// Every bulk kernel of the repository's mechanisms that has native code gives the VM's bits,
+    /// in every instruction set this CPU has, on awkward field values (NaN, infinities, zeros of
+    /// both signs, huge and tiny numbers). hh (comparisons, selects, exp, cnexp), ExpSyn and
+    /// Exp2Syn must be among them.
+    #[test]
+    fn native_kernels_give_the_vm_bits() {
+        let isas = crate::jit::available();
+        if isas.is_empty() {
+            return;
+        }
+        let _switch = crate::vm::simd_switch_lock();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../mechanisms");
+        let mut mechs: Vec<Arc<Mechanism>> = Library::standard().unwrap().iter().cloned().collect();
+        for dir in ["constructs", "miv"] {
+            mechs.extend(Library::load_dir(std::path::Path::new(&format!("{root}/{dir}"))).unwrap().iter().cloned());
+        }
+        let mut compiled = Vec::new();
+        for m in &mechs {
+            let k = &m.c.kernels;
+            for (name, pair) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+                for ((u, kernel), &isa) in pair.into_iter().flatten().enumerate().flat_map(|k| isas.iter().map(move |i| (k, i))) {
+                    let Some(code) = crate::jit::compile_for(&kernel.program, isa) else { continue };
+                    compiled.push(format!("{} {name}", m.name()));
+                    let fields = m.c.layout.fields.len();
+                    let cap = 2 * LANES;
+                    let input = crate::jit::test_inputs(fields * cap);
+                    let run = |native: bool| {
+                        let mut data = input.clone();
+                        let mut rng = vec![crate::rng::Stream::default(); cap];
+                        let (mut events, mut args) = (Vec::new(), []);
+                        let mut env = Env { data: &mut data, cap, tables: &[], rng: &mut rng, vectors: &[], args: &mut args, events: &mut events };
+                        let mut p = kernel.program.clone();
+                        p.native = crate::jit::Native(native.then(|| code.clone()));
+                        let fill = |s: &mut [f64]| {
+                            for &(slot, i) in &kernel.inputs {
+                                s[slot as usize] = match i {
+                                    Input::Dt => 0.025,
+                                    Input::Celsius => 16.0,
+                                    Input::T => 3.0,
+                                    Input::SecondOrder => 0.0,
+                                    Input::Global(g) => 0.5 + g as f64,
+                                };
+                            }
+                        };
+                        vm::run(&p, &mut Workspace::<LANES>::new(), &mut env, 0, cap, &fill).unwrap();
+                        data
+                    };
+                    let (vm, native) = (run(false), run(true));
+                    if let Some(i) = (0..vm.len()).find(|&i| !crate::jit::same(vm[i], native[i])) {
+                        panic!(
+                            "{} {name} usetable={u} {isa:?}: field {} lane {}: vm {:e}, native {:e}",
+                            m.name(),
+                            m.c.layout.fields[i / cap].0,
+                            i % cap,
+                            vm[i],
+                            native[i]
+                        );
+                    }
+                }
+            }
+        }
+        for k in ["hh init", "hh current", "hh state", "ExpSyn current", "ExpSyn state", "Exp2Syn current", "Exp2Syn state"] {
+            assert!(compiled.iter().any(|c| c == k), "{k} has no native code");
+        }
+        assert!(compiled.len() >= 10 * isas.len(), "only {} kernels compiled", compiled.len());
     }
 }
 

@@ -25,10 +25,10 @@ fn visit(op: &mut Op, f: &mut dyn FnMut(&mut u16, bool)) {
             s(b, f);
             f(dst, true);
         }
-        Op::Cnexp { dst, x, a, b, .. } => {
+        Op::Cnexp { dst, x, a, inf, .. } => {
             f(x, false);
             s(a, f);
-            s(b, f);
+            s(inf, f);
             f(dst, true);
         }
         Op::Select { dst, c, a, b } => {

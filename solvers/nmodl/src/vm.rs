@@ -155,8 +155,8 @@ pub enum Op {
     Un { op: Un, dst: u16, a: u16 },
     Bin { op: Bin, dst: u16, a: Src, b: Src },
     Select { dst: u16, c: Src, a: Src, b: Src },
-    /// nocmodl's cnexp update of a state: `x + (1 - exp(dt*a))*(-(b)/(a) - x)`.
-    Cnexp { dst: u16, x: u16, a: Src, b: Src, dt: u32 },
+    /// nocmodl's cnexp update of a state: `x + (1 - exp(dt*a))*(inf - x)`, `inf` = `-(b)/(a)`.
+    Cnexp { dst: u16, x: u16, a: Src, inf: Src, dt: u32 },
     /// NEURON's table lookup with linear interpolation, one output per tabulated variable.
     Table { table: u32, x: Src, dst: Box<[u16]> },
     Random { kind: RandKind, dst: u16, mask: Option<u16> },
@@ -182,6 +182,8 @@ pub struct Program {
     pub scalars: Vec<f64>,
     /// Scratch per lane needed by implicit solves (largest system size).
     pub max_system: usize,
+    /// The same program as native code, when it could be compiled (see [`crate::jit`]).
+    pub native: crate::jit::Native,
 }
 
 /// A table built for one TABLE statement.
@@ -232,11 +234,18 @@ pub struct Workspace<const W: usize> {
     regs: Vec<[f64; W]>,
     scal: Vec<f64>,
     scratch: Vec<f64>,
+    /// Native code: column start of every field, and spill slots.
+    bases: Vec<*mut f64>,
+    spill: Vec<f64>,
 }
+
+// SAFETY: `bases` only holds pointers into the `Env` of the current call; they are rewritten
+// before every use and never dereferenced outside `run`.
+unsafe impl<const W: usize> Send for Workspace<W> {}
 
 impl<const W: usize> Workspace<W> {
     pub fn new() -> Self {
-        Workspace { regs: Vec::new(), scal: Vec::new(), scratch: Vec::new() }
+        Workspace { regs: Vec::new(), scal: Vec::new(), scratch: Vec::new(), bases: Vec::new(), spill: Vec::new() }
     }
 }
 
@@ -263,6 +272,10 @@ pub fn run<const W: usize>(
             }
         }
     }
+    if let (Some(code), true, LANES) = (&program.native.0, simd_enabled(), W) {
+        run_native(code, ws, env, first, count);
+        return Ok(());
+    }
     if ws.regs.len() < program.n_regs {
         ws.regs.resize(program.n_regs, [0.0; W]);
     }
@@ -280,6 +293,23 @@ pub fn run<const W: usize>(
         base += W;
     }
     Ok(())
+}
+
+/// Run native code on instances `first..first+count`, rounded up to whole steps of its loop (the
+/// storage capacity is a multiple of [`LANES`], so the rounded range stays inside it).
+fn run_native<const W: usize>(code: &crate::jit::Code, ws: &mut Workspace<W>, env: &mut Env, first: usize, count: usize) {
+    let step = code.step;
+    let end = (first + count).div_ceil(step) * step;
+    let fields = env.data.len() / env.cap.max(1);
+    assert!(first % step == 0 && end <= env.cap && code.max_field < fields);
+    ws.bases.clear();
+    let data = env.data.as_mut_ptr();
+    // SAFETY: f * cap < data.len() for every field.
+    ws.bases.extend((0..fields).map(|f| unsafe { data.add(f * env.cap) }));
+    ws.spill.resize(code.spill, 0.0);
+    // SAFETY: every column holds `cap` >= end values (asserted), `scal` has every slot of the
+    // program, and the code was only compiled because the CPU has AVX2.
+    unsafe { code.run(&ws.bases, &ws.scal, &mut ws.spill, first, end) };
 }
 
 #[inline(always)]
@@ -315,10 +345,10 @@ fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
             Op::Splat { dst, src: s } => regs[*dst as usize] = [scal[*s as usize]; W],
             Op::Un { op, dst, a } => unary::<W>(*op, regs, *dst, *a),
             Op::Bin { op, dst, a, b } => binary::<W>(*op, regs, scal, *dst, *a, *b),
-            Op::Cnexp { dst, x, a, b, dt } => {
+            Op::Cnexp { dst, x, a, inf, dt } => {
                 let dt = scal[*dt as usize];
-                let step = |x: f64, a: f64, b: f64| x + (1.0 - miv_solvers::fastmath::exp(dt * a)) * (-b / a - x);
-                match (*a, *b) {
+                let step = |x: f64, a: f64, inf: f64| x + (1.0 - miv_solvers::fastmath::exp(dt * a)) * (inf - x);
+                match (*a, *inf) {
                     (Src::V(ar), Src::V(br)) => {
                         let (d, xv, av, bv) = dst_and_three(regs, *dst, *x, ar, br);
                         for l in 0..W {
@@ -326,7 +356,7 @@ fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
                         }
                     }
                     _ => {
-                        let (av, bv) = (src(regs, scal, *a), src(regs, scal, *b));
+                        let (av, bv) = (src(regs, scal, *a), src(regs, scal, *inf));
                         let (d, xv) = dst_and_src(regs, *dst, *x);
                         for l in 0..W {
                             d[l] = step(xv[l], av[l], bv[l]);
@@ -545,14 +575,27 @@ fn exec_avx512<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]
 /// Off: always run the baseline variant (to compare the two).
 static SIMD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Allow (default) or forbid the AVX2 variant of the kernels.
+/// Allow (default) or forbid the SIMD variants of the kernels and native code.
 pub fn set_simd(enabled: bool) {
     SIMD.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Held by tests that switch SIMD off or need native code to run (the switch is process-wide and
+/// tests run in parallel threads).
+#[cfg(test)]
+pub(crate) fn simd_switch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether SIMD variants and native code may run (see [`set_simd`]).
+pub fn simd_enabled() -> bool {
+    SIMD.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn exec<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) -> Result<(), SolveFailure> {
     #[cfg(target_arch = "x86_64")]
-    if SIMD.load(std::sync::atomic::Ordering::Relaxed) {
+    if simd_enabled() {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { exec_avx512(ops, c, scratch) };
@@ -870,6 +913,7 @@ mod tests {
             n_regs: 4,
             scalars: vec![2.0, 1.0, 10.0, 0.0, 20.0],
             max_system: 0,
+            native: Default::default(),
         };
         let cap = 4;
         let mut data = vec![0.5, 1.5, -1.0, 3.0, 0.0, 0.0, 0.0, 0.0];
@@ -910,6 +954,7 @@ mod tests {
             n_regs: 9,
             scalars: vec![2.0, 0.1],
             max_system: 1,
+            native: Default::default(),
         };
         let cap = 2;
         let mut data = vec![1.0, 0.0, 3.0, -1.0];
