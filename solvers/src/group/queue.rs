@@ -1,18 +1,19 @@
-//! The event queue of a cell group, a calendar with one bucket per time step. Events are delivered with step
+//! The event queue of a cell group, a calendar with one bucket per time step (a list threaded through one
+//! slab of events, so a bucket costs no allocation and memory follows the events in flight). Events are delivered with step
 //! granularity ([`DeliveryRule`]), so an event is filed under the step that will deliver it when it is queued
 //! (O(1), no comparisons); when a step opens, its bucket is sorted once by (time, key, seq). The delivery
 //! order is therefore a total order of the events themselves and does not depend on the order in which they
-//! arrived. The ring of buckets reaches `RING` steps ahead; later events wait in a heap ordered by step and
-//! move into the ring as it turns. Events queued for the step being delivered (self-events with a short
+//! arrived. The ring of buckets grows (powers of two) to the longest delay seen, at most `RING` steps ahead, so
+//! that a group with short delays holds few buckets; later events wait in a heap ordered by step and move into
+//! the ring as it turns. Events queued for the step being delivered (self-events with a short
 //! delay, events already in the past) go to a small heap that is merged with the sorted bucket.
 
 use super::DeliveryRule;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// Steps the ring of buckets reaches ahead (a power of two).
+/// Steps the ring of buckets reaches ahead at most (a power of two).
 const RING: u64 = 1024;
-const MASK: usize = RING as usize - 1;
 
 /// A queued event. `item` identifies what to deliver (the group's encoding: a connection, or a self-event).
 #[derive(Debug, Clone, Copy)]
@@ -85,13 +86,18 @@ pub(super) struct EventQueue {
     current: Vec<Queued>,
     pos: usize,
     late: BinaryHeap<Late>,
-    /// Bucket of step s (open < s < open + RING) at `s & MASK`.
-    ring: Vec<Vec<Queued>>,
+    /// First slab entry of the bucket of step s (open < s < open + ring.len()) at `s & (ring.len() - 1)`, or
+    /// `NIL`; empty until the first event.
+    ring: Vec<u32>,
     far: BinaryHeap<Far>,
-    /// Emptied buckets kept for reuse, so that memory follows the buckets in use, not the ring's reach.
-    spare: Vec<Vec<Queued>>,
+    /// Events filed in buckets; `next[i]` links entry i to the next of its bucket, or of the free list.
+    slab: Vec<Queued>,
+    next: Vec<u32>,
+    free: u32,
     len: usize,
 }
+
+const NIL: u32 = u32::MAX;
 
 impl EventQueue {
     pub fn new(dt: f64, rule: DeliveryRule) -> EventQueue {
@@ -102,9 +108,11 @@ impl EventQueue {
             current: Vec::new(),
             pos: 0,
             late: BinaryHeap::new(),
-            ring: (0..RING).map(|_| Vec::new()).collect(),
+            ring: Vec::new(),
             far: BinaryHeap::new(),
-            spare: Vec::new(),
+            slab: Vec::new(),
+            next: Vec::new(),
+            free: NIL,
             len: 0,
         }
     }
@@ -115,10 +123,10 @@ impl EventQueue {
         self.current.clear();
         self.pos = 0;
         self.late.clear();
-        for b in self.ring.iter_mut().filter(|b| b.capacity() > 0) {
-            b.clear();
-            self.spare.push(std::mem::take(b));
-        }
+        self.ring.fill(NIL);
+        self.slab.clear();
+        self.next.clear();
+        self.free = NIL;
         self.far.clear();
         self.len = 0;
     }
@@ -131,11 +139,9 @@ impl EventQueue {
     /// Heap memory held (bytes).
     pub fn heap_bytes(&self) -> usize {
         let q = std::mem::size_of::<Queued>();
-        let buckets: usize = self.ring.iter().chain(&self.spare).map(|b| b.capacity()).sum::<usize>() + self.current.capacity();
-        buckets * q
-            + self.late.capacity() * q
+        (self.current.capacity() + self.late.capacity() + self.slab.capacity()) * q
+            + (self.ring.capacity() + self.next.capacity()) * 4
             + self.far.capacity() * std::mem::size_of::<Far>()
-            + (self.ring.capacity() + self.spare.capacity()) * std::mem::size_of::<Vec<Queued>>()
     }
 
     /// Whether step `s` delivers an event due at `te` (the group's rule, with the step's time computed as the
@@ -177,16 +183,48 @@ impl EventQueue {
         self.len += 1;
         if s == self.open {
             self.late.push(Late(q));
-        } else if s - self.open < RING {
-            let b = &mut self.ring[s as usize & MASK];
-            if b.capacity() == 0 {
-                if let Some(v) = self.spare.pop() {
-                    *b = v;
-                }
-            }
-            b.push(q);
         } else {
+            self.file(s, q);
+        }
+    }
+
+    /// File an event of step `s` (after the open step) in the ring, growing it if needed, or beyond it.
+    #[inline]
+    fn file(&mut self, s: u64, q: Queued) {
+        let ahead = s - self.open;
+        if ahead >= RING {
             self.far.push(Far { step: s, q });
+            return;
+        }
+        if ahead >= self.ring.len() as u64 {
+            self.grow(ahead);
+        }
+        let mask = self.ring.len() - 1;
+        let head = &mut self.ring[s as usize & mask];
+        let i = if self.free != NIL {
+            let i = self.free;
+            self.free = self.next[i as usize];
+            self.slab[i as usize] = q;
+            self.next[i as usize] = *head;
+            i
+        } else {
+            self.slab.push(q);
+            self.next.push(*head);
+            self.slab.len() as u32 - 1
+        };
+        *head = i;
+    }
+
+    /// Make the ring reach at least `ahead` steps past the open one, moving every bucket to its new place.
+    #[cold]
+    fn grow(&mut self, ahead: u64) {
+        let len = (ahead + 1).next_power_of_two().clamp(16, RING) as usize;
+        let old = std::mem::replace(&mut self.ring, vec![NIL; len]);
+        let old_mask = (old.len() as u64).wrapping_sub(1);
+        for (i, head) in old.into_iter().enumerate().filter(|&(_, h)| h != NIL) {
+            // Bucket i holds the step s with open < s < open + old length and s = i modulo that length.
+            let s = self.open + ((i as u64).wrapping_sub(self.open) & old_mask);
+            self.ring[s as usize & (len - 1)] = head;
         }
     }
 
@@ -200,23 +238,23 @@ impl EventQueue {
             }
             self.current.clear();
             self.pos = 0;
-            let bucket = std::mem::take(&mut self.ring[self.open as usize & MASK]);
-            let used = std::mem::replace(&mut self.current, bucket);
-            if used.capacity() > 0 {
-                self.spare.push(used);
+            if !self.ring.is_empty() {
+                let mask = self.ring.len() - 1;
+                let mut i = std::mem::replace(&mut self.ring[self.open as usize & mask], NIL);
+                while i != NIL {
+                    self.current.push(self.slab[i as usize]);
+                    let n = self.next[i as usize];
+                    self.next[i as usize] = self.free;
+                    self.free = i;
+                    i = n;
+                }
             }
             while self.far.peek().is_some_and(|f| f.step < self.open + RING) {
                 let Far { step, q } = self.far.pop().unwrap();
                 if step <= self.open {
                     self.current.push(q);
                 } else {
-                    let b = &mut self.ring[step as usize & MASK];
-                    if b.capacity() == 0 {
-                        if let Some(v) = self.spare.pop() {
-                            *b = v;
-                        }
-                    }
-                    b.push(q);
+                    self.file(step, q);
                 }
             }
             self.current.sort_unstable_by_key(Queued::rank);
