@@ -169,7 +169,7 @@ const NO_CONNECTION: u32 = u32::MAX;
 const SELF_EVENT: u32 = 1 << 31;
 
 thread_local! {
-    /// `rhs` and `d` lent to the group this thread is stepping (see `CellGroup::with_scratch`).
+    /// `rhs` and `d` lent to the group this thread is stepping (see `CellGroup::lend_scratch`).
     static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -179,7 +179,7 @@ pub struct CellGroup {
     step: u64,
     // Node arrays in layout order: the roots of all cells first, then by tree depth.
     v: Vec<f64>,
-    /// Lent by the thread during `initialize` and `advance` only (`with_scratch`).
+    /// Lent by the thread during `initialize` and `advance` only (`lend_scratch`).
     rhs: Vec<f64>,
     d: Vec<f64>,
     d_static: Vec<f64>,
@@ -502,7 +502,10 @@ impl CellGroup {
     /// INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
     /// evaluated once (for the membrane current), and spike detectors tested at t = 0.
     pub fn initialize(&mut self, v_init: f64) -> Result<(), SolverError> {
-        self.with_scratch(|g| g.initialize_with_scratch(v_init))
+        self.lend_scratch();
+        let r = self.initialize_with_scratch(v_init);
+        self.return_scratch();
+        r
     }
 
     fn initialize_with_scratch(&mut self, v_init: f64) -> Result<(), SolverError> {
@@ -581,19 +584,22 @@ impl CellGroup {
         events.clear();
         spikes.append(&mut self.pending_spikes);
         let last = (until / self.opts.dt + 1e-6).floor();
-        self.with_scratch(|g| {
-            while (g.step as f64) < last {
-                g.step_once()?;
-                spikes.append(&mut g.pending_spikes);
+        self.lend_scratch();
+        while (self.step as f64) < last {
+            if let Err(e) = self.step_once() {
+                self.return_scratch();
+                return Err(e);
             }
-            Ok(())
-        })
+            spikes.append(&mut self.pending_spikes);
+        }
+        self.return_scratch();
+        Ok(())
     }
 
-    /// Run `f` with `rhs` and `d` lent by this thread. They are scratch of one step (every step starts by
-    /// filling them), so the groups a thread steps share one pair instead of holding 16 bytes per node each;
-    /// between calls the group's own vectors are empty.
-    fn with_scratch<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+    /// Borrow `rhs` and `d` from this thread until `return_scratch`. They are scratch of one step (every step
+    /// starts by filling them), so the groups a thread steps share one pair instead of holding 16 bytes per
+    /// node each; between `initialize`/`advance` calls the group's own vectors are empty.
+    fn lend_scratch(&mut self) {
         let n = self.v.len();
         let (mut rhs, mut d) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         rhs.clear();
@@ -602,10 +608,11 @@ impl CellGroup {
         d.resize(n, 0.0);
         self.rhs = rhs;
         self.d = d;
-        let r = f(self);
+    }
+
+    fn return_scratch(&mut self) {
         let lent = (std::mem::take(&mut self.rhs), std::mem::take(&mut self.d));
         SCRATCH.with(|s| *s.borrow_mut() = lent);
-        r
     }
 
     /// Run one kernel of mechanism slot `k` with the group's arrays; a failure becomes a `Kernel` error.
