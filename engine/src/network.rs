@@ -121,12 +121,19 @@ struct NcRec {
     target: u32,
     w_off: u32,
     w_len: u32,
+    /// Position among the target cell's connections in (source, position) order (set at wiring).
+    ordinal: u32,
 }
 
 struct GroupRt {
     group: CellGroup,
     gids: Vec<u64>,
     inbox: Vec<Event>,
+    /// Delay (ms) of each network connection, by connection id (the group numbers them by source gid, so a
+    /// spike's connections into the group are one range).
+    delays: Vec<f64>,
+    /// Spikes of the last exchange for this group: (time, connection range).
+    arrivals: Vec<(f64, u32, u32)>,
     spikes: Vec<miv_solvers::Spike>,
     /// (probe, index into `Network::traces`).
     probes: Vec<(Probe, usize)>,
@@ -155,8 +162,8 @@ pub struct Network<'c> {
     probe_every: u64,
     electrodes: Vec<Electrode>,
     groups: Vec<GroupRt>,
-    /// Sorted by source gid: (source, group, connection, delay).
-    routes: Vec<(u64, u32, ConnectionId, f64)>,
+    /// Sorted by source gid: (source, group, first connection, end connection).
+    routes: Vec<(u64, u32, u32, u32)>,
     /// Pending direct events per group, enqueued after initialisation.
     direct_events: Vec<Vec<Event>>,
     pool: Option<rayon::ThreadPool>,
@@ -289,6 +296,7 @@ impl<'c> Network<'c> {
             target: target as u32,
             w_off: self.nc_weights.len() as u32,
             w_len: weights.len() as u32,
+            ordinal: 0,
         });
         self.nc_weights.extend_from_slice(weights);
         self.n_connections += 1;
@@ -418,6 +426,8 @@ impl<'c> Network<'c> {
                 group,
                 gids: chunk.to_vec(),
                 inbox: vec![],
+                delays: vec![],
+                arrivals: vec![],
                 spikes: vec![],
                 probes: vec![],
                 probe_values: vec![],
@@ -473,32 +483,49 @@ impl<'c> Network<'c> {
                 }
             }
         }
-        // Connections of one target cell in (source, position) order; key = source gid and that position, so
-        // simultaneous events on a cell are ordered the same way whatever the grouping or rank count.
-        // Stable sort: ties keep the order in which connections were made.
+        // Key of a connection: its source gid and its position among its target cell's connections in (source,
+        // position) order, so that simultaneous events on a cell are ordered the same way whatever the grouping
+        // or rank count. Stable sort: ties keep the order in which connections were made.
         self.netcons.sort_by_key(|n| (n.target_gid, n.source));
-        let mut routes = Vec::with_capacity(self.netcons.len());
-        let (mut last_target, mut ordinal) = (u64::MAX, 0u64);
-        for i in 0..self.netcons.len() {
-            let nc = self.netcons[i];
+        let (mut last_target, mut ordinal) = (u64::MAX, 0u32);
+        for nc in &mut self.netcons {
             if nc.target_gid != last_target {
                 (last_target, ordinal) = (nc.target_gid, 0);
             }
+            nc.ordinal = ordinal;
+            ordinal += 1;
+        }
+        // Connections are made per group in (source, target, position) order: a source's connections into a
+        // group get consecutive ids, and a spike becomes one range per group. Groups are ranges of ascending
+        // gids, so each group's records are one slice of the records sorted by target.
+        let mut lo = 0;
+        while lo < self.netcons.len() {
+            let g = index[&self.netcons[lo].target_gid].0;
+            let n = self.netcons[lo..].partition_point(|nc| index[&nc.target_gid].0 == g);
+            self.netcons[lo..lo + n].sort_unstable_by_key(|nc| (nc.source, nc.target_gid, nc.ordinal));
+            lo += n;
+        }
+        let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
+        for i in 0..self.netcons.len() {
+            let nc = self.netcons[i];
             let (g, c) = index[&nc.target_gid];
             let grp = &mut self.groups[g as usize];
             let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                 EngineError::Network(format!("connection {} -> {}: the cell has no target {}", nc.source, nc.target_gid, nc.target))
             })?;
-            let key = (nc.source << 20) | (ordinal & 0xF_FFFF);
-            ordinal += 1;
+            let key = (nc.source << 20) | (nc.ordinal as u64 & 0xF_FFFF);
             let w = &self.nc_weights[nc.w_off as usize..(nc.w_off + nc.w_len) as usize];
             let id = grp
                 .group
                 .connect(target, w, key)
                 .map_err(|e| EngineError::Network(format!("connection {} -> {}: {e}", nc.source, nc.target_gid)))?;
-            routes.push((nc.source, g, id, nc.delay));
+            grp.delays.push(nc.delay);
+            match routes.last_mut() {
+                Some(r) if r.0 == nc.source && r.1 == g => r.3 = id.0 + 1,
+                _ => routes.push((nc.source, g, id.0, id.0 + 1)),
+            }
         }
-        routes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2 .0.cmp(&b.2 .0)));
+        routes.sort_unstable();
         self.routes = routes;
         self.direct_events = vec![Vec::new(); self.groups.len()];
         for (n, (gid, target, t, w)) in self.direct.iter().enumerate() {
@@ -551,6 +578,7 @@ impl<'c> Network<'c> {
                 }
                 g.inbox.clear();
                 g.inbox.extend_from_slice(&direct[gi]);
+                g.arrivals.clear();
                 g.probe_values.iter_mut().for_each(Vec::clear);
                 g.lfp_values.iter_mut().for_each(Vec::clear);
                 sample(g, 0, probe_every, &everies);
@@ -578,6 +606,10 @@ impl<'c> Network<'c> {
             let groups = &mut self.groups;
             pool.install(|| {
                 groups.par_iter_mut().for_each(|g| {
+                    for &(t, first, end) in &g.arrivals {
+                        g.group.enqueue_spike(t, ConnectionId(first), &g.delays[first as usize..end as usize]);
+                    }
+                    g.arrivals.clear();
                     let mut s = start;
                     while s < end && g.error.is_none() {
                         let next = next_sample_step(s, end, probe_every, &everies, !g.probes.is_empty(), lfp);
@@ -630,11 +662,8 @@ impl<'c> Network<'c> {
         }
         for s in &all {
             let lo = self.routes.partition_point(|r| r.0 < s.gid);
-            for r in &self.routes[lo..] {
-                if r.0 != s.gid {
-                    break;
-                }
-                self.groups[r.1 as usize].inbox.push(Event { time: s.t + r.3, connection: r.2 });
+            for r in self.routes[lo..].iter().take_while(|r| r.0 == s.gid) {
+                self.groups[r.1 as usize].arrivals.push((s.t, r.2, r.3));
             }
         }
     }

@@ -358,6 +358,14 @@ impl miv_solvers::Mechanism for ModMechanism {
         r.map_err(|e| e.to_string())
     }
 
+    fn batches_events(&self) -> bool {
+        self.instances.mechanism().batches_events()
+    }
+
+    fn net_receive_batch(&mut self, instances: &[u32], weights: &mut [f64]) -> KernelResult {
+        self.instances.net_receive_batch(instances, weights).map_err(|e| e.to_string())
+    }
+
     fn init_weights(&mut self, instance: usize, weights: &mut [f64]) -> KernelResult {
         if self.instances.mechanism().has_net_initial() {
             return self.instances.net_init(instance, weights, 0.0).map_err(|e| e.to_string());

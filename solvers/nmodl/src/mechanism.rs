@@ -93,6 +93,72 @@ pub struct MechanismInfo {
 pub struct Mechanism {
     c: Compiled,
     info: MechanismInfo,
+    /// NET_RECEIVE for many events at once, by `usetable`, if it qualifies (see [`EventBatch`]).
+    batch: Option<[EventBatch; 2]>,
+}
+
+/// NET_RECEIVE rewritten to run over a batch of events: lane k is event k, on a compact copy of the
+/// instance fields the block uses, followed by the arguments (weights, then flag) as per-lane
+/// fields. Only a block that touches nothing but its own instance's fields and its arguments
+/// qualifies: no `t`, no random numbers, no net_send or net_event, no played vectors, no implicit
+/// solve. Events on different instances are then independent, and each lane computes exactly what
+/// the one-event kernel computes.
+#[derive(Debug)]
+struct EventBatch {
+    program: vm::Program,
+    inputs: Vec<(u32, Input)>,
+    /// The instance field of each compact field.
+    fields: Vec<usize>,
+    /// Compact fields the block writes.
+    stored: Vec<usize>,
+}
+
+impl EventBatch {
+    fn new(k: &Kernel, n_args: usize) -> Option<EventBatch> {
+        if k.inputs.iter().any(|(_, i)| *i == Input::T) {
+            return None;
+        }
+        let mut fields: Vec<usize> = Vec::new();
+        for op in &k.program.ops {
+            match op {
+                vm::Op::Load { field, .. } | vm::Op::Store { field, .. } => {
+                    if !fields.contains(&(*field as usize)) {
+                        fields.push(*field as usize);
+                    }
+                }
+                vm::Op::Random { .. }
+                | vm::Op::SetSeed { .. }
+                | vm::Op::RestartRandom { .. }
+                | vm::Op::NetSend { .. }
+                | vm::Op::NetEvent { .. }
+                | vm::Op::VecElement { .. }
+                | vm::Op::Implicit(_) => return None,
+                vm::Op::ArgLoad { arg, .. } | vm::Op::ArgStore { arg, .. } if *arg as usize > n_args => return None,
+                _ => {}
+            }
+        }
+        let compact = |f: u32| fields.iter().position(|&x| x == f as usize).unwrap() as u32;
+        let arg = |a: u16| (fields.len() + a as usize) as u32;
+        let mut stored = Vec::new();
+        let ops = k
+            .program
+            .ops
+            .iter()
+            .map(|op| match *op {
+                vm::Op::Load { dst, field } => vm::Op::Load { dst, field: compact(field) },
+                vm::Op::Store { field, src } => {
+                    stored.push(compact(field) as usize);
+                    vm::Op::Store { field: compact(field), src }
+                }
+                vm::Op::ArgLoad { dst, arg: a } => vm::Op::Load { dst, field: arg(a) },
+                vm::Op::ArgStore { arg: a, src } => vm::Op::Store { field: arg(a), src },
+                ref other => other.clone(),
+            })
+            .collect();
+        stored.sort_unstable();
+        stored.dedup();
+        Some(EventBatch { program: vm::Program { ops, ..k.program.clone() }, inputs: k.inputs.clone(), fields, stored })
+    }
 }
 
 impl Mechanism {
@@ -103,7 +169,9 @@ impl Mechanism {
         let model = check(&module, file, &source)?;
         let c = lower(model, &source)?;
         let info = describe(&c);
-        Ok(Mechanism { c, info })
+        let n_args = info.net_receive_args.unwrap_or(0);
+        let batch = c.kernels.net_receive.as_ref().and_then(|[a, b]| Some([EventBatch::new(a, n_args)?, EventBatch::new(b, n_args)?]));
+        Ok(Mechanism { c, info, batch })
     }
 
     /// Read and compile one `.mod` file.
@@ -134,6 +202,11 @@ impl Mechanism {
     /// Whether it plays event times from a vector (VecStim's recognised VERBATIM).
     pub fn plays_vectors(&self) -> bool {
         self.c.model.funcs.iter().any(|f| f.builtin == Some(BuiltinProc::VectorElement))
+    }
+
+    /// Whether NET_RECEIVE can run over many events at once ([`Instances::net_receive_batch`]).
+    pub fn batches_events(&self) -> bool {
+        self.batch.is_some()
     }
 
     /// Whether NET_RECEIVE has an INITIAL block.
@@ -170,6 +243,8 @@ impl Mechanism {
             vectors: Vec::new(),
             ws: Workspace::new(),
             ws1: Workspace::new(),
+            args: Vec::new(),
+            batch: BatchScratch::default(),
         };
         inst.resize(n);
         inst
@@ -300,6 +375,23 @@ pub struct Instances {
     vectors: Vec<Vec<f64>>,
     ws: Workspace<LANES>,
     ws1: Workspace<1>,
+    /// NET_RECEIVE arguments of one event.
+    args: Vec<f64>,
+    batch: BatchScratch,
+}
+
+/// Scratch of [`Instances::net_receive_batch`]: per instance the batch that last saw it and how
+/// many of that batch's events it had; per event its round; events ordered by round; the fields
+/// and arguments of one round.
+#[derive(Debug, Default)]
+struct BatchScratch {
+    mark: Vec<u32>,
+    count: Vec<u32>,
+    epoch: u32,
+    round: Vec<u32>,
+    starts: Vec<u32>,
+    order: Vec<u32>,
+    data: Vec<f64>,
 }
 
 impl std::fmt::Debug for Instances {
@@ -360,6 +452,8 @@ impl Instances {
             + self.rng.capacity() * std::mem::size_of::<Stream>()
             + self.vectors.iter().map(|v| v.capacity() * 8).sum::<usize>()
             + self.tables.iter().map(|t| t.columns.iter().map(|c| c.capacity() * 8).sum::<usize>()).sum::<usize>()
+            + self.batch.data.capacity() * 8
+            + (self.batch.mark.capacity() + self.batch.count.capacity()) * 4
     }
 
     pub fn column(&self, field: usize) -> &[f64] {
@@ -592,25 +686,145 @@ impl Instances {
     /// modified), `flag` 0 for NetCon events or the net_send flag for self-events.
     pub fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, t: f64, events: &mut Vec<Emitted>) -> Result<()> {
         let n = self.mech.info.net_receive_args.unwrap_or(0);
-        let mut args = vec![0.0; n + 1];
+        let mut args = std::mem::take(&mut self.args);
+        args.clear();
+        args.resize(n + 1, 0.0);
         let k = weights.len().min(n);
         args[..k].copy_from_slice(&weights[..k]);
         args[n] = flag;
-        self.run_one(|c| c.kernels.net_receive.as_ref(), instance, &mut args, t, events)?;
+        let r = self.run_one(|c| c.kernels.net_receive.as_ref(), instance, &mut args, t, events);
         weights[..k].copy_from_slice(&args[..k]);
+        self.args = args;
+        r
+    }
+
+    /// NET_RECEIVE for NetCon events (flag 0) in order: event k on `instances[k]` with the weight
+    /// vector `weights[k * w..(k + 1) * w]`, w the number of NET_RECEIVE arguments (written back).
+    /// Mechanisms whose NET_RECEIVE qualifies ([`Mechanism::batches_events`]) run it over all events
+    /// at once, in rounds: round r takes every instance's (r+1)-th event, so events on one instance
+    /// keep their order. The results are those of [`net_receive`](Self::net_receive) per event.
+    /// Others do exactly that, with `t` = NaN.
+    pub fn net_receive_batch(&mut self, instances: &[u32], weights: &mut [f64]) -> Result<()> {
+        let w = self.mech.info.net_receive_args.unwrap_or(0);
+        assert_eq!(weights.len(), instances.len() * w, "one weight vector per event");
+        if self.mech.batch.is_none() {
+            let mut none = Vec::new();
+            for (k, &i) in instances.iter().enumerate() {
+                self.net_receive(i as usize, &mut weights[k * w..(k + 1) * w], 0.0, f64::NAN, &mut none)?;
+            }
+            return Ok(());
+        }
+        let mut b = std::mem::take(&mut self.batch);
+        if b.mark.len() < self.len {
+            b.mark.resize(self.len, 0);
+            b.count.resize(self.len, 0);
+        }
+        if b.epoch == u32::MAX {
+            b.mark.fill(0);
+            b.epoch = 0;
+        }
+        b.epoch += 1;
+        b.round.clear();
+        let mut rounds = 0;
+        for &i in instances {
+            let i = i as usize;
+            let r = if b.mark[i] == b.epoch {
+                b.count[i] + 1
+            } else {
+                b.mark[i] = b.epoch;
+                0
+            };
+            b.count[i] = r;
+            b.round.push(r);
+            rounds = rounds.max(r + 1);
+        }
+        // Events by round (a stable counting sort).
+        b.starts.clear();
+        b.starts.resize(rounds as usize + 1, 0);
+        for &r in &b.round {
+            b.starts[r as usize + 1] += 1;
+        }
+        for r in 0..rounds as usize {
+            b.starts[r + 1] += b.starts[r];
+        }
+        b.order.clear();
+        b.order.resize(instances.len(), 0);
+        let mut next = b.starts.clone();
+        for (k, &r) in b.round.iter().enumerate() {
+            b.order[next[r as usize] as usize] = k as u32;
+            next[r as usize] += 1;
+        }
+        let mut r = Ok(());
+        for k in 0..rounds as usize {
+            let events = &b.order[b.starts[k] as usize..b.starts[k + 1] as usize];
+            r = self.run_batch(&mut b.data, events, instances, weights);
+            if r.is_err() {
+                break;
+            }
+        }
+        self.batch = b;
+        r
+    }
+
+    /// Events `events` (indices into `instances` and the weight vectors), on distinct instances, one per
+    /// lane; `data` is scratch.
+    fn run_batch(&mut self, data: &mut Vec<f64>, events: &[u32], instances: &[u32], weights: &mut [f64]) -> Result<()> {
+        let mech = self.mech.clone();
+        let b = &mech.batch.as_ref().expect("batchable")[self.usetable as usize];
+        let w = mech.info.net_receive_args.unwrap_or(0);
+        let n = events.len();
+        let cap = n.div_ceil(LANES) * LANES;
+        let nf = b.fields.len();
+        data.clear();
+        data.resize((nf + w + 1) * cap, 0.0);
+        for (j, &f) in b.fields.iter().enumerate() {
+            let col = &self.data[f * self.cap..f * self.cap + self.len];
+            for (d, &e) in data[j * cap..j * cap + n].iter_mut().zip(events) {
+                *d = col[instances[e as usize] as usize];
+            }
+        }
+        for a in 0..w {
+            for (d, &e) in data[(nf + a) * cap..(nf + a) * cap + n].iter_mut().zip(events) {
+                *d = weights[e as usize * w + a];
+            }
+        }
+        let ctx = Context { t: f64::NAN, dt: f64::NAN, celsius: f64::NAN, second_order: false };
+        let mut ws = std::mem::take(&mut self.ws);
+        let mut none = Vec::new();
+        let mut env = Env { data, cap, tables: &self.tables, rng: &mut [], vectors: &[], args: &mut [], events: &mut none };
+        let globals = &self.globals;
+        let fill = |s: &mut [f64]| fill_inputs(&b.inputs, globals, &ctx, s);
+        let r = vm::run(&b.program, &mut ws, &mut env, 0, n, &fill);
+        self.ws = ws;
+        r.map_err(|f| self.failure(f))?;
+        for &j in &b.stored {
+            let f = b.fields[j];
+            let col = &mut self.data[f * self.cap..f * self.cap + self.len];
+            for (d, &e) in data[j * cap..j * cap + n].iter().zip(events) {
+                col[instances[e as usize] as usize] = *d;
+            }
+        }
+        for a in 0..w {
+            for (d, &e) in data[(nf + a) * cap..(nf + a) * cap + n].iter().zip(events) {
+                weights[e as usize * w + a] = *d;
+            }
+        }
         Ok(())
     }
 
     /// The INITIAL block of NET_RECEIVE, run for each NetCon at initialisation.
     pub fn net_init(&mut self, instance: usize, weights: &mut [f64], t: f64) -> Result<()> {
         let n = self.mech.info.net_receive_args.unwrap_or(0);
-        let mut args = vec![0.0; n + 1];
+        let mut args = std::mem::take(&mut self.args);
+        args.clear();
+        args.resize(n + 1, 0.0);
         let k = weights.len().min(n);
         args[..k].copy_from_slice(&weights[..k]);
         let mut events = Vec::new();
-        self.run_one(|c| c.kernels.net_init.as_ref(), instance, &mut args, t, &mut events)?;
+        let r = self.run_one(|c| c.kernels.net_init.as_ref(), instance, &mut args, t, &mut events);
         weights[..k].copy_from_slice(&args[..k]);
-        Ok(())
+        self.args = args;
+        r
     }
 }
 
@@ -735,6 +949,60 @@ mod tests {
             assert!(compiled.iter().any(|c| c == k), "{k} has no native code");
         }
         assert!(compiled.len() >= 10 * isas.len(), "only {} kernels compiled", compiled.len());
+    }
+
+    /// NET_RECEIVE over a batch (events on repeated instances, in rounds) leaves every field and weight with
+    /// the bits of one-by-one delivery, for mechanisms that batch and for those that fall back.
+    #[test]
+    fn batched_net_receive_gives_the_bits_of_one_by_one_delivery() {
+        let lib = Library::standard().unwrap();
+        let own = |text: &str, file: &str| Arc::new(Mechanism::compile(text, file).unwrap());
+        let cases = [
+            (lib.get("ExpSyn").unwrap().clone(), true),
+            (lib.get("Exp2Syn").unwrap().clone(), true),
+            (own(include_str!("../../../mechanisms/miv/LinExp2Syn.mod"), "LinExp2Syn.mod"), true),
+            (own(include_str!("../../../mechanisms/miv/LinExp2SynNMDA.mod"), "LinExp2SynNMDA.mod"), true),
+            (own(include_str!("../../../mechanisms/constructs/countsyn.mod"), "countsyn.mod"), true),
+            (lib.get("NetStim").unwrap().clone(), false),
+        ];
+        let mut x: u64 = 99;
+        let mut rand = move || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (m, batches) in cases {
+            assert_eq!(m.batches_events(), batches, "{}", m.name());
+            let w = m.info().net_receive_args.unwrap();
+            let n = 37;
+            let events: Vec<u32> = (0..300).map(|_| (rand() * rand() * n as f64) as u32).collect();
+            let weights: Vec<f64> = (0..events.len() * w).map(|_| 0.1 + rand()).collect();
+            let mut one = m.instances(n);
+            let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
+            one.initialize(&ctx, &mut Vec::new()).unwrap();
+            for f in 0..m.c.layout.fields.len() {
+                for v in one.column_mut(f) {
+                    *v += rand();
+                }
+            }
+            let mut all = m.instances(n);
+            for f in 0..m.c.layout.fields.len() {
+                all.column_mut(f).copy_from_slice(one.column(f));
+            }
+            let mut w_one = weights.clone();
+            for (k, &i) in events.iter().enumerate() {
+                one.net_receive(i as usize, &mut w_one[k * w..(k + 1) * w], 0.0, f64::NAN, &mut Vec::new()).unwrap();
+            }
+            let mut w_all = weights.clone();
+            all.net_receive_batch(&events, &mut w_all).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&w_one), bits(&w_all), "{} weights", m.name());
+            for f in 0..m.c.layout.fields.len() {
+                assert_eq!(bits(one.column(f)), bits(all.column(f)), "{} field {f}", m.name());
+            }
+            let before: Vec<f64> = (0..m.c.layout.fields.len()).flat_map(|f| m.instances(n).column(f).to_vec()).collect();
+            let after: Vec<f64> = (0..m.c.layout.fields.len()).flat_map(|f| all.column(f).to_vec()).collect();
+            assert_ne!(bits(&before), bits(&after), "{}: the events changed nothing", m.name());
+        }
     }
 }
 

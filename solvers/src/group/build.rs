@@ -215,7 +215,8 @@ impl<'c> Builder<'c> {
                 }
                 ion_ids.push(id);
             }
-            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind });
+            let batch = mech.batches_events();
+            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind, batch, pending: Vec::new() });
         }
         self.mechs[k].as_mut().unwrap()
     }
@@ -495,12 +496,13 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
         value: vec![0.0; n],
     });
     let ion_init = ions.iter().map(|i| (i.erev.clone(), i.conc_in.clone(), i.conc_out.clone())).collect();
+    let queue = queue::EventQueue::new(opts.dt, opts.delivery_rule);
     let mut group = CellGroup {
         opts,
         step: 0,
         v: vec![0.0; n],
-        rhs: vec![0.0; n],
-        d: vec![0.0; n],
+        rhs: vec![],
+        d: vec![],
         d_static,
         a,
         b,
@@ -524,8 +526,12 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
         conn_key: vec![],
         conn_weights: vec![],
         conn_offset: vec![],
-        queue: BinaryHeap::new(),
+        queue,
+        self_events: vec![],
+        free_self_events: vec![],
         seq: 0,
+        batch_instances: vec![],
+        batch_weights: vec![],
         outbox: Outbox::default(),
         detectors,
         cell_detectors,

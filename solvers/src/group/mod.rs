@@ -11,6 +11,7 @@
 //! t + dt advance the mechanism states with the new v; test spike thresholds (rule in [`SpikeRule`]).
 
 mod build;
+mod queue;
 
 use crate::cable::matrix_area;
 use crate::cell::{CellDescription, Location};
@@ -18,8 +19,7 @@ use crate::compartments::SectionNodes;
 use crate::error::SolverError;
 use crate::ion::IonData;
 use crate::mechanism::{Catalogue, Cx, EventCx, Mechanism, MechanismKind, Outbox, Outgoing};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use queue::{EventQueue, Queued};
 use std::ops::Range;
 
 /// Time integration of the cable equation.
@@ -132,6 +132,9 @@ struct MechSlot {
     mech: Box<dyn Mechanism>,
     ion_ids: Vec<usize>,
     kind: MechanismKind,
+    /// `mech.batches_events()`, and the connection events of the step being delivered: (instance, connection).
+    batch: bool,
+    pending: Vec<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,38 +153,24 @@ struct DetectorState {
     v_prev: f64,
 }
 
+/// A self-event (NMODL `net_send`) waiting in the queue; `connection` is the connection whose event sent it
+/// (its weights are NET_RECEIVE's arguments again), or `NO_CONNECTION`.
 #[derive(Debug, Clone, Copy)]
-enum Delivery {
-    Connection(u32),
-    SelfEvent { mech: u32, instance: u32, flag: f64, connection: u32 },
+struct SelfEvent {
+    mech: u32,
+    instance: u32,
+    flag: f64,
+    connection: u32,
 }
 
 const NO_CONNECTION: u32 = u32::MAX;
+/// Queue item bit of a self-event (the rest is its index in `CellGroup::self_events`); connection ids are
+/// below it.
+const SELF_EVENT: u32 = 1 << 31;
 
-#[derive(Debug, Clone, Copy)]
-struct Queued {
-    time: f64,
-    key: u64,
-    seq: u64,
-    what: Delivery,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, o: &Queued) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, o: &Queued) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Queued {
-    /// Reversed so that the max-heap pops the earliest (time, key, seq) first.
-    fn cmp(&self, o: &Queued) -> Ordering {
-        o.time.total_cmp(&self.time).then(o.key.cmp(&self.key)).then(o.seq.cmp(&self.seq))
-    }
+thread_local! {
+    /// `rhs` and `d` lent to the group this thread is stepping (see `CellGroup::lend_scratch`).
+    static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Many cells, simulated together. See the module comment.
@@ -190,6 +179,7 @@ pub struct CellGroup {
     step: u64,
     // Node arrays in layout order: the roots of all cells first, then by tree depth.
     v: Vec<f64>,
+    /// Lent by the thread during `initialize` and `advance` only (`lend_scratch`).
     rhs: Vec<f64>,
     d: Vec<f64>,
     d_static: Vec<f64>,
@@ -222,8 +212,15 @@ pub struct CellGroup {
     conn_key: Vec<u64>,
     conn_weights: Vec<f64>,
     conn_offset: Vec<u32>,
-    queue: BinaryHeap<Queued>,
+    queue: EventQueue,
+    /// Self-events in the queue, by the index in their queue item; `free_self_events` lists unused slots.
+    self_events: Vec<SelfEvent>,
+    free_self_events: Vec<u32>,
+    /// Creation counter of self-events.
     seq: u64,
+    /// Instances and weight vectors of one batch of events (see `deliver_batch`).
+    batch_instances: Vec<u32>,
+    batch_weights: Vec<f64>,
     outbox: Outbox,
     // Spikes.
     detectors: Vec<DetectorState>,
@@ -323,6 +320,9 @@ impl CellGroup {
                 weights.len()
             )));
         }
+        if self.conn_target.len() >= SELF_EVENT as usize {
+            return Err(SolverError::Invalid(format!("a group takes at most {SELF_EVENT} connections")));
+        }
         let id = self.conn_target.len() as u32;
         self.conn_target.push(target.0);
         self.conn_key.push(key);
@@ -361,7 +361,7 @@ impl CellGroup {
             + self.ion_init.iter().map(|(e, ci, co)| b(e) + b(ci) + b(co)).sum::<usize>();
         let events = b(&self.targets) + b(&self.cell_targets) + b(&self.conn_target) + b(&self.conn_key);
         let events = events + b(&self.conn_weights) + b(&self.conn_offset);
-        let events = events + self.queue.capacity() * std::mem::size_of::<Queued>() + b(&self.outbox.items);
+        let events = events + self.queue.heap_bytes() + b(&self.self_events) + b(&self.free_self_events) + b(&self.outbox.items);
         let spikes = b(&self.detectors) + b(&self.cell_detectors) + self.owner.iter().map(b).sum::<usize>() + b(&self.pending_spikes);
         nodes + imem + mechs + ions + events + spikes
     }
@@ -503,8 +503,17 @@ impl CellGroup {
     /// [`crate::ion`]), INITIAL of every mechanism, connection weights initialised, events due at t <= 0 delivered, currents
     /// evaluated once (for the membrane current), and spike detectors tested at t = 0.
     pub fn initialize(&mut self, v_init: f64) -> Result<(), SolverError> {
+        self.lend_scratch();
+        let r = self.initialize_with_scratch(v_init);
+        self.return_scratch();
+        r
+    }
+
+    fn initialize_with_scratch(&mut self, v_init: f64) -> Result<(), SolverError> {
         self.step = 0;
         self.queue.clear();
+        self.self_events.clear();
+        self.free_self_events.clear();
         self.seq = 0;
         self.pending_spikes.clear();
         self.v.fill(v_init);
@@ -556,8 +565,16 @@ impl CellGroup {
     pub fn enqueue(&mut self, events: &[Event]) {
         for e in events {
             let c = e.connection.0;
-            self.seq += 1;
-            self.queue.push(Queued { time: e.time, key: self.conn_key[c as usize], seq: self.seq, what: Delivery::Connection(c) });
+            self.queue.push(Queued { time: e.time, key: self.conn_key[c as usize], seq: 0, item: c });
+        }
+    }
+
+    /// Queue the events of one spike at `time` on consecutive connections: connection `first + k` receives an
+    /// event at `time + delays[k]` (the engine numbers a source's connections into a group consecutively).
+    pub fn enqueue_spike(&mut self, time: f64, first: ConnectionId, delays: &[f64]) {
+        let first = first.0 as usize;
+        for (k, (&d, &key)) in delays.iter().zip(&self.conn_key[first..first + delays.len()]).enumerate() {
+            self.queue.push(Queued { time: time + d, key, seq: 0, item: (first + k) as u32 });
         }
     }
 
@@ -568,11 +585,35 @@ impl CellGroup {
         events.clear();
         spikes.append(&mut self.pending_spikes);
         let last = (until / self.opts.dt + 1e-6).floor();
+        self.lend_scratch();
         while (self.step as f64) < last {
-            self.step_once()?;
+            if let Err(e) = self.step_once() {
+                self.return_scratch();
+                return Err(e);
+            }
             spikes.append(&mut self.pending_spikes);
         }
+        self.return_scratch();
         Ok(())
+    }
+
+    /// Borrow `rhs` and `d` from this thread until `return_scratch`. They are scratch of one step (every step
+    /// starts by filling them), so the groups a thread steps share one pair instead of holding 16 bytes per
+    /// node each; between `initialize`/`advance` calls the group's own vectors are empty.
+    fn lend_scratch(&mut self) {
+        let n = self.v.len();
+        let (mut rhs, mut d) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        rhs.clear();
+        rhs.resize(n, 0.0);
+        d.clear();
+        d.resize(n, 0.0);
+        self.rhs = rhs;
+        self.d = d;
+    }
+
+    fn return_scratch(&mut self) {
+        let lent = (std::mem::take(&mut self.rhs), std::mem::take(&mut self.d));
+        SCRATCH.with(|s| *s.borrow_mut() = lent);
     }
 
     /// Run one kernel of mechanism slot `k` with the group's arrays; a failure becomes a `Kernel` error.
@@ -608,12 +649,18 @@ impl CellGroup {
             match o {
                 Outgoing::SelfEvent { instance, time, flag } => {
                     self.seq += 1;
-                    self.queue.push(Queued {
-                        time,
-                        key: u64::MAX,
-                        seq: self.seq,
-                        what: Delivery::SelfEvent { mech: k, instance, flag, connection },
-                    });
+                    let ev = SelfEvent { mech: k, instance, flag, connection };
+                    let slot = match self.free_self_events.pop() {
+                        Some(i) => {
+                            self.self_events[i as usize] = ev;
+                            i
+                        }
+                        None => {
+                            self.self_events.push(ev);
+                            self.self_events.len() as u32 - 1
+                        }
+                    };
+                    self.queue.push(Queued { time, key: u64::MAX, seq: self.seq, item: SELF_EVENT | slot });
                 }
                 Outgoing::Spike { instance, time } => {
                     let cell = self.owner[k as usize].get(instance as usize).copied().unwrap_or(u32::MAX);
@@ -625,21 +672,29 @@ impl CellGroup {
     }
 
     /// Deliver every queued event due by `limit` (inclusive when `inclusive`), in (time, key, seq) order,
-    /// including self-events generated on the way.
+    /// including self-events generated on the way. Connection events onto mechanisms that take them in
+    /// batches are collected and delivered per mechanism type at the end (events on one instance keep their
+    /// order, and nothing else can observe the difference).
     fn deliver(&mut self, limit: f64, inclusive: bool) -> Result<(), SolverError> {
-        while let Some(top) = self.queue.peek() {
-            let due = if inclusive { top.time <= limit } else { top.time < limit };
-            if !due {
-                break;
-            }
-            let q = self.queue.pop().unwrap();
-            let (mech, instance, flag, conn) = match q.what {
-                Delivery::Connection(c) => {
-                    let t = self.targets[self.conn_target[c as usize] as usize];
-                    (t.mech, t.instance, 0.0, c)
+        self.queue.open_step(self.step);
+        while let Some(q) = self.queue.pop(limit, inclusive) {
+            let (mech, instance, flag, conn) = if q.item & SELF_EVENT == 0 {
+                let t = self.targets[self.conn_target[q.item as usize] as usize];
+                let slot = &mut self.mechs[t.mech as usize];
+                if slot.batch {
+                    slot.pending.push((t.instance, q.item));
+                    continue;
                 }
-                Delivery::SelfEvent { mech, instance, flag, connection } => (mech, instance, flag, connection),
+                (t.mech, t.instance, 0.0, q.item)
+            } else {
+                let slot = q.item & !SELF_EVENT;
+                self.free_self_events.push(slot);
+                let e = self.self_events[slot as usize];
+                (e.mech, e.instance, e.flag, e.connection)
             };
+            if !self.mechs[mech as usize].pending.is_empty() {
+                self.deliver_batch(mech as usize, q.time)?;
+            }
             let range = if conn == NO_CONNECTION { 0..0 } else { self.weights_range(conn) };
             let mut cx = EventCx { t: q.time, out: &mut self.outbox };
             let m = &mut self.mechs[mech as usize].mech;
@@ -647,6 +702,34 @@ impl CellGroup {
                 .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE", q.time, e))?;
             self.drain_outbox(mech, conn);
         }
+        for k in 0..self.mechs.len() {
+            if !self.mechs[k].pending.is_empty() {
+                self.deliver_batch(k, limit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collected connection events of mechanism slot `k`, with their weight vectors gathered into one
+    /// array and written back. `t` only dates an error.
+    fn deliver_batch(&mut self, k: usize, t: f64) -> Result<(), SolverError> {
+        let slot = &mut self.mechs[k];
+        let w = slot.mech.info().weights;
+        self.batch_instances.clear();
+        self.batch_weights.clear();
+        for &(instance, c) in &slot.pending {
+            let end = self.conn_offset[c as usize] as usize;
+            self.batch_instances.push(instance);
+            self.batch_weights.extend_from_slice(&self.conn_weights[end - w..end]);
+        }
+        slot.mech
+            .net_receive_batch(&self.batch_instances, &mut self.batch_weights)
+            .map_err(|e| kernel_error(slot.mech.as_ref(), "NET_RECEIVE", t, e))?;
+        for (j, &(_, c)) in slot.pending.iter().enumerate() {
+            let end = self.conn_offset[c as usize] as usize;
+            self.conn_weights[end - w..end].copy_from_slice(&self.batch_weights[j * w..(j + 1) * w]);
+        }
+        slot.pending.clear();
         Ok(())
     }
 

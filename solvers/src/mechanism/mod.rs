@@ -327,6 +327,27 @@ pub trait Mechanism: Send {
         let _ = (instance, weights, flag, cx);
         Ok(())
     }
+    /// Whether connection events may be delivered in batches through [`net_receive_batch`]: NET_RECEIVE
+    /// changes nothing but its own instance's variables and the connection's weights, and reads neither the
+    /// time nor random numbers, nor sends events. A group then delivers a step's connection events of this
+    /// type together (after the other events of the step, which cannot see the difference).
+    ///
+    /// [`net_receive_batch`]: Mechanism::net_receive_batch
+    fn batches_events(&self) -> bool {
+        false
+    }
+    /// NET_RECEIVE for connection events (flag 0) in order: event k on `instances[k]` with the weight vector
+    /// `weights[k * w..(k + 1) * w]`, w = `info().weights` (written back). Events on one instance must see
+    /// each other in order; the results must be those of `net_receive` per event.
+    fn net_receive_batch(&mut self, instances: &[u32], weights: &mut [f64]) -> KernelResult {
+        let w = self.info().weights;
+        let mut out = Outbox::default();
+        let mut cx = EventCx { t: f64::NAN, out: &mut out };
+        for (k, &i) in instances.iter().enumerate() {
+            self.net_receive(i as usize, &mut weights[k * w..(k + 1) * w], 0.0, &mut cx)?;
+        }
+        Ok(())
+    }
     /// NET_RECEIVE INITIAL for one connection's weights at initialisation. The default does what NEURON does
     /// without such a block: clear every weight but the first.
     fn init_weights(&mut self, instance: usize, weights: &mut [f64]) -> KernelResult {
