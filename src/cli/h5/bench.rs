@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Keep the file.
     #[arg(long)]
     pub keep: bool,
+    /// Only the read modes whose label contains this text (e.g. "scatter", "blocks", "round-robin").
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 const H5PY_READ: &str = r#"
@@ -109,6 +112,9 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
         ("read, owners (round-robin)", Selection::Owned(&assignment)),
     ];
     for (label, sel) in modes {
+        if a.only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
+            continue;
+        }
         let mut best = f64::INFINITY;
         let mut edges = 0;
         for _ in 0..a.repeat {
