@@ -110,6 +110,7 @@ impl Projection {
         self.source_index.len()
     }
 
+    /// The edge attributes, in (namespace, name) order.
     pub fn attributes(&self) -> &[EdgeAttribute] {
         &self.attributes
     }
@@ -628,7 +629,10 @@ impl NeuroH5File<'_> {
         };
         let mut info = agree(comm, info)?;
         comm.broadcast_bytes(0, &mut info);
-        let (attrs, sizes) = decode_info(&info);
+        let (mut attrs, sizes) = decode_info(&info);
+        // Attributes in (namespace, name) order whatever order the namespaces were asked in, as everywhere
+        // else a projection holds them.
+        attrs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let (dp_len, si_len) = (sizes[2], sizes[3]);
         let dbi: Vec<u32> = read_broadcast(self, &paths[0])?;
         let dbp: Vec<u64> = read_broadcast(self, &paths[1])?;
