@@ -659,7 +659,7 @@ impl NeuroH5File<'_> {
         }
         agree(comm, check)?;
 
-        let targets = selection.reads(comm, dst.range());
+        let (targets, owners) = selection.row_plan(comm, dst.range());
         let covered = |lo: u64, hi: u64| -> Vec<Range<u64>> {
             let mut out = Vec::new();
             let mut i = targets.partition_point(|r| r.end <= lo);
@@ -749,7 +749,7 @@ impl NeuroH5File<'_> {
             p.sorted = false;
             p.normalize(false);
         }
-        Ok(match selection.scatter_to() {
+        Ok(match owners {
             None => p,
             Some(a) => {
                 let schema = p.schema();
