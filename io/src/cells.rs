@@ -543,15 +543,24 @@ pub(crate) fn read_broadcast<T: Element>(f: &NeuroH5File, path: &str) -> Result<
 const RANGES_PER_READ: usize = 256;
 
 /// Collective read of the union of sorted, disjoint `ranges` of a 1-D dataset, as `dtype`. Many ranges are
-/// read in batches; every rank makes the same number of HDF5 calls.
+/// read in batches. With collective transfers every rank makes the same number of HDF5 calls; with
+/// independent ones (the default) each rank reads on its own and the ranks meet once, to agree on errors.
 pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Range<u64>]) -> Result<Values> {
     let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }.map_err(f.err(path));
-    let d = agree(f.comm, d)?;
+    let collective = h5::collective_read_transfers(f.access);
+    let d = if collective {
+        agree(f.comm, d)?
+    } else {
+        match d {
+            Ok(d) => d,
+            Err(e) => return agree(f.comm, Err(e)),
+        }
+    };
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let mut v = Values::zeros(dtype, total as usize);
     huge_pages(v.as_bytes_mut());
     let batches = ranges.len().div_ceil(RANGES_PER_READ);
-    let calls = if f.comm.size() == 1 { batches } else { f.comm.allreduce_max(batches as f64) as usize };
+    let calls = if collective { f.comm.allreduce_max(batches as f64) as usize } else { batches };
     let size = dtype.size();
     let bytes = v.as_bytes_mut();
     let mut at = 0usize;

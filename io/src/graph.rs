@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_broadcast, read_union, writer_of, writer_ranges, Selection};
+use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_union, read_whole, writer_of, writer_ranges, Selection};
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};
 use crate::file::{agree, exclusive_prefix, NeuroH5File, WriteOptions};
@@ -357,9 +357,21 @@ fn edge_attribute_info(f: &NeuroH5File, prj: &str, namespaces: &[&str]) -> Resul
     Ok(out)
 }
 
-fn encode_info(v: &[(String, String, Dtype, u64)], sizes: &[u64]) -> Vec<u8> {
+/// What rank 0 learns about a projection and broadcasts in one message: the edge attributes (namespace,
+/// name, dtype, length), the lengths of the four `Edges` datasets, the block index and the block pointer.
+struct EdgesInfo {
+    attrs: Vec<(String, String, Dtype, u64)>,
+    sizes: Vec<u64>,
+    dbi: Vec<u32>,
+    dbp: Vec<u64>,
+}
+
+fn encode_info(i: &EdgesInfo) -> Vec<u8> {
     let mut w = wire::Writer::default();
-    w.u64s(sizes);
+    w.u64s(&i.sizes);
+    w.u64s(&i.dbi.iter().map(|&b| b as u64).collect::<Vec<_>>());
+    w.u64s(&i.dbp);
+    let v = &i.attrs;
     for (ns, n, d, l) in v {
         w.str(ns);
         w.str(n);
@@ -369,9 +381,11 @@ fn encode_info(v: &[(String, String, Dtype, u64)], sizes: &[u64]) -> Vec<u8> {
     w.buf
 }
 
-fn decode_info(b: &[u8]) -> (Vec<(String, String, Dtype, u64)>, Vec<u64>) {
+fn decode_info(b: &[u8]) -> EdgesInfo {
     let mut r = wire::Reader::new(b);
     let sizes = r.u64s();
+    let dbi = r.u64s().into_iter().map(|b| b as u32).collect();
+    let dbp = r.u64s();
     let mut v = Vec::new();
     while !r.done() {
         let ns = r.str();
@@ -379,7 +393,7 @@ fn decode_info(b: &[u8]) -> (Vec<(String, String, Dtype, u64)>, Vec<u64>) {
         let d = Dtype::ALL[r.u64() as usize];
         v.push((ns, n, d, r.u64()));
     }
-    (v, sizes)
+    EdgesInfo { attrs: v, sizes, dbi, dbp }
 }
 
 /// Facts about a projection in a file.
@@ -599,7 +613,7 @@ impl NeuroH5File<'_> {
         let edges = format!("{prj}/{EDGES}");
         let paths: Vec<String> = [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
 
-        // Rank 0: sizes, types and attribute datasets; then the block index and pointer for everyone.
+        // Rank 0: sizes, types, attribute datasets, block index and block pointer, for everyone in one message.
         let info = if comm.rank() == 0 {
             (|| -> Result<Vec<u8>> {
                 if !h5::exists(self.hid(), &prj) {
@@ -622,20 +636,20 @@ impl NeuroH5File<'_> {
                 if let Some((ns, n, _, l)) = attrs.iter().find(|a| a.3 != sizes[3]) {
                     return Err(self.invalid(&format!("{prj}/{ns}/{n}"), format!("has {l} values but {} has {} edges", paths[3], sizes[3])));
                 }
-                Ok(encode_info(&attrs, &sizes))
+                let dbi = read_whole(self, &paths[0], Dtype::U32)?.into_vec::<u32>().expect("u32");
+                let dbp = read_whole(self, &paths[1], Dtype::U64)?.into_vec::<u64>().expect("u64");
+                Ok(encode_info(&EdgesInfo { attrs, sizes, dbi, dbp }))
             })()
         } else {
             Ok(Vec::new())
         };
         let mut info = agree(comm, info)?;
         comm.broadcast_bytes(0, &mut info);
-        let (mut attrs, sizes) = decode_info(&info);
+        let EdgesInfo { mut attrs, sizes, dbi, dbp } = decode_info(&info);
         // Attributes in (namespace, name) order whatever order the namespaces were asked in, as everywhere
         // else a projection holds them.
         attrs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let (dp_len, si_len) = (sizes[2], sizes[3]);
-        let dbi: Vec<u32> = read_broadcast(self, &paths[0])?;
-        let dbp: Vec<u64> = read_broadcast(self, &paths[1])?;
 
         // Blocks: (first gid, slot range), checked against the population and the pointer length.
         let mut blks: Vec<(u64, Range<u64>)> = Vec::with_capacity(dbi.len());

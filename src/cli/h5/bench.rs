@@ -4,6 +4,7 @@
 //! h5py process per rank reading its contiguous share at the same time (what each rank of a job of serial
 //! readers would do), and one process reading the whole datasets while the other ranks sleep (the raw
 //! serial speed). Repetitions interleave all of them. Prints one table (rank 0); a measurement, not a test.
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdout, Command, Stdio};
