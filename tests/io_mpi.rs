@@ -104,3 +104,45 @@ fn reading_with_1_2_and_3_ranks_gives_every_cell_to_its_owner() {
         }
     }
 }
+
+/// `miv h5 edges --json` of every projection of the synthetic network, by destination.
+fn edges_json(path: &Path) -> BTreeMap<String, Vec<serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for (src, dst) in [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")] {
+        let p = format!("{src}:{dst}");
+        let o = miv(&["h5", "edges", path.to_str().unwrap(), "--projection", &p, "--namespace", "Synapses", "--namespace", "Connections", "--json"]);
+        out.insert(p, json_lines(&o.expect_ok("h5 edges").stdout));
+    }
+    out
+}
+
+#[test]
+fn projections_copied_in_blocks_keep_their_attribute_values() {
+    // Regression (reported by the jobs): reading with namespaces [Synapses, Connections] -- not in sorted
+    // order -- and appending the result wrote syn_id into Connections/distance and distance into
+    // Synapses/syn_id, because the writer matched the agreed (sorted) attribute list to the projection's
+    // attributes by position. The copy reads blocks with Selection::Gids on every rank and appends each;
+    // the second pass appends to projections the file already has, so every destination appears twice.
+    no_file_locking();
+    let dir = scratch("io_mpi_copy");
+    let src = dir.join("s.h5");
+    write(2, &src, &[]);
+    let original = edges_json(&src);
+    assert!(original.values().map(|v| v.len()).sum::<usize>() > 50, "the network has edges");
+    for n in [1usize, 2, 3] {
+        let copy = dir.join(format!("c{n}.h5"));
+        let (s, c) = (src.to_str().unwrap(), copy.to_str().unwrap());
+        mpirun(n, &["h5", "selftest", "copy", s, c, "--namespace", "Synapses", "--namespace", "Connections", "--passes", "2"], T).expect_ok("selftest copy");
+        for (p, dests) in edges_json(&copy) {
+            assert_eq!(dests.len(), original[&p].len(), "{p}: destinations of the copy by {n} ranks");
+            for (got, want) in dests.iter().zip(&original[&p]) {
+                let twice = |v: &serde_json::Value| serde_json::json!([v.as_array().unwrap().clone(), v.as_array().unwrap().clone()].concat());
+                assert_eq!(got["destination"], want["destination"]);
+                assert_eq!(got["sources"], twice(&want["sources"]), "{p}: sources of {} ({n} ranks)", want["destination"]);
+                for key in ["Synapses/syn_id", "Connections/distance"] {
+                    assert_eq!(got["attributes"][key], twice(&want["attributes"][key]), "{p}: {key} of {} ({n} ranks)", want["destination"]);
+                }
+            }
+        }
+    }
+}

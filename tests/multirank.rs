@@ -41,6 +41,13 @@ fn collectives_give_the_same_answers_on_every_rank_count() {
             assert_eq!(l["counts"], serde_json::json!(counts));
             let a2a: Vec<[u64; 2]> = (0..n as u64).map(|from| [from, r as u64]).collect();
             assert_eq!(l["alltoallv"], serde_json::json!(a2a));
+            let from = |s: usize| (0..((s + r) % 3) as u32).map(move |k| [s as u32, r as u32, k]);
+            let exchanged: Vec<[u32; 3]> = (0..n).flat_map(from).collect();
+            assert_eq!(l["exchange"], serde_json::json!(exchanged));
+            let gap = [u32::MAX; 3];
+            let mut into: Vec<[u32; 3]> = (0..n).flat_map(|s| std::iter::once(gap).chain(from(s))).collect();
+            into.push(gap);
+            assert_eq!(l["alltoallv_into"], serde_json::json!(into));
             assert_eq!(l["sum"], sum);
             assert_eq!(l["min"], 1.0);
             assert_eq!(l["max"], n as f64);

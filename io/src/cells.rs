@@ -16,6 +16,7 @@
 //! hyperslab-union read per dataset, or, in [`Selection::IoRanks`] mode, a few reader ranks read contiguous
 //! blocks and send each cell to its owner.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -26,6 +27,7 @@ use crate::error::{IoError, Result};
 use crate::file::{agree, exclusive_prefix, last_rank_with, NeuroH5File, WriteOptions};
 use crate::h5::{self, Hid};
 use crate::types::Population;
+use crate::exchange::RowExchange;
 use crate::wire;
 
 pub const POPULATIONS: &str = "/Populations";
@@ -170,35 +172,16 @@ impl AttributeData {
         Ok(())
     }
 
-    /// Append all cells of `other` (same type).
-    pub(crate) fn append(&mut self, other: &AttributeData) {
-        for i in 0..other.gids.len() {
-            self.values.extend_from(&other.values, other.cell(i));
-            self.note_gid(other.gids[i]);
-        }
-    }
-
-    fn encode(&self, w: &mut wire::Writer, pick: &[usize]) {
-        let gids: Vec<u64> = pick.iter().map(|&i| self.gids[i]).collect();
-        let counts: Vec<u64> = pick.iter().map(|&i| self.ptr[i + 1] - self.ptr[i]).collect();
-        let mut vals = Values::empty(self.dtype());
-        for &i in pick {
-            vals.extend_from(&self.values, self.cell(i));
-        }
-        w.u64s(&gids);
-        w.u64s(&counts);
-        w.values(&vals);
-    }
-
-    fn decode(r: &mut wire::Reader) -> AttributeData {
-        let gids = r.u64s();
-        let counts = r.u64s();
-        let values = r.values();
-        let mut ptr = Vec::with_capacity(gids.len() + 1);
-        ptr.push(0);
-        for c in counts {
-            ptr.push(ptr.last().expect("ptr") + c);
-        }
+    /// Send each cell to `owner(gid)` (collective; every rank calls this for the same attributes in the
+    /// same order). Cells arrive in source-rank order.
+    fn scatter(comm: &dyn Communicator, data: Cow<AttributeData>, owner: &impl Fn(u64) -> usize) -> AttributeData {
+        let mut x = RowExchange::new(comm, &data.gids, &data.ptr, owner);
+        let ptr = std::mem::take(&mut x.ptr);
+        let gids = std::mem::take(&mut x.gids);
+        let values = match data {
+            Cow::Owned(d) => x.column(comm, &d.ptr, Cow::Owned(d.values)),
+            Cow::Borrowed(d) => x.column(comm, &d.ptr, Cow::Borrowed(&d.values)),
+        };
         let sorted = gids.windows(2).all(|w| w[0] < w[1]);
         AttributeData { gids, ptr, values, sorted }
     }
@@ -274,42 +257,22 @@ impl CellAttributes {
         Ok(())
     }
 
-    /// Serialise, for each destination rank, the cells `dest(gid)` names.
-    pub(crate) fn split_by(&self, ranks: usize, dest: impl Fn(u64) -> usize) -> Vec<Vec<u8>> {
-        let mut out: Vec<wire::Writer> = (0..ranks).map(|_| wire::Writer::default()).collect();
-        for (name, a) in &self.attributes {
-            let mut picks: Vec<Vec<usize>> = vec![Vec::new(); ranks];
-            for (i, &g) in a.gids.iter().enumerate() {
-                picks[dest(g)].push(i);
-            }
-            for (r, w) in out.iter_mut().enumerate() {
-                if picks[r].is_empty() {
-                    continue;
-                }
-                w.str(name);
-                w.u64(a.dtype() as u64);
-                a.encode(w, &picks[r]);
-            }
+    /// Send every cell of the attributes of `schema` (the same on every rank) to `owner(gid)` (collective).
+    /// An attribute this rank lacks is sent as empty.
+    pub(crate) fn scatter(cells: Cow<CellAttributes>, comm: &dyn Communicator, schema: &[(String, Dtype)], owner: impl Fn(u64) -> usize) -> CellAttributes {
+        let mut own = match cells {
+            Cow::Owned(c) => Ok(c.attributes),
+            Cow::Borrowed(c) => Err(c),
+        };
+        let mut out = CellAttributes::new();
+        for (name, dtype) in schema {
+            let data = match &mut own {
+                Ok(m) => Cow::Owned(m.remove(name).unwrap_or_else(|| AttributeData::new(*dtype))),
+                Err(c) => c.attributes.get(name).map_or_else(|| Cow::Owned(AttributeData::new(*dtype)), Cow::Borrowed),
+            };
+            out.insert(name, AttributeData::scatter(comm, data, &owner));
         }
-        out.into_iter().map(|w| w.buf).collect()
-    }
-
-    /// Append the cells of messages made by `split_by` (in message order).
-    pub(crate) fn absorb(&mut self, messages: &[Vec<u8>]) {
-        for m in messages {
-            let mut r = wire::Reader::new(m);
-            while !r.done() {
-                let name = r.str();
-                let _ = r.u64();
-                let part = AttributeData::decode(&mut r);
-                match self.attributes.get_mut(&name) {
-                    Some(a) => a.append(&part),
-                    None => {
-                        self.attributes.insert(name, part);
-                    }
-                }
-            }
-        }
+        out
     }
 }
 
@@ -352,20 +315,40 @@ impl Selection<'_> {
             _ => None,
         }
     }
+
+    /// How to read rows (destinations with their edges) of `population`: the gid ranges this rank reads and,
+    /// when rows must then move to their owners, the owner assignment. `Owned` with owners scattered over
+    /// the population (round-robin) is read as every rank reading a contiguous block and sending each row
+    /// to its owner, as `IoRanks` does: HDF5 pays several microseconds per selected piece and per dataset,
+    /// far more than moving a row of a few hundred edges between ranks. The result is the same either way.
+    pub(crate) fn row_plan(&self, comm: &dyn Communicator, population: Range<u64>) -> (Vec<Range<u64>>, Option<&Assignment>) {
+        let targets = self.reads(comm, population.clone());
+        if let Selection::Owned(a) = self {
+            let pieces = if comm.size() == 1 { targets.len() } else { comm.allreduce_max(targets.len() as f64) as usize };
+            if pieces > OWNED_PIECES_LIMIT && owns_all(a, &population) {
+                let blocks = ReadPlan::io_ranks(population, comm.size(), comm.size());
+                return (blocks.ranges_of(comm.rank()).to_vec(), Some(a));
+            }
+        }
+        (targets, self.scatter_to())
+    }
 }
 
-/// Send each cell to `owner(gid)` (collective) and merge what arrives.
-pub(crate) fn scatter_cells(comm: &dyn Communicator, cells: &CellAttributes, owner: impl Fn(u64) -> usize, context: &str) -> Result<CellAttributes> {
-    let sends = cells.split_by(comm.size(), owner);
-    let received = comm.alltoallv_bytes(&sends);
-    let mut out = CellAttributes::new();
-    // Keep every attribute known to the sender side, even when no cell of it arrives here.
-    for (name, a) in cells.attributes() {
-        out.declare(name, a.dtype())?;
+/// Above this many owned gid runs on some rank, `Selection::Owned` reads rows in contiguous blocks and
+/// exchanges them (see `Selection::row_plan`).
+const OWNED_PIECES_LIMIT: usize = 64;
+
+/// Does `a` give every gid of `population` an owner (so a block read followed by an exchange delivers
+/// exactly what `Owned` promises)?
+fn owns_all(a: &Assignment, population: &Range<u64>) -> bool {
+    match a {
+        Assignment::RoundRobin { .. } => true,
+        Assignment::Table { gids, .. } => {
+            let lo = gids.partition_point(|&g| g < population.start);
+            let hi = gids.partition_point(|&g| g < population.end);
+            (hi - lo) as u64 == population.end.saturating_sub(population.start)
+        }
     }
-    out.absorb(&received);
-    out.normalize(true, context)?;
-    Ok(out)
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -560,15 +543,24 @@ pub(crate) fn read_broadcast<T: Element>(f: &NeuroH5File, path: &str) -> Result<
 const RANGES_PER_READ: usize = 256;
 
 /// Collective read of the union of sorted, disjoint `ranges` of a 1-D dataset, as `dtype`. Many ranges are
-/// read in batches; every rank makes the same number of HDF5 calls.
+/// read in batches. With collective transfers every rank makes the same number of HDF5 calls; with
+/// independent ones (the default) each rank reads on its own and the ranks meet once, to agree on errors.
 pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Range<u64>]) -> Result<Values> {
     let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }.map_err(f.err(path));
-    let d = agree(f.comm, d)?;
+    let collective = h5::collective_read_transfers(f.access);
+    let d = if collective {
+        agree(f.comm, d)?
+    } else {
+        match d {
+            Ok(d) => d,
+            Err(e) => return agree(f.comm, Err(e)),
+        }
+    };
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let mut v = Values::zeros(dtype, total as usize);
     huge_pages(v.as_bytes_mut());
     let batches = ranges.len().div_ceil(RANGES_PER_READ);
-    let calls = if f.comm.size() == 1 { batches } else { f.comm.allreduce_max(batches as f64) as usize };
+    let calls = if collective { f.comm.allreduce_max(batches as f64) as usize } else { batches };
     let size = dtype.size();
     let bytes = v.as_bytes_mut();
     let mut at = 0usize;
@@ -587,37 +579,9 @@ pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Ra
     Ok(v)
 }
 
-/// Ask the kernel to back a large, not yet touched buffer with transparent huge pages (as numpy does for
-/// its arrays): reading 100 MB into 4 KiB pages spends more time in page faults than in copying.
+/// Back a large, not yet touched buffer with transparent huge pages (see `miv_partition::buffer`).
 pub(crate) fn huge_pages(buf: &mut [u8]) {
-    huge_pages_at(buf.as_mut_ptr(), buf.len());
-}
-
-/// [`huge_pages`] for a region given by address and length (e.g. a Vec's spare capacity).
-fn huge_pages_at(ptr: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    if len < 4 * HUGE {
-        return;
-    }
-    let start = (ptr as usize).div_ceil(HUGE) * HUGE;
-    let end = (ptr as usize + len) / HUGE * HUGE;
-    if end > start {
-        // SAFETY: the range lies inside the caller's region; MADV_HUGEPAGE only changes how future faults
-        // are served.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-/// Reserve room for `extra` more elements, backed by huge pages when large.
-pub(crate) fn reserve_huge<T: bytemuck::Pod>(v: &mut Vec<T>, extra: usize) {
-    if v.capacity() - v.len() >= extra {
-        return;
-    }
-    v.reserve(extra);
-    let spare = v.spare_capacity_mut();
-    huge_pages_at(spare.as_mut_ptr() as *mut u8, std::mem::size_of_val(spare));
+    miv_partition::buffer::advise_huge(buf.as_mut_ptr(), buf.len());
 }
 
 /// Coalesce sorted ranges that touch or overlap; returns the merged ranges and, for each input range, its
@@ -1007,7 +971,7 @@ impl NeuroH5File<'_> {
         let local: Vec<(String, Dtype)> = cells.attributes().map(|(n, a)| (n.clone(), a.dtype())).collect();
         let schema = agree_schema(self.comm, &local, &context)?;
         let names: Vec<String> = schema.iter().map(|x| x.0.clone()).collect();
-        let data = distribute(self, &pop, cells, opts, &context)?;
+        let data = distribute(self, &pop, cells, &schema, opts, &context)?;
         write_namespace(self, &pop, namespace, &NsLayout::separate(&names), &data, &schema, opts)
     }
 
@@ -1027,7 +991,12 @@ impl NeuroH5File<'_> {
         let cells = read_namespace_ranges(self, &pop, &ns_path, &info, &targets, attributes)?;
         match selection.scatter_to() {
             None => Ok(cells),
-            Some(a) => scatter_cells(self.comm, &cells, |g| a.rank_of(g).unwrap_or(0), &ns_path),
+            Some(a) => {
+                let schema: Vec<(String, Dtype)> = cells.attributes().map(|(n, a)| (n.clone(), a.dtype())).collect();
+                let mut out = CellAttributes::scatter(Cow::Owned(cells), self.comm, &schema, |g| a.rank_of(g).unwrap_or(0));
+                out.normalize(true, &ns_path)?;
+                Ok(out)
+            }
         }
     }
 
@@ -1058,7 +1027,7 @@ impl NeuroH5File<'_> {
 }
 
 /// Validate this rank's cells against the population and send them to their writers (collective).
-pub(crate) fn distribute(f: &NeuroH5File, pop: &Population, cells: &CellAttributes, opts: &WriteOptions, context: &str) -> Result<CellAttributes> {
+pub(crate) fn distribute(f: &NeuroH5File, pop: &Population, cells: &CellAttributes, schema: &[(String, Dtype)], opts: &WriteOptions, context: &str) -> Result<CellAttributes> {
     let mut local = Ok(());
     for (name, a) in cells.attributes() {
         if let Some(g) = a.gids.iter().find(|g| !pop.contains(**g)) {
@@ -1070,11 +1039,7 @@ pub(crate) fn distribute(f: &NeuroH5File, pop: &Population, cells: &CellAttribut
         cells.clone()
     } else {
         let blocks = writer_ranges(f.comm, pop.range(), opts.io_size);
-        let sends = cells.split_by(f.comm.size(), |g| writer_of(&blocks, g));
-        let received = f.comm.alltoallv_bytes(&sends);
-        let mut d = CellAttributes::new();
-        d.absorb(&received);
-        d
+        CellAttributes::scatter(Cow::Borrowed(cells), f.comm, schema, |g| writer_of(&blocks, g))
     };
     let r = data.normalize(false, context);
     agree(f.comm, r)?;
@@ -1109,16 +1074,16 @@ mod tests {
     }
 
     #[test]
-    fn split_and_absorb_roundtrip() {
+    fn scatter_on_one_rank_keeps_every_cell() {
         let mut c = CellAttributes::new();
-        for g in 0..10u64 {
+        for g in [4u64, 0, 7] {
             c.push("x", g, &vec![g as i16; g as usize % 3]).unwrap();
-            c.push("y", g, &[g as f64]).unwrap();
         }
-        let parts = c.split_by(3, |g| (g % 3) as usize);
-        let mut back = CellAttributes::new();
-        back.absorb(&parts);
-        back.normalize(false, "t").unwrap();
-        assert_eq!(back, c);
+        c.push("y", 9, &[1.5f64]).unwrap();
+        let schema = vec![("x".to_string(), Dtype::I16), ("y".to_string(), Dtype::F64), ("z".to_string(), Dtype::U8)];
+        let back = CellAttributes::scatter(Cow::Borrowed(&c), &miv_partition::SerialComm, &schema, |_| 0);
+        assert_eq!(back.attribute("x"), c.attribute("x"));
+        assert_eq!(back.attribute("y"), c.attribute("y"));
+        assert_eq!(back.attribute("z").map(|a| a.num_cells()), Some(0));
     }
 }

@@ -94,7 +94,8 @@ impl<'c> NeuroH5File<'c> {
             Ok(())
         };
         agree(comm, local)?;
-        let access = access_for(comm);
+        // Read-only files are read by every rank on its own (see `h5::reads_through_mpio`).
+        let access = if writable || h5::reads_through_mpio() { access_for(comm) } else { Access::Serial };
         let hid = h5::open_file(&path.to_string_lossy(), writable, access).map_err(|e| hdf5_error(path, "/", e));
         let hid = agree(comm, hid)?;
         Ok(NeuroH5File { comm, path: path.to_path_buf(), final_path: None, hid: Some(hid), access, writable, ranges: RefCell::new(None) })

@@ -19,12 +19,13 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_broadcast, read_union, writer_of, writer_ranges, Selection};
+use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_union, read_whole, writer_of, writer_ranges, Selection};
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};
 use crate::file::{agree, exclusive_prefix, NeuroH5File, WriteOptions};
 use crate::h5;
 use crate::types::Population;
+use crate::exchange::RowExchange;
 use crate::wire;
 
 pub const PROJECTIONS: &str = "/Projections";
@@ -109,6 +110,7 @@ impl Projection {
         self.source_index.len()
     }
 
+    /// The edge attributes, in (namespace, name) order.
     pub fn attributes(&self) -> &[EdgeAttribute] {
         &self.attributes
     }
@@ -268,96 +270,6 @@ impl Projection {
         self.dst_ptr = ptr;
     }
 
-    fn encode(&self, pick: &[usize]) -> Vec<u8> {
-        let mut w = wire::Writer::default();
-        let gids: Vec<u64> = pick.iter().map(|&i| self.destinations[i]).collect();
-        let counts: Vec<u64> = pick.iter().map(|&i| self.dst_ptr[i + 1] - self.dst_ptr[i]).collect();
-        // The picked edges as few contiguous runs.
-        let mut runs: Vec<Range<usize>> = Vec::new();
-        for &i in pick {
-            let e = self.edges(i);
-            match runs.last_mut() {
-                Some(r) if r.end == e.start => r.end = e.end,
-                _ => runs.push(e),
-            }
-        }
-        w.u64s(&gids);
-        w.u64s(&counts);
-        w.u32s_ranges(&self.source_index, &runs);
-        w.u64(self.attributes.len() as u64);
-        for a in &self.attributes {
-            w.str(&a.namespace);
-            w.str(&a.name);
-            w.values_ranges(&a.values, &runs);
-        }
-        w.buf
-    }
-
-    /// Append the destinations of messages made by `encode`.
-    fn absorb(&mut self, messages: &[Vec<u8>]) {
-        // Reserve once (growing 100 MB arrays by doubling copies them several times), then copy each
-        // message's columns straight from its bytes.
-        let (mut dests, mut edges) = (0usize, 0usize);
-        for m in messages.iter().filter(|m| !m.is_empty()) {
-            let mut r = wire::Reader::new(m);
-            dests += r.u64s().len();
-            let _ = r.u64s();
-            edges += r.u32s_raw().len() / 4;
-        }
-        self.destinations.reserve(dests);
-        self.dst_ptr.reserve(dests);
-        crate::cells::reserve_huge(&mut self.source_index, edges);
-        for m in messages.iter().filter(|m| !m.is_empty()) {
-            let mut r = wire::Reader::new(m);
-            let gids = r.u64s();
-            let counts = r.u64s();
-            for (g, c) in gids.iter().zip(&counts) {
-                if let Some(&last) = self.destinations.last() {
-                    if *g <= last {
-                        self.sorted = false;
-                    }
-                }
-                self.destinations.push(*g);
-                self.dst_ptr.push(self.dst_ptr.last().expect("ptr") + c);
-            }
-            crate::dtype::extend_pod(&mut self.source_index, r.u32s_raw());
-            for _ in 0..r.u64() {
-                let ns = r.str();
-                let name = r.str();
-                let (d, bytes) = r.values_raw();
-                let a = match self.attributes.iter().position(|a| a.namespace == ns && a.name == name) {
-                    Some(i) => &mut self.attributes[i],
-                    None => {
-                        self.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: Values::empty(d) });
-                        self.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-                        self.attributes.iter_mut().find(|a| a.namespace == ns && a.name == name).expect("just added")
-                    }
-                };
-                if a.values.is_empty() {
-                    a.values.reserve(edges);
-                }
-                a.values.extend_from_bytes(bytes);
-            }
-        }
-    }
-
-    /// Split into per-rank messages by `dest(destination gid)`.
-    fn split_by(&self, ranks: usize, dest: impl Fn(u64) -> usize) -> Vec<Vec<u8>> {
-        let mut picks: Vec<Vec<usize>> = vec![Vec::new(); ranks];
-        for (i, &g) in self.destinations.iter().enumerate() {
-            picks[dest(g)].push(i);
-        }
-        picks.iter().map(|p| if p.is_empty() { Vec::new() } else { self.encode(p) }).collect()
-    }
-
-    fn empty_like(&self) -> Projection {
-        let mut p = Projection { destinations: Vec::new(), dst_ptr: vec![0], source_index: Vec::new(), attributes: Vec::new(), sorted: true, ..self.clone_header() };
-        for a in &self.attributes {
-            p.attributes.push(EdgeAttribute { namespace: a.namespace.clone(), name: a.name.clone(), values: Values::empty(a.values.dtype()) });
-        }
-        p
-    }
-
     fn clone_header(&self) -> Projection {
         Projection {
             source: self.source.clone(),
@@ -372,49 +284,32 @@ impl Projection {
         }
     }
 
-    /// Append every destination of `o` (same projection and attributes).
-    fn append_from(&mut self, o: &Projection) {
-        let base = self.source_index.len() as u64;
-        self.sorted &= self.destinations.last().zip(o.destinations.first()).is_none_or(|(a, b)| a < b) && o.sorted;
-        self.destinations.extend_from_slice(&o.destinations);
-        self.dst_ptr.extend(o.dst_ptr[1..].iter().map(|p| p + base));
-        self.source_index.extend_from_slice(&o.source_index);
-        for a in &o.attributes {
-            match self.attributes.iter_mut().find(|x| x.namespace == a.namespace && x.name == a.name) {
-                Some(x) => x.values.extend_from(&a.values, 0..a.values.len()),
-                None => self.attributes.push(a.clone()),
-            }
+    /// Send each destination with its edges to `owner(gid)` (collective). `schema` lists the edge
+    /// attributes as (namespace, name, dtype), the same on every rank; one this rank lacks is sent as empty.
+    /// Destinations arrive in source-rank order (sorted when each rank's are and the ranks hold ascending
+    /// gid blocks in rank order, as I/O ranks do).
+    pub(crate) fn scatter(mut self, comm: &dyn miv_partition::Communicator, schema: &[(String, String, Dtype)], owner: impl Fn(u64) -> usize) -> Projection {
+        let mut x = RowExchange::new(comm, &self.destinations, &self.dst_ptr, owner);
+        let mut p = self.clone_header();
+        let si = Values::U32(std::mem::take(&mut self.source_index));
+        p.source_index = x.column(comm, &self.dst_ptr, Cow::Owned(si)).into_vec::<u32>().expect("u32 column");
+        for (ns, name, dtype) in schema {
+            let values = match self.attributes.iter().position(|a| &a.namespace == ns && &a.name == name) {
+                Some(i) => self.attributes.swap_remove(i).values,
+                None => Values::empty(*dtype),
+            };
+            p.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: x.column(comm, &self.dst_ptr, Cow::Owned(values)) });
         }
+        p.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        p.destinations = x.gids;
+        p.dst_ptr = x.ptr;
+        p.sorted = false;
+        p
     }
 
-    /// Send each destination to `owner(gid)` (collective). What stays on this rank is not copied when
-    /// nothing arrives from elsewhere.
-    pub(crate) fn scatter(self, comm: &dyn miv_partition::Communicator, owner: impl Fn(u64) -> usize) -> Projection {
-        let me = comm.rank();
-        let mut picks: Vec<Vec<usize>> = vec![Vec::new(); comm.size()];
-        for (i, &g) in self.destinations.iter().enumerate() {
-            picks[owner(g)].push(i);
-        }
-        let sends: Vec<Vec<u8>> = picks.iter().enumerate().map(|(r, p)| if r == me || p.is_empty() { Vec::new() } else { self.encode(p) }).collect();
-        let received = comm.alltoallv_bytes(&sends);
-        let mut local = if picks[me].len() == self.destinations.len() {
-            self
-        } else {
-            let mut l = self.empty_like();
-            l.absorb(&[self.encode(&picks[me])]);
-            l
-        };
-        if received.iter().all(|m| m.is_empty()) {
-            local.normalize(false);
-            return local;
-        }
-        let mut p = local.empty_like();
-        p.absorb(&received[..me]);
-        p.append_from(&local);
-        drop(local);
-        p.absorb(&received[me + 1..]);
-        p.normalize(false);
-        p
+    /// (namespace, name, dtype) of each edge attribute.
+    fn schema(&self) -> Vec<(String, String, Dtype)> {
+        self.attributes.iter().map(|a| (a.namespace.clone(), a.name.clone(), a.values.dtype())).collect()
     }
 }
 
@@ -462,9 +357,21 @@ fn edge_attribute_info(f: &NeuroH5File, prj: &str, namespaces: &[&str]) -> Resul
     Ok(out)
 }
 
-fn encode_info(v: &[(String, String, Dtype, u64)], sizes: &[u64]) -> Vec<u8> {
+/// What rank 0 learns about a projection and broadcasts in one message: the edge attributes (namespace,
+/// name, dtype, length), the lengths of the four `Edges` datasets, the block index and the block pointer.
+struct EdgesInfo {
+    attrs: Vec<(String, String, Dtype, u64)>,
+    sizes: Vec<u64>,
+    dbi: Vec<u32>,
+    dbp: Vec<u64>,
+}
+
+fn encode_info(i: &EdgesInfo) -> Vec<u8> {
     let mut w = wire::Writer::default();
-    w.u64s(sizes);
+    w.u64s(&i.sizes);
+    w.u64s(&i.dbi.iter().map(|&b| b as u64).collect::<Vec<_>>());
+    w.u64s(&i.dbp);
+    let v = &i.attrs;
     for (ns, n, d, l) in v {
         w.str(ns);
         w.str(n);
@@ -474,9 +381,11 @@ fn encode_info(v: &[(String, String, Dtype, u64)], sizes: &[u64]) -> Vec<u8> {
     w.buf
 }
 
-fn decode_info(b: &[u8]) -> (Vec<(String, String, Dtype, u64)>, Vec<u64>) {
+fn decode_info(b: &[u8]) -> EdgesInfo {
     let mut r = wire::Reader::new(b);
     let sizes = r.u64s();
+    let dbi = r.u64s().into_iter().map(|b| b as u32).collect();
+    let dbp = r.u64s();
     let mut v = Vec::new();
     while !r.done() {
         let ns = r.str();
@@ -484,7 +393,7 @@ fn decode_info(b: &[u8]) -> (Vec<(String, String, Dtype, u64)>, Vec<u64>) {
         let d = Dtype::ALL[r.u64() as usize];
         v.push((ns, n, d, r.u64()));
     }
-    (v, sizes)
+    EdgesInfo { attrs: v, sizes, dbi, dbp }
 }
 
 /// Facts about a projection in a file.
@@ -587,12 +496,14 @@ impl NeuroH5File<'_> {
             }
         } else {
             let blocks = writer_ranges(comm, dst.range(), opts.io_size);
-            let sends = projection.split_by(comm.size(), |g| writer_of(&blocks, g));
-            let received = comm.alltoallv_bytes(&sends);
-            drop(sends);
-            let mut d = projection.empty_like();
-            d.absorb(&received);
-            drop(received);
+            let columns: Vec<(String, String, Dtype)> = schema
+                .iter()
+                .map(|(k, d)| {
+                    let (ns, name) = k.split_once('/').expect("ns/name");
+                    (ns.to_string(), name.to_string(), *d)
+                })
+                .collect();
+            let mut d = projection.clone().scatter(comm, &columns, |g| writer_of(&blocks, g));
             d.normalize(true);
             Cow::Owned(d)
         };
@@ -702,7 +613,7 @@ impl NeuroH5File<'_> {
         let edges = format!("{prj}/{EDGES}");
         let paths: Vec<String> = [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
 
-        // Rank 0: sizes, types and attribute datasets; then the block index and pointer for everyone.
+        // Rank 0: sizes, types, attribute datasets, block index and block pointer, for everyone in one message.
         let info = if comm.rank() == 0 {
             (|| -> Result<Vec<u8>> {
                 if !h5::exists(self.hid(), &prj) {
@@ -725,17 +636,20 @@ impl NeuroH5File<'_> {
                 if let Some((ns, n, _, l)) = attrs.iter().find(|a| a.3 != sizes[3]) {
                     return Err(self.invalid(&format!("{prj}/{ns}/{n}"), format!("has {l} values but {} has {} edges", paths[3], sizes[3])));
                 }
-                Ok(encode_info(&attrs, &sizes))
+                let dbi = read_whole(self, &paths[0], Dtype::U32)?.into_vec::<u32>().expect("u32");
+                let dbp = read_whole(self, &paths[1], Dtype::U64)?.into_vec::<u64>().expect("u64");
+                Ok(encode_info(&EdgesInfo { attrs, sizes, dbi, dbp }))
             })()
         } else {
             Ok(Vec::new())
         };
         let mut info = agree(comm, info)?;
         comm.broadcast_bytes(0, &mut info);
-        let (attrs, sizes) = decode_info(&info);
+        let EdgesInfo { mut attrs, sizes, dbi, dbp } = decode_info(&info);
+        // Attributes in (namespace, name) order whatever order the namespaces were asked in, as everywhere
+        // else a projection holds them.
+        attrs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let (dp_len, si_len) = (sizes[2], sizes[3]);
-        let dbi: Vec<u32> = read_broadcast(self, &paths[0])?;
-        let dbp: Vec<u64> = read_broadcast(self, &paths[1])?;
 
         // Blocks: (first gid, slot range), checked against the population and the pointer length.
         let mut blks: Vec<(u64, Range<u64>)> = Vec::with_capacity(dbi.len());
@@ -759,7 +673,7 @@ impl NeuroH5File<'_> {
         }
         agree(comm, check)?;
 
-        let targets = selection.reads(comm, dst.range());
+        let (targets, owners) = selection.row_plan(comm, dst.range());
         let covered = |lo: u64, hi: u64| -> Vec<Range<u64>> {
             let mut out = Vec::new();
             let mut i = targets.partition_point(|r| r.end <= lo);
@@ -849,9 +763,14 @@ impl NeuroH5File<'_> {
             p.sorted = false;
             p.normalize(false);
         }
-        Ok(match selection.scatter_to() {
+        Ok(match owners {
             None => p,
-            Some(a) => p.scatter(comm, |g| a.rank_of(g).unwrap_or(0)),
+            Some(a) => {
+                let schema = p.schema();
+                let mut q = p.scatter(comm, &schema, |g| a.rank_of(g).unwrap_or(0));
+                q.normalize(false);
+                q
+            }
         })
     }
 }
@@ -901,16 +820,18 @@ mod tests {
     }
 
     #[test]
-    fn split_absorb_roundtrip() {
+    fn scatter_on_one_rank_keeps_every_edge() {
         let (a, b) = pops();
         let mut p = Projection::new(&a, &b);
         p.push(3, &[0, 1]).unwrap();
         p.push(4, &[2]).unwrap();
         p.attr_mut::<i8>("N", "k").unwrap().extend([-1, 2, 3]);
-        let parts = p.split_by(2, |g| (g % 2) as usize);
-        let mut q = p.empty_like();
-        q.absorb(&parts);
+        let schema = p.schema();
+        let mut q = p.clone().scatter(&miv_partition::SerialComm, &schema, |_| 0);
         q.normalize(false);
         assert_eq!(q, p);
+        // A rank without edges may lack the attributes; it receives them empty.
+        let none = Projection::new(&a, &b).scatter(&miv_partition::SerialComm, &schema, |_| 0);
+        assert_eq!(none.attribute("N", "k"), Some(&Values::I8(vec![])));
     }
 }

@@ -42,6 +42,7 @@
 pub mod cells;
 pub mod dtype;
 pub mod error;
+pub(crate) mod exchange;
 pub mod file;
 pub mod graph;
 pub(crate) mod h5;

@@ -360,7 +360,7 @@ impl NeuroH5File<'_> {
         let context = format!("{}: {}", self.path().display(), namespace_path(population, TREES));
         let cells = trees_to_cells(trees);
         let cells = crate::file::agree(self.comm, cells)?;
-        let data = crate::cells::distribute(self, &pop, &cells, opts, &context)?;
+        let data = crate::cells::distribute(self, &pop, &cells, &trees_schema(), opts, &context)?;
         crate::cells::write_namespace(self, &pop, TREES, &trees_layout(), &data, &trees_schema(), opts)
     }
 

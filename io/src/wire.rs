@@ -1,7 +1,5 @@
-//! Byte encoding of cells and edges for the all-to-all exchanges between ranks (writer redistribution and
-//! I/O-rank scatter). Little-endian, length-prefixed, private to this crate: both ends are the same binary.
-
-use crate::dtype::{Dtype, Values};
+//! Byte encoding of the small descriptions rank 0 broadcasts (namespace and projection structure).
+//! Little-endian, length-prefixed, private to this crate: both ends are the same binary.
 
 #[derive(Default)]
 pub(crate) struct Writer {
@@ -19,26 +17,6 @@ impl Writer {
     pub fn u64s(&mut self, v: &[u64]) {
         self.u64(v.len() as u64);
         self.buf.extend_from_slice(bytemuck::cast_slice(v));
-    }
-    pub fn values(&mut self, v: &Values) {
-        self.values_ranges(v, &[0..v.len()]);
-    }
-    /// The elements of `ranges` of `v`, concatenated, as one column.
-    pub fn values_ranges(&mut self, v: &Values, ranges: &[std::ops::Range<usize>]) {
-        let size = v.dtype().size();
-        self.u64(Dtype::ALL.iter().position(|d| *d == v.dtype()).expect("known dtype") as u64);
-        self.u64(ranges.iter().map(|r| r.len()).sum::<usize>() as u64);
-        let bytes = v.as_bytes();
-        for r in ranges {
-            self.buf.extend_from_slice(&bytes[r.start * size..r.end * size]);
-        }
-    }
-    /// The elements of `ranges` of `v`, concatenated, as one u32 list.
-    pub fn u32s_ranges(&mut self, v: &[u32], ranges: &[std::ops::Range<usize>]) {
-        self.u64(ranges.iter().map(|r| r.len()).sum::<usize>() as u64);
-        for r in ranges {
-            self.buf.extend_from_slice(bytemuck::cast_slice(&v[r.clone()]));
-        }
     }
 }
 
@@ -72,21 +50,6 @@ impl<'a> Reader<'a> {
         bytemuck::cast_slice_mut(&mut v).copy_from_slice(self.take(n * 8));
         v
     }
-    pub fn values(&mut self) -> Values {
-        let (d, b) = self.values_raw();
-        Values::from_bytes(d, b)
-    }
-    /// A column's type and raw bytes, without copying.
-    pub fn values_raw(&mut self) -> (Dtype, &'a [u8]) {
-        let d = Dtype::ALL[self.u64() as usize];
-        let n = self.u64() as usize;
-        (d, self.take(n * d.size()))
-    }
-    /// A u32 list's raw bytes, without copying.
-    pub fn u32s_raw(&mut self) -> &'a [u8] {
-        let n = self.u64() as usize;
-        self.take(n * 4)
-    }
 }
 
 #[cfg(test)]
@@ -98,13 +61,9 @@ mod tests {
         let mut w = Writer::default();
         w.str("Synapse Attributes");
         w.u64s(&[1, 2, 3]);
-        w.u32s_ranges(&[7, 8, 9], &[0..1, 2..3]);
-        w.values(&Values::I8(vec![-1, 2]));
         let mut r = Reader::new(&w.buf);
         assert_eq!(r.str(), "Synapse Attributes");
         assert_eq!(r.u64s(), vec![1, 2, 3]);
-        assert_eq!(r.u32s_raw(), bytemuck::cast_slice::<u32, u8>(&[7, 9]));
-        assert_eq!(r.values(), Values::I8(vec![-1, 2]));
         assert!(r.done());
     }
 }

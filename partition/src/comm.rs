@@ -20,8 +20,14 @@ pub trait Communicator: Send + Sync {
     fn broadcast_bytes(&self, root: usize, buf: &mut Vec<u8>);
     /// Every rank gets every rank's bytes, concatenated in rank order, plus each rank's byte count.
     fn allgatherv_bytes(&self, local: &[u8]) -> (Vec<u8>, Vec<usize>);
-    /// Personalised all-to-all: `sends[r]` goes to rank r; returns what each rank sent to this one, in rank order.
-    fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>>;
+    /// One count to each rank (`send[r]` to rank r); returns the count each rank sent to this one.
+    fn alltoall_counts(&self, send: &[u64]) -> Vec<u64>;
+    /// Personalised all-to-all of records of `elem` bytes between the caller's buffers, without copies of
+    /// its own: the `send_counts[r]` records at record offset `send_displs[r]` of `send` go to rank r, and
+    /// the records rank r sends here land at record offset `recv_displs[r]` of `recv` (`recv_counts[r]` of
+    /// them, agreed beforehand, e.g. with `alltoall_counts`). Use the typed `alltoallv_into`.
+    #[allow(clippy::too_many_arguments)]
+    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]);
     /// Root gets every rank's bytes (concatenated, with counts); other ranks get `None`.
     fn gatherv_bytes(&self, root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)>;
     /// Element-wise sum of `values` over all ranks, result on every rank.
@@ -70,10 +76,63 @@ impl dyn Communicator + '_ {
         self.allgatherv(std::slice::from_ref(&local)).0
     }
 
-    /// Personalised all-to-all of records: `sends[r]` goes to rank r; returns the records received from each rank.
+    /// Personalised all-to-all of records between the caller's buffers (see `Communicator::alltoallv_raw`;
+    /// counts and displacements count records). A rank may move its own records itself and pass 0 for its
+    /// own counts.
+    pub fn alltoallv_into<T: Pod>(&self, send: &[T], send_counts: &[usize], send_displs: &[usize], recv: &mut [T], recv_counts: &[usize], recv_displs: &[usize]) {
+        let elem = std::mem::size_of::<T>();
+        if elem > 0 {
+            self.alltoallv_into_bytes(elem, bytemuck::cast_slice(send), send_counts, send_displs, bytemuck::cast_slice_mut(recv), recv_counts, recv_displs);
+        }
+    }
+
+    /// `alltoallv_into` for records of `elem` bytes held in byte buffers (e.g. a column whose type is known
+    /// at run time).
+    #[allow(clippy::too_many_arguments)]
+    pub fn alltoallv_into_bytes(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+        let n = self.size();
+        assert!(elem > 0, "alltoallv of empty records");
+        assert!(
+            [send_counts.len(), send_displs.len(), recv_counts.len(), recv_displs.len()].iter().all(|&l| l == n),
+            "alltoallv needs one count and one displacement per rank"
+        );
+        for r in 0..n {
+            assert!((send_displs[r] + send_counts[r]) * elem <= send.len(), "alltoallv: records for rank {r} lie outside the send buffer");
+            assert!((recv_displs[r] + recv_counts[r]) * elem <= recv.len(), "alltoallv: records from rank {r} lie outside the receive buffer");
+        }
+        self.alltoallv_raw(elem, send, send_counts, send_displs, recv, recv_counts, recv_displs);
+    }
+
+    /// Send records grouped by destination rank (`counts[r]` records for rank r, ranks in order); returns
+    /// the records received, grouped by source rank in rank order, and the number from each rank. The
+    /// result is allocated once, straight from the transfer (huge pages when large).
+    pub fn exchange<T: Pod>(&self, send: &[T], counts: &[usize]) -> (Vec<T>, Vec<usize>) {
+        assert_eq!(counts.len(), self.size(), "exchange needs one count per rank");
+        assert_eq!(counts.iter().sum::<usize>(), send.len(), "exchange: counts do not add up to the records given");
+        let recv_counts: Vec<usize> = self.alltoall_counts(&counts.iter().map(|&c| c as u64).collect::<Vec<_>>()).into_iter().map(|c| c as usize).collect();
+        let mut recv = crate::buffer::zeroed::<T>(recv_counts.iter().sum());
+        self.alltoallv_into(send, counts, &displacements(counts), &mut recv, &recv_counts, &displacements(&recv_counts));
+        (recv, recv_counts)
+    }
+
+    /// Personalised all-to-all of records: `sends[r]` goes to rank r; returns the records received from
+    /// each rank. Convenient for small messages; large ones should use `exchange` or `alltoallv_into`.
     pub fn alltoallv<T: Pod>(&self, sends: &[Vec<T>]) -> Vec<Vec<T>> {
-        let bytes: Vec<Vec<u8>> = sends.iter().map(|v| bytemuck::cast_slice::<T, u8>(v).to_vec()).collect();
-        self.alltoallv_bytes(&bytes).iter().map(|b| pod_from_bytes(b)).collect()
+        let counts: Vec<usize> = sends.iter().map(|v| v.len()).collect();
+        let (all, recv_counts) = self.exchange(&sends.concat(), &counts);
+        let mut at = 0;
+        recv_counts
+            .iter()
+            .map(|&c| {
+                at += c;
+                all[at - c..at].to_vec()
+            })
+            .collect()
+    }
+
+    /// `alltoallv` of bytes.
+    pub fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        self.alltoallv(sends)
     }
 
     /// Root receives every rank's records in rank order with per-rank counts; others get `None`.
@@ -167,6 +226,18 @@ fn split_by_counts(bytes: &[u8], counts: &[usize]) -> Vec<String> {
     out
 }
 
+/// Exclusive prefix sums of `counts`: where each rank's records start in a buffer grouped by rank.
+pub fn displacements(counts: &[usize]) -> Vec<usize> {
+    let mut at = 0;
+    counts
+        .iter()
+        .map(|&c| {
+            at += c;
+            at - c
+        })
+        .collect()
+}
+
 /// Copy bytes into a properly aligned vector of records.
 pub(crate) fn pod_from_bytes<T: Pod>(bytes: &[u8]) -> Vec<T> {
     let sz = std::mem::size_of::<T>();
@@ -201,9 +272,14 @@ impl Communicator for SerialComm {
     fn allgatherv_bytes(&self, local: &[u8]) -> (Vec<u8>, Vec<usize>) {
         (local.to_vec(), vec![local.len()])
     }
-    fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        assert_eq!(sends.len(), 1, "alltoallv on one rank needs exactly one send buffer");
-        vec![sends[0].clone()]
+    fn alltoall_counts(&self, send: &[u64]) -> Vec<u64> {
+        assert_eq!(send.len(), 1, "alltoall on one rank needs exactly one count");
+        send.to_vec()
+    }
+    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+        assert_eq!(send_counts, recv_counts, "alltoallv on one rank sends to itself what it receives");
+        let (s, r, n) = (send_displs[0] * elem, recv_displs[0] * elem, send_counts[0] * elem);
+        recv[r..r + n].copy_from_slice(&send[s..s + n]);
     }
     fn gatherv_bytes(&self, _root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
         Some((local.to_vec(), vec![local.len()]))

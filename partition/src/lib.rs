@@ -1,14 +1,16 @@
 //! miv-partition: who computes what.
 //!
-//! - [`comm`]: the [`Communicator`] trait (rank, size, barrier, broadcast, allgatherv, alltoallv, gather,
-//!   reductions, collective error agreement, abort) with a serial implementation and, with feature `mpi`,
-//!   an MPI one.
+//! - [`comm`]: the [`Communicator`] trait (rank, size, barrier, broadcast, allgatherv, alltoallv into the
+//!   caller's buffers, gather, reductions, collective error agreement, abort) with a serial implementation
+//!   and, with feature `mpi`, an MPI one.
+//! - [`buffer`]: large buffers backed by huge pages, for data that moves between files and ranks.
 //! - [`assign`]: gid → rank [`Assignment`]s, round-robin and weighted (greedy LPT).
 //! - [`plan`]: [`ReadPlan`]s telling each rank which gid ranges of a population it reads.
 //! - [`rng`]: random [`Stream`]s keyed by (seed, purpose, gid), so results never depend on the rank count.
 //! - [`init`]: start the right communicator for this process.
 
 pub mod assign;
+pub mod buffer;
 pub mod comm;
 #[cfg(feature = "mpi")]
 pub mod mpi_comm;
@@ -16,7 +18,7 @@ pub mod plan;
 pub mod rng;
 
 pub use assign::{imbalance, Assignment};
-pub use comm::{CollectiveError, Communicator, SerialComm};
+pub use comm::{displacements, CollectiveError, Communicator, SerialComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
 pub use plan::{coalesce, ReadPlan};

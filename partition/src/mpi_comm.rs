@@ -62,7 +62,7 @@ fn recv_buffer(total: usize) -> Vec<u8> {
 }
 
 fn to_count(n: usize) -> Count {
-    Count::try_from(n).expect("collective message larger than 2 GiB from one rank")
+    Count::try_from(n).expect("collective message of more than 2^31 bytes or records")
 }
 
 impl Communicator for MpiComm {
@@ -108,28 +108,38 @@ impl Communicator for MpiComm {
         }
         (out, counts.into_iter().map(|c| c as usize).collect())
     }
-    fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        let n = self.size();
-        assert_eq!(sends.len(), n, "alltoallv needs one send buffer per rank");
-        let send_counts: Vec<Count> = sends.iter().map(|b| to_count(b.len())).collect();
-        let mut recv_counts: Vec<Count> = vec![0; n];
-        self.world.all_to_all_into(&send_counts[..], &mut recv_counts[..]);
-        let send_displs = Self::counts_displs(&send_counts);
-        let recv_displs = Self::counts_displs(&recv_counts);
-        let send_buf: Vec<u8> = sends.concat();
-        let total: usize = recv_counts.iter().map(|&c| c as usize).sum();
-        let mut recv_buf = recv_buffer(total);
-        {
-            let send_part = mpi::datatype::Partition::new(send_view(&send_buf), &send_counts[..], &send_displs[..]);
-            let mut recv_part = PartitionMut::new(&mut recv_buf[..], &recv_counts[..], &recv_displs[..]);
-            self.world.all_to_all_varcount_into(&send_part, &mut recv_part);
+    fn alltoall_counts(&self, send: &[u64]) -> Vec<u64> {
+        assert_eq!(send.len(), self.size(), "alltoall needs one count per rank");
+        let mut recv = vec![0u64; self.size()];
+        self.world.all_to_all_into(send, &mut recv[..]);
+        recv
+    }
+    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+        let counts = |v: &[usize]| -> Vec<Count> { v.iter().map(|&x| to_count(x)).collect() };
+        let (sc, sd, rc, rd) = (counts(send_counts), counts(send_displs), counts(recv_counts), counts(recv_displs));
+        let send_ptr = send_view(send).as_ptr();
+        let recv_ptr = if recv.is_empty() { PAD.as_ptr() as *mut u8 } else { recv.as_mut_ptr() };
+        // SAFETY: the typed wrapper checked every region against the buffer lengths; the datatype is
+        // created, used and freed here; empty buffers are real (never MPI_IN_PLACE) pointers that MPI does
+        // not write through because their counts are 0.
+        unsafe {
+            let mut record = std::mem::MaybeUninit::<mpi::ffi::MPI_Datatype>::uninit();
+            mpi::ffi::MPI_Type_contiguous(to_count(elem), mpi::ffi::RSMPI_UINT8_T, record.as_mut_ptr());
+            let mut record = record.assume_init();
+            mpi::ffi::MPI_Type_commit(&mut record);
+            mpi::ffi::MPI_Alltoallv(
+                send_ptr as *const std::ffi::c_void,
+                sc.as_ptr(),
+                sd.as_ptr(),
+                record,
+                recv_ptr as *mut std::ffi::c_void,
+                rc.as_ptr(),
+                rd.as_ptr(),
+                record,
+                self.world.as_raw(),
+            );
+            mpi::ffi::MPI_Type_free(&mut record);
         }
-        let mut out = Vec::with_capacity(n);
-        for r in 0..n {
-            let a = recv_displs[r] as usize;
-            out.push(recv_buf[a..a + recv_counts[r] as usize].to_vec());
-        }
-        out
     }
     fn gatherv_bytes(&self, root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
         let n = self.size();

@@ -88,6 +88,22 @@ fn collectives(comm: &dyn Communicator) -> CliResult {
     // All-to-all: send to rank r the pair (me, r).
     let sends: Vec<Vec<u32>> = (0..size).map(|r| vec![rank as u32, r as u32]).collect();
     let a2a = comm.alltoallv(&sends);
+    // (rank + r) % 3 records of 12 bytes to rank r, once through `exchange` and once into a buffer laid out
+    // by explicit displacements (one unused record before each rank's region, this rank's own region
+    // filled locally).
+    let to = |r: usize| (0..((rank + r) % 3) as u32).map(move |k| [rank as u32, r as u32, k]);
+    let send: Vec<[u32; 3]> = (0..size).flat_map(to).collect();
+    let to_counts: Vec<usize> = (0..size).map(|r| (rank + r) % 3).collect();
+    let (exchanged, _) = comm.exchange(&send, &to_counts);
+    let mut recv_counts: Vec<usize> = (0..size).map(|r| (rank + r) % 3).collect();
+    let recv_displs: Vec<usize> = miv_partition::displacements(&recv_counts).iter().enumerate().map(|(r, d)| d + r + 1).collect();
+    let mut into = vec![[u32::MAX; 3]; recv_counts.iter().sum::<usize>() + size + 1];
+    for (k, x) in to(rank).enumerate() {
+        into[recv_displs[rank] + k] = x;
+    }
+    let mut send_counts = to_counts.clone();
+    (send_counts[rank], recv_counts[rank]) = (0, 0);
+    comm.alltoallv_into(&send, &send_counts, &miv_partition::displacements(&to_counts), &mut into, &recv_counts, &recv_displs);
     let sum = comm.allreduce_sum(rank as f64 + 1.0);
     let min = comm.allreduce_min(rank as f64 + 1.0);
     let max = comm.allreduce_max(rank as f64 + 1.0);
@@ -95,7 +111,7 @@ fn collectives(comm: &dyn Communicator) -> CliResult {
     comm.allreduce_sum_u64(&mut u);
     let line = serde_json::json!({
         "rank": rank, "size": size, "bcast": b, "bcast_str": s, "allgatherv": all, "counts": counts,
-        "gather": g, "alltoallv": a2a, "sum": sum, "min": min, "max": max, "sum_u64": u,
+        "gather": g, "alltoallv": a2a, "exchange": exchanged, "alltoallv_into": into, "sum": sum, "min": min, "max": max, "sum_u64": u,
     })
     .to_string();
     print_in_rank_order(comm, &line);

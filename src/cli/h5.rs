@@ -114,6 +114,20 @@ pub enum SelftestCommand {
         #[arg(long, default_value_t = 1)]
         io_size: usize,
     },
+    /// Copy every projection of FROM into a new file TO as the jobs do: read destination blocks with
+    /// `Selection::Gids` (each rank a contiguous share of the block) and the edge attribute namespaces in
+    /// the order given, and append each block; `--passes 2` copies everything twice, so the second pass
+    /// appends to projections the file already has.
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[arg(long = "namespace", default_values_t = ["Synapses".to_string(), "Connections".to_string()])]
+        namespaces: Vec<String>,
+        #[arg(long, default_value_t = 17)]
+        block: u64,
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -154,6 +168,7 @@ pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
                 selftest_write(comm, &file, seed, &opts).map_err(io_err)
             }
             SelftestCommand::Read { file, seed, mode, io_size } => selftest_read(comm, &file, seed, mode, io_size),
+            SelftestCommand::Copy { from, to, namespaces, block, passes } => selftest_copy(comm, &from, &to, &namespaces, block, passes).map_err(io_err),
         },
     }
 }
@@ -387,6 +402,29 @@ fn selftest_write(comm: &dyn Communicator, file: &Path, seed: u64, opts: &WriteO
         }
     }
     f.finish()?;
+    Ok(())
+}
+
+fn selftest_copy(comm: &dyn Communicator, from: &Path, to: &Path, namespaces: &[String], block: u64, passes: usize) -> miv_io::Result<()> {
+    let f = NeuroH5File::open(from, comm)?;
+    let out = NeuroH5File::create(to, comm)?;
+    out.write_h5types(&f.read_h5types()?)?;
+    let nss: Vec<&str> = namespaces.iter().map(|s| s.as_str()).collect();
+    for _ in 0..passes {
+        for (src, dst) in f.projection_names()? {
+            let d = f.population(&dst)?;
+            let mut start = d.start;
+            while start < d.start + d.count {
+                let end = (start + block.max(1)).min(d.start + d.count);
+                let plan = miv_partition::ReadPlan::io_ranks(start..end, comm.size(), comm.size());
+                let gids: Vec<u64> = plan.ranges_of(comm.rank()).iter().flat_map(|r| r.clone()).collect();
+                let p = f.read_projection(&src, &dst, &nss, &Selection::Gids(&gids))?;
+                out.append_projection(&p, &WriteOptions::default())?;
+                start = end;
+            }
+        }
+    }
+    out.finish()?;
     Ok(())
 }
 

@@ -21,13 +21,15 @@ pub fn stream(seed: u64, purpose: &str, gid: u64) -> Stream {
 
 pub fn types() -> H5Types {
     let populations = PopulationRanges::from_counts(&[("STIM", 0, 37), ("PYR", 100, 53), ("OLM", 102, 11), ("GC", 103, 1000)]).expect("populations");
-    let projections = [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")].iter().map(|(s, d)| (s.to_string(), d.to_string())).collect();
+    let projections = [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM"), ("STIM", "GC")].iter().map(|(s, d)| (s.to_string(), d.to_string())).collect();
     H5Types { populations, projections }
 }
 
-/// The projections written, (source, destination), with their edge attribute namespaces.
+/// The projections written, (source, destination), with their edge attribute namespaces. GC's 1000
+/// destinations make round-robin owners scattered enough that `Selection::Owned` reads in blocks and
+/// exchanges.
 pub fn projections() -> Vec<(&'static str, &'static str)> {
-    vec![("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")]
+    vec![("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM"), ("STIM", "GC")]
 }
 
 fn values(d: Dtype, g: &mut Stream, n: usize) -> Values {
