@@ -41,3 +41,25 @@ fn collectives_in_one_process() {
     assert_eq!(lines[0]["allgatherv"], serde_json::json!([0]));
     assert_eq!(lines[0]["sum"], 1.0);
 }
+
+/// A reader that goes away (`miv info | head -0`) ends the program quietly, as SIGPIPE ends other Unix
+/// tools, instead of a panic in `println!`.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(miv_bin())
+        .arg("info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn miv");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for miv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "status {:?}: {stderr}", out.status);
+}
+

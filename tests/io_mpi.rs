@@ -146,3 +146,27 @@ fn projections_copied_in_blocks_keep_their_attribute_values() {
         }
     }
 }
+
+/// Reads through the MPI-IO driver, independent (`MIV_IO_READ_MPIO=1`) and two-phase collective
+/// (`MIV_IO_COLLECTIVE=1`), give each rank what the default POSIX-driver read gives it, in every read mode.
+#[test]
+fn mpio_and_collective_reads_give_what_posix_reads_give() {
+    no_file_locking();
+    let dir = scratch("io_mpi_read_drivers");
+    let path = dir.join("r.h5");
+    write(2, &path, &[]);
+    let file = path.to_str().unwrap();
+    for mode in ["owned", "io", "strided"] {
+        let args = ["h5", "selftest", "read", file, "--mode", mode, "--io-size", "2"];
+        let posix = json_lines(&mpirun(2, &args, T).expect_ok("posix read").stdout);
+        assert_eq!(posix.len(), 2);
+        for var in ["MIV_IO_READ_MPIO", "MIV_IO_COLLECTIVE"] {
+            let other = json_lines(&mpirun_env(2, &args, &[(var, "1")], T).expect_ok(var).stdout);
+            for (r, (a, b)) in posix.iter().zip(&other).enumerate() {
+                assert!(b["mismatches"].as_array().unwrap().is_empty(), "{var} {mode} rank {r}: {}", b["mismatches"]);
+                assert_eq!(a["gids"], b["gids"], "{var} {mode} rank {r}");
+                assert_eq!(a["checked"], b["checked"], "{var} {mode} rank {r}");
+            }
+        }
+    }
+}
