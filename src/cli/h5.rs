@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::{CliError, CliResult};
 
 mod bench;
+mod export;
 mod synth;
 
 #[derive(Debug, Args)]
@@ -114,6 +115,14 @@ pub enum SelftestCommand {
         #[arg(long, default_value_t = 1)]
         io_size: usize,
     },
+    /// Read a whole file with one selection; each rank prints what it received (one JSON line per rank).
+    Export {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReadMode::Owned)]
+        mode: ReadMode,
+        #[arg(long, default_value_t = 1)]
+        io_size: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -154,6 +163,7 @@ pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
                 selftest_write(comm, &file, seed, &opts).map_err(io_err)
             }
             SelftestCommand::Read { file, seed, mode, io_size } => selftest_read(comm, &file, seed, mode, io_size),
+            SelftestCommand::Export { file, mode, io_size } => export::run(comm, &file, mode, io_size),
         },
     }
 }
