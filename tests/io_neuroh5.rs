@@ -292,3 +292,18 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
         assert_eq!(prjs, theirs, "{f}: projections");
     }
 }
+
+/// Regression: files written by one process allocated chunks incrementally (HDF5's serial default), and
+/// neuroh5's `append_cell_attributes` into such a file (here: into a namespace without cells) failed in
+/// H5Dwrite, because parallel HDF5 writes only into chunks that exist. Files written by several ranks were
+/// fine (parallel HDF5 allocates early); now every dataset allocates early whatever the rank count.
+#[test]
+fn one_process_files_allocate_chunks_early_so_neuroh5_can_append() {
+    no_file_locking();
+    let dir = scratch("io_neuroh5_alloc");
+    let f = dir.join("one.h5");
+    miv(&["h5", "selftest", "write", f.to_str().unwrap()]).expect_ok("selftest write");
+    let script = std::fs::read_to_string(repo_root().join("tests/io_py/alloc_early.py")).expect("alloc_early.py");
+    let n: usize = io_common::run_python(&script, &[f.to_str().unwrap()]).trim().parse().expect("dataset count");
+    assert!(n > 100, "only {n} datasets checked");
+}
