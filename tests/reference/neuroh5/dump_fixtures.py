@@ -5,7 +5,8 @@
 
 With one rank the file is read with `read_population_ranges`, `read_population_names`,
 `read_projection_names`, `read_cell_attribute_info`, `read_cell_attributes`, `read_trees` (topology=False:
-the stored `sections`, `src`, `dst`) and `read_graph`. With more ranks the cells, trees and edges are read with
+the stored `sections`, `src`, `dst`; validate=False, because neuroh5's tree validation rejects a tree with a
+single section) and `read_graph`. With more ranks the cells, trees and edges are read with
 `scatter_read_cell_attributes`, `scatter_read_trees` and `scatter_read_graph` and gathered on rank 0; the
 document also records which rank each gid was given to (`owners`). Floats are float32 values widened to
 float64 (Python's shortest repr reads back to the same double), integers are exact.
@@ -37,6 +38,8 @@ from neuroh5.io import (
 )
 
 EDGE_NAMESPACES = ["Synapses", "Connections"]
+# Cell attribute namespaces not to read (crosscheck.py --skip).
+SKIP_NAMESPACES = set()
 
 
 def values(a):
@@ -63,17 +66,22 @@ def dump(path, comm):
     ranges, _ = read_population_ranges(path, comm=comm)
     doc["population_ranges"] = {p: [int(s), int(c)] for p, (s, c) in sorted(ranges.items())}
     doc["population_names"] = sorted(read_population_names(path, comm=comm))
-    prjs = sorted(tuple(p) for p in read_projection_names(path, comm=comm))
+    try:
+        prjs = sorted(tuple(p) for p in read_projection_names(path, comm=comm))
+    except RuntimeError:  # neuroh5 requires a /Projections group; a cells-only file has none
+        prjs = []
     doc["projection_names"] = [list(p) for p in prjs]
     info = read_cell_attribute_info(path, sorted(ranges), comm=comm)
     doc["cell_attributes"], doc["trees"], doc["tree_dtypes"] = {}, {}, {}
     for pop in sorted(info):
         for ns in sorted(info[pop]):
+            if ns in SKIP_NAMESPACES:
+                continue
             if ns == "Trees":
                 if size == 1:
-                    it, _ = read_trees(path, pop, topology=False, comm=comm)
+                    it, _ = read_trees(path, pop, topology=False, validate=False, comm=comm)
                 else:
-                    it, _ = scatter_read_trees(path, pop, topology=False, comm=comm)
+                    it, _ = scatter_read_trees(path, pop, topology=False, validate=False, comm=comm)
                 part = {int(g): {k: np.asarray(v) for k, v in t.items()} for g, t in it}
                 trees, owner = merge(comm, part)
                 if comm.rank == 0:
@@ -96,6 +104,8 @@ def dump(path, comm):
                 }
                 doc["owners"][f"{pop}/{ns}"] = {str(g): r for g, r in sorted(owner.items())}
     doc["projections"] = {}
+    if not prjs:
+        return doc
     if size == 1:
         graph, attr_info = read_graph(path, namespaces=EDGE_NAMESPACES, comm=comm)
     else:
