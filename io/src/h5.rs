@@ -551,6 +551,10 @@ pub(crate) fn create_dataset_1d(loc: &Hid, path: &str, ftype: hid_t, chunk: u64,
         let c: hsize_t = chunk.max(1);
         check(H5Pset_chunk(dcpl.id(), 1, &c), "set chunk size")?;
         check(H5Pset_fill_time(dcpl.id(), H5D_fill_time_t::H5D_FILL_TIME_NEVER), "set fill time")?;
+        // Parallel HDF5 makes every dataset allocate early (its chunks exist as soon as the extent covers
+        // them) and writes through MPI-IO only into allocated chunks. Set it also for files written by one
+        // process, or neuroh5 (or any MPI-IO writer) appending to them fails in H5Dwrite.
+        check(H5Pset_alloc_time(dcpl.id(), H5D_alloc_time_t::H5D_ALLOC_TIME_EARLY), "set allocation time")?;
         if let Some(level) = deflate {
             check(H5Pset_deflate(dcpl.id(), level as c_uint), "set deflate filter")?;
         }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::{CliError, CliResult};
 
 mod bench;
+mod export;
 mod synth;
 
 #[derive(Debug, Args)]
@@ -128,6 +129,14 @@ pub enum SelftestCommand {
         #[arg(long, default_value_t = 1)]
         passes: usize,
     },
+    /// Read a whole file with one selection; each rank prints what it received (one JSON line per rank).
+    Export {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReadMode::Owned)]
+        mode: ReadMode,
+        #[arg(long, default_value_t = 1)]
+        io_size: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -169,6 +178,7 @@ pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
             }
             SelftestCommand::Read { file, seed, mode, io_size } => selftest_read(comm, &file, seed, mode, io_size),
             SelftestCommand::Copy { from, to, namespaces, block, passes } => selftest_copy(comm, &from, &to, &namespaces, block, passes).map_err(io_err),
+            SelftestCommand::Export { file, mode, io_size } => export::run(comm, &file, mode, io_size),
         },
     }
 }
