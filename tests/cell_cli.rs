@@ -59,11 +59,15 @@ fn hh_soma_example_matches_neuron() {
         let grid: Vec<f64> = spikes.iter().map(|s| s.1).collect();
         let r = &refs["runs"][run];
         let d_grid = max_spike_diff(&grid, &numbers(&r["netcon_thr10"]), run);
-        let d_interp = max_spike_diff(&crossings(&p["t_ms"], &p["v_soma"], 10.0), &numbers(&r["interp_cross_10mV"]), run);
+        let d_interp =
+            max_spike_diff(&crossings(&p["t_ms"], &p["v_soma"], 10.0), &numbers(&r["interp_cross_10mV"]), run);
         // The trace every 0.1 ms against NEURON's (the reference CSV has 6 decimals).
         let col = &vref[&format!("v_{run}")];
         let worst = (0..col.len()).map(|k| (p["v_soma"][4 * k] - col[k]).abs()).fold(0.0, f64::max);
-        assert!(d_grid <= 0.002 && d_interp <= 0.002 && worst <= 0.2, "{run}: spikes {d_grid} {d_interp}, trace {worst}");
+        assert!(
+            d_grid <= 0.002 && d_interp <= 0.002 && worst <= 0.2,
+            "{run}: spikes {d_grid} {d_interp}, trace {worst}"
+        );
     }
 }
 
@@ -138,7 +142,11 @@ fn every_example_runs() {
         let out = scratch(&format!("cell_cli_example_{}", path.file_stem().unwrap().to_str().unwrap()));
         miv(&["cell", path.to_str().unwrap(), "--out", out.to_str().unwrap()]).expect_ok(&path.display().to_string());
         let probes = read_csv(&out.join("probes.csv"));
-        assert!(probes["t_ms"].len() > 1 && probes.values().all(|c| c.iter().all(|v| v.is_finite())), "{}", path.display());
+        assert!(
+            probes["t_ms"].len() > 1 && probes.values().all(|c| c.iter().all(|v| v.is_finite())),
+            "{}",
+            path.display()
+        );
     }
 }
 
@@ -150,7 +158,11 @@ fn rejected(test: &str, yaml: &str, key: &str, what: &str) {
     let out = dir.join("out");
     let o = miv(&["cell", model.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.code, Some(1), "{test}: should fail\n{}{}", o.stdout, o.stderr);
-    assert!(o.stderr.contains(key) && o.stderr.contains(what), "{test}: {:?} should name {key:?} and say {what:?}", o.stderr);
+    assert!(
+        o.stderr.contains(key) && o.stderr.contains(what),
+        "{test}: {:?} should name {key:?} and say {what:?}",
+        o.stderr
+    );
     assert!(o.stderr.contains("model.yaml"), "{test}: error should name the file: {}", o.stderr);
     assert!(!out.join("probes.csv").exists());
 }
@@ -162,15 +174,45 @@ fn invalid_models_are_rejected_naming_the_key() {
         assert!(bs.contains(from), "{from}");
         bs.replace(from, to)
     };
-    rejected("cell_cli_bad_mech", &sub("mechanism: pas", "mechanism: pasx"), "mechanisms[1].mechanism", "unknown mechanism \"pasx\"");
+    rejected(
+        "cell_cli_bad_mech",
+        &sub("mechanism: pas", "mechanism: pasx"),
+        "mechanisms[1].mechanism",
+        "unknown mechanism \"pasx\"",
+    );
     rejected("cell_cli_bad_param", &sub("gnabar: 0.12", "gnabr: 0.12"), "mechanisms[0].params.gnabr", "no parameter");
-    rejected("cell_cli_bad_point_param", &sub("tau1: 0.5", "tau3: 0.5"), "point_processes[0].params.tau3", "no parameter");
-    rejected("cell_cli_negative_diam", &sub("L: 200, diam: 1,", "L: 200, diam: -1,"), "morphology.sections[1].diam", "must be positive");
+    rejected(
+        "cell_cli_bad_point_param",
+        &sub("tau1: 0.5", "tau3: 0.5"),
+        "point_processes[0].params.tau3",
+        "no parameter",
+    );
+    rejected(
+        "cell_cli_negative_diam",
+        &sub("L: 200, diam: 1,", "L: 200, diam: -1,"),
+        "morphology.sections[1].diam",
+        "must be positive",
+    );
     rejected("cell_cli_zero_dt", &sub("dt: 0.025", "dt: 0"), "simulation.dt", "must be a positive");
     rejected("cell_cli_negative_dt", &sub("dt: 0.025", "dt: -0.1"), "simulation.dt", "must be a positive");
-    rejected("cell_cli_unknown_key", &sub("  celsius: 6.3", "  celsius: 6.3\n  temperature: 6.3"), "simulation", "unknown field `temperature`");
-    rejected("cell_cli_wrong_kind", &sub("mechanism: Exp2Syn", "mechanism: hh"), "point_processes[0].mechanism", "density mechanism");
-    rejected("cell_cli_bad_location", &sub("at: dend(0.5)", "at: dendrite(0.5)"), "point_processes[0].at", "no section named \"dendrite\"");
+    rejected(
+        "cell_cli_unknown_key",
+        &sub("  celsius: 6.3", "  celsius: 6.3\n  temperature: 6.3"),
+        "simulation",
+        "unknown field `temperature`",
+    );
+    rejected(
+        "cell_cli_wrong_kind",
+        &sub("mechanism: Exp2Syn", "mechanism: hh"),
+        "point_processes[0].mechanism",
+        "density mechanism",
+    );
+    rejected(
+        "cell_cli_bad_location",
+        &sub("at: dend(0.5)", "at: dendrite(0.5)"),
+        "point_processes[0].at",
+        "no section named \"dendrite\"",
+    );
     let cycle = "simulation: {tstop: 1}\nmorphology:\n  sections:\n    - {name: soma, L: 10, diam: 10}\n    \
                  - {name: a, L: 10, diam: 1, parent: b}\n    - {name: b, L: 10, diam: 1, parent: a}\n";
     rejected("cell_cli_cycle", cycle, "morphology.sections[1].parent", "cycle");
@@ -190,15 +232,21 @@ fn swc_morphologies_match_neuron() {
         let dir = scratch(&format!("cell_cli_swc_{cell}"));
         std::fs::write(dir.join("model.yaml"), yaml).unwrap();
         let out = dir.join("out");
-        miv(&["cell", dir.join("model.yaml").to_str().unwrap(), "--out", out.to_str().unwrap(), "--geometry"]).expect_ok(cell);
+        miv(&["cell", dir.join("model.yaml").to_str().unwrap(), "--out", out.to_str().unwrap(), "--geometry"])
+            .expect_ok(cell);
         let ours = read_json(&out.join("geometry.json"));
-        let theirs = read_json(&repo_root().join("tests/reference/cell").join(format!("{}_neuron.json", cell.to_lowercase())));
+        let theirs =
+            read_json(&repo_root().join("tests/reference/cell").join(format!("{}_neuron.json", cell.to_lowercase())));
         let nseg: Vec<u64> = ours["sections"].as_array().unwrap().iter().map(|s| s["nseg"].as_u64().unwrap()).collect();
         let want: Vec<u64> = theirs["d_lambda_nseg"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
         assert_eq!(nseg, want, "{cell}: d_lambda nseg");
         for (s, p) in ours["sections"].as_array().unwrap().iter().zip(theirs["first_points"].as_array().unwrap()) {
             let (a, b) = (numbers(&s["placed_first_point"]), numbers(p));
-            assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3), "{cell} {}: define_shape {a:?} vs {b:?}", s["name"]);
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3),
+                "{cell} {}: define_shape {a:?} vs {b:?}",
+                s["name"]
+            );
         }
         let (on, tn) = (ours["nodes"].as_array().unwrap(), theirs["nodes"].as_array().unwrap());
         assert_eq!(on.len(), tn.len());
@@ -226,7 +274,11 @@ fn swc_morphologies_match_neuron() {
 fn cell_refuses_to_run_under_mpirun() {
     let out = scratch("cell_cli_mpirun").join("out");
     let model = example("hh_soma.yaml");
-    let o = common::mpirun(2, &["cell", model.to_str().unwrap(), "--out", out.to_str().unwrap()], std::time::Duration::from_secs(120));
+    let o = common::mpirun(
+        2,
+        &["cell", model.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        std::time::Duration::from_secs(120),
+    );
     assert_eq!(o.code, Some(1), "{}{}", o.stdout, o.stderr);
     assert_eq!(o.stderr.matches("without mpirun").count(), 1, "{}", o.stderr);
     assert!(!out.join("probes.csv").exists());

@@ -4,8 +4,8 @@ mod common;
 
 use common::cell::*;
 use miv::solvers::{
-    ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Method, Morphology, ProbeSpec, Section,
-    SimOptions, Spike, SpikeRule,
+    ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Method, Morphology, ProbeSpec,
+    Section, SimOptions, Spike, SpikeRule,
 };
 
 fn hh_soma(method: Method, table: bool, rule: SpikeRule) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -144,7 +144,10 @@ fn ball_and_stick_matches_neuron() {
                 worst[j] = worst[j].max((row[j + 1] - vref[&format!("{col}_{run}")][k]).abs());
             }
         }
-        println!("{run}: spikes interp {d_interp:.2e} grid {d_grid:.2e}; max |dV| soma {:.2e} dend05 {:.2e} dend1 {:.2e}", worst[0], worst[1], worst[2]);
+        println!(
+            "{run}: spikes interp {d_interp:.2e} grid {d_grid:.2e}; max |dV| soma {:.2e} dend05 {:.2e} dend1 {:.2e}",
+            worst[0], worst[1], worst[2]
+        );
         assert!(d_interp <= 0.002 && d_grid <= 0.002, "{run}");
         assert!(worst.iter().all(|&w| w <= 0.2), "{run}: {worst:?}");
     }
@@ -323,7 +326,11 @@ fn membrane_currents_add_up_to_the_injected_current() {
             let total: f64 = g.membrane_currents().unwrap().iter().sum();
             let tm = (k as f64 - 0.5) * 0.025;
             let injected = if (1.0..4.0).contains(&tm) { 0.3 } else { 0.0 };
-            assert!((total - injected).abs() < 1e-9, "{method:?} t {}: sum of i_membrane {total} vs {injected}", g.time());
+            assert!(
+                (total - injected).abs() < 1e-9,
+                "{method:?} t {}: sum of i_membrane {total} vs {injected}",
+                g.time()
+            );
         }
     }
 }

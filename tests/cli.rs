@@ -62,4 +62,3 @@ fn closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "status {:?}: {stderr}", out.status);
 }
-

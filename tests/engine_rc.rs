@@ -31,7 +31,11 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
     let net = dir.join("network.yaml");
     let text = std::fs::read_to_string(&net).unwrap();
     let shared = shared_dir().join("morphology");
-    std::fs::write(&net, text.replace("morphology: ../../../shared/morphology", &format!("morphology: {}", shared.display()))).unwrap();
+    std::fs::write(
+        &net,
+        text.replace("morphology: ../../../shared/morphology", &format!("morphology: {}", shared.display())),
+    )
+    .unwrap();
     let exp = dir.join("experiment.yaml");
     let text = std::fs::read_to_string(&exp).unwrap();
     assert!(text.contains("t_end: 500"));
@@ -54,8 +58,13 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
     {
         let one = spikes;
         let one_lfp = v;
-        mpirun(2, &["-q", "run", exp.to_str().unwrap()], std::time::Duration::from_secs(600)).expect_ok("rc network, 2 ranks");
-        assert_eq!(std::fs::read_to_string(dir.join("spikes.csv")).unwrap(), one, "spikes differ between 1 and 2 ranks");
+        mpirun(2, &["-q", "run", exp.to_str().unwrap()], std::time::Duration::from_secs(600))
+            .expect_ok("rc network, 2 ranks");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("spikes.csv")).unwrap(),
+            one,
+            "spikes differ between 1 and 2 ranks"
+        );
         let h = hdf5::File::open(dir.join("results.h5")).unwrap();
         let v2: Vec<f32> = h.dataset("Local Field Potential ReadoutElectrode/v").unwrap().read_raw().unwrap();
         assert_eq!(v2, one_lfp, "LFP differs between 1 and 2 ranks");

@@ -46,9 +46,17 @@ fn ls_dump_and_edges_on_the_a7_example() {
     let text = miv(&["h5", "ls", p]).expect_ok("h5 ls text");
     assert!(text.stdout.contains("B") && text.stdout.contains("gids 3..4 (2 cells)"), "{}", text.stdout);
 
-    let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Generated Coordinates", "--json"]).expect_ok("h5 dump");
-    assert_eq!(lines(&o), vec![json!({"gid": 3, "attributes": {"X Coordinate": [12.5]}}), json!({"gid": 4, "attributes": {"X Coordinate": [80.0]}})]);
-    let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Synapse Attributes", "--gid", "4", "--json"]).expect_ok("h5 dump gid");
+    let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Generated Coordinates", "--json"])
+        .expect_ok("h5 dump");
+    assert_eq!(
+        lines(&o),
+        vec![
+            json!({"gid": 3, "attributes": {"X Coordinate": [12.5]}}),
+            json!({"gid": 4, "attributes": {"X Coordinate": [80.0]}})
+        ]
+    );
+    let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Synapse Attributes", "--gid", "4", "--json"])
+        .expect_ok("h5 dump gid");
     assert_eq!(lines(&o)[0]["attributes"]["syn_ids"], json!([0, 1]));
     let o = miv(&["h5", "edges", p, "--projection", "A:B", "--json"]).expect_ok("h5 edges");
     assert_eq!(
@@ -67,7 +75,9 @@ fn dump_and_edges_agree_with_an_independent_h5py_reader() {
     let path = dir.join("synth.h5");
     let p = path.to_str().unwrap();
     miv(&["h5", "selftest", "write", p, "--block-size", "5"]).expect_ok("selftest write");
-    for (pop, ns) in [("PYR", "Mixed"), ("OLM", "Mixed"), ("OLM", "Trees"), ("STIM", "Generated Coordinates"), ("STIM", "Empty")] {
+    for (pop, ns) in
+        [("PYR", "Mixed"), ("OLM", "Mixed"), ("OLM", "Trees"), ("STIM", "Generated Coordinates"), ("STIM", "Empty")]
+    {
         let ours = lines(&miv(&["h5", "dump", p, "--population", pop, "--namespace", ns, "--json"]).expect_ok("dump"));
         let theirs = py_lines(&[p, "cells", pop, ns]);
         assert_eq!(ours, theirs, "{pop}/{ns}");
@@ -76,7 +86,8 @@ fn dump_and_edges_agree_with_an_independent_h5py_reader() {
         }
     }
     for (src, dst) in [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")] {
-        let ours = lines(&miv(&["h5", "edges", p, "--projection", &format!("{src}:{dst}"), "--json"]).expect_ok("edges"));
+        let ours =
+            lines(&miv(&["h5", "edges", p, "--projection", &format!("{src}:{dst}"), "--json"]).expect_ok("edges"));
         let theirs = py_lines(&[p, "edges", src, dst]);
         assert!(!ours.is_empty());
         assert_eq!(ours, theirs, "{src} -> {dst}");
@@ -91,20 +102,59 @@ fn import_swc_stores_a_tree_for_one_gid_or_the_whole_population() {
     write_a7(&a7);
     let swc = shared_dir().join("morphology/PVBC.swc");
     let one = dir.join("one.h5");
-    miv(&["h5", "import-swc", swc.to_str().unwrap(), "--file", one.to_str().unwrap(), "--h5types", a7.to_str().unwrap(), "--population", "B"]).expect_ok("import one");
+    miv(&[
+        "h5",
+        "import-swc",
+        swc.to_str().unwrap(),
+        "--file",
+        one.to_str().unwrap(),
+        "--h5types",
+        a7.to_str().unwrap(),
+        "--population",
+        "B",
+    ])
+    .expect_ok("import one");
     let all = dir.join("all.h5");
-    miv(&["h5", "import-swc", swc.to_str().unwrap(), "--file", all.to_str().unwrap(), "--h5types", a7.to_str().unwrap(), "--population", "B", "--fill"]).expect_ok("import fill");
+    miv(&[
+        "h5",
+        "import-swc",
+        swc.to_str().unwrap(),
+        "--file",
+        all.to_str().unwrap(),
+        "--h5types",
+        a7.to_str().unwrap(),
+        "--population",
+        "B",
+        "--fill",
+    ])
+    .expect_ok("import fill");
     for (f, gids) in [(&one, vec![3u64]), (&all, vec![3, 4])] {
-        let o = miv(&["h5", "dump", f.to_str().unwrap(), "--population", "B", "--namespace", "Trees", "--json"]).expect_ok("dump trees");
+        let o = miv(&["h5", "dump", f.to_str().unwrap(), "--population", "B", "--namespace", "Trees", "--json"])
+            .expect_ok("dump trees");
         let cells = lines(&o);
         assert_eq!(cells.iter().map(|c| c["gid"].as_u64().unwrap()).collect::<Vec<_>>(), gids);
         for c in &cells {
-            assert_eq!(c["attributes"]["X Coordinate"].as_array().unwrap().len(), 1820, "PVBC has 1820 points (DOMAIN D.1)");
+            assert_eq!(
+                c["attributes"]["X Coordinate"].as_array().unwrap().len(),
+                1820,
+                "PVBC has 1820 points (DOMAIN D.1)"
+            );
             assert_eq!(c["attributes"]["Section"][0], 5, "PVBC has 5 sections (DOMAIN D.1)");
         }
     }
     // Appending to an existing file (no --h5types) adds to its Trees.
-    miv(&["h5", "import-swc", swc.to_str().unwrap(), "--file", one.to_str().unwrap(), "--population", "B", "--gid", "4"]).expect_ok("append");
+    miv(&[
+        "h5",
+        "import-swc",
+        swc.to_str().unwrap(),
+        "--file",
+        one.to_str().unwrap(),
+        "--population",
+        "B",
+        "--gid",
+        "4",
+    ])
+    .expect_ok("append");
     let o = miv(&["h5", "ls", one.to_str().unwrap(), "--json"]).expect_ok("ls");
     let doc: Value = serde_json::from_str(&o.stdout).unwrap();
     let trees = doc["populations"][1]["namespaces"].as_array().unwrap().iter().find(|n| n["name"] == "Trees").unwrap();
@@ -112,7 +162,10 @@ fn import_swc_stores_a_tree_for_one_gid_or_the_whole_population() {
 }
 
 fn corrupt(path: &Path, code: &str) {
-    run_python(&format!("import sys, h5py, numpy as np\nf = h5py.File(sys.argv[1], 'a')\n{code}\nf.close()"), &[path.to_str().unwrap()]);
+    run_python(
+        &format!("import sys, h5py, numpy as np\nf = h5py.File(sys.argv[1], 'a')\n{code}\nf.close()"),
+        &[path.to_str().unwrap()],
+    );
 }
 
 /// Run `miv` on a broken file: it must fail (not panic) with one line naming the file, the HDF5 path and
@@ -138,29 +191,47 @@ fn malformed_files_are_reported_with_the_hdf5_path() {
         p
     };
     let g = good.to_str().unwrap();
-    fails_with(&["h5", "dump", g, "--population", "B", "--namespace", "No Such"], &["good.h5", "/Populations/B/No Such", "missing"]);
+    fails_with(
+        &["h5", "dump", g, "--population", "B", "--namespace", "No Such"],
+        &["good.h5", "/Populations/B/No Such", "missing"],
+    );
     fails_with(&["h5", "dump", g, "--population", "Z", "--namespace", "Trees"], &["no population named \"Z\""]);
     fails_with(&["h5", "edges", g, "--projection", "B:A"], &["/Projections/A/B", "missing"]);
 
     let p = copy("wrong_dtype.h5");
     corrupt(&p, "g = f['/Populations/B/Generated Coordinates/X Coordinate']\ndel g['Cell Index']\ng['Cell Index'] = np.array([0.0, 1.0], dtype=np.float32)");
-    fails_with(&["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Generated Coordinates"], &["/Populations/B/Generated Coordinates/X Coordinate/Cell Index", "expected uint32, found float32"]);
+    fails_with(
+        &["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Generated Coordinates"],
+        &["/Populations/B/Generated Coordinates/X Coordinate/Cell Index", "expected uint32, found float32"],
+    );
 
     let p = copy("past_end.h5");
     corrupt(&p, "f['/Populations/B/Synapse Attributes/syn_ids/Attribute Pointer'][2] = 9");
-    fails_with(&["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Synapse Attributes"], &["/Populations/B/Synapse Attributes/syn_ids/Attribute Pointer", "past the end"]);
+    fails_with(
+        &["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Synapse Attributes"],
+        &["/Populations/B/Synapse Attributes/syn_ids/Attribute Pointer", "past the end"],
+    );
 
     let p = copy("short_pointer.h5");
     corrupt(&p, "g = f['/Populations/B/Synapse Attributes/syn_secs']\ndel g['Attribute Pointer']\ng['Attribute Pointer'] = np.array([0, 3], dtype=np.uint64)");
-    fails_with(&["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Synapse Attributes"], &["/Populations/B/Synapse Attributes/syn_secs/Attribute Pointer", "has 2 entries"]);
+    fails_with(
+        &["h5", "dump", p.to_str().unwrap(), "--population", "B", "--namespace", "Synapse Attributes"],
+        &["/Populations/B/Synapse Attributes/syn_secs/Attribute Pointer", "has 2 entries"],
+    );
 
     let p = copy("bad_blocks.h5");
     corrupt(&p, "f['/Projections/B/A/Edges/Destination Block Pointer'][1] = 7");
-    fails_with(&["h5", "edges", p.to_str().unwrap(), "--projection", "A:B"], &["/Projections/B/A/Edges/Destination Block Pointer"]);
+    fails_with(
+        &["h5", "edges", p.to_str().unwrap(), "--projection", "A:B"],
+        &["/Projections/B/A/Edges/Destination Block Pointer"],
+    );
 
     let p = copy("bad_source.h5");
     corrupt(&p, "f['/Projections/B/A/Edges/Source Index'][1] = 3");
-    fails_with(&["h5", "edges", p.to_str().unwrap(), "--projection", "A:B"], &["/Projections/B/A/Edges/Source Index", "outside population A"]);
+    fails_with(
+        &["h5", "edges", p.to_str().unwrap(), "--projection", "A:B"],
+        &["/Projections/B/A/Edges/Source Index", "outside population A"],
+    );
 
     let p = copy("no_types.h5");
     corrupt(&p, "del f['/H5Types/Population labels']");

@@ -38,9 +38,13 @@ fn results_file_reads_like_miv_analysis_expects() {
     no_file_locking();
     let dir = scratch("io_h5py_results");
     let path = dir.join("results.h5");
-    let types = H5Types { populations: PopulationRanges::from_counts(&[("STIM", 0, 4), ("PYR", 100, 3)]).unwrap(), projections: vec![] };
+    let types = H5Types {
+        populations: PopulationRanges::from_counts(&[("STIM", 0, 4), ("PYR", 100, 3)]).unwrap(),
+        projections: vec![],
+    };
     let mut s = SpikeOutput::new(None, vec![150.0, 150.0]);
-    let spikes: &[(u64, f32, u8)] = &[(1, 12.5, 0), (1, 40.25, 0), (1, 3.0, 1), (5, 99.5, 1), (6, 0.125, 0), (3, 7.0, 0)];
+    let spikes: &[(u64, f32, u8)] =
+        &[(1, 12.5, 0), (1, 40.25, 0), (1, 3.0, 1), (5, 99.5, 1), (6, 0.125, 0), (3, 7.0, 0)];
     for &(g, t, tr) in spikes {
         s.add(g, t, tr);
     }

@@ -46,7 +46,12 @@ fn files_written_by_1_2_and_4_ranks_are_identical() {
     let reference = digest(&one);
     let doc: serde_json::Value = serde_json::from_str(&reference).unwrap();
     assert!(doc["objects"].as_object().unwrap().len() > 200, "the digest covers the whole file");
-    for (n, extra, name) in [(2, vec![], "w2.h5"), (4, vec![], "w4.h5"), (4, vec!["--io-size", "1"], "w4io1.h5"), (3, vec!["--io-size", "2"], "w3io2.h5")] {
+    for (n, extra, name) in [
+        (2, vec![], "w2.h5"),
+        (4, vec![], "w4.h5"),
+        (4, vec!["--io-size", "1"], "w4io1.h5"),
+        (3, vec!["--io-size", "2"], "w3io2.h5"),
+    ] {
         let p = dir.join(name);
         write(n, &p, &extra);
         assert_eq!(digest(&p), reference, "{name} ({n} ranks {extra:?}) differs from the 1-rank file");
@@ -58,7 +63,8 @@ fn files_written_by_1_2_and_4_ranks_are_identical() {
 }
 
 fn read(n: usize, path: &Path, mode: &str) -> Vec<serde_json::Value> {
-    let o = mpirun(n, &["h5", "selftest", "read", path.to_str().unwrap(), "--mode", mode, "--io-size", "2"], T).expect_ok("selftest read");
+    let o = mpirun(n, &["h5", "selftest", "read", path.to_str().unwrap(), "--mode", mode, "--io-size", "2"], T)
+        .expect_ok("selftest read");
     let lines = json_lines(&o.stdout);
     assert_eq!(lines.len(), n, "one line per rank:\n{}", o.stdout);
     lines
@@ -81,15 +87,25 @@ fn reading_with_1_2_and_3_ranks_gives_every_cell_to_its_owner() {
                 let lines = read(n, path, mode);
                 let mut union: BTreeMap<String, Vec<u64>> = BTreeMap::new();
                 for (r, l) in lines.iter().enumerate() {
-                    assert!(l["mismatches"].as_array().unwrap().is_empty(), "{n} ranks {mode} rank {r}: {}", l["mismatches"]);
+                    assert!(
+                        l["mismatches"].as_array().unwrap().is_empty(),
+                        "{n} ranks {mode} rank {r}: {}",
+                        l["mismatches"]
+                    );
                     assert!(l["checked"].as_u64().unwrap() > 0);
                     for (key, gids) in l["gids"].as_object().unwrap() {
                         let gids: Vec<u64> = gids.as_array().unwrap().iter().map(|g| g.as_u64().unwrap()).collect();
                         if mode == "strided" {
                             let start = |g: u64| [0u64, 37, 90, 101].into_iter().filter(|s| *s <= g).max().unwrap();
-                            assert!(gids.iter().all(|&g| (g - start(g)) % (r as u64 + 1) == 0), "{key}: rank {r} strided read {gids:?}");
+                            assert!(
+                                gids.iter().all(|&g| (g - start(g)) % (r as u64 + 1) == 0),
+                                "{key}: rank {r} strided read {gids:?}"
+                            );
                         } else if mode != "all" {
-                            assert!(gids.iter().all(|g| g % n as u64 == r as u64), "{key}: rank {r} of {n} got gids it does not own: {gids:?}");
+                            assert!(
+                                gids.iter().all(|g| g % n as u64 == r as u64),
+                                "{key}: rank {r} of {n} got gids it does not own: {gids:?}"
+                            );
                             union.entry(key.clone()).or_default().extend(gids);
                         } else {
                             assert_eq!(serde_json::json!(gids), union1[key], "{key}: rank {r} of {n} reading all");
@@ -98,7 +114,11 @@ fn reading_with_1_2_and_3_ranks_gives_every_cell_to_its_owner() {
                 }
                 for (key, mut gids) in union {
                     gids.sort_unstable();
-                    assert_eq!(serde_json::json!(gids), union1[&key], "{key}: union over {n} ranks ({mode}) differs from one rank's read");
+                    assert_eq!(
+                        serde_json::json!(gids),
+                        union1[&key],
+                        "{key}: union over {n} ranks ({mode}) differs from one rank's read"
+                    );
                 }
             }
         }
@@ -110,7 +130,18 @@ fn edges_json(path: &Path) -> BTreeMap<String, Vec<serde_json::Value>> {
     let mut out = BTreeMap::new();
     for (src, dst) in [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM")] {
         let p = format!("{src}:{dst}");
-        let o = miv(&["h5", "edges", path.to_str().unwrap(), "--projection", &p, "--namespace", "Synapses", "--namespace", "Connections", "--json"]);
+        let o = miv(&[
+            "h5",
+            "edges",
+            path.to_str().unwrap(),
+            "--projection",
+            &p,
+            "--namespace",
+            "Synapses",
+            "--namespace",
+            "Connections",
+            "--json",
+        ]);
         out.insert(p, json_lines(&o.expect_ok("h5 edges").stdout));
     }
     out
@@ -132,15 +163,32 @@ fn projections_copied_in_blocks_keep_their_attribute_values() {
     for n in [1usize, 2, 3] {
         let copy = dir.join(format!("c{n}.h5"));
         let (s, c) = (src.to_str().unwrap(), copy.to_str().unwrap());
-        mpirun(n, &["h5", "selftest", "copy", s, c, "--namespace", "Synapses", "--namespace", "Connections", "--passes", "2"], T).expect_ok("selftest copy");
+        mpirun(
+            n,
+            &["h5", "selftest", "copy", s, c, "--namespace", "Synapses", "--namespace", "Connections", "--passes", "2"],
+            T,
+        )
+        .expect_ok("selftest copy");
         for (p, dests) in edges_json(&copy) {
             assert_eq!(dests.len(), original[&p].len(), "{p}: destinations of the copy by {n} ranks");
             for (got, want) in dests.iter().zip(&original[&p]) {
-                let twice = |v: &serde_json::Value| serde_json::json!([v.as_array().unwrap().clone(), v.as_array().unwrap().clone()].concat());
+                let twice = |v: &serde_json::Value| {
+                    serde_json::json!([v.as_array().unwrap().clone(), v.as_array().unwrap().clone()].concat())
+                };
                 assert_eq!(got["destination"], want["destination"]);
-                assert_eq!(got["sources"], twice(&want["sources"]), "{p}: sources of {} ({n} ranks)", want["destination"]);
+                assert_eq!(
+                    got["sources"],
+                    twice(&want["sources"]),
+                    "{p}: sources of {} ({n} ranks)",
+                    want["destination"]
+                );
                 for key in ["Synapses/syn_id", "Connections/distance"] {
-                    assert_eq!(got["attributes"][key], twice(&want["attributes"][key]), "{p}: {key} of {} ({n} ranks)", want["destination"]);
+                    assert_eq!(
+                        got["attributes"][key],
+                        twice(&want["attributes"][key]),
+                        "{p}: {key} of {} ({n} ranks)",
+                        want["destination"]
+                    );
                 }
             }
         }

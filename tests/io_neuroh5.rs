@@ -63,7 +63,11 @@ fn same(ours: &Value, theirs: &Value, path: &str) -> Result<(), String> {
             a.iter().zip(b).enumerate().try_for_each(|(i, (x, y))| same(x, y, &format!("{path}[{i}]")))
         }
         (Value::Number(a), Value::Number(b)) => {
-            let ok = if a.is_f64() || b.is_f64() { a.is_f64() && b.is_f64() && a.as_f64() == b.as_f64() } else { a.as_i64() == b.as_i64() && a.as_u64() == b.as_u64() };
+            let ok = if a.is_f64() || b.is_f64() {
+                a.is_f64() && b.is_f64() && a.as_f64() == b.as_f64()
+            } else {
+                a.as_i64() == b.as_i64() && a.as_u64() == b.as_u64()
+            };
             if ok {
                 Ok(())
             } else {
@@ -187,12 +191,17 @@ fn neuroh5_files_read_on_two_ranks_give_each_gid_to_its_owner() {
             compare(&all, f);
             for (key, by_gid) in &owners {
                 for (g, r) in by_gid {
-                    assert_eq!(*r, g.parse::<u64>().unwrap() % 2, "{f} {mode}/{io_size}: {key} gid {g} went to rank {r}");
+                    assert_eq!(
+                        *r,
+                        g.parse::<u64>().unwrap() % 2,
+                        "{f} {mode}/{io_size}: {key} gid {g} went to rank {r}"
+                    );
                 }
             }
             // neuroh5's scatter readers deal cells round-robin by population-relative index and edges by
             // gid; every population start here is even, so their owners are ours.
-            let theirs: BTreeMap<String, BTreeMap<String, u64>> = serde_json::from_value(scatter["files"][f]["owners"].clone()).expect("owners");
+            let theirs: BTreeMap<String, BTreeMap<String, u64>> =
+                serde_json::from_value(scatter["files"][f]["owners"].clone()).expect("owners");
             assert_eq!(owners, theirs, "{f} {mode}/{io_size}: owners differ from neuroh5's scatter reads");
         }
     }
@@ -220,7 +229,8 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
         let path = dir.join(f);
         let p = path.to_str().unwrap();
         let want = expected(f);
-        let ls: Value = serde_json::from_str(&miv(&["h5", "ls", p, "--json"]).expect_ok("h5 ls").stdout).expect("ls json");
+        let ls: Value =
+            serde_json::from_str(&miv(&["h5", "ls", p, "--json"]).expect_ok("h5 ls").stdout).expect("ls json");
         let mut ranges = Map::new();
         for pop in ls["populations"].as_array().expect("populations") {
             let name = pop["name"].as_str().expect("name");
@@ -233,7 +243,11 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
                     let an = a["name"].as_str().expect("attribute");
                     let (cells, dtype) = if nsn == "Trees" {
                         let t = want["trees"][name].as_object().expect("trees");
-                        let key = TREE_ATTRIBUTES.iter().find(|(_, n)| *n == an).unwrap_or_else(|| panic!("{f}: unexpected Trees attribute {an}")).0;
+                        let key = TREE_ATTRIBUTES
+                            .iter()
+                            .find(|(_, n)| *n == an)
+                            .unwrap_or_else(|| panic!("{f}: unexpected Trees attribute {an}"))
+                            .0;
                         (t.len(), want["tree_dtypes"][name][key].clone())
                     } else {
                         let d = &want["cell_attributes"][name][nsn];
@@ -242,7 +256,11 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
                     assert_eq!(a["cells"], json!(cells), "{f}: ls cells of {name}/{nsn}/{an}");
                     assert_eq!(a["dtype"], dtype, "{f}: ls dtype of {name}/{nsn}/{an}");
                 }
-                let lines = json_lines(&miv(&["h5", "dump", p, "--population", name, "--namespace", nsn, "--json"]).expect_ok("h5 dump").stdout);
+                let lines = json_lines(
+                    &miv(&["h5", "dump", p, "--population", name, "--namespace", nsn, "--json"])
+                        .expect_ok("h5 dump")
+                        .stdout,
+                );
                 let mut got = Map::new();
                 for l in lines {
                     got.insert(l["gid"].to_string(), l["attributes"].clone());
@@ -250,7 +268,8 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
                 let theirs = if nsn == "Trees" {
                     let mut m = Map::new();
                     for (g, t) in want["trees"][name].as_object().expect("trees") {
-                        let attrs: Map<String, Value> = TREE_ATTRIBUTES.iter().map(|(k, n)| (n.to_string(), t[*k].clone())).collect();
+                        let attrs: Map<String, Value> =
+                            TREE_ATTRIBUTES.iter().map(|(k, n)| (n.to_string(), t[*k].clone())).collect();
                         m.insert(g.clone(), Value::Object(attrs));
                     }
                     Value::Object(m)
@@ -259,7 +278,8 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
                 };
                 assert_same(&Value::Object(got), &theirs, &format!("{f}: dump {name}/{nsn}"));
             }
-            let mut theirs: Vec<String> = want["cell_attributes"][name].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            let mut theirs: Vec<String> =
+                want["cell_attributes"][name].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
             if want["trees"].get(name).is_some() {
                 theirs.push("Trees".into());
             }
@@ -277,7 +297,8 @@ fn miv_h5_ls_dump_and_edges_show_neuroh5_files() {
             let n: usize = edges.values().map(|e| e["sources"].as_array().unwrap().len()).sum();
             assert_eq!(prj["edges"], json!(n), "{f}: ls edges of {key}");
             assert_eq!(prj["destinations"], json!(edges.len()), "{f}: ls destinations of {key}");
-            let lines = json_lines(&miv(&["h5", "edges", p, "--projection", &key, "--json"]).expect_ok("h5 edges").stdout);
+            let lines =
+                json_lines(&miv(&["h5", "edges", p, "--projection", &key, "--json"]).expect_ok("h5 edges").stdout);
             let mut got = Map::new();
             for l in lines {
                 let mut e = l["attributes"].as_object().expect("attributes").clone();

@@ -8,7 +8,9 @@ use common::scratch;
 use io_common::*;
 use std::collections::BTreeMap;
 
-use miv::io::{CellAttributes, Dtype, H5Types, NeuroH5File, PopulationRanges, Projection, Selection, Values, WriteOptions};
+use miv::io::{
+    CellAttributes, Dtype, H5Types, NeuroH5File, PopulationRanges, Projection, Selection, Values, WriteOptions,
+};
 use miv::partition::{Assignment, SerialComm};
 
 #[test]
@@ -42,11 +44,22 @@ fn a7_example_reads_back_as_the_spec_states() {
     let info = f.projection_info("A", "B").unwrap();
     assert_eq!((info.edges, info.destinations, info.blocks), (3, 2, 1));
     let refs = f.namespace_attributes("B", "Arc Distances").unwrap();
-    assert_eq!(refs, vec![("Reference U Min".into(), -250.0), ("Reference U Max".into(), 250.0), ("Reference V Min".into(), -125.5), ("Reference V Max".into(), 125.5)]);
+    assert_eq!(
+        refs,
+        vec![
+            ("Reference U Min".into(), -250.0),
+            ("Reference U Max".into(), 250.0),
+            ("Reference V Min".into(), -125.5),
+            ("Reference V Max".into(), 125.5)
+        ]
+    );
 }
 
 fn types3() -> H5Types {
-    H5Types { populations: PopulationRanges::from_counts(&[("P", 3, 40), ("Q", 7, 25)]).unwrap(), projections: vec![("P".into(), "Q".into())] }
+    H5Types {
+        populations: PopulationRanges::from_counts(&[("P", 3, 40), ("Q", 7, 25)]).unwrap(),
+        projections: vec![("P".into(), "Q".into())],
+    }
 }
 
 /// A random column of `n` values of type `d`.
@@ -96,7 +109,13 @@ fn every_dtype_roundtrips_with_empty_cells_and_appends() {
                     want.insert((format!("a_{d}"), gid), v);
                 }
             }
-            f.append_cell_attributes("P", "All", &cells, &WriteOptions { chunk_size: 1 + g.below(9), value_chunk_size: 1 + g.below(9), ..Default::default() }).unwrap();
+            f.append_cell_attributes(
+                "P",
+                "All",
+                &cells,
+                &WriteOptions { chunk_size: 1 + g.below(9), value_chunk_size: 1 + g.below(9), ..Default::default() },
+            )
+            .unwrap();
         }
         // An empty namespace: declared attributes, no cells.
         let mut none = CellAttributes::new();
@@ -174,8 +193,14 @@ fn projection_roundtrip_with_appends_and_blocks() {
         for (d, e) in &want {
             let r = p.edges_of(*d).unwrap();
             assert_eq!(p.sources_of(*d).unwrap(), e.iter().map(|x| x.0).collect::<Vec<_>>());
-            assert_eq!(&p.attr::<u32>("Synapses", "syn_id").unwrap()[r.clone()], e.iter().map(|x| x.1).collect::<Vec<_>>().as_slice());
-            assert_eq!(&p.attr::<f64>("Weights", "w").unwrap()[r], e.iter().map(|x| x.2).collect::<Vec<_>>().as_slice());
+            assert_eq!(
+                &p.attr::<u32>("Synapses", "syn_id").unwrap()[r.clone()],
+                e.iter().map(|x| x.1).collect::<Vec<_>>().as_slice()
+            );
+            assert_eq!(
+                &p.attr::<f64>("Weights", "w").unwrap()[r],
+                e.iter().map(|x| x.2).collect::<Vec<_>>().as_slice()
+            );
         }
         let info = f.projection_info("P", "Q").unwrap();
         assert_eq!(info.edges as usize, want.values().map(|e| e.len()).sum::<usize>());

@@ -16,7 +16,12 @@ fn nernst(ci: f64, co: f64, z: f64, celsius: f64) -> f64 {
 
 /// Run a one-compartment model with `mechanisms` and `ions` (YAML flow lists) at 34 degC; v and the probes at
 /// the end of 5 ms, or the error output.
-fn run(test: &str, mechanisms: &str, ions: &str, probes: &str) -> Result<std::collections::HashMap<String, f64>, String> {
+fn run(
+    test: &str,
+    mechanisms: &str,
+    ions: &str,
+    probes: &str,
+) -> Result<std::collections::HashMap<String, f64>, String> {
     let dir = scratch(test);
     let model = dir.join("model.yaml");
     let yaml = format!(
@@ -42,8 +47,9 @@ fn run(test: &str, mechanisms: &str, ions: &str, probes: &str) -> Result<std::co
 fn reading_calcium_concentrations_makes_eca_the_nernst_potential_at_initialisation() {
     // As MiV's PVBasketCell: eca set to 170.69 mV, but ch_CavL reads cai and cao, so NEURON uses their Nernst
     // potential. Default concentrations (5e-5 / 2 mM) and set ones.
-    let got = run("ion-style-careads", "[{region: soma, mechanism: careads}]", "[{region: soma, ion: ca, erev: 170.69}]", "")
-        .expect("careads");
+    let got =
+        run("ion-style-careads", "[{region: soma, mechanism: careads}]", "[{region: soma, ion: ca, erev: 170.69}]", "")
+            .expect("careads");
     let want = nernst(5e-5, 2.0, 2.0, 34.0);
     assert!((got["v"] - want).abs() < 1e-9, "v {} vs Nernst {want}", got["v"]);
     let got = run(
@@ -61,8 +67,9 @@ fn reading_calcium_concentrations_makes_eca_the_nernst_potential_at_initialisati
 #[test]
 fn reading_only_eca_keeps_the_set_value_unless_a_neighbour_reads_concentrations() {
     // As MiV's ch_CavN alone: the set eca stays.
-    let got = run("ion-style-caerev", "[{region: soma, mechanism: caerev}]", "[{region: soma, ion: ca, erev: 170.69}]", "")
-        .expect("caerev");
+    let got =
+        run("ion-style-caerev", "[{region: soma, mechanism: caerev}]", "[{region: soma, ion: ca, erev: 170.69}]", "")
+            .expect("caerev");
     assert!((got["v"] - 170.69).abs() < 1e-9, "v {}", got["v"]);
     // The style belongs to the ion at the node: with careads in the same section both see the Nernst value.
     let got = run(
@@ -78,15 +85,25 @@ fn reading_only_eca_keeps_the_set_value_unless_a_neighbour_reads_concentrations(
 
 #[test]
 fn a_new_species_takes_its_charge_from_valence() {
-    let got = run("ion-style-valence", "[{region: soma, mechanism: xreads}]", "[{region: soma, ion: x, conc_in: 1, conc_out: 10}]", "")
-        .expect("xreads");
+    let got = run(
+        "ion-style-valence",
+        "[{region: soma, mechanism: xreads}]",
+        "[{region: soma, ion: x, conc_in: 1, conc_out: 10}]",
+        "",
+    )
+    .expect("xreads");
     let want = nernst(1.0, 10.0, 2.0, 34.0);
     assert!((got["v"] - want).abs() < 1e-9, "v {} vs Nernst with charge 2 {want}", got["v"]);
 }
 
 #[test]
 fn contradicting_valences_are_refused() {
-    let err = run("ion-style-valence-conflict", "[{region: soma, mechanism: xreads}, {region: soma, mechanism: xunit}]", "[]", "")
-        .expect_err("two charges for x");
+    let err = run(
+        "ion-style-valence-conflict",
+        "[{region: soma, mechanism: xreads}, {region: soma, mechanism: xunit}]",
+        "[]",
+        "",
+    )
+    .expect_err("two charges for x");
     assert!(err.contains("ion x") && err.contains("VALENCE 1") && err.contains("xreads"), "{err}");
 }

@@ -20,7 +20,8 @@ fn build_example() -> (NetworkConfig, std::path::PathBuf, std::path::PathBuf) {
     let dir = scratch("jobs_build_rc");
     let net = example_dir().join("network.yaml");
     let store = dir.join("store");
-    let o = miv(&["build", net.to_str().unwrap(), "--store", store.to_str().unwrap()]).expect_ok("miv build rc-network");
+    let o =
+        miv(&["build", net.to_str().unwrap(), "--store", store.to_str().unwrap()]).expect_ok("miv build rc-network");
     let (cells, conns) = built_files(&o.stdout);
     (NetworkConfig::load(&net).unwrap(), cells, conns)
 }
@@ -32,11 +33,16 @@ fn rc_network_builds_as_configured() {
     let types = cells.read_h5types().unwrap();
 
     // DOMAIN A.2: STIM 0–63, PYR 64–286, PVBC 287–379, OLM 380–400.
-    let ranges: Vec<(String, u64, u64)> = types.populations.iter().map(|p| (p.name.clone(), p.start, p.count)).collect();
-    assert_eq!(ranges, [("STIM".into(), 0, 64), ("PYR".into(), 64, 223), ("PVBC".into(), 287, 93), ("OLM".into(), 380, 21)]);
+    let ranges: Vec<(String, u64, u64)> =
+        types.populations.iter().map(|p| (p.name.clone(), p.start, p.count)).collect();
+    assert_eq!(
+        ranges,
+        [("STIM".into(), 0, 64), ("PYR".into(), 64, 223), ("PVBC".into(), 287, 93), ("OLM".into(), 380, 21)]
+    );
     let mut valid = types.projections.clone();
     valid.sort();
-    let mut expect: Vec<(String, String)> = net.synapses.iter().flat_map(|(post, pres)| pres.keys().map(move |pre| (pre.clone(), post.clone()))).collect();
+    let mut expect: Vec<(String, String)> =
+        net.synapses.iter().flat_map(|(post, pres)| pres.keys().map(move |pre| (pre.clone(), post.clone()))).collect();
     expect.sort();
     assert_eq!(valid, expect);
 
@@ -48,7 +54,10 @@ fn rc_network_builds_as_configured() {
         let mut last_u = f64::NEG_INFINITY;
         for gid in pop.range() {
             let (u, v, l) = (scalar(&c, U_COORD, gid), scalar(&c, V_COORD, gid), scalar(&c, L_COORD, gid));
-            assert_eq!([scalar(&c, "X Coordinate", gid), scalar(&c, "Y Coordinate", gid), scalar(&c, "Z Coordinate", gid)], [u, v, l]);
+            assert_eq!(
+                [scalar(&c, "X Coordinate", gid), scalar(&c, "Y Coordinate", gid), scalar(&c, "Z Coordinate", gid)],
+                [u, v, l]
+            );
             assert!(u >= last_u, "{}: gids are ordered by U", pop.name);
             last_u = u;
             // Inside a layer box where the population has cells (boxes share faces: count the first match).
@@ -63,10 +72,15 @@ fn rc_network_builds_as_configured() {
             assert!((scalar(&d, U_DISTANCE, gid) - (u - 100.0)).abs() < 1e-4);
             assert!((scalar(&d, V_DISTANCE, gid) - (v - 100.0)).abs() < 1e-4);
         }
-        let configured: BTreeMap<String, u32> = net.cell_distributions[&pop.name].iter().filter(|(_, &n)| n > 0).map(|(k, &n)| (k.clone(), n)).collect();
+        let configured: BTreeMap<String, u32> =
+            net.cell_distributions[&pop.name].iter().filter(|(_, &n)| n > 0).map(|(k, &n)| (k.clone(), n)).collect();
         assert_eq!(per_layer, configured, "{}: cells per layer", pop.name);
-        let attrs: BTreeMap<String, f64> = cells.namespace_attributes(&pop.name, ARC_DISTANCES).unwrap().into_iter().collect();
-        assert!((attrs[REFERENCE_U_MIN] + 100.01).abs() < 1e-9 && (attrs[REFERENCE_V_MAX] - 100.01).abs() < 1e-9, "{attrs:?}");
+        let attrs: BTreeMap<String, f64> =
+            cells.namespace_attributes(&pop.name, ARC_DISTANCES).unwrap().into_iter().collect();
+        assert!(
+            (attrs[REFERENCE_U_MIN] + 100.01).abs() < 1e-9 && (attrs[REFERENCE_V_MAX] - 100.01).abs() < 1e-9,
+            "{attrs:?}"
+        );
     }
 
     let conns = open(&conns_path);
@@ -116,7 +130,11 @@ fn synapse_counts_follow_densities(net: &NetworkConfig, cells: &miv::io::NeuroH5
     let syn = read_all(cells, pop, SYNAPSE_ATTRIBUTES);
     let mut observed: BTreeMap<(u8, u8, i8), f64> = BTreeMap::new();
     for gid in p.range() {
-        let (s, t, l) = (syn.get::<u8>(SWC_TYPES, gid).unwrap(), syn.get::<u8>(SYN_TYPES, gid).unwrap(), syn.get::<i8>(SYN_LAYERS, gid).unwrap());
+        let (s, t, l) = (
+            syn.get::<u8>(SWC_TYPES, gid).unwrap(),
+            syn.get::<u8>(SYN_TYPES, gid).unwrap(),
+            syn.get::<i8>(SYN_LAYERS, gid).unwrap(),
+        );
         let ids = syn.get::<u32>(SYN_IDS, gid).unwrap();
         assert_eq!(ids, (0..ids.len() as u32).collect::<Vec<_>>().as_slice(), "{pop} gid {gid}: syn_ids 0..n");
         for i in 0..s.len() {
@@ -142,7 +160,12 @@ fn synapse_counts_follow_densities(net: &NetworkConfig, cells: &miv::io::NeuroH5
 /// Every synapse gets exactly one edge; per (synapse type, section type, layer) the share of each presynaptic
 /// population is within 3 binomial standard deviations of its proportion; edge distances are |ΔU| + |ΔV| and
 /// within the axon extent.
-fn connections_follow_proportions(net: &NetworkConfig, cells: &miv::io::NeuroH5File, conns: &miv::io::NeuroH5File, post: &str) {
+fn connections_follow_proportions(
+    net: &NetworkConfig,
+    cells: &miv::io::NeuroH5File,
+    conns: &miv::io::NeuroH5File,
+    post: &str,
+) {
     let p = cells.population(post).unwrap();
     let syn = read_all(cells, post, SYNAPSE_ATTRIBUTES);
     let dist = |pop: &str| read_all(cells, pop, ARC_DISTANCES);
@@ -158,11 +181,20 @@ fn connections_follow_proportions(net: &NetworkConfig, cells: &miv::io::NeuroH5F
             let sources = e.sources_of(dst).unwrap();
             assert!(sources.windows(2).all(|w| w[0] <= w[1]), "sources sorted per destination");
             for (k, i) in range.enumerate() {
-                assert!(owner.insert((dst, ids[i]), pre.clone()).is_none(), "{post} gid {dst} synapse {} has two edges", ids[i]);
+                assert!(
+                    owner.insert((dst, ids[i]), pre.clone()).is_none(),
+                    "{post} gid {dst} synapse {} has two edges",
+                    ids[i]
+                );
                 let du = (scalar(&dpost, U_DISTANCE, dst) - scalar(&dpre, U_DISTANCE, sources[k])).abs();
                 let dv = (scalar(&dpost, V_DISTANCE, dst) - scalar(&dpre, V_DISTANCE, sources[k])).abs();
                 assert!(du < 100.0 && dv < 100.0, "{pre} -> {post}: source outside the 200x200 axon extent");
-                assert!(((du + dv) as f32 - dd[i]).abs() < 1e-3, "{pre} -> {post} gid {dst} edge {i}: distance {} vs |dU| + |dV| = {}", dd[i], du + dv);
+                assert!(
+                    ((du + dv) as f32 - dd[i]).abs() < 1e-3,
+                    "{pre} -> {post} gid {dst} edge {i}: distance {} vs |dU| + |dV| = {}",
+                    dd[i],
+                    du + dv
+                );
             }
         }
     }
@@ -170,9 +202,14 @@ fn connections_follow_proportions(net: &NetworkConfig, cells: &miv::io::NeuroH5F
     let mut groups: BTreeMap<(u8, u8, i8), BTreeMap<String, f64>> = BTreeMap::new();
     for gid in p.range() {
         let ids = syn.get::<u32>(SYN_IDS, gid).unwrap();
-        let (t, s, l) = (syn.get::<u8>(SYN_TYPES, gid).unwrap(), syn.get::<u8>(SWC_TYPES, gid).unwrap(), syn.get::<i8>(SYN_LAYERS, gid).unwrap());
+        let (t, s, l) = (
+            syn.get::<u8>(SYN_TYPES, gid).unwrap(),
+            syn.get::<u8>(SWC_TYPES, gid).unwrap(),
+            syn.get::<i8>(SYN_LAYERS, gid).unwrap(),
+        );
         for i in 0..ids.len() {
-            let pre = owner.get(&(gid, ids[i])).unwrap_or_else(|| panic!("{post} gid {gid} synapse {} has no edge", ids[i]));
+            let pre =
+                owner.get(&(gid, ids[i])).unwrap_or_else(|| panic!("{post} gid {gid} synapse {} has no edge", ids[i]));
             *groups.entry((t[i], s[i], l[i])).or_default().entry(pre.clone()).or_default() += 1.0;
             total += 1;
         }
@@ -188,8 +225,12 @@ fn connections_follow_proportions(net: &NetworkConfig, cells: &miv::io::NeuroH5F
                 .sum();
             let got = by_pre.get(pre).copied().unwrap_or(0.0);
             let sd = (n * prop * (1.0 - prop)).sqrt();
-            assert!((got - n * prop).abs() <= 3.0 * sd + 1e-9, "{pre} -> {post} ({} {} {layer}): {got} of {n}, proportion {prop}",
-                SynapseType::from_code(*t).unwrap().name(), SwcType::from_code(*s as i64).unwrap().name());
+            assert!(
+                (got - n * prop).abs() <= 3.0 * sd + 1e-9,
+                "{pre} -> {post} ({} {} {layer}): {got} of {n}, proportion {prop}",
+                SynapseType::from_code(*t).unwrap().name(),
+                SwcType::from_code(*s as i64).unwrap().name()
+            );
         }
     }
 }

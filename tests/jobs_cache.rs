@@ -53,5 +53,8 @@ fn second_launch_does_no_work() {
     let entries = store.list().unwrap();
     assert_eq!(entries.len(), 13);
     assert!(entries.iter().all(|e| e.status == Status::Complete));
-    assert_eq!(entries.iter().find(|e| e.job.kind == "h5_types").unwrap().config["job"]["population_definitions"]["PYR"], 100);
+    assert_eq!(
+        entries.iter().find(|e| e.job.kind == "h5_types").unwrap().config["job"]["population_definitions"]["PYR"],
+        100
+    );
 }

@@ -12,7 +12,9 @@ fn dry_run_lists_the_jobs_and_what_is_cached() {
     let dir = scratch("jobs_cli_plan");
     let net = network_yaml(&dir, SMALL, 31);
     let store = dir.join("store");
-    let plan = |o: &Outcome| o.stdout.lines().map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect::<Vec<_>>();
+    let plan = |o: &Outcome| {
+        o.stdout.lines().map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect::<Vec<_>>()
+    };
     let args = ["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--dry-run"];
     let before = plan(&miv(&args).expect_ok("dry run"));
     assert_eq!(before.len(), 13);
@@ -40,12 +42,22 @@ fn configuration_errors_name_file_and_key() {
     // A bad value inside a referenced MiV file names that file.
     let types = std::fs::read_to_string(example_dir().join("cell_types.yml")).unwrap();
     let ct = dir.join("cell_types.yml");
-    std::fs::write(&ct, types.replacen("SLM: {mean: 0.90, variance: 0.1}", "SLM: {mean: 0.90, varianse: 0.1}", 1)).unwrap();
-    let cfg = text.lines().map(|l| if l.starts_with("cell_types:") { format!("cell_types: {}", ct.display()) } else { l.to_string() }).collect::<Vec<_>>().join("\n");
+    std::fs::write(&ct, types.replacen("SLM: {mean: 0.90, variance: 0.1}", "SLM: {mean: 0.90, varianse: 0.1}", 1))
+        .unwrap();
+    let cfg = text
+        .lines()
+        .map(|l| if l.starts_with("cell_types:") { format!("cell_types: {}", ct.display()) } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(&bad, cfg).unwrap();
     let o = miv(&["build", bad.to_str().unwrap(), "--store", dir.join("s").to_str().unwrap()]);
     assert!(!o.ok());
-    assert!(o.stderr.contains(&format!("{}: key `PYR.synapses.density.apical.excitatory.SLM", ct.display())) && o.stderr.contains("varianse"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("{}: key `PYR.synapses.density.apical.excitatory.SLM", ct.display()))
+            && o.stderr.contains("varianse"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -54,7 +66,8 @@ fn uniform_distribution_builds_and_places_evenly_spaced_synapses() {
     let net = network_yaml(&dir, SMALL, 33);
     let text = std::fs::read_to_string(&net).unwrap().replace("distribution: poisson", "distribution: uniform");
     std::fs::write(&net, text).unwrap();
-    let o = miv(&["build", net.to_str().unwrap(), "--store", dir.join("store").to_str().unwrap()]).expect_ok("uniform build");
+    let o = miv(&["build", net.to_str().unwrap(), "--store", dir.join("store").to_str().unwrap()])
+        .expect_ok("uniform build");
     let (cells, _) = built_files(&o.stdout);
     let f = open(&cells);
     let syn = read_all(&f, "OLM", miv::io::names::SYNAPSE_ATTRIBUTES);

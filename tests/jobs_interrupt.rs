@@ -45,5 +45,9 @@ fn interrupted_jobs_never_look_complete() {
     assert!(cells.exists() && conns.exists());
     let entries = Store::open(&store).list().unwrap();
     assert_eq!(entries.len(), 13);
-    assert!(entries.iter().all(|e| e.status == Status::Complete), "{:?}", entries.iter().map(|e| (&e.job, &e.status)).collect::<Vec<_>>());
+    assert!(
+        entries.iter().all(|e| e.status == Status::Complete),
+        "{:?}",
+        entries.iter().map(|e| (&e.job, &e.status)).collect::<Vec<_>>()
+    );
 }

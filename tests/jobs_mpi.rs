@@ -11,8 +11,11 @@ use common::*;
 use jobs_common::*;
 
 const T: Duration = Duration::from_secs(300);
-const MPI_ENV: [(&str, &str); 3] =
-    [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"), ("OMPI_MCA_rmaps_base_oversubscribe", "1")];
+const MPI_ENV: [(&str, &str); 3] = [
+    ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+    ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+    ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+];
 
 #[test]
 fn same_files_for_1_2_and_4_ranks() {
@@ -22,15 +25,20 @@ fn same_files_for_1_2_and_4_ranks() {
     for n in [1usize, 2, 4] {
         let store = dir.join(format!("store{n}"));
         // Small write blocks, so every rank count writes several appends.
-        let o = mpirun(n, &["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--write-size", "3"], T)
-            .expect_ok(&format!("mpirun -n {n} miv build"));
+        let o =
+            mpirun(n, &["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--write-size", "3"], T)
+                .expect_ok(&format!("mpirun -n {n} miv build"));
         let (cells, conns) = built_files(&o.stdout);
         assert_eq!(o.stdout.matches("cells:").count(), 1, "rank 0 prints once");
         built.push((n, cells, conns));
     }
     let (_, c1, k1) = &built[0];
     for (n, c, k) in &built[1..] {
-        assert_eq!(c.strip_prefix(dir.join(format!("store{n}"))).unwrap(), c1.strip_prefix(dir.join("store1")).unwrap(), "same job identities");
+        assert_eq!(
+            c.strip_prefix(dir.join(format!("store{n}"))).unwrap(),
+            c1.strip_prefix(dir.join("store1")).unwrap(),
+            "same job identities"
+        );
         assert!(same_content(c1, c), "cells.h5 from {n} ranks differs from 1 rank");
         assert!(same_content(k1, k), "connections.h5 from {n} ranks differs from 1 rank");
     }
@@ -38,7 +46,11 @@ fn same_files_for_1_2_and_4_ranks() {
     for kind in ["network_architecture", "measure_distances", "distribute_synapses", "generate_connections"] {
         for e in std::fs::read_dir(dir.join("store1").join(kind)).unwrap() {
             let d1 = e.unwrap().path();
-            for f in std::fs::read_dir(&d1).unwrap().map(|f| f.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "h5")) {
+            for f in std::fs::read_dir(&d1)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "h5"))
+            {
                 let f4 = dir.join("store4").join(kind).join(d1.file_name().unwrap()).join(f.file_name().unwrap());
                 assert!(same_content(&f, &f4), "{kind}: {} differs between 1 and 4 ranks", f.display());
             }
@@ -63,7 +75,8 @@ fn mpirun_executor_runs_each_job_on_n_ranks() {
     assert!(same_content(&c_local, &c) && same_content(&k_local, &k));
     // Every job ran on 2 ranks (meta.json records it).
     for e in miv::jobs::Store::open(&store).list().unwrap() {
-        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e.dir.join("meta.json")).unwrap()).unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(e.dir.join("meta.json")).unwrap()).unwrap();
         assert_eq!(meta["ranks"], 2, "{}", e.job);
     }
 }

@@ -50,8 +50,28 @@ fn slurm_executor_submits_every_job_after_what_it_uses() {
     let store = dir.join("store");
     let (path, log) = fake_path(&dir);
     let args = [
-        "build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm", "--ranks", "4", "--nodes", "2",
-        "--time", "00:10:00", "--partition", "debug", "--account", "proj", "--module", "openmpi/4.1", "--module", "hdf5", "--launcher", "env",
+        "build",
+        net.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--executor",
+        "slurm",
+        "--ranks",
+        "4",
+        "--nodes",
+        "2",
+        "--time",
+        "00:10:00",
+        "--partition",
+        "debug",
+        "--account",
+        "proj",
+        "--module",
+        "openmpi/4.1",
+        "--module",
+        "hdf5",
+        "--launcher",
+        "env",
     ];
     let log_s = log.to_str().unwrap().to_string();
     let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
@@ -69,7 +89,15 @@ fn slurm_executor_submits_every_job_after_what_it_uses() {
     assert_eq!(scripts.len(), 13, "one batch job per construction job");
     for (_, s, a) in &scripts {
         assert!(a.starts_with("--parsable "), "{a}");
-        for line in ["#SBATCH --nodes=2", "#SBATCH --ntasks=4", "#SBATCH --time=00:10:00", "#SBATCH --partition=debug", "#SBATCH --account=proj", "module load openmpi/4.1", "module load hdf5"] {
+        for line in [
+            "#SBATCH --nodes=2",
+            "#SBATCH --ntasks=4",
+            "#SBATCH --time=00:10:00",
+            "#SBATCH --partition=debug",
+            "#SBATCH --account=proj",
+            "module load openmpi/4.1",
+            "module load hdf5",
+        ] {
             assert!(s.lines().any(|l| l == line), "missing `{line}` in\n{s}");
         }
         assert!(s.contains(" jobs exec --store ") && s.starts_with("#!/bin/bash"), "{s}");
@@ -108,7 +136,17 @@ fn slurm_dry_run_prints_scripts_and_submits_nothing() {
     let (path, log) = fake_path(&dir);
     let log_s = log.to_str().unwrap().to_string();
     let (ok, out, err) = miv_env(
-        &["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm", "--dry-run", "--ranks", "8"],
+        &[
+            "build",
+            net.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--dry-run",
+            "--ranks",
+            "8",
+        ],
         &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)],
     );
     assert!(ok, "{out}\n{err}");
@@ -130,14 +168,33 @@ fn miv_run_slurm_submits_a_script_that_runs_the_experiment() {
     let (path, log) = fake_path(&dir);
     let log_s = log.to_str().unwrap().to_string();
     let args = [
-        "run", exp.to_str().unwrap(), "--slurm", "--ranks", "2", "--nodes", "1", "--time", "00:05:00", "--partition", "debug",
-        "--module", "openmpi/4.1", "--launcher", "env",
+        "run",
+        exp.to_str().unwrap(),
+        "--slurm",
+        "--ranks",
+        "2",
+        "--nodes",
+        "1",
+        "--time",
+        "00:05:00",
+        "--partition",
+        "debug",
+        "--module",
+        "openmpi/4.1",
+        "--launcher",
+        "env",
     ];
     let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("as Slurm job 1001"), "{out}");
     let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
-    for want in ["#SBATCH --ntasks=2", "#SBATCH --nodes=1", "#SBATCH --time=00:05:00", "#SBATCH --partition=debug", "module load openmpi/4.1"] {
+    for want in [
+        "#SBATCH --ntasks=2",
+        "#SBATCH --nodes=1",
+        "#SBATCH --time=00:05:00",
+        "#SBATCH --partition=debug",
+        "module load openmpi/4.1",
+    ] {
         assert!(script.contains(want), "{want:?} missing in:\n{script}");
     }
     assert!(!script.contains("--account"), "no account given, no account line:\n{script}");
@@ -149,7 +206,8 @@ fn miv_run_slurm_submits_a_script_that_runs_the_experiment() {
     // A bad experiment is refused before anything is submitted.
     std::fs::write(net.join("bad.yaml"), "cells: nowhere.h5\ncell_types: cell_types.yml\nt_end: -1\n").unwrap();
     let bad = net.join("bad.yaml");
-    let (ok, _, err) = miv_env(&["run", bad.to_str().unwrap(), "--slurm"], &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    let (ok, _, err) =
+        miv_env(&["run", bad.to_str().unwrap(), "--slurm"], &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
     assert!(!ok && err.contains("t_end"), "{err}");
     assert!(!log.join("1002.sh").exists());
 }

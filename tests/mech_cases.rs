@@ -14,11 +14,8 @@ fn every_cases_mechanism_compiles_and_runs_in_a_cell() {
     assert!(!files.is_empty(), "{dir}: no .mod files");
     let out = common::miv(&["mech", "check", &dir, "--run", "--json"]);
     let rows = common::json_lines(&out.stdout);
-    let failed: Vec<String> = rows
-        .iter()
-        .filter(|r| r.get("error").is_some() || r["run"]["ok"] != true)
-        .map(|r| r.to_string())
-        .collect();
+    let failed: Vec<String> =
+        rows.iter().filter(|r| r.get("error").is_some() || r["run"]["ok"] != true).map(|r| r.to_string()).collect();
     assert!(failed.is_empty() && out.ok(), "failures:\n{}\n{}", failed.join("\n"), out.stderr);
     assert_eq!(rows.len(), files.len(), "one row per file");
     println!("{} mechanisms of {dir} compile and run", rows.len());

@@ -96,7 +96,10 @@ fn a_bad_mod_file_is_reported_under_mechanisms_path() {
     );
     let (out, o) = run("mech-cell-bad", &yaml);
     assert_eq!(o.code, Some(1));
-    let want = format!("mechanisms_path: syntax error: {}:2:18: expected an expression, found '}}'", dir.join("oops.mod").display());
+    let want = format!(
+        "mechanisms_path: syntax error: {}:2:18: expected an expression, found '}}'",
+        dir.join("oops.mod").display()
+    );
     assert!(o.stderr.contains(&want), "{}", o.stderr);
     assert!(!out.exists(), "nothing written");
 }

@@ -140,7 +140,10 @@ fn check_reports_bad_files_and_fails() {
     let dir = write_folder(
         "mech-check-bad",
         &[
-            ("good.mod", "NEURON { SUFFIX good NONSPECIFIC_CURRENT i }\nASSIGNED { i v }\nBREAKPOINT { i = 0.001*(v + 65) }\n"),
+            (
+                "good.mod",
+                "NEURON { SUFFIX good NONSPECIFIC_CURRENT i }\nASSIGNED { i v }\nBREAKPOINT { i = 0.001*(v + 65) }\n",
+            ),
             ("sub/broken.mod", "NEURON { SUFFIX broken }\nBREAKPOINT {\n  i = \n}\n"),
         ],
     );

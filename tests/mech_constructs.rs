@@ -169,7 +169,11 @@ fn ghk_current_with_tabulated_rate_functions() {
             let minf = a * (1.0 / (a + b));
             assert!(close(inst.get("minf", i).unwrap(), minf, 1e-12), "minf at {v}, usetable {usetable}");
             let ica = 0.0005 * minf * minf * ghk(v);
-            assert!(close(inst.get("ica", i).unwrap(), ica, 1e-12), "ica at {v}: {} vs {ica}", inst.get("ica", i).unwrap());
+            assert!(
+                close(inst.get("ica", i).unwrap(), ica, 1e-12),
+                "ica at {v}: {} vs {ica}",
+                inst.get("ica", i).unwrap()
+            );
         }
     }
 }

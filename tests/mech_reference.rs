@@ -75,7 +75,8 @@ fn ball_and_stick(cat: &Catalogue, table: bool) -> (Vec<f64>, Vec<f64>, Vec<Spik
     let syn = g.target(0, 0).unwrap();
     let strong = g.connect(syn, &[0.01], 0).unwrap();
     let weak = g.connect(syn, &[0.001], 1).unwrap();
-    let mut events: Vec<Event> = [5.005, 20.005, 24.005, 40.005].iter().map(|&time| Event { time, connection: strong }).collect();
+    let mut events: Vec<Event> =
+        [5.005, 20.005, 24.005, 40.005].iter().map(|&time| Event { time, connection: strong }).collect();
     events.extend([55.005, 70.005, 70.505, 71.005].iter().map(|&time| Event { time, connection: weak }));
     g.initialize(-65.0).unwrap();
     g.enqueue(&events);
@@ -115,7 +116,11 @@ fn nmodl_kernels_agree_with_hand_written_ones() {
         let (_, va, sa) = ball_and_stick(&hand, table);
         let (_, vb, sb) = ball_and_stick(&nmodl, table);
         let dv = max_abs_diff(&va, &vb);
-        let ds = max_spike_diff(&sa.iter().map(|s| s.time).collect::<Vec<_>>(), &sb.iter().map(|s| s.time).collect::<Vec<_>>(), "b&s");
+        let ds = max_spike_diff(
+            &sa.iter().map(|s| s.time).collect::<Vec<_>>(),
+            &sb.iter().map(|s| s.time).collect::<Vec<_>>(),
+            "b&s",
+        );
         println!("ball and stick, usetable {table}: max |dV| {dv:.2e} mV, spike times {ds:.2e} ms");
         assert!(dv <= 1e-6 && ds == 0.0, "table {table}: {dv} {ds}");
         for method in [Method::BackwardEuler, Method::CrankNicolson] {

@@ -29,19 +29,30 @@ fn location(cell: &CableCell, at: &str) -> Location {
 }
 
 fn build(cell: &str, template: &str, catalogue: &Catalogue) -> (CableCell, f64) {
-    let t = CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template).expect("template");
-    let tree = miv_io::swc::read_swc(&common::shared_dir().join("morphology").join(format!("{cell}.swc"))).expect("swc");
+    let t =
+        CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template).expect("template");
+    let tree =
+        miv_io::swc::read_swc(&common::shared_dir().join("morphology").join(format!("{cell}.swc"))).expect("swc");
     let (c, _) = t.build(morphology_from_tree(&tree).expect("sections"), catalogue).expect("build");
     (c, t.celsius().expect("MiV's templates set celsius"))
 }
 
 /// Run one NEURON protocol on a template-built cell: (sample times, probe traces, spike times, detector).
-fn simulate(mut cell: CableCell, celsius: f64, p: &serde_json::Value, catalogue: &Catalogue) -> (Vec<Vec<f64>>, Vec<f64>) {
+fn simulate(
+    mut cell: CableCell,
+    celsius: f64,
+    p: &serde_json::Value,
+    catalogue: &Catalogue,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
     let f = |v: &serde_json::Value| v.as_f64().unwrap();
     let mut trains = Vec::new();
     for ic in p["iclamp"].as_array().into_iter().flatten() {
         let params = vec![("del".into(), f(&ic["del"])), ("dur".into(), f(&ic["dur"])), ("amp".into(), f(&ic["amp"]))];
-        cell.points.push(PointPlacement { location: location(&cell, ic["at"].as_str().unwrap()), mechanism: "IClamp".into(), params });
+        cell.points.push(PointPlacement {
+            location: location(&cell, ic["at"].as_str().unwrap()),
+            mechanism: "IClamp".into(),
+            params,
+        });
     }
     for s in p["synapses"].as_array().into_iter().flatten() {
         let params = ["tau_rise", "tau_decay", "e"].iter().map(|k| (k.to_string(), f(&s[*k]))).collect();
@@ -49,10 +60,12 @@ fn simulate(mut cell: CableCell, celsius: f64, p: &serde_json::Value, catalogue:
         cell.points.push(PointPlacement { location, mechanism: "LinExp2Syn".into(), params });
         trains.push((cell.points.len() - 1, vec![f(&s["weight"]), f(&s["g_unit"])], numbers(&s["times"])));
     }
-    let probes: Vec<Location> = p["probes"].as_array().unwrap().iter().map(|a| location(&cell, a.as_str().unwrap())).collect();
+    let probes: Vec<Location> =
+        p["probes"].as_array().unwrap().iter().map(|a| location(&cell, a.as_str().unwrap())).collect();
     let opts = SimOptions { dt: f(&p["dt"]), method: Method::CrankNicolson, celsius, ..SimOptions::default() };
     let mut g = CellGroup::new(&[CellDescription::Cable(cell)], catalogue, opts).expect("group");
-    let probes: Vec<_> = probes.into_iter().map(|location| g.probe(&ProbeSpec::Voltage { cell: 0, location }).unwrap()).collect();
+    let probes: Vec<_> =
+        probes.into_iter().map(|location| g.probe(&ProbeSpec::Voltage { cell: 0, location }).unwrap()).collect();
     let mut events = Vec::new();
     for (k, (target, weights, times)) in trains.iter().enumerate() {
         let c = g.connect(g.target(0, *target).unwrap(), weights, k as u64).unwrap();
@@ -82,7 +95,11 @@ fn compare_with_neuron(cell: &str, template: &str, dir: &Path, catalogue: &Catal
         assert_eq!(celsius, nrn["celsius"].as_f64().unwrap(), "{}", run.display());
         let det = &built.detectors[0];
         let want = location(&built, nrn["detector"].as_str().unwrap());
-        assert!(det.location.section == want.section && (det.location.x - want.x).abs() < 1e-9, "{}: detector", run.display());
+        assert!(
+            det.location.section == want.section && (det.location.x - want.x).abs() < 1e-9,
+            "{}: detector",
+            run.display()
+        );
         let (traces, spikes) = simulate(built, celsius, &p, catalogue);
         let want_spikes = numbers(&nrn["spikes"]);
         let worst_spike = common::cell::max_spike_diff(&spikes, &want_spikes, &run.display().to_string());
@@ -133,7 +150,8 @@ fn miv_templates_build_and_match_neuron_running_the_hoc_templates() {
 #[test]
 fn miv_templates_follow_the_template_schema() {
     for (_, template) in CELLS {
-        let t = CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template).expect("template");
+        let t = CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template)
+            .expect("template");
         assert_eq!(t.celsius(), Some(34.0), "{template}");
     }
 }

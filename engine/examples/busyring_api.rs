@@ -1,7 +1,7 @@
 //! Quick timing of the BY-cell busyring through the API (the real benchmark is `miv bench busyring`).
 use miv_engine::{NetCon, Network, RunOptions};
 use miv_partition::SerialComm;
-use miv_solvers::{Catalogue, CableCell, CellDescription, Location, Morphology, Section};
+use miv_solvers::{CableCell, Catalogue, CellDescription, Location, Morphology, Section};
 
 fn splitmix64(x: u64) -> u64 {
     miv_partition::rng::splitmix64(x)
@@ -29,7 +29,11 @@ fn by_cell() -> CellDescription {
 
 fn rss() -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).collect::<Vec<_>>().join("/")
+    s.lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn main() {
@@ -45,7 +49,8 @@ fn main() {
         net.add_cell(gid, 0, by_cell()).unwrap();
     }
     for gid in 0..n {
-        net.connect(NetCon { source: (gid + n - 1) % n, target_gid: gid, target: 0, weights: vec![0.01], delay: 5.0 }).unwrap();
+        net.connect(NetCon { source: (gid + n - 1) % n, target_gid: gid, target: 0, weights: vec![0.01], delay: 5.0 })
+            .unwrap();
         for k in 0..10 {
             let src = (gid + 1 + splitmix64(gid * 10 + k) % (n - 1)) % n;
             net.connect(NetCon { source: src, target_gid: gid, target: 0, weights: vec![0.0], delay: 5.0 }).unwrap();

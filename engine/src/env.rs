@@ -110,7 +110,12 @@ pub struct ExecutionEnvironment<'c> {
 }
 
 impl<'c> ExecutionEnvironment<'c> {
-    pub fn new(comm: &'c dyn Communicator, seed: u64, catalogue: Catalogue, options: RunOptions) -> ExecutionEnvironment<'c> {
+    pub fn new(
+        comm: &'c dyn Communicator,
+        seed: u64,
+        catalogue: Catalogue,
+        options: RunOptions,
+    ) -> ExecutionEnvironment<'c> {
         ExecutionEnvironment {
             net: Network::new(comm, catalogue, options),
             comm,
@@ -202,7 +207,8 @@ impl<'c> ExecutionEnvironment<'c> {
         let temps: Vec<f64> = tmpl.values().filter_map(|t| t.celsius()).collect();
         if let Some(&c) = temps.first() {
             if temps.iter().any(|&x| x != c) {
-                let list: Vec<String> = tmpl.values().filter_map(|t| t.celsius().map(|c| format!("{} {c}", t.name))).collect();
+                let list: Vec<String> =
+                    tmpl.values().filter_map(|t| t.celsius().map(|c| format!("{} {c}", t.name))).collect();
                 return agreed(comm, Err(format!("templates ask for different temperatures: {}", list.join(", "))));
             }
             self.net.set_celsius(c)?;
@@ -233,7 +239,11 @@ impl<'c> ExecutionEnvironment<'c> {
     ) -> Result<Vec<[f64; 2]>, EngineError> {
         let comm = self.comm;
         let assignment = self.assignment.clone();
-        let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
+        let sel = if io_size > 0 {
+            Selection::IoRanks { assignment: &assignment, io_size }
+        } else {
+            Selection::Owned(&assignment)
+        };
         let pops = agreed(comm, f.population_ranges())?;
         let mut costs = Vec::new();
         for (pi, name) in names.iter().enumerate() {
@@ -283,7 +293,9 @@ impl<'c> ExecutionEnvironment<'c> {
                     let cell = crate::model::morphology_from_tree(tree)
                         .map_err(|e| format!("{}: /Populations/{name}/Trees, gid {gid}: {e}", f.path().display()))
                         .and_then(|m| {
-                            template.build_with(m, self.net.catalogue(), ct.discretization.as_ref()).map_err(|e| format!("gid {gid} ({name}): {e}"))
+                            template
+                                .build_with(m, self.net.catalogue(), ct.discretization.as_ref())
+                                .map_err(|e| format!("gid {gid} ({name}): {e}"))
                         });
                     match cell {
                         Ok((c, _)) => {
@@ -317,7 +329,12 @@ impl<'c> ExecutionEnvironment<'c> {
             if namespaces.iter().any(|n| n == miv_io::names::SYNAPSE_ATTRIBUTES) {
                 let attrs = agreed(
                     comm,
-                    f.read_cell_attributes(name, miv_io::names::SYNAPSE_ATTRIBUTES, &sel, Some(&["syn_ids", "syn_locs", "syn_secs", "swc_types"])),
+                    f.read_cell_attributes(
+                        name,
+                        miv_io::names::SYNAPSE_ATTRIBUTES,
+                        &sel,
+                        Some(&["syn_ids", "syn_locs", "syn_secs", "swc_types"]),
+                    ),
                 )?;
                 let r = self.take_synapse_sites(&attrs, f.path(), name);
                 agreed(comm, r)?;
@@ -351,11 +368,16 @@ impl<'c> ExecutionEnvironment<'c> {
                 ));
             };
             if ids.len() != locs.len() || ids.len() != secs.len() || ids.len() != types.len() {
-                return Err(format!("{}: /Populations/{name}/Synapse Attributes: gid {gid} has attributes of different lengths", file.display()));
+                return Err(format!(
+                    "{}: /Populations/{name}/Synapse Attributes: gid {gid} has attributes of different lengths",
+                    file.display()
+                ));
             }
             let entry = self.synapses.entry(gid).or_default();
             for k in 0..ids.len() {
-                entry.sites.insert(ids[k], SynapseSite { section: secs[k] as usize, loc: locs[k] as f64, swc_type: types[k] });
+                entry
+                    .sites
+                    .insert(ids[k], SynapseSite { section: secs[k] as usize, loc: locs[k] as f64, swc_type: types[k] });
             }
         }
         Ok(())
@@ -371,11 +393,19 @@ impl<'c> ExecutionEnvironment<'c> {
         }
     }
 
-    fn take_weights(&mut self, attrs: &miv_io::CellAttributes, file: &Path, name: &str, ns: &str) -> Result<(), String> {
+    fn take_weights(
+        &mut self,
+        attrs: &miv_io::CellAttributes,
+        file: &Path,
+        name: &str,
+        ns: &str,
+    ) -> Result<(), String> {
         for gid in attrs.gids() {
             let ids = attrs
                 .get::<u32>("syn_id", gid)
-                .ok_or_else(|| format!("{}: /Populations/{name}/{ns}/syn_id (uint32) is missing for gid {gid}", file.display()))?
+                .ok_or_else(|| {
+                    format!("{}: /Populations/{name}/{ns}/syn_id (uint32) is missing for gid {gid}", file.display())
+                })?
                 .to_vec();
             for label in attrs.names() {
                 if label == "syn_id" {
@@ -385,7 +415,12 @@ impl<'c> ExecutionEnvironment<'c> {
                     return Err(format!("{}: /Populations/{name}/{ns}/{label} must be float32", file.display()));
                 };
                 if w.len() != ids.len() {
-                    return Err(format!("{}: /Populations/{name}/{ns}: gid {gid} has {} syn_id values but {} {label} weights", file.display(), ids.len(), w.len()));
+                    return Err(format!(
+                        "{}: /Populations/{name}/{ns}: gid {gid} has {} syn_id values but {} {label} weights",
+                        file.display(),
+                        ids.len(),
+                        w.len()
+                    ));
                 }
                 let li = self.label_index(&label);
                 let entry = self.synapses.entry(gid).or_default();
@@ -426,7 +461,10 @@ impl<'c> ExecutionEnvironment<'c> {
                 }
             }
             match synapses.get(dst).and_then(|m| m.get(src)) {
-                None => problems.push(format!("{}: projection {src} -> {dst} has no entry {dst}.{src} in synapses.yml", connections.display())),
+                None => problems.push(format!(
+                    "{}: projection {src} -> {dst} has no entry {dst}.{src} in synapses.yml",
+                    connections.display()
+                )),
                 Some(proj) => {
                     for labels in proj.mechanisms.values() {
                         for label in labels.keys() {
@@ -461,18 +499,33 @@ impl<'c> ExecutionEnvironment<'c> {
             None => Ok(()),
         })?;
         let assignment = self.assignment.clone();
-        let sel = if io_size > 0 { Selection::IoRanks { assignment: &assignment, io_size } } else { Selection::Owned(&assignment) };
+        let sel = if io_size > 0 {
+            Selection::IoRanks { assignment: &assignment, io_size }
+        } else {
+            Selection::Owned(&assignment)
+        };
         let label_ids: HashMap<&str, u16> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i as u16)).collect();
         // Index of each rule label among the labels of the weights namespaces.
-        let weight_label: Vec<Option<u16>> = rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
+        let weight_label: Vec<Option<u16>> =
+            rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
-            let edges = agreed(comm, f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
+            let edges = agreed(
+                comm,
+                f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel),
+            )?;
             let syn_ids = edges.attr::<u32>(miv_io::names::SYNAPSES, "syn_id");
             let dist = edges.attr::<f32>(miv_io::names::CONNECTIONS, "distance");
             let local: Result<(), String> = (|| {
-                let syn_ids = syn_ids.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Synapses/syn_id (uint32) is missing", connections.display()))?;
-                let dist = dist.ok_or_else(|| format!("{}: /Projections/{dst}/{src}/Connections/distance (float32) is missing", connections.display()))?;
+                let syn_ids = syn_ids.ok_or_else(|| {
+                    format!("{}: /Projections/{dst}/{src}/Synapses/syn_id (uint32) is missing", connections.display())
+                })?;
+                let dist = dist.ok_or_else(|| {
+                    format!(
+                        "{}: /Projections/{dst}/{src}/Connections/distance (float32) is missing",
+                        connections.display()
+                    )
+                })?;
                 let src_start = edges.src_start();
                 let mut wbuf: Vec<f64> = Vec::with_capacity(4);
                 let unique = self.unique.get(dst).copied().unwrap_or(false);
@@ -490,11 +543,24 @@ impl<'c> ExecutionEnvironment<'c> {
                         let labels = site_key
                             .and_then(|k| proj_cfg.mechanisms.get(&k))
                             .or_else(|| proj_cfg.mechanisms.get(&MechanismSite::Default))
-                            .ok_or_else(|| format!("synapses.{dst}.{src}.mechanisms: nothing for section type {} (and no default)", site.swc_type))?;
+                            .ok_or_else(|| {
+                                format!(
+                                    "synapses.{dst}.{src}.mechanisms: nothing for section type {} (and no default)",
+                                    site.swc_type
+                                )
+                            })?;
                         let delay = (dist[e] as f64 / velocity).max(min_delay);
                         for (label, params) in labels {
                             let rule = &rules[label];
-                            let target = self.synapse(dst_gid, syn_id, site, (label, label_ids[label.as_str()]), rule, params, unique)?;
+                            let target = self.synapse(
+                                dst_gid,
+                                syn_id,
+                                site,
+                                (label, label_ids[label.as_str()]),
+                                rule,
+                                params,
+                                unique,
+                            )?;
                             let per_synapse = weight_label[label_ids[label.as_str()] as usize]
                                 .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
                                 .copied();
@@ -503,12 +569,17 @@ impl<'c> ExecutionEnvironment<'c> {
                                 wbuf.push(match (w.as_str(), per_synapse) {
                                     ("weight", Some(x)) => x,
                                     _ => params.get(w).copied().ok_or_else(|| {
-                                        format!("synapses.{dst}.{src}.mechanisms.{label}: {w} is missing (a weight of {})", rule.mechanism)
+                                        format!(
+                                            "synapses.{dst}.{src}.mechanisms.{label}: {w} is missing (a weight of {})",
+                                            rule.mechanism
+                                        )
                                     })?,
                                 });
                             }
                             let weights = &wbuf;
-                            self.net.connect_with(src_gid, dst_gid, target, weights, delay).map_err(|e| e.to_string())?;
+                            self.net
+                                .connect_with(src_gid, dst_gid, target, weights, delay)
+                                .map_err(|e| e.to_string())?;
                         }
                     }
                 }
@@ -533,11 +604,17 @@ impl<'c> ExecutionEnvironment<'c> {
         params: &miv_io::config::MechanismParams,
         unique: bool,
     ) -> Result<usize, String> {
-        let CellDescription::Cable(cell) = self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))? else {
+        let CellDescription::Cable(cell) =
+            self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))?
+        else {
             return Err(format!("gid {gid} is an artificial cell and cannot receive synapses"));
         };
         if site.section >= cell.section_count() {
-            return Err(format!("gid {gid} syn_id {syn_id}: section {} does not exist ({} sections)", site.section, cell.section_count()));
+            return Err(format!(
+                "gid {gid} syn_id {syn_id}: section {} does not exist ({} sections)",
+                site.section,
+                cell.section_count()
+            ));
         }
         // MiV clips synapse locations into [0.05, 0.95] and places them at the segment's node.
         let loc = site.loc.clamp(0.05, 0.95);
@@ -555,7 +632,11 @@ impl<'c> ExecutionEnvironment<'c> {
                 continue;
             }
             if info.param_index(k).is_none() {
-                return Err(format!("synapse label {label}: {} has no parameter {k:?} (it has: {})", rule.mechanism, info.param_names()));
+                return Err(format!(
+                    "synapse label {label}: {} has no parameter {k:?} (it has: {})",
+                    rule.mechanism,
+                    info.param_names()
+                ));
             }
             pp.push((k.as_str(), *v));
         }
@@ -572,7 +653,10 @@ impl<'c> ExecutionEnvironment<'c> {
     /// Play `times` (ms, sorted, >= 0) from the artificial cell `gid` (NEURON's `VecStim.play`).
     pub fn play(&mut self, gid: u64, times: &[f64]) -> Result<(), EngineError> {
         if let Some(bad) = times.windows(2).find(|w| w[1] < w[0]) {
-            return Err(EngineError::Network(format!("spike train of gid {gid} is not sorted ({} after {})", bad[1], bad[0])));
+            return Err(EngineError::Network(format!(
+                "spike train of gid {gid} is not sorted ({} after {})",
+                bad[1], bad[0]
+            )));
         }
         if let Some(t) = times.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
             return Err(EngineError::Network(format!("spike train of gid {gid} has time {t}; times must be >= 0 ms")));
@@ -583,8 +667,12 @@ impl<'c> ExecutionEnvironment<'c> {
                 a.arrays.push(("times".into(), times.to_vec()));
                 Ok(())
             }
-            Some(_) => Err(EngineError::Network(format!("gid {gid} is not an artificial cell; only VecStim cells play spike trains"))),
-            None => Err(EngineError::Network(format!("gid {gid} is not on this rank (or the network is already initialised)"))),
+            Some(_) => Err(EngineError::Network(format!(
+                "gid {gid} is not an artificial cell; only VecStim cells play spike trains"
+            ))),
+            None => Err(EngineError::Network(format!(
+                "gid {gid} is not on this rank (or the network is already initialised)"
+            ))),
         }
     }
 
@@ -604,9 +692,16 @@ impl<'c> ExecutionEnvironment<'c> {
     /// Gather spikes (optionally of some populations only) and LFP on root and write the results file there
     /// (NeuroH5 `Spike Events` per population, `Local Field Potential <label>` groups). Collective; returns
     /// the spikes on root.
-    pub fn write_outputs(&self, path: &Path, populations: Option<&[String]>, results_id: Option<&str>, t_stop: f64) -> Result<Option<Vec<Spike>>, EngineError> {
+    pub fn write_outputs(
+        &self,
+        path: &Path,
+        populations: Option<&[String]>,
+        results_id: Option<&str>,
+        t_stop: f64,
+    ) -> Result<Option<Vec<Spike>>, EngineError> {
         let spikes = self.net.gather_spikes();
-        let lfps: Vec<Option<(Vec<f64>, Vec<f64>)>> = (0..self.net.electrodes().len()).map(|e| self.net.gather_lfp(e)).collect();
+        let lfps: Vec<Option<(Vec<f64>, Vec<f64>)>> =
+            (0..self.net.electrodes().len()).map(|e| self.net.gather_lfp(e)).collect();
         let labels: Vec<String> = self.net.electrodes().iter().map(|e| e.label.clone()).collect();
         let art: Vec<u64> = self.artificial.values().flatten().copied().collect();
         let (all_art, _) = self.comm.allgatherv(&art);
@@ -668,11 +763,17 @@ fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<Str
                 (Some("namespace"), serde_yaml::Value::String(n)) => out.push(n.clone()),
                 (Some("namespace"), serde_yaml::Value::Sequence(ns)) => {
                     for n in ns {
-                        out.push(n.as_str().ok_or_else(|| EngineError::Network(format!("{key}.namespace: expected names")))?.to_string());
+                        out.push(
+                            n.as_str()
+                                .ok_or_else(|| EngineError::Network(format!("{key}.namespace: expected names")))?
+                                .to_string(),
+                        );
                     }
                 }
                 (Some(other), _) => {
-                    return Err(EngineError::Network(format!("{key}.{other}: not supported (only `namespace`; weight expressions are not implemented)")))
+                    return Err(EngineError::Network(format!(
+                        "{key}.{other}: not supported (only `namespace`; weight expressions are not implemented)"
+                    )))
                 }
                 _ => return Err(EngineError::Network(format!("{key}: expected {{namespace: NAME}}"))),
             }

@@ -338,8 +338,12 @@ impl Experiment {
             return bad("max_step", format!("must be at least dt ({}), got {}", self.dt, self.max_step));
         }
         match (&self.network, self.cells.as_os_str().is_empty()) {
-            (None, true) => return bad("cells", "expected the cells file (or `network`, a network YAML to build)".into()),
-            (Some(_), false) => return bad("network", "give either `network` or `cells`/`connections`, not both".into()),
+            (None, true) => {
+                return bad("cells", "expected the cells file (or `network`, a network YAML to build)".into())
+            }
+            (Some(_), false) => {
+                return bad("network", "give either `network` or `cells`/`connections`, not both".into())
+            }
             _ => {}
         }
         if self.network.is_some() && self.connections.is_some() {
@@ -354,16 +358,25 @@ impl Experiment {
             }
         }
         for (i, source) in self.stimulus.iter().enumerate() {
-            let n = [source.times.is_some(), source.file.is_some(), source.per_gid.is_some(), source.namespace.is_some()]
-                .iter()
-                .filter(|x| **x)
-                .count();
+            let n =
+                [source.times.is_some(), source.file.is_some(), source.per_gid.is_some(), source.namespace.is_some()]
+                    .iter()
+                    .filter(|x| **x)
+                    .count();
             match (&source.events, &source.population) {
                 (Some(_), None) if n == 0 && source.slice_step.is_none() => {}
                 (Some(_), _) => return bad(&format!("stimulus[{i}]"), "an events entry takes only `events`".into()),
-                (None, None) => return bad(&format!("stimulus[{i}]"), "expected `population` (with a spike train source) or `events`".into()),
+                (None, None) => {
+                    return bad(
+                        &format!("stimulus[{i}]"),
+                        "expected `population` (with a spike train source) or `events`".into(),
+                    )
+                }
                 (None, Some(_)) if n != 1 => {
-                    return bad(&format!("stimulus[{i}]"), "give exactly one of times, file, per_gid or namespace (+ attribute)".into())
+                    return bad(
+                        &format!("stimulus[{i}]"),
+                        "give exactly one of times, file, per_gid or namespace (+ attribute)".into(),
+                    )
                 }
                 _ => {}
             }
@@ -385,10 +398,16 @@ impl Experiment {
             MethodName::CrankNicolson => Method::CrankNicolson,
         };
         o.sim.spike_rule = if self.spike_rule == RuleName::Neuron { SpikeRule::Grid } else { SpikeRule::Interpolated };
-        o.sim.delivery_rule = if self.delivery_rule == RuleName::Neuron { DeliveryRule::Nearest } else { DeliveryRule::Floor };
-        o.sim.globals = self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
+        o.sim.delivery_rule =
+            if self.delivery_rule == RuleName::Neuron { DeliveryRule::Nearest } else { DeliveryRule::Floor };
+        o.sim.globals =
+            self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
         o.max_step = self.max_step;
-        o.threads = if self.partition.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { self.partition.threads };
+        o.threads = if self.partition.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.partition.threads
+        };
         o.cells_per_group = self.partition.cells_per_group;
         o.seed = self.seed;
         o
@@ -422,7 +441,8 @@ fn load_yaml<T: serde::de::DeserializeOwned + Clone>(v: &InlineOrPath<T>) -> Res
 
 /// Read a text file of spike times.
 fn read_times(path: &Path) -> Result<Vec<f64>, EngineError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EngineError::Network(format!("{}: cannot read: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EngineError::Network(format!("{}: cannot read: {e}", path.display())))?;
     let mut out = Vec::new();
     for (ln, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
@@ -436,7 +456,11 @@ fn read_times(path: &Path) -> Result<Vec<f64>, EngineError> {
 }
 
 /// Run an experiment (collective). Root writes the results and returns the summary and all spikes.
-pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
+pub fn run(
+    comm: &dyn Communicator,
+    e: &Experiment,
+    catalogue: Catalogue,
+) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let t0 = std::time::Instant::now();
     let cell_types = agreed(comm, load_yaml(&e.cell_types))?;
     let synapses = agreed(
@@ -460,7 +484,14 @@ pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Res
     if let Some(conns) = &e.connections {
         progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
-        env.load_connections(conns, &synapses, &rules, e.velocity, e.min_delay.unwrap_or(2.0 * e.dt), e.partition.io_size)?;
+        env.load_connections(
+            conns,
+            &synapses,
+            &rules,
+            e.velocity,
+            e.min_delay.unwrap_or(2.0 * e.dt),
+            e.partition.io_size,
+        )?;
     }
     progress(comm, "connections loaded".to_string());
     apply_stimulus(&mut env, e)?;
@@ -489,11 +520,13 @@ pub fn run(comm: &dyn Communicator, e: &Experiment, catalogue: Catalogue) -> Res
     let run_s = t2.elapsed().as_secs_f64();
 
     let t3 = std::time::Instant::now();
-    let spikes = env.write_outputs(&e.output.path, e.output.spikes.as_deref(), e.output.results_id.as_deref(), e.t_end)?;
+    let spikes =
+        env.write_outputs(&e.output.path, e.output.spikes.as_deref(), e.output.results_id.as_deref(), e.t_end)?;
     write_csvs(&mut env, e, spikes.as_deref())?;
     let write_s = t3.elapsed().as_secs_f64();
 
-    let mut counts = [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
+    let mut counts =
+        [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
     comm.allreduce_sum_u64(&mut counts);
     let rss = peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0);
     let rss_max = comm.allreduce_max(rss);
@@ -522,13 +555,22 @@ fn progress(comm: &dyn Communicator, msg: String) {
     if comm.rank() == 0 {
         tracing::info!("{msg}");
     }
-    tracing::debug!("resident memory {:.1} MiB (peak {:.1} MiB)", rss_bytes("VmRSS:") as f64 / 1048576.0, rss_bytes("VmHWM:") as f64 / 1048576.0);
+    tracing::debug!(
+        "resident memory {:.1} MiB (peak {:.1} MiB)",
+        rss_bytes("VmRSS:") as f64 / 1048576.0,
+        rss_bytes("VmHWM:") as f64 / 1048576.0
+    );
 }
 
 fn rss_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0)
         * 1024
 }
@@ -550,7 +592,10 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
         let population = source.population.as_deref().expect("validated");
         let known = env.populations().and_then(|p| p.get(population)).is_some();
         if !known {
-            return agreed(comm, Err(format!("stimulus[{i}].population: {population} is not a population of {}", e.cells.display())));
+            return agreed(
+                comm,
+                Err(format!("stimulus[{i}].population: {population} is not a population of {}", e.cells.display())),
+            );
         }
         let gids: Vec<u64> = env.artificial_cells(population).to_vec();
         let shared = match (&source.times, &source.file) {
@@ -563,7 +608,10 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
             (Some(ns), Some(attr)) => {
                 let path = source.h5.clone().unwrap_or_else(|| e.cells.clone());
                 let f = agreed(comm, miv_io::NeuroH5File::open(&path, comm))?;
-                Some(agreed(comm, f.read_cell_attributes(population, ns, &miv_io::Selection::Gids(&gids), Some(&[attr.as_str()])))?)
+                Some(agreed(
+                    comm,
+                    f.read_cell_attributes(population, ns, &miv_io::Selection::Gids(&gids), Some(&[attr.as_str()])),
+                )?)
             }
             _ => None,
         };
@@ -592,7 +640,8 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
 
 fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), EngineError> {
     let dt = e.probes.iter().find_map(|p| p.dt).unwrap_or(e.dt);
-    let every = steps_of(dt, e.dt).ok_or_else(|| EngineError::Network(format!("probes: dt {dt} is not a multiple of the time step {}", e.dt)))?;
+    let every = steps_of(dt, e.dt)
+        .ok_or_else(|| EngineError::Network(format!("probes: dt {dt} is not a multiple of the time step {}", e.dt)))?;
     for (i, p) in e.probes.iter().enumerate() {
         if let Some(d) = p.dt {
             if (d - dt).abs() > 1e-12 {
@@ -604,7 +653,8 @@ fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), Engi
         }
         let spec = crate::model::probe_spec(env.net.cell(p.gid).expect("local"), &p.at, &p.variable)
             .map_err(|m| EngineError::Network(format!("probes[{i}]: {m}")))?;
-        env.net.add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
+        env.net
+            .add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
     }
     Ok(())
 }
@@ -678,7 +728,10 @@ mod tests {
     #[test]
     fn environment_variables_in_paths() {
         std::env::set_var("MIV_TEST_EXPAND_ENV_DIR", "/opt/cases");
-        assert_eq!(expand_env(Path::new("${MIV_TEST_EXPAND_ENV_DIR}/mechanisms")).unwrap(), PathBuf::from("/opt/cases/mechanisms"));
+        assert_eq!(
+            expand_env(Path::new("${MIV_TEST_EXPAND_ENV_DIR}/mechanisms")).unwrap(),
+            PathBuf::from("/opt/cases/mechanisms")
+        );
         assert_eq!(expand_env(Path::new("plain/dir")).unwrap(), PathBuf::from("plain/dir"));
         let e = expand_env(Path::new("${MIV_TEST_EXPAND_ENV_UNSET}")).unwrap_err();
         assert!(e.contains("MIV_TEST_EXPAND_ENV_UNSET is not set"), "{e}");

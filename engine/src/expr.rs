@@ -291,7 +291,9 @@ impl Parser<'_> {
             Some(c) if c.is_ascii_digit() || c == '.' => self.number(),
             Some(c) if c.is_alphabetic() || c == '_' => {
                 let start = self.pos;
-                while self.pos < self.chars.len() && (self.chars[self.pos].1.is_alphanumeric() || self.chars[self.pos].1 == '_') {
+                while self.pos < self.chars.len()
+                    && (self.chars[self.pos].1.is_alphanumeric() || self.chars[self.pos].1 == '_')
+                {
                     self.pos += 1;
                 }
                 let name: String = self.chars[start..self.pos].iter().map(|c| c.1).collect();
@@ -378,7 +380,10 @@ impl NumOrExpr {
 }
 
 /// Compile a map of parameter values.
-pub fn compile_map(map: &HashMap<String, NumOrExpr>, vars: &[&str]) -> Result<Vec<(String, Expr)>, (String, ExprError)> {
+pub fn compile_map(
+    map: &HashMap<String, NumOrExpr>,
+    vars: &[&str],
+) -> Result<Vec<(String, Expr)>, (String, ExprError)> {
     let mut out: Vec<(String, Expr)> = Vec::with_capacity(map.len());
     for (k, v) in map {
         out.push((k.clone(), v.compile(vars).map_err(|e| (k.clone(), e))?));

@@ -150,7 +150,14 @@ pub fn line_source(e: [f64; 3], a: [f64; 3], b: [f64; 3], r_min: f64) -> f64 {
 /// (`points` with cumulative arc lengths `arc`, um) and `nseg`. `scale` is 1 for proximal cells and `1/fdst`
 /// for distal ones. With the membrane current of a segment in nA (NEURON's `i_membrane_`), `k·I` equals MiV's
 /// `1e-4·area·rho/(4πl)·ln(..)·i_membrane` with i_membrane in mA/cm2.
-pub fn section_coefficients(cfg: &LfpConfig, points: &[[f64; 3]], arc: &[f64], nseg: usize, r_min: f64, scale: f64) -> Vec<f64> {
+pub fn section_coefficients(
+    cfg: &LfpConfig,
+    points: &[[f64; 3]],
+    arc: &[f64],
+    nseg: usize,
+    r_min: f64,
+    scale: f64,
+) -> Vec<f64> {
     let total = *arc.last().unwrap_or(&0.0);
     (0..nseg)
         .map(|j| {
@@ -203,7 +210,15 @@ mod tests {
     use super::*;
 
     fn cfg() -> LfpConfig {
-        LfpConfig { label: "e".into(), position: [0.0, 0.0, 0.0], rho: 333.0, fdst: 0.1, max_e_dist: 100.0, dt_lfp: 0.1, seed: 3 }
+        LfpConfig {
+            label: "e".into(),
+            position: [0.0, 0.0, 0.0],
+            rho: 333.0,
+            fdst: 0.1,
+            max_e_dist: 100.0,
+            dt_lfp: 0.1,
+            seed: 3,
+        }
     }
 
     #[test]

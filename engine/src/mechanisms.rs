@@ -31,7 +31,8 @@ pub fn miv_library() -> Result<Library, EngineError> {
 pub fn catalogue(folder: Option<&Path>) -> Result<Catalogue, EngineError> {
     let mut lib = miv_library()?;
     if let Some(dir) = folder {
-        let user = Library::load_dir(dir).map_err(|e| EngineError::Network(format!("mechanisms folder {}: {e}", dir.display())))?;
+        let user = Library::load_dir(dir)
+            .map_err(|e| EngineError::Network(format!("mechanisms folder {}: {e}", dir.display())))?;
         lib.overlay(user);
     }
     let mut c = Catalogue::builtin();

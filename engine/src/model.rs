@@ -14,8 +14,8 @@ use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
 use miv_solvers::compartments::{nseg_d_lambda, Compartments};
 use miv_solvers::morphology::swc;
 use miv_solvers::{
-    CableCell, Catalogue, DeliveryRule, Location, MechanismKind, Method, Morphology, MorphologyError, Point3, ProbeSpec,
-    Section, SimOptions, SpikeRule, TreePoint, Values,
+    CableCell, Catalogue, DeliveryRule, Location, MechanismKind, Method, Morphology, MorphologyError, Point3,
+    ProbeSpec, Section, SimOptions, SpikeRule, TreePoint, Values,
 };
 use serde::Deserialize;
 
@@ -188,7 +188,9 @@ impl DiscretizationSpec {
     fn rules(&self) -> Vec<(String, &DiscretizationYaml)> {
         match self {
             DiscretizationSpec::One(d) => vec![("discretization".into(), d)],
-            DiscretizationSpec::Many(v) => v.iter().enumerate().map(|(i, d)| (format!("discretization[{i}]"), d)).collect(),
+            DiscretizationSpec::Many(v) => {
+                v.iter().enumerate().map(|(i, d)| (format!("discretization[{i}]"), d)).collect()
+            }
         }
     }
 }
@@ -348,8 +350,11 @@ impl Ctx<'_> {
 /// Read and check a model file.
 pub fn load_model(path: &Path) -> Result<CellModel, ModelError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ModelError { file: file.clone(), key: "(file)".into(), message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError {
+        file: file.clone(),
+        key: "(file)".into(),
+        message: format!("cannot read: {e}"),
+    })?;
     parse_model(&text, &file, path.parent().unwrap_or(Path::new(".")))
 }
 
@@ -365,7 +370,9 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
     })?;
 
     let mechanisms = match &y.mechanisms_path {
-        Some(dir) => miv_nmodl::Library::load_dir(&base.join(dir)).map_err(|e| cx.err("mechanisms_path", e.to_string()))?,
+        Some(dir) => {
+            miv_nmodl::Library::load_dir(&base.join(dir)).map_err(|e| cx.err("mechanisms_path", e.to_string()))?
+        }
         None => miv_nmodl::Library::default(),
     };
     let catalogue = &catalogue_of(&mechanisms);
@@ -384,17 +391,25 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
     let record_dt = s.record_dt.unwrap_or(s.dt);
     let ratio = record_dt / s.dt;
     if !(record_dt > 0.0) || (ratio - ratio.round()).abs() > 1e-9 || ratio.round() < 1.0 {
-        return Err(cx.err("simulation.record_dt", format!("must be a positive multiple of dt ({}), got {record_dt}", s.dt)));
+        return Err(
+            cx.err("simulation.record_dt", format!("must be a positive multiple of dt ({}), got {record_dt}", s.dt))
+        );
     }
     let mut globals = Vec::new();
     for (mech, values) in &s.globals {
-        let info = catalogue
-            .get(mech)
-            .ok_or_else(|| cx.err(format!("simulation.globals.{mech}"), format!("unknown mechanism (known: {})", catalogue.names().join(", "))))?;
+        let info = catalogue.get(mech).ok_or_else(|| {
+            cx.err(
+                format!("simulation.globals.{mech}"),
+                format!("unknown mechanism (known: {})", catalogue.names().join(", ")),
+            )
+        })?;
         for (g, v) in values {
             if info.global_index(g).is_none() {
                 let known: Vec<&str> = info.globals.iter().map(|p| p.name.as_str()).collect();
-                return Err(cx.err(format!("simulation.globals.{mech}.{g}"), format!("{mech} has no global {g:?} (it has: {})", known.join(", "))));
+                return Err(cx.err(
+                    format!("simulation.globals.{mech}.{g}"),
+                    format!("{mech} has no global {g:?} (it has: {})", known.join(", ")),
+                ));
             }
             globals.push((mech.clone(), g.clone(), *v));
         }
@@ -430,7 +445,10 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
     for (i, p) in y.probes.iter().enumerate() {
         let key = format!("probes[{i}]");
         let at = |cx: &Ctx| -> Result<Location, ModelError> {
-            let a = p.at.as_deref().ok_or_else(|| cx.err(format!("{key}.at"), format!("variable {:?} needs a location", p.variable)))?;
+            let a = p
+                .at
+                .as_deref()
+                .ok_or_else(|| cx.err(format!("{key}.at"), format!("variable {:?} needs a location", p.variable)))?;
             parse_location(cx, &cell, a, &format!("{key}.at"))
         };
         let spec = match p.variable.as_str() {
@@ -441,25 +459,42 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
             }
             other => {
                 let Some((owner, var)) = other.split_once('.') else {
-                    return Err(cx.err(format!("{key}.variable"), format!("{other:?}: expected v, i_membrane, <mechanism>.<variable> or <point process>.<variable>")));
+                    return Err(cx.err(
+                        format!("{key}.variable"),
+                        format!(
+                            "{other:?}: expected v, i_membrane, <mechanism>.<variable> or <point process>.<variable>"
+                        ),
+                    ));
                 };
                 if let Some(t) = point_names.iter().position(|n| n == owner) {
                     let info = catalogue.get(&cell.points[t].mechanism).unwrap();
                     if info.state_index(var).is_none() {
-                        return Err(cx.err(format!("{key}.variable"), format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", "))));
+                        return Err(cx.err(
+                            format!("{key}.variable"),
+                            format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", ")),
+                        ));
                     }
                     ProbeSpec::TargetState { cell: 0, target: t, variable: var.into() }
                 } else if let Some(info) = catalogue.get(owner).filter(|i| i.kind == MechanismKind::Density) {
                     if info.state_index(var).is_none() {
-                        return Err(cx.err(format!("{key}.variable"), format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", "))));
+                        return Err(cx.err(
+                            format!("{key}.variable"),
+                            format!("{} has no variable {var:?} (it has: {})", info.name, info.states.join(", ")),
+                        ));
                     }
                     let location = at(&cx)?;
                     if !cell.density.iter().any(|d| d.section == location.section && d.mechanism == owner) {
-                        return Err(cx.err(format!("{key}.at"), format!("{owner} is not inserted in section {:?}", names[location.section])));
+                        return Err(cx.err(
+                            format!("{key}.at"),
+                            format!("{owner} is not inserted in section {:?}", names[location.section]),
+                        ));
                     }
                     ProbeSpec::DensityState { cell: 0, location, mechanism: owner.into(), variable: var.into() }
                 } else {
-                    return Err(cx.err(format!("{key}.variable"), format!("{owner:?} is neither a point process name nor a density mechanism")));
+                    return Err(cx.err(
+                        format!("{key}.variable"),
+                        format!("{owner:?} is neither a point process name nor a density mechanism"),
+                    ));
                 }
             }
         };
@@ -489,7 +524,17 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
         geometry: false,
         globals,
     };
-    Ok(CellModel { cell, options, tstop: s.tstop, v_init: s.v_init, record_dt, probes, events, detector_names, mechanisms })
+    Ok(CellModel {
+        cell,
+        options,
+        tstop: s.tstop,
+        v_init: s.v_init,
+        record_dt,
+        probes,
+        events,
+        detector_names,
+        mechanisms,
+    })
 }
 
 /// The biophysics blocks of a model or template.
@@ -583,7 +628,8 @@ fn apply_biophysics(
         let info = mechanism_of(cx, catalogue, &m.mechanism, MechanismKind::Density, &format!("{key}.mechanism"))?;
         let mut secs = select(cx, cell, &m.region, &format!("{key}.region"))?;
         if let Some(cond) = &m.condition {
-            let e = Expr::parse(cond, &SECTION_VARIABLES).map_err(|err| cx.err(format!("{key}.if"), err.to_string()))?;
+            let e =
+                Expr::parse(cond, &SECTION_VARIABLES).map_err(|err| cx.err(format!("{key}.if"), err.to_string()))?;
             secs.retain(|&s| {
                 let mid = section_middle(&comp, s);
                 e.eval(&[comp.diam[mid], comp.sections[s].length, comp.distance[mid]]) != 0.0
@@ -592,12 +638,16 @@ fn apply_biophysics(
         let mut exprs = Vec::new();
         for (p, v) in &m.params {
             if info.param_index(p).is_none() {
-                return Err(cx.err(format!("{key}.params.{p}"), format!("{} has no parameter {p:?} (it has: {})", info.name, info.param_names())));
+                return Err(cx.err(
+                    format!("{key}.params.{p}"),
+                    format!("{} has no parameter {p:?} (it has: {})", info.name, info.param_names()),
+                ));
             }
             let value = match v {
                 ValueYaml::Number(x) => Segmentwise::Constant(*x),
                 ValueYaml::Expression(e) => Segmentwise::Expr(
-                    Expr::parse(e, &SEGMENT_VARIABLES).map_err(|err| cx.err(format!("{key}.params.{p}"), err.to_string()))?,
+                    Expr::parse(e, &SEGMENT_VARIABLES)
+                        .map_err(|err| cx.err(format!("{key}.params.{p}"), err.to_string()))?,
                 ),
             };
             exprs.push((p.clone(), value));
@@ -612,7 +662,10 @@ fn apply_biophysics(
                     };
                     if let Values::PerSegment(vals) = &values {
                         if let Some(bad) = vals.iter().find(|x| !x.is_finite()) {
-                            return Err(cx.err(format!("{key}.params.{p}"), format!("evaluates to {bad} in section {:?}", names[s])));
+                            return Err(cx.err(
+                                format!("{key}.params.{p}"),
+                                format!("evaluates to {bad} in section {:?}", names[s]),
+                            ));
                         }
                     }
                     Ok((p.clone(), values))
@@ -647,7 +700,13 @@ fn apply_biophysics(
             }
         }
         for s in select(cx, cell, &ion.region, &format!("{key}.region"))? {
-            cell.ions.push(IonSetting { section: s, ion: ion.ion.clone(), erev: ion.erev, conc_in: ion.conc_in, conc_out: ion.conc_out });
+            cell.ions.push(IonSetting {
+                section: s,
+                ion: ion.ion.clone(),
+                erev: ion.erev,
+                conc_in: ion.conc_in,
+                conc_out: ion.conc_out,
+            });
         }
     }
 
@@ -663,7 +722,10 @@ fn apply_biophysics(
         let location = parse_location(cx, cell, &p.at, &format!("{key}.at"))?;
         for k in p.params.keys() {
             if info.param_index(k).is_none() {
-                return Err(cx.err(format!("{key}.params.{k}"), format!("{} has no parameter {k:?} (it has: {})", info.name, info.param_names())));
+                return Err(cx.err(
+                    format!("{key}.params.{k}"),
+                    format!("{} has no parameter {k:?} (it has: {})", info.name, info.param_names()),
+                ));
             }
         }
         let target = cell.points.len();
@@ -683,7 +745,10 @@ fn apply_biophysics(
                 WeightsYaml::Many(w) => w.clone(),
             };
             if weights.is_empty() || weights.len() > info.weights {
-                return Err(cx.err(format!("{ekey}.weights"), format!("{} takes {} weight(s), {} given", info.name, info.weights, weights.len())));
+                return Err(cx.err(
+                    format!("{ekey}.weights"),
+                    format!("{} takes {} weight(s), {} given", info.name, info.weights, weights.len()),
+                ));
             }
             if let Some(t) = e.times.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
                 return Err(cx.err(format!("{ekey}.times"), format!("event times must be >= 0 ms, got {t}")));
@@ -738,9 +803,13 @@ fn mechanism_of<'c>(
     kind: MechanismKind,
     key: &str,
 ) -> Result<&'c miv_solvers::MechanismInfo, ModelError> {
-    let info = cat.get(name).ok_or_else(|| cx.err(key, format!("unknown mechanism {name:?} (known: {})", cat.names().join(", "))))?;
+    let info = cat
+        .get(name)
+        .ok_or_else(|| cx.err(key, format!("unknown mechanism {name:?} (known: {})", cat.names().join(", "))))?;
     if info.kind != kind {
-        return Err(cx.err(key, format!("{name} is a {} mechanism, a {} is expected here", info.kind.as_str(), kind.as_str())));
+        return Err(
+            cx.err(key, format!("{name} is a {} mechanism, a {} is expected here", info.kind.as_str(), kind.as_str()))
+        );
     }
     Ok(info)
 }
@@ -827,7 +896,10 @@ fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphol
                     None => 0,
                     Some(TypeYaml::Number(n)) => *n,
                     Some(TypeYaml::Name(n)) => swc::type_from_name(n).ok_or_else(|| {
-                        cx.err(format!("{key}.type"), format!("{n:?}: expected soma, axon, basal, apical, ais, hillock, typeN or a number"))
+                        cx.err(
+                            format!("{key}.type"),
+                            format!("{n:?}: expected soma, axon, basal, apical, ais, hillock, typeN or a number"),
+                        )
                     })?,
                 };
                 let geometry = match (s.length, s.diam, &s.points) {
@@ -845,7 +917,10 @@ fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphol
                             return Err(cx.err(format!("{key}.points"), "needs at least 2 points [x, y, z, diam]"));
                         }
                         if let Some(k) = p.iter().position(|q| !(q[3] >= 0.0) || q.iter().any(|v| !v.is_finite())) {
-                            return Err(cx.err(format!("{key}.points[{k}]"), format!("diameter must be >= 0 and all values finite, got {:?}", p[k])));
+                            return Err(cx.err(
+                                format!("{key}.points[{k}]"),
+                                format!("diameter must be >= 0 and all values finite, got {:?}", p[k]),
+                            ));
                         }
                         miv_solvers::Geometry::Points(p.iter().map(|q| Point3::new(q[0], q[1], q[2], q[3])).collect())
                     }
@@ -854,7 +929,9 @@ fn build_morphology(cx: &Ctx, m: &MorphologyYaml, base: &Path) -> Result<Morphol
                 let parent = match &s.parent {
                     None => None,
                     Some(p) => Some(
-                        secs.iter().position(|o| o.name == *p).ok_or_else(|| cx.err(format!("{key}.parent"), format!("no section named {p:?}")))?,
+                        secs.iter()
+                            .position(|o| o.name == *p)
+                            .ok_or_else(|| cx.err(format!("{key}.parent"), format!("no section named {p:?}")))?,
                     ),
                 };
                 let parent_x = s.parent_x.unwrap_or(1.0);
@@ -892,15 +969,15 @@ pub fn morphology_from_tree(tree: &miv_io::tree::Tree) -> Result<Morphology, Str
 
 fn morphology_error(cx: &Ctx, e: &MorphologyError) -> ModelError {
     match e {
-        MorphologyError::Cycle { index, name } => {
-            cx.err(format!("morphology.sections[{index}].parent"), format!("section {name:?} is part of a parent cycle"))
-        }
+        MorphologyError::Cycle { index, name } => cx
+            .err(format!("morphology.sections[{index}].parent"), format!("section {name:?} is part of a parent cycle")),
         MorphologyError::Section { index, what, .. } => cx.err(format!("morphology.sections[{index}]"), what.clone()),
-        MorphologyError::Roots(r) => cx.err("morphology.sections", format!("exactly one section must have no parent; these have none: {r:?}")),
+        MorphologyError::Roots(r) => {
+            cx.err("morphology.sections", format!("exactly one section must have no parent; these have none: {r:?}"))
+        }
         MorphologyError::Empty => cx.err("morphology.sections", "no sections"),
     }
 }
-
 
 // ---------------------------------------------------------------------------------------------------------
 // Network cell templates (docs/templates.md).
@@ -1008,8 +1085,12 @@ impl CellTemplate {
         };
         let applied = apply_biophysics(&cx, &mut cell, &bio, catalogue, &[])?;
         if cell.detectors.is_empty() {
-            let at = miv_detector_location(&cell)
-                .ok_or_else(|| cx.err("detectors", "the cell has no axon, ais or soma section for MiV's default spike detector; give `detectors`"))?;
+            let at = miv_detector_location(&cell).ok_or_else(|| {
+                cx.err(
+                    "detectors",
+                    "the cell has no axon, ais or soma section for MiV's default spike detector; give `detectors`",
+                )
+            })?;
             cell.detect(at, y.spike_threshold);
         }
         Ok((cell, applied.point_names))
@@ -1061,10 +1142,17 @@ pub fn probe_spec(cell: &miv_solvers::CellDescription, at: &str, variable: &str)
         "v" => Ok(ProbeSpec::Voltage { cell: 0, location: location()? }),
         "i_membrane" => Ok(ProbeSpec::MembraneCurrent { cell: 0, location: location()? }),
         other => {
-            let (owner, var) = other.split_once('.').ok_or_else(|| format!("{other:?}: expected v, i_membrane, MECH.VAR or TARGET.VAR"))?;
+            let (owner, var) = other
+                .split_once('.')
+                .ok_or_else(|| format!("{other:?}: expected v, i_membrane, MECH.VAR or TARGET.VAR"))?;
             match owner.parse::<usize>() {
                 Ok(t) => Ok(ProbeSpec::TargetState { cell: 0, target: t, variable: var.into() }),
-                Err(_) => Ok(ProbeSpec::DensityState { cell: 0, location: location()?, mechanism: owner.into(), variable: var.into() }),
+                Err(_) => Ok(ProbeSpec::DensityState {
+                    cell: 0,
+                    location: location()?,
+                    mechanism: owner.into(),
+                    variable: var.into(),
+                }),
             }
         }
     }

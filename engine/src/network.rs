@@ -229,7 +229,12 @@ impl<'c> Network<'c> {
 
     /// Add a cell whose description other cells share (same morphology and template): it is copied only when
     /// its group is built.
-    pub fn add_shared_cell(&mut self, gid: u64, population: usize, cell: Arc<CellDescription>) -> Result<(), EngineError> {
+    pub fn add_shared_cell(
+        &mut self,
+        gid: u64,
+        population: usize,
+        cell: Arc<CellDescription>,
+    ) -> Result<(), EngineError> {
         self.check_not_built()?;
         if self.cells.insert(gid, LocalCell { base: cell, points: vec![], population: population as u32 }).is_some() {
             return Err(EngineError::Network(format!("gid {gid} added twice on rank {}", self.comm.rank())));
@@ -257,7 +262,8 @@ impl<'c> Network<'c> {
     /// Place a point process on a local cable cell; returns its target index.
     pub fn add_point(&mut self, gid: u64, p: PointPlacement) -> Result<usize, EngineError> {
         self.check_not_built()?;
-        let c = self.cells.get_mut(&gid).ok_or_else(|| EngineError::Network(format!("gid {gid} is not a local cell")))?;
+        let c =
+            self.cells.get_mut(&gid).ok_or_else(|| EngineError::Network(format!("gid {gid} is not a local cell")))?;
         if !matches!(&*c.base, CellDescription::Cable(_)) {
             return Err(EngineError::Network(format!("gid {gid} is an artificial cell and takes no point processes")));
         }
@@ -278,10 +284,19 @@ impl<'c> Network<'c> {
     }
 
     /// [`connect`](Self::connect) without building a [`NetCon`].
-    pub fn connect_with(&mut self, source: u64, target_gid: u64, target: usize, weights: &[f64], delay: f64) -> Result<(), EngineError> {
+    pub fn connect_with(
+        &mut self,
+        source: u64,
+        target_gid: u64,
+        target: usize,
+        weights: &[f64],
+        delay: f64,
+    ) -> Result<(), EngineError> {
         self.check_not_built()?;
         if !self.cells.contains_key(&target_gid) {
-            return Err(EngineError::Network(format!("connection {source} -> {target_gid}: the target is not on this rank")));
+            return Err(EngineError::Network(format!(
+                "connection {source} -> {target_gid}: the target is not on this rank"
+            )));
         }
         let dt = self.opts.sim.dt;
         if !(delay >= dt - 1e-9 * dt) || !delay.is_finite() {
@@ -329,7 +344,10 @@ impl<'c> Network<'c> {
         self.check_not_built()?;
         config.validate().map_err(EngineError::Network)?;
         let every = steps_of(config.dt_lfp, self.opts.sim.dt).ok_or_else(|| {
-            EngineError::Network(format!("lfp '{}': dt_lfp {} is not a multiple of dt {}", config.label, config.dt_lfp, self.opts.sim.dt))
+            EngineError::Network(format!(
+                "lfp '{}': dt_lfp {} is not a multiple of dt {}",
+                config.label, config.dt_lfp, self.opts.sim.dt
+            ))
         })?;
         self.opts.sim.membrane_current = true;
         self.opts.sim.geometry = true;
@@ -382,12 +400,10 @@ impl<'c> Network<'c> {
         self.min_delay = self.comm.allreduce_min(local_min);
         let interval = self.min_delay.min(self.opts.max_step);
         self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
-        self.pool = Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(self.opts.threads)
-                .build()
-                .map_err(|e| EngineError::Network(format!("cannot start {} worker threads: {e}", self.opts.threads)))?,
-        );
+        self.pool =
+            Some(rayon::ThreadPoolBuilder::new().num_threads(self.opts.threads).build().map_err(|e| {
+                EngineError::Network(format!("cannot start {} worker threads: {e}", self.opts.threads))
+            })?);
         self.built = true;
         Ok(())
     }
@@ -417,8 +433,9 @@ impl<'c> Network<'c> {
                     (c.materialize(), p)
                 })
                 .unzip();
-            let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone())
-                .map_err(|e| EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1])))?;
+            let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone()).map_err(|e| {
+                EngineError::Network(format!("building cells {}..={}: {e}", chunk[0], chunk[chunk.len() - 1]))
+            })?;
             for (ci, &g) in chunk.iter().enumerate() {
                 index.insert(g, (gi as u32, ci as u32));
             }
@@ -471,7 +488,8 @@ impl<'c> Network<'c> {
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
         // Random streams keyed by (seed, gid, target); targets that draw no random numbers decline.
         let seed_word = {
-            let h = miv_partition::rng::splitmix64(self.opts.seed ^ miv_partition::Purpose::named("mechanism streams").0);
+            let h =
+                miv_partition::rng::splitmix64(self.opts.seed ^ miv_partition::Purpose::named("mechanism streams").0);
             (h ^ (h >> 32)) as u32
         };
         for grp in &mut self.groups {
@@ -511,7 +529,10 @@ impl<'c> Network<'c> {
             let (g, c) = index[&nc.target_gid];
             let grp = &mut self.groups[g as usize];
             let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
-                EngineError::Network(format!("connection {} -> {}: the cell has no target {}", nc.source, nc.target_gid, nc.target))
+                EngineError::Network(format!(
+                    "connection {} -> {}: the cell has no target {}",
+                    nc.source, nc.target_gid, nc.target
+                ))
             })?;
             let key = (nc.source << 20) | (nc.ordinal as u64 & 0xF_FFFF);
             let w = &self.nc_weights[nc.w_off as usize..(nc.w_off + nc.w_len) as usize];
@@ -545,7 +566,10 @@ impl<'c> Network<'c> {
             let (g, c) = index[&p.gid];
             let grp = &mut self.groups[g as usize];
             let spec = with_cell(&p.spec, c as usize);
-            let probe = grp.group.probe(&spec).map_err(|e| EngineError::Network(format!("probe {} on gid {}: {e}", p.label, p.gid)))?;
+            let probe = grp
+                .group
+                .probe(&spec)
+                .map_err(|e| EngineError::Network(format!("probe {} on gid {}: {e}", p.label, p.gid)))?;
             grp.probes.push((probe, self.traces.len()));
             grp.probe_values.push(vec![]);
             self.traces.push(Trace { gid: p.gid, label: p.label.clone(), values: vec![] });

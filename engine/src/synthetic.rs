@@ -164,7 +164,9 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
     )?;
     let kicks: Vec<String> = match spec.kind {
         Kind::Ring => vec!["{gid: 0, t: 5.005, weights: [0.01]}".into()],
-        Kind::Busyring => (0..spec.n).filter(|g| g % 10 == 0).map(|g| format!("{{gid: {g}, t: 1.005, weights: [0.01]}}")).collect(),
+        Kind::Busyring => {
+            (0..spec.n).filter(|g| g % 10 == 0).map(|g| format!("{{gid: {g}, t: 1.005, weights: [0.01]}}")).collect()
+        }
     };
     let exp = format!(
         "# Written by `miv gen`. Run with: miv run experiment.yaml (or under mpirun).\n\

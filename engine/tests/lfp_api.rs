@@ -5,7 +5,7 @@
 use miv_engine::lfp::{line_source, LfpConfig};
 use miv_engine::{Network, RunOptions};
 use miv_partition::SerialComm;
-use miv_solvers::{Catalogue, CableCell, CellDescription, Location, Morphology, Section};
+use miv_solvers::{CableCell, Catalogue, CellDescription, Location, Morphology, Section};
 
 fn cell(amp: f64) -> CellDescription {
     let mut c = CableCell::new(Morphology::new(vec![Section::cylinder("soma", 1, 20.0, 20.0)])).unwrap();
@@ -16,7 +16,15 @@ fn cell(amp: f64) -> CellDescription {
 }
 
 fn electrode(fdst: f64) -> LfpConfig {
-    LfpConfig { label: "e".into(), position: [10.0, 1000.0, 0.0], rho: 333.0, fdst, max_e_dist: 100.0, dt_lfp: 0.5, seed: 7 }
+    LfpConfig {
+        label: "e".into(),
+        position: [10.0, 1000.0, 0.0],
+        rho: 333.0,
+        fdst,
+        max_e_dist: 100.0,
+        dt_lfp: 0.5,
+        seed: 7,
+    }
 }
 
 fn run(cells: &[(u64, f64)], per_group: usize, threads: usize, fdst: f64) -> (Vec<f64>, Vec<f64>) {
@@ -39,7 +47,8 @@ fn steady_state_lfp_is_the_line_source_of_the_injected_current() {
     assert!((t[100] - 50.0).abs() < 1e-9);
     // tau = cm/g = 1 ms: at 50 ms the membrane current equals the injected 0.1 nA.
     let e = electrode(1.0);
-    let k = 1e-2 * e.rho / (4.0 * std::f64::consts::PI) * line_source(e.position, [0.0, 0.0, 0.0], [20.0, 0.0, 0.0], 0.5);
+    let k =
+        1e-2 * e.rho / (4.0 * std::f64::consts::PI) * line_source(e.position, [0.0, 0.0, 0.0], [20.0, 0.0, 0.0], 0.5);
     let expected = k * 0.1;
     assert!((v[100] / expected - 1.0).abs() < 1e-6, "lfp {} vs line source {expected}", v[100]);
     // Far away it is the point-source potential rho I / (4 pi r).
@@ -53,7 +62,10 @@ fn lfp_is_identical_for_any_grouping_and_threads_and_sums_over_cells() {
     let (_, base) = run(&cells, 0, 1, 1.0);
     for (per, threads) in [(1, 1), (2, 2), (7, 1), (3, 2)] {
         let (_, v) = run(&cells, per, threads, 1.0);
-        assert_eq!(base.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            base.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
     // Linear in the currents: the sum of the cells' amplitudes times one cell's coefficient.
     let (_, one) = run(&[(0, 1.0)], 0, 1, 1.0);

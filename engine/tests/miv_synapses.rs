@@ -2,7 +2,9 @@
 //! with weight·g_unit, and LinExp2SynNMDA adds the magnesium unblock 1/(1 + exp(-gamma (v + vshift)) mg/Kd).
 
 use miv_engine::mechanisms::catalogue;
-use miv_solvers::{CableCell, CellDescription, CellGroup, Event, Location, Morphology, ProbeSpec, Section, SimOptions, Spike};
+use miv_solvers::{
+    CableCell, CellDescription, CellGroup, Event, Location, Morphology, ProbeSpec, Section, SimOptions, Spike,
+};
 
 fn cell(mech: &str, params: &[(&str, f64)]) -> CellDescription {
     let morph = Morphology::new(vec![
@@ -20,7 +22,12 @@ fn cell(mech: &str, params: &[(&str, f64)]) -> CellDescription {
 }
 
 /// Run 60 ms with events at 5 and 30 ms; return (v soma, g, extra variable, spikes).
-fn run(mech: &str, params: &[(&str, f64)], weights: &[f64], extra: Option<&str>) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+fn run(
+    mech: &str,
+    params: &[(&str, f64)],
+    weights: &[f64],
+    extra: Option<&str>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let cat = catalogue(None).unwrap();
     let mut g = CellGroup::new(&[cell(mech, params)], &cat, SimOptions::default()).unwrap();
     let t = g.target(0, 0).unwrap();
@@ -68,7 +75,15 @@ fn linexp2syn_is_exp2syn_with_weight_times_g_unit() {
 
 #[test]
 fn nmda_unblock_follows_the_magnesium_formula() {
-    let p = [("tau_rise", 10.0), ("tau_decay", 35.0), ("e", 0.0), ("mg", 1.0), ("Kd", 3.57), ("gamma", 0.062), ("vshift", 0.0)];
+    let p = [
+        ("tau_rise", 10.0),
+        ("tau_decay", 35.0),
+        ("e", 0.0),
+        ("mg", 1.0),
+        ("Kd", 3.57),
+        ("gamma", 0.062),
+        ("vshift", 0.0),
+    ];
     let (vd, g, pn, _) = run("LinExp2SynNMDA", &p, &[1.0, 0.002], Some("pnmda"));
     // pnmda is evaluated from v at the start of each step, i.e. the previous sample's v.
     for k in 1..vd.len() {

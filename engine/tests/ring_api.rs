@@ -3,7 +3,7 @@
 
 use miv_engine::{NetCon, Network, RunOptions};
 use miv_partition::SerialComm;
-use miv_solvers::{Catalogue, CableCell, CellDescription, Location, Morphology, Section};
+use miv_solvers::{CableCell, Catalogue, CellDescription, Location, Morphology, Section};
 
 fn bs_cell() -> CellDescription {
     let morph = Morphology::new(vec![
@@ -33,7 +33,8 @@ fn run_ring(n: u64, delay: f64, cells_per_group: usize, threads: usize) -> Vec<(
         net.add_cell(gid, 0, bs_cell()).unwrap();
     }
     for gid in 0..n {
-        net.connect(NetCon { source: (gid + n - 1) % n, target_gid: gid, target: 0, weights: vec![0.01], delay }).unwrap();
+        net.connect(NetCon { source: (gid + n - 1) % n, target_gid: gid, target: 0, weights: vec![0.01], delay })
+            .unwrap();
     }
     net.add_event(0, 0, 5.005, vec![0.01]).unwrap();
     net.finitialize(-65.0).unwrap();
@@ -100,7 +101,8 @@ fn noisy_netstim_trains_depend_on_gid_and_seed_only() {
         let opts = RunOptions { cells_per_group: per_group, seed, ..RunOptions::default() };
         let mut net = Network::new(&comm, Catalogue::builtin(), opts);
         for &g in gids {
-            let stim = ArtificialCell::new("NetStim", &[("interval", 5.0), ("number", 20.0), ("start", 1.0), ("noise", 1.0)]);
+            let stim =
+                ArtificialCell::new("NetStim", &[("interval", 5.0), ("number", 20.0), ("start", 1.0), ("noise", 1.0)]);
             net.add_cell(g, 0, stim.into()).unwrap();
         }
         net.finitialize(-65.0).unwrap();

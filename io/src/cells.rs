@@ -24,10 +24,10 @@ use miv_partition::{coalesce, Assignment, Communicator, ReadPlan};
 
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};
+use crate::exchange::RowExchange;
 use crate::file::{agree, exclusive_prefix, last_rank_with, NeuroH5File, WriteOptions};
 use crate::h5::{self, Hid};
 use crate::types::Population;
-use crate::exchange::RowExchange;
 use crate::wire;
 
 pub const POPULATIONS: &str = "/Populations";
@@ -57,10 +57,20 @@ impl AttributeData {
 
     /// From parts: `ptr` has one entry more than `gids`, starts at 0 and ends at `values.len()`.
     pub fn from_parts(gids: Vec<u64>, ptr: Vec<u64>, values: Values) -> Result<AttributeData> {
-        if ptr.len() != gids.len() + 1 || ptr[0] != 0 || *ptr.last().expect("non-empty") != values.len() as u64 || ptr.windows(2).any(|w| w[0] > w[1]) {
+        if ptr.len() != gids.len() + 1
+            || ptr[0] != 0
+            || *ptr.last().expect("non-empty") != values.len() as u64
+            || ptr.windows(2).any(|w| w[0] > w[1])
+        {
             return Err(IoError::bad_input(
                 "attribute data",
-                format!("pointer of {} entries (ending at {:?}) does not fit {} cells and {} values", ptr.len(), ptr.last(), gids.len(), values.len()),
+                format!(
+                    "pointer of {} entries (ending at {:?}) does not fit {} cells and {} values",
+                    ptr.len(),
+                    ptr.last(),
+                    gids.len(),
+                    values.len()
+                ),
             ));
         }
         let sorted = gids.windows(2).all(|w| w[0] < w[1]);
@@ -116,10 +126,9 @@ impl AttributeData {
     /// Append a cell.
     pub fn push<T: Element>(&mut self, gid: u64, vals: &[T]) -> Result<()> {
         let dtype = self.dtype();
-        let v = self
-            .values
-            .as_vec_mut::<T>()
-            .ok_or_else(|| IoError::bad_input(format!("gid {gid}"), format!("{} values pushed to a {dtype} attribute", T::DTYPE)))?;
+        let v = self.values.as_vec_mut::<T>().ok_or_else(|| {
+            IoError::bad_input(format!("gid {gid}"), format!("{} values pushed to a {dtype} attribute", T::DTYPE))
+        })?;
         v.extend_from_slice(vals);
         self.note_gid(gid);
         Ok(())
@@ -128,7 +137,10 @@ impl AttributeData {
     /// Append a cell with `vals[range]` of a column of the same type.
     pub fn push_from(&mut self, gid: u64, vals: &Values, range: Range<usize>) -> Result<()> {
         if vals.dtype() != self.dtype() {
-            return Err(IoError::bad_input(format!("gid {gid}"), format!("{} values pushed to a {} attribute", vals.dtype(), self.dtype())));
+            return Err(IoError::bad_input(
+                format!("gid {gid}"),
+                format!("{} values pushed to a {} attribute", vals.dtype(), self.dtype()),
+            ));
         }
         self.values.extend_from(vals, range);
         self.note_gid(gid);
@@ -202,7 +214,10 @@ impl CellAttributes {
     pub fn declare(&mut self, name: &str, dtype: Dtype) -> Result<&mut AttributeData> {
         let a = self.attributes.entry(name.to_string()).or_insert_with(|| AttributeData::new(dtype));
         if a.dtype() != dtype {
-            return Err(IoError::bad_input(format!("attribute {name:?}"), format!("declared {dtype}, already {}", a.dtype())));
+            return Err(IoError::bad_input(
+                format!("attribute {name:?}"),
+                format!("declared {dtype}, already {}", a.dtype()),
+            ));
         }
         Ok(a)
     }
@@ -259,7 +274,12 @@ impl CellAttributes {
 
     /// Send every cell of the attributes of `schema` (the same on every rank) to `owner(gid)` (collective).
     /// An attribute this rank lacks is sent as empty.
-    pub(crate) fn scatter(cells: Cow<CellAttributes>, comm: &dyn Communicator, schema: &[(String, Dtype)], owner: impl Fn(u64) -> usize) -> CellAttributes {
+    pub(crate) fn scatter(
+        cells: Cow<CellAttributes>,
+        comm: &dyn Communicator,
+        schema: &[(String, Dtype)],
+        owner: impl Fn(u64) -> usize,
+    ) -> CellAttributes {
         let mut own = match cells {
             Cow::Owned(c) => Ok(c.attributes),
             Cow::Borrowed(c) => Err(c),
@@ -321,10 +341,15 @@ impl Selection<'_> {
     /// the population (round-robin) is read as every rank reading a contiguous block and sending each row
     /// to its owner, as `IoRanks` does: HDF5 pays several microseconds per selected piece and per dataset,
     /// far more than moving a row of a few hundred edges between ranks. The result is the same either way.
-    pub(crate) fn row_plan(&self, comm: &dyn Communicator, population: Range<u64>) -> (Vec<Range<u64>>, Option<&Assignment>) {
+    pub(crate) fn row_plan(
+        &self,
+        comm: &dyn Communicator,
+        population: Range<u64>,
+    ) -> (Vec<Range<u64>>, Option<&Assignment>) {
         let targets = self.reads(comm, population.clone());
         if let Selection::Owned(a) = self {
-            let pieces = if comm.size() == 1 { targets.len() } else { comm.allreduce_max(targets.len() as f64) as usize };
+            let pieces =
+                if comm.size() == 1 { targets.len() } else { comm.allreduce_max(targets.len() as f64) as usize };
             if pieces > OWNED_PIECES_LIMIT && owns_all(a, &population) {
                 let blocks = ReadPlan::io_ranks(population, comm.size(), comm.size());
                 return (blocks.ranges_of(comm.rank()).to_vec(), Some(a));
@@ -458,10 +483,16 @@ fn local_namespace_info(f: &NeuroH5File, ns_path: &str) -> Result<NsInfo> {
         let dtype = dtype_of_dataset(f, &vd, &vpath)?;
         let values = len_1d(f, &vd, &vpath)?;
         let st = h5::dataset_storage(&vd).map_err(f.err(&vpath))?;
-        let id_of = |name: &str, table: &mut Vec<((u64, u64), usize)>, list: &mut Vec<(String, u64)>| -> Result<usize> {
+        let id_of = |name: &str,
+                     table: &mut Vec<((u64, u64), usize)>,
+                     list: &mut Vec<(String, u64)>|
+         -> Result<usize> {
             let p = format!("{apath}/{name}");
             if !h5::exists(f.hid(), &p) {
-                return Err(f.missing(&p, if name == CELL_INDEX { "uint32 cell index dataset" } else { "uint64 attribute pointer dataset" }));
+                return Err(f.missing(
+                    &p,
+                    if name == CELL_INDEX { "uint32 cell index dataset" } else { "uint64 attribute pointer dataset" },
+                ));
             }
             let d = h5::open_dataset(f.hid(), &p).map_err(f.err(&p))?;
             let want = if name == CELL_INDEX { Dtype::U32 } else { Dtype::U64 };
@@ -484,16 +515,30 @@ fn local_namespace_info(f: &NeuroH5File, ns_path: &str) -> Result<NsInfo> {
         let cells = info.indexes[index_id].1;
         let (ppath, plen) = &info.ptrs[ptr_id];
         if !(*plen == cells + 1 || (cells == 0 && *plen <= 1)) {
-            return Err(f.invalid(ppath, format!("has {plen} entries but {apath}/{CELL_INDEX} has {cells} cells (expected {})", cells + 1)));
+            return Err(f.invalid(
+                ppath,
+                format!("has {plen} entries but {apath}/{CELL_INDEX} has {cells} cells (expected {})", cells + 1),
+            ));
         }
-        info.attrs.push(AttributeInfo { name: child, dtype, cells, values, index_id, ptr_id, chunk: st.chunk, compressed: st.filters > 0 });
+        info.attrs.push(AttributeInfo {
+            name: child,
+            dtype,
+            cells,
+            values,
+            index_id,
+            ptr_id,
+            chunk: st.chunk,
+            compressed: st.filters > 0,
+        });
     }
     Ok(info)
 }
 
 pub(crate) fn dtype_of_dataset(f: &NeuroH5File, d: &Hid, path: &str) -> Result<Dtype> {
     let t = h5::dataset_type(d).map_err(f.err(path))?;
-    h5::dtype_of(&t).map_err(f.err(path))?.ok_or_else(|| f.invalid(path, "expected a numeric (integer or float) datatype"))
+    h5::dtype_of(&t)
+        .map_err(f.err(path))?
+        .ok_or_else(|| f.invalid(path, "expected a numeric (integer or float) datatype"))
 }
 
 pub(crate) fn len_1d(f: &NeuroH5File, d: &Hid, path: &str) -> Result<u64> {
@@ -522,7 +567,8 @@ pub(crate) fn read_whole(f: &NeuroH5File, path: &str, dtype: Dtype) -> Result<Va
     let n = len_1d(f, &d, path)?;
     let mut v = Values::zeros(dtype, n as usize);
     if n > 0 {
-        h5::read_all_raw(&d, h5::native_type(dtype), v.as_bytes_mut().as_mut_ptr() as *mut std::ffi::c_void).map_err(f.err(path))?;
+        h5::read_all_raw(&d, h5::native_type(dtype), v.as_bytes_mut().as_mut_ptr() as *mut std::ffi::c_void)
+            .map_err(f.err(path))?;
     }
     Ok(v)
 }
@@ -546,7 +592,8 @@ const RANGES_PER_READ: usize = 256;
 /// read in batches. With collective transfers every rank makes the same number of HDF5 calls; with
 /// independent ones (the default) each rank reads on its own and the ranks meet once, to agree on errors.
 pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Range<u64>]) -> Result<Values> {
-    let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }.map_err(f.err(path));
+    let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }
+        .map_err(f.err(path));
     let collective = h5::collective_read_transfers(f.access);
     let d = if collective {
         agree(f.comm, d)?
@@ -567,9 +614,14 @@ pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Ra
     let mut r = Ok(());
     for b in 0..calls.max(1) {
         // After a failure this rank keeps making (empty) calls, so every rank makes as many.
-        let part = if r.is_err() { &[] } else { ranges.get(b * RANGES_PER_READ..((b + 1) * RANGES_PER_READ).min(ranges.len())).unwrap_or(&[]) };
+        let part = if r.is_err() {
+            &[]
+        } else {
+            ranges.get(b * RANGES_PER_READ..((b + 1) * RANGES_PER_READ).min(ranges.len())).unwrap_or(&[])
+        };
         let n = part.iter().map(|x| (x.end - x.start) as usize).sum::<usize>() * size;
-        let rb = h5::read_ranges_raw(&d, h5::native_type(dtype), size, part, &mut bytes[at..at + n], f.access).map_err(f.err(path));
+        let rb = h5::read_ranges_raw(&d, h5::native_type(dtype), size, part, &mut bytes[at..at + n], f.access)
+            .map_err(f.err(path));
         if r.is_ok() {
             r = rb;
         }
@@ -627,10 +679,18 @@ pub(crate) fn read_namespace_ranges(
         let index: Vec<u32> = read_broadcast(f, path)?;
         let bad = index.iter().position(|&i| i as u64 >= pop.count);
         if let Some(p) = bad {
-            return Err(f.invalid(path, format!("entry {p} = {} is outside population {} ({} cells)", index[p], pop.name, pop.count)));
+            return Err(f.invalid(
+                path,
+                format!("entry {p} = {} is outside population {} ({} cells)", index[p], pop.name, pop.count),
+            ));
         }
         wanted.push(
-            index.iter().enumerate().filter(|(_, &rel)| in_targets(pop.start + rel as u64)).map(|(i, &rel)| (i as u64, pop.start + rel as u64)).collect(),
+            index
+                .iter()
+                .enumerate()
+                .filter(|(_, &rel)| in_targets(pop.start + rel as u64))
+                .map(|(i, &rel)| (i as u64, pop.start + rel as u64))
+                .collect(),
         );
     }
     let use_attr = |name: &str| mask.is_none_or(|m| m.contains(&name));
@@ -640,7 +700,10 @@ pub(crate) fn read_namespace_ranges(
         match ptr_index[a.ptr_id] {
             None => ptr_index[a.ptr_id] = Some(a.index_id),
             Some(i) if i != a.index_id => {
-                return Err(f.invalid(&info.ptrs[a.ptr_id].0, "pointer dataset is shared by attributes with different cell indexes"));
+                return Err(f.invalid(
+                    &info.ptrs[a.ptr_id].0,
+                    "pointer dataset is shared by attributes with different cell indexes",
+                ));
             }
             _ => {}
         }
@@ -663,7 +726,12 @@ pub(crate) fn read_namespace_ranges(
                 let pos = wanted[a.index_id][k].0;
                 check = Err(f.invalid(
                     &info.ptrs[a.ptr_id].0,
-                    format!("entries {pos}..{} = [{s}, {e}] point past the end of {ns_path}/{}/{ATTR_VAL} ({} values)", pos + 1, a.name, a.values),
+                    format!(
+                        "entries {pos}..{} = [{s}, {e}] point past the end of {ns_path}/{}/{ATTR_VAL} ({} values)",
+                        pos + 1,
+                        a.name,
+                        a.values
+                    ),
                 ));
                 break;
             }
@@ -722,12 +790,19 @@ pub(crate) struct PtrGroup {
 impl NsLayout {
     /// Every attribute with its own index and pointer (neuroh5's Python writer).
     pub fn separate(names: &[String]) -> NsLayout {
-        NsLayout { shared_index: false, groups: names.iter().map(|n| PtrGroup { members: vec![n.clone()], dataset_name: ATTR_PTR }).collect() }
+        NsLayout {
+            shared_index: false,
+            groups: names.iter().map(|n| PtrGroup { members: vec![n.clone()], dataset_name: ATTR_PTR }).collect(),
+        }
     }
 }
 
 /// The attribute names and types of all ranks' data, agreed: a name with two types anywhere is an error.
-pub(crate) fn agree_schema(comm: &dyn Communicator, local: &[(String, Dtype)], context: &str) -> Result<Vec<(String, Dtype)>> {
+pub(crate) fn agree_schema(
+    comm: &dyn Communicator,
+    local: &[(String, Dtype)],
+    context: &str,
+) -> Result<Vec<(String, Dtype)>> {
     let mine: String = local.iter().map(|(n, d)| format!("{n}\t{}\n", d.name())).collect();
     let all = comm.allgather_strings(&mine);
     let mut schema: BTreeMap<String, Dtype> = BTreeMap::new();
@@ -737,7 +812,10 @@ pub(crate) fn agree_schema(comm: &dyn Communicator, local: &[(String, Dtype)], c
             let d = Dtype::from_name(d).expect("dtype name");
             if let Some(prev) = schema.insert(n.to_string(), d) {
                 if prev != d {
-                    return Err(IoError::bad_input(context, format!("attribute {n:?} is {prev} on one rank and {d} on rank {rank}")));
+                    return Err(IoError::bad_input(
+                        context,
+                        format!("attribute {n:?} is {prev} on one rank and {d} on rank {rank}"),
+                    ));
                 }
             }
         }
@@ -764,10 +842,19 @@ pub(crate) fn writer_of(blocks: &[(usize, Range<u64>)], gid: u64) -> usize {
 }
 
 /// Append a namespace (collective). `data` holds this rank's cells, already sent to their writer and sorted.
-pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layout: &NsLayout, data: &CellAttributes, schema: &[(String, Dtype)], opts: &WriteOptions) -> Result<()> {
+pub(crate) fn write_namespace(
+    f: &NeuroH5File,
+    pop: &Population,
+    ns: &str,
+    layout: &NsLayout,
+    data: &CellAttributes,
+    schema: &[(String, Dtype)],
+    opts: &WriteOptions,
+) -> Result<()> {
     let ns_path = namespace_path(&pop.name, ns);
     let comm = f.comm;
-    let empty: BTreeMap<String, AttributeData> = schema.iter().map(|(n, d)| (n.clone(), AttributeData::new(*d))).collect();
+    let empty: BTreeMap<String, AttributeData> =
+        schema.iter().map(|(n, d)| (n.clone(), AttributeData::new(*d))).collect();
     let get = |n: &str| data.attribute(n).unwrap_or_else(|| &empty[n]);
     let dtype_of = |n: &str| schema.iter().find(|(m, _)| m == n).map(|x| x.1).expect("schema");
 
@@ -779,11 +866,17 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
         for m in &g.members[1..] {
             let a = get(m);
             if a.gids != first.gids || a.ptr != first.ptr {
-                local = Err(IoError::bad_input(format!("{ns_path}/{m}"), format!("cells differ from {:?}, with which it shares a pointer", g.members[0])));
+                local = Err(IoError::bad_input(
+                    format!("{ns_path}/{m}"),
+                    format!("cells differ from {:?}, with which it shares a pointer", g.members[0]),
+                ));
             }
         }
         if layout.shared_index && first.gids != get(&layout.groups[0].members[0]).gids {
-            local = Err(IoError::bad_input(format!("{ns_path}/{}", g.members[0]), "cells differ from the namespace's shared cell index"));
+            local = Err(IoError::bad_input(
+                format!("{ns_path}/{}", g.members[0]),
+                "cells differ from the namespace's shared cell index",
+            ));
         }
     }
     agree(comm, local)?;
@@ -794,7 +887,8 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
     } else {
         layout.groups.iter().map(|g| format!("{ns_path}/{}/{CELL_INDEX}", g.members[0])).collect()
     };
-    let ptr_paths: Vec<String> = layout.groups.iter().map(|g| format!("{ns_path}/{}/{}", g.members[0], g.dataset_name)).collect();
+    let ptr_paths: Vec<String> =
+        layout.groups.iter().map(|g| format!("{ns_path}/{}/{}", g.members[0], g.dataset_name)).collect();
     let val_paths: Vec<String> = schema.iter().map(|(n, _)| format!("{ns_path}/{n}/{ATTR_VAL}")).collect();
     let exists = f.exist_all(&[index_paths.clone(), ptr_paths.clone(), val_paths.clone()].concat());
     let (ix_exist, rest) = exists.split_at(index_paths.len());
@@ -811,7 +905,8 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
         for (gi, g) in layout.groups.iter().enumerate() {
             let owner = &ptr_paths[gi];
             if !ptr_exist[gi] {
-                h5::create_dataset_1d(f.hid(), owner, h5::file_type(Dtype::U64), chunk, opts.deflate).map_err(e(owner))?;
+                h5::create_dataset_1d(f.hid(), owner, h5::file_type(Dtype::U64), chunk, opts.deflate)
+                    .map_err(e(owner))?;
                 for (k, m) in g.members.iter().enumerate() {
                     let link = format!("{ns_path}/{m}/{ATTR_PTR}");
                     if k == 0 && g.dataset_name == ATTR_PTR {
@@ -831,7 +926,8 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
         }
         for ((p, ex), (_, d)) in val_paths.iter().zip(val_exist).zip(schema) {
             if !ex {
-                h5::create_dataset_1d(f.hid(), p, h5::file_type(*d), opts.value_chunk_size, opts.deflate).map_err(e(p))?;
+                h5::create_dataset_1d(f.hid(), p, h5::file_type(*d), opts.value_chunk_size, opts.deflate)
+                    .map_err(e(p))?;
             }
         }
         Ok(())
@@ -864,9 +960,13 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
         let ix = if layout.shared_index { ix_old[0] } else { ix_old[gi] };
         let p = ptr_old[gi];
         if !(p == ix + 1 || (ix == 0 && p <= 1)) {
-            local = Err(f.invalid(&ptr_paths[gi], format!("has {p} entries but the cell index of {:?} has {ix} (expected {})", g.members[0], ix + 1)));
+            local = Err(f.invalid(
+                &ptr_paths[gi],
+                format!("has {p} entries but the cell index of {:?} has {ix} (expected {})", g.members[0], ix + 1),
+            ));
         }
-        let members_vals: Vec<u64> = g.members.iter().map(|m| val_old[schema.iter().position(|(n, _)| n == m).expect("schema")]).collect();
+        let members_vals: Vec<u64> =
+            g.members.iter().map(|m| val_old[schema.iter().position(|(n, _)| n == m).expect("schema")]).collect();
         if members_vals.windows(2).any(|w| w[0] != w[1]) {
             local = Err(f.invalid(&ptr_paths[gi], "attributes sharing this pointer have different numbers of values"));
         }
@@ -891,7 +991,9 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
     let (before, total) = exclusive_prefix(comm, &counts);
     let n_ix = index_paths.len();
 
-    let write = |path: &str, dtype: Dtype, start: u64, len: u64, bytes: &[u8]| extend_and_write(f, path, dtype, start, len, bytes);
+    let write = |path: &str, dtype: Dtype, start: u64, len: u64, bytes: &[u8]| {
+        extend_and_write(f, path, dtype, start, len, bytes)
+    };
     for (k, p) in index_paths.iter().enumerate() {
         let src = if layout.shared_index { &layout.groups[0].members[0] } else { &layout.groups[k].members[0] };
         let rel: Vec<u32> = get(src).gids.iter().map(|g| (g - pop.start) as u32).collect();
@@ -914,7 +1016,13 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
         for m in &g.members {
             let j = schema.iter().position(|(n, _)| n == m).expect("schema");
             let d = dtype_of(m);
-            write(&val_paths[j], d, val_old[j] + before[n_ix + gi], val_old[j] + total[n_ix + gi], get(m).values.as_bytes())?;
+            write(
+                &val_paths[j],
+                d,
+                val_old[j] + before[n_ix + gi],
+                val_old[j] + total[n_ix + gi],
+                get(m).values.as_bytes(),
+            )?;
         }
     }
     Ok(())
@@ -922,7 +1030,14 @@ pub(crate) fn write_namespace(f: &NeuroH5File, pop: &Population, ns: &str, layou
 
 /// Resize a 1-D dataset to `len` and write this rank's `bytes` (elements of `dtype`) at `start`
 /// (collective; a rank may write nothing).
-pub(crate) fn extend_and_write(f: &NeuroH5File, path: &str, dtype: Dtype, start: u64, len: u64, bytes: &[u8]) -> Result<()> {
+pub(crate) fn extend_and_write(
+    f: &NeuroH5File,
+    path: &str,
+    dtype: Dtype,
+    start: u64,
+    len: u64,
+    bytes: &[u8],
+) -> Result<()> {
     let d = h5::open_dataset(f.hid(), path).map_err(f.err(path));
     let d = agree(f.comm, d)?;
     let r = h5::set_extent(&d, len).map_err(f.err(path));
@@ -964,7 +1079,13 @@ impl NeuroH5File<'_> {
     }
 
     /// Append cells to a namespace (collective; see the module documentation).
-    pub fn append_cell_attributes(&self, population: &str, namespace: &str, cells: &CellAttributes, opts: &WriteOptions) -> Result<()> {
+    pub fn append_cell_attributes(
+        &self,
+        population: &str,
+        namespace: &str,
+        cells: &CellAttributes,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.require_writable()?;
         let pop = self.population(population)?;
         let context = format!("{}: {}", self.path().display(), namespace_path(population, namespace));
@@ -977,7 +1098,13 @@ impl NeuroH5File<'_> {
 
     /// Read the cells of a namespace that `selection` gives this rank (collective). `attributes` limits the
     /// read to those names.
-    pub fn read_cell_attributes(&self, population: &str, namespace: &str, selection: &Selection, attributes: Option<&[&str]>) -> Result<CellAttributes> {
+    pub fn read_cell_attributes(
+        &self,
+        population: &str,
+        namespace: &str,
+        selection: &Selection,
+        attributes: Option<&[&str]>,
+    ) -> Result<CellAttributes> {
         let pop = self.population(population)?;
         let ns_path = namespace_path(population, namespace);
         let info = namespace_info(self, &ns_path)?;
@@ -993,7 +1120,8 @@ impl NeuroH5File<'_> {
             None => Ok(cells),
             Some(a) => {
                 let schema: Vec<(String, Dtype)> = cells.attributes().map(|(n, a)| (n.clone(), a.dtype())).collect();
-                let mut out = CellAttributes::scatter(Cow::Owned(cells), self.comm, &schema, |g| a.rank_of(g).unwrap_or(0));
+                let mut out =
+                    CellAttributes::scatter(Cow::Owned(cells), self.comm, &schema, |g| a.rank_of(g).unwrap_or(0));
                 out.normalize(true, &ns_path)?;
                 Ok(out)
             }
@@ -1022,16 +1150,36 @@ impl NeuroH5File<'_> {
     /// A population of `/H5Types` by name.
     pub fn population(&self, name: &str) -> Result<Population> {
         let r = self.population_ranges()?;
-        r.get(name).cloned().ok_or_else(|| self.invalid("/H5Types/Populations", format!("no population named {name:?} (have {})", r.names().join(", "))))
+        r.get(name).cloned().ok_or_else(|| {
+            self.invalid(
+                "/H5Types/Populations",
+                format!("no population named {name:?} (have {})", r.names().join(", ")),
+            )
+        })
     }
 }
 
 /// Validate this rank's cells against the population and send them to their writers (collective).
-pub(crate) fn distribute(f: &NeuroH5File, pop: &Population, cells: &CellAttributes, schema: &[(String, Dtype)], opts: &WriteOptions, context: &str) -> Result<CellAttributes> {
+pub(crate) fn distribute(
+    f: &NeuroH5File,
+    pop: &Population,
+    cells: &CellAttributes,
+    schema: &[(String, Dtype)],
+    opts: &WriteOptions,
+    context: &str,
+) -> Result<CellAttributes> {
     let mut local = Ok(());
     for (name, a) in cells.attributes() {
         if let Some(g) = a.gids.iter().find(|g| !pop.contains(**g)) {
-            local = Err(IoError::bad_input(context, format!("attribute {name:?}: gid {g} is outside population {} ({}..{})", pop.name, pop.start, pop.start + pop.count)));
+            local = Err(IoError::bad_input(
+                context,
+                format!(
+                    "attribute {name:?}: gid {g} is outside population {} ({}..{})",
+                    pop.name,
+                    pop.start,
+                    pop.start + pop.count
+                ),
+            ));
         }
     }
     agree(f.comm, local)?;

@@ -24,8 +24,18 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    pub const ALL: [Dtype; 10] =
-        [Dtype::U8, Dtype::I8, Dtype::U16, Dtype::I16, Dtype::U32, Dtype::I32, Dtype::U64, Dtype::I64, Dtype::F32, Dtype::F64];
+    pub const ALL: [Dtype; 10] = [
+        Dtype::U8,
+        Dtype::I8,
+        Dtype::U16,
+        Dtype::I16,
+        Dtype::U32,
+        Dtype::I32,
+        Dtype::U64,
+        Dtype::I64,
+        Dtype::F32,
+        Dtype::F64,
+    ];
 
     pub fn size(self) -> usize {
         match self {

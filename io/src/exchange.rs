@@ -84,7 +84,18 @@ impl RowExchange {
             sum += h[1];
             p.push(sum);
         }
-        RowExchange { me, leaving, staying, send_counts, recv_counts, recv_displs, total, send: Vec::new(), gids: received.iter().map(|h| h[0]).collect(), ptr: p }
+        RowExchange {
+            me,
+            leaving,
+            staying,
+            send_counts,
+            recv_counts,
+            recv_displs,
+            total,
+            send: Vec::new(),
+            gids: received.iter().map(|h| h[0]).collect(),
+            ptr: p,
+        }
     }
 
     /// Send one column (values indexed by the `ptr` the plan was made with); returns the received column,
@@ -92,10 +103,21 @@ impl RowExchange {
     /// A rank that keeps all its rows and receives none gets its column back untouched.
     pub fn column(&mut self, comm: &dyn Communicator, ptr: &[u64], column: Cow<Values>) -> Values {
         let size = column.dtype().size();
-        let keeps_all = self.leaving.is_empty() && self.recv_counts.iter().all(|&c| c == 0) && ptr.first().is_none_or(|&p| p == 0) && self.total == column.len();
+        let keeps_all = self.leaving.is_empty()
+            && self.recv_counts.iter().all(|&c| c == 0)
+            && ptr.first().is_none_or(|&p| p == 0)
+            && self.total == column.len();
         if keeps_all {
             if comm.size() > 1 {
-                comm.alltoallv_into_bytes(size, &[], &self.send_counts, &self.send_counts, &mut [], &self.recv_counts, &self.recv_counts);
+                comm.alltoallv_into_bytes(
+                    size,
+                    &[],
+                    &self.send_counts,
+                    &self.send_counts,
+                    &mut [],
+                    &self.recv_counts,
+                    &self.recv_counts,
+                );
             }
             return column.into_owned();
         }
@@ -109,7 +131,15 @@ impl RowExchange {
             self.send = miv_partition::buffer::zeroed(send_len);
         }
         copy_rows(src, ptr, size, &self.leaving, &mut self.send);
-        comm.alltoallv_into_bytes(size, &self.send, &self.send_counts, &displacements(&self.send_counts), dst, &self.recv_counts, &self.recv_displs);
+        comm.alltoallv_into_bytes(
+            size,
+            &self.send,
+            &self.send_counts,
+            &displacements(&self.send_counts),
+            dst,
+            &self.recv_counts,
+            &self.recv_displs,
+        );
         out
     }
 }

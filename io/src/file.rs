@@ -74,7 +74,15 @@ impl<'c> NeuroH5File<'c> {
         let access = access_for(comm);
         let hid = h5::create_file(&tmp.to_string_lossy(), access);
         let hid = agree(comm, hid.map_err(|e| hdf5_error(&tmp, "/", e)))?;
-        Ok(NeuroH5File { comm, path: tmp, final_path: Some(final_path), hid: Some(hid), access, writable: true, ranges: RefCell::new(None) })
+        Ok(NeuroH5File {
+            comm,
+            path: tmp,
+            final_path: Some(final_path),
+            hid: Some(hid),
+            access,
+            writable: true,
+            ranges: RefCell::new(None),
+        })
     }
 
     /// Open an existing file read-only (collective).
@@ -98,7 +106,15 @@ impl<'c> NeuroH5File<'c> {
         let access = if writable || h5::reads_through_mpio() { access_for(comm) } else { Access::Serial };
         let hid = h5::open_file(&path.to_string_lossy(), writable, access).map_err(|e| hdf5_error(path, "/", e));
         let hid = agree(comm, hid)?;
-        Ok(NeuroH5File { comm, path: path.to_path_buf(), final_path: None, hid: Some(hid), access, writable, ranges: RefCell::new(None) })
+        Ok(NeuroH5File {
+            comm,
+            path: path.to_path_buf(),
+            final_path: None,
+            hid: Some(hid),
+            access,
+            writable,
+            ranges: RefCell::new(None),
+        })
     }
 
     /// Close the file (collective) and, for a file made by [`create`](Self::create), give it its real name.
@@ -108,8 +124,11 @@ impl<'c> NeuroH5File<'c> {
         agree(self.comm, closed)?;
         let Some(final_path) = self.final_path.take() else { return Ok(self.path.clone()) };
         let renamed = if self.comm.rank() == 0 {
-            std::fs::rename(&self.path, &final_path)
-                .map_err(|e| IoError::Fs { file: final_path.clone(), what: "rename from .partial".into(), detail: e.to_string() })
+            std::fs::rename(&self.path, &final_path).map_err(|e| IoError::Fs {
+                file: final_path.clone(),
+                what: "rename from .partial".into(),
+                detail: e.to_string(),
+            })
         } else {
             Ok(())
         };

@@ -19,13 +19,16 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::cells::{agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_union, read_whole, writer_of, writer_ranges, Selection};
+use crate::cells::{
+    agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_union, read_whole, writer_of,
+    writer_ranges, Selection,
+};
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};
+use crate::exchange::RowExchange;
 use crate::file::{agree, exclusive_prefix, NeuroH5File, WriteOptions};
 use crate::h5;
 use crate::types::Population;
-use crate::exchange::RowExchange;
 use crate::wire;
 
 pub const PROJECTIONS: &str = "/Projections";
@@ -127,7 +130,11 @@ impl Projection {
 
     /// The edge range of destination `gid`.
     pub fn edges_of(&self, gid: u64) -> Option<Range<usize>> {
-        let i = if self.sorted { self.destinations.binary_search(&gid).ok()? } else { self.destinations.iter().position(|&g| g == gid)? };
+        let i = if self.sorted {
+            self.destinations.binary_search(&gid).ok()?
+        } else {
+            self.destinations.iter().position(|&g| g == gid)?
+        };
         Some(self.edges(i))
     }
 
@@ -150,11 +157,18 @@ impl Projection {
     pub fn declare(&mut self, namespace: &str, name: &str, dtype: Dtype) -> Result<()> {
         if let Some(a) = self.attributes.iter().find(|a| a.namespace == namespace && a.name == name) {
             if a.values.dtype() != dtype {
-                return Err(IoError::bad_input(format!("edge attribute {namespace}/{name}"), format!("declared {dtype}, already {}", a.values.dtype())));
+                return Err(IoError::bad_input(
+                    format!("edge attribute {namespace}/{name}"),
+                    format!("declared {dtype}, already {}", a.values.dtype()),
+                ));
             }
             return Ok(());
         }
-        self.attributes.push(EdgeAttribute { namespace: namespace.into(), name: name.into(), values: Values::empty(dtype) });
+        self.attributes.push(EdgeAttribute {
+            namespace: namespace.into(),
+            name: name.into(),
+            values: Values::empty(dtype),
+        });
         self.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Ok(())
     }
@@ -163,7 +177,9 @@ impl Projection {
     pub fn attr_mut<T: Element>(&mut self, namespace: &str, name: &str) -> Result<&mut Vec<T>> {
         self.declare(namespace, name, T::DTYPE)?;
         let a = self.attributes.iter_mut().find(|a| a.namespace == namespace && a.name == name).expect("declared");
-        a.values.as_vec_mut::<T>().ok_or_else(|| IoError::bad_input(format!("edge attribute {namespace}/{name}"), "type mismatch"))
+        a.values
+            .as_vec_mut::<T>()
+            .ok_or_else(|| IoError::bad_input(format!("edge attribute {namespace}/{name}"), "type mismatch"))
     }
 
     /// Append a destination with edges from `sources` (global gids). Attribute values for these edges are
@@ -172,13 +188,19 @@ impl Projection {
         if !self.dst_range.contains(&destination) {
             return Err(IoError::bad_input(
                 format!("projection {} -> {}", self.source, self.destination),
-                format!("destination gid {destination} is outside {} ({}..{})", self.destination, self.dst_range.start, self.dst_range.end),
+                format!(
+                    "destination gid {destination} is outside {} ({}..{})",
+                    self.destination, self.dst_range.start, self.dst_range.end
+                ),
             ));
         }
         if let Some(s) = sources.iter().find(|s| !self.src_range.contains(s)) {
             return Err(IoError::bad_input(
                 format!("projection {} -> {}", self.source, self.destination),
-                format!("source gid {s} of destination {destination} is outside {} ({}..{})", self.source, self.src_range.start, self.src_range.end),
+                format!(
+                    "source gid {s} of destination {destination} is outside {} ({}..{})",
+                    self.source, self.src_range.start, self.src_range.end
+                ),
             ));
         }
         if let Some(&last) = self.destinations.last() {
@@ -197,7 +219,13 @@ impl Projection {
             if a.values.len() != self.num_edges() {
                 return Err(IoError::bad_input(
                     format!("projection {} -> {}", self.source, self.destination),
-                    format!("edge attribute {}/{} has {} values for {} edges", a.namespace, a.name, a.values.len(), self.num_edges()),
+                    format!(
+                        "edge attribute {}/{} has {} values for {} edges",
+                        a.namespace,
+                        a.name,
+                        a.values.len(),
+                        self.num_edges()
+                    ),
                 ));
             }
         }
@@ -208,7 +236,9 @@ impl Projection {
     fn is_normalized(&self, sources: bool) -> bool {
         self.destinations.windows(2).all(|w| w[0] < w[1])
             && self.dst_ptr.windows(2).all(|w| w[0] < w[1])
-            && (!sources || (0..self.destinations.len()).all(|i| self.source_index[self.edges(i)].windows(2).all(|w| w[0] <= w[1])))
+            && (!sources
+                || (0..self.destinations.len())
+                    .all(|i| self.source_index[self.edges(i)].windows(2).all(|w| w[0] <= w[1])))
     }
 
     /// Sort destinations (merging repeats, edges in their current order) and drop those without edges;
@@ -288,7 +318,12 @@ impl Projection {
     /// attributes as (namespace, name, dtype), the same on every rank; one this rank lacks is sent as empty.
     /// Destinations arrive in source-rank order (sorted when each rank's are and the ranks hold ascending
     /// gid blocks in rank order, as I/O ranks do).
-    pub(crate) fn scatter(mut self, comm: &dyn miv_partition::Communicator, schema: &[(String, String, Dtype)], owner: impl Fn(u64) -> usize) -> Projection {
+    pub(crate) fn scatter(
+        mut self,
+        comm: &dyn miv_partition::Communicator,
+        schema: &[(String, String, Dtype)],
+        owner: impl Fn(u64) -> usize,
+    ) -> Projection {
         let mut x = RowExchange::new(comm, &self.destinations, &self.dst_ptr, owner);
         let mut p = self.clone_header();
         let si = Values::U32(std::mem::take(&mut self.source_index));
@@ -298,7 +333,11 @@ impl Projection {
                 Some(i) => self.attributes.swap_remove(i).values,
                 None => Values::empty(*dtype),
             };
-            p.attributes.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: x.column(comm, &self.dst_ptr, Cow::Owned(values)) });
+            p.attributes.push(EdgeAttribute {
+                namespace: ns.clone(),
+                name: name.clone(),
+                values: x.column(comm, &self.dst_ptr, Cow::Owned(values)),
+            });
         }
         p.attributes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         p.destinations = x.gids;
@@ -477,13 +516,24 @@ impl NeuroH5File<'_> {
         let context = format!("{}: {prj}", self.path().display());
         let mut local = projection.check_lengths();
         if local.is_ok() && (src.range() != projection.src_range || dst.range() != projection.dst_range) {
-            local = Err(IoError::bad_input(&context, "the projection was built for population ranges that differ from the file's H5Types"));
+            local = Err(IoError::bad_input(
+                &context,
+                "the projection was built for population ranges that differ from the file's H5Types",
+            ));
         }
         agree(comm, local)?;
-        let mine: Vec<(String, Dtype)> = projection.attributes.iter().map(|a| (format!("{}/{}", a.namespace, a.name), a.values.dtype())).collect();
+        let mine: Vec<(String, Dtype)> =
+            projection.attributes.iter().map(|a| (format!("{}/{}", a.namespace, a.name), a.values.dtype())).collect();
         let schema = agree_schema(comm, &mine, &context)?;
         let missing = projection.num_edges() > 0 && schema.len() != projection.attributes.len();
-        agree(comm, if missing { Err(IoError::bad_input(&context, "this rank's edges lack attributes that other ranks give")) } else { Ok(()) })?;
+        agree(
+            comm,
+            if missing {
+                Err(IoError::bad_input(&context, "this rank's edges lack attributes that other ranks give"))
+            } else {
+                Ok(())
+            },
+        )?;
         // This rank's share in file order: its writer block, destinations sorted, sources sorted per
         // destination. One process writes what it was given, copied only if it needs sorting.
         let data: Cow<Projection> = if comm.size() == 1 {
@@ -514,7 +564,8 @@ impl NeuroH5File<'_> {
         }
 
         let edges = format!("{prj}/{EDGES}");
-        let struct_paths: Vec<String> = [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
+        let struct_paths: Vec<String> =
+            [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
         let attr_paths: Vec<String> = schema.iter().map(|(k, _)| format!("{prj}/{k}")).collect();
         let all_paths = [struct_paths.clone(), attr_paths.clone()].concat();
         let exists = self.exist_all(&all_paths);
@@ -525,12 +576,14 @@ impl NeuroH5File<'_> {
                 if !exists[i] {
                     let chunk = if i == 3 { opts.value_chunk_size } else { opts.chunk_size };
                     let deflate = if i == 3 { opts.deflate } else { None };
-                    h5::create_dataset_1d(self.hid(), path, h5::file_type(types[i]), chunk, deflate).map_err(e(path))?;
+                    h5::create_dataset_1d(self.hid(), path, h5::file_type(types[i]), chunk, deflate)
+                        .map_err(e(path))?;
                 }
             }
             for (j, (path, (_, d))) in attr_paths.iter().zip(&schema).enumerate() {
                 if !exists[4 + j] {
-                    h5::create_dataset_1d(self.hid(), path, h5::file_type(*d), opts.value_chunk_size, opts.deflate).map_err(e(path))?;
+                    h5::create_dataset_1d(self.hid(), path, h5::file_type(*d), opts.value_chunk_size, opts.deflate)
+                        .map_err(e(path))?;
                 }
             }
             Ok(())
@@ -551,7 +604,10 @@ impl NeuroH5File<'_> {
                     }
                 }
                 if let Some(j) = (4..s.len()).find(|&j| s[j] != s[3]) {
-                    return Err(self.invalid(&all_paths[j], format!("has {} values but {} has {} edges", s[j], struct_paths[3], s[3])));
+                    return Err(self.invalid(
+                        &all_paths[j],
+                        format!("has {} values but {} has {} edges", s[j], struct_paths[3], s[3]),
+                    ));
                 }
                 Ok(s)
             })()
@@ -587,14 +643,22 @@ impl NeuroH5File<'_> {
         let n_blocks = comm.broadcast(0, &[dbi.len() as u64])[0];
         let n_dest = comm.broadcast(0, &[dp.len().saturating_sub(1) as u64])[0];
 
-        let write = |path: &str, dtype: Dtype, start: u64, len: u64, bytes: &[u8]| extend_and_write(self, path, dtype, start, len, bytes);
+        let write = |path: &str, dtype: Dtype, start: u64, len: u64, bytes: &[u8]| {
+            extend_and_write(self, path, dtype, start, len, bytes)
+        };
         write(&struct_paths[0], Dtype::U32, dbi_old, dbi_old + n_blocks, bytemuck::cast_slice(&dbi))?;
         let dbp_base = dbp_old.saturating_sub(1);
         write(&struct_paths[1], Dtype::U64, dbp_base, dbp_base + n_blocks + 1, bytemuck::cast_slice(&dbp))?;
         let dp_base = dp_old.saturating_sub(1);
         write(&struct_paths[2], Dtype::U64, dp_base, dp_base + n_dest + 1, bytemuck::cast_slice(&dp))?;
         let (before, total) = exclusive_prefix(comm, &[n_edges]);
-        write(&struct_paths[3], Dtype::U32, si_old + before[0], si_old + total[0], bytemuck::cast_slice(&data.source_index))?;
+        write(
+            &struct_paths[3],
+            Dtype::U32,
+            si_old + before[0],
+            si_old + total[0],
+            bytemuck::cast_slice(&data.source_index),
+        )?;
         for (j, (key, d)) in schema.iter().enumerate() {
             let (ns, name) = key.split_once('/').expect("ns/name");
             let bytes = data.attribute(ns, name).map_or(&[][..], |v| v.as_bytes());
@@ -605,13 +669,20 @@ impl NeuroH5File<'_> {
 
     /// Read the edges whose destination `selection` gives this rank, with the edge attributes of
     /// `namespaces` (collective).
-    pub fn read_projection(&self, source: &str, destination: &str, namespaces: &[&str], selection: &Selection) -> Result<Projection> {
+    pub fn read_projection(
+        &self,
+        source: &str,
+        destination: &str,
+        namespaces: &[&str],
+        selection: &Selection,
+    ) -> Result<Projection> {
         let comm = self.comm;
         let src = self.population(source)?;
         let dst = self.population(destination)?;
         let prj = projection_path(source, destination);
         let edges = format!("{prj}/{EDGES}");
-        let paths: Vec<String> = [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
+        let paths: Vec<String> =
+            [DST_BLK_IDX, DST_BLK_PTR, DST_PTR, SRC_IDX].iter().map(|n| format!("{edges}/{n}")).collect();
 
         // Rank 0: sizes, types, attribute datasets, block index and block pointer, for everyone in one message.
         let info = if comm.rank() == 0 {
@@ -634,7 +705,10 @@ impl NeuroH5File<'_> {
                 }
                 let attrs = edge_attribute_info(self, &prj, namespaces)?;
                 if let Some((ns, n, _, l)) = attrs.iter().find(|a| a.3 != sizes[3]) {
-                    return Err(self.invalid(&format!("{prj}/{ns}/{n}"), format!("has {l} values but {} has {} edges", paths[3], sizes[3])));
+                    return Err(self.invalid(
+                        &format!("{prj}/{ns}/{n}"),
+                        format!("has {l} values but {} has {} edges", paths[3], sizes[3]),
+                    ));
                 }
                 let dbi = read_whole(self, &paths[0], Dtype::U32)?.into_vec::<u32>().expect("u32");
                 let dbp = read_whole(self, &paths[1], Dtype::U64)?.into_vec::<u64>().expect("u64");
@@ -655,18 +729,34 @@ impl NeuroH5File<'_> {
         let mut blks: Vec<(u64, Range<u64>)> = Vec::with_capacity(dbi.len());
         let mut check = Ok(());
         if dbp.len() != dbi.len() + 1 && !(dbi.is_empty() && dbp.len() <= 1) {
-            check = Err(self.invalid(&paths[1], format!("has {} entries for {} blocks (expected {})", dbp.len(), dbi.len(), dbi.len() + 1)));
+            check = Err(self.invalid(
+                &paths[1],
+                format!("has {} entries for {} blocks (expected {})", dbp.len(), dbi.len(), dbi.len() + 1),
+            ));
         }
         for b in 0..dbi.len().min(dbp.len().saturating_sub(1)) {
             let s0 = dbp[b];
             let s1 = dbp[b + 1].min(dp_len.saturating_sub(1));
             if dbp[b + 1] < s0 || dbp[b + 1] > dp_len {
-                check = Err(self.invalid(&paths[1], format!("entry {} = {} is outside 0..={dp_len} (length of {DST_PTR}) or decreasing", b + 1, dbp[b + 1])));
+                check = Err(self.invalid(
+                    &paths[1],
+                    format!(
+                        "entry {} = {} is outside 0..={dp_len} (length of {DST_PTR}) or decreasing",
+                        b + 1,
+                        dbp[b + 1]
+                    ),
+                ));
                 break;
             }
             let n = s1.saturating_sub(s0);
             if dbi[b] as u64 + n > dst.count {
-                check = Err(self.invalid(&paths[0], format!("block {b} (index {}, {n} destinations) runs past population {} ({} cells)", dbi[b], dst.name, dst.count)));
+                check = Err(self.invalid(
+                    &paths[0],
+                    format!(
+                        "block {b} (index {}, {n} destinations) runs past population {} ({} cells)",
+                        dbi[b], dst.name, dst.count
+                    ),
+                ));
                 break;
             }
             blks.push((dst.start + dbi[b] as u64, s0..s1.max(s0)));
@@ -706,7 +796,13 @@ impl NeuroH5File<'_> {
             let n = (slots.end - slots.start) as usize;
             let ptr = &dpv[o..o + n + 1];
             if ptr.windows(2).any(|w| w[0] > w[1]) || ptr[n] > si_len {
-                check = Err(self.invalid(&paths[2], format!("entries {}..={} are decreasing or point past the end of {SRC_IDX} ({si_len} edges)", slots.start, slots.end)));
+                check = Err(self.invalid(
+                    &paths[2],
+                    format!(
+                        "entries {}..={} are decreasing or point past the end of {SRC_IDX} ({si_len} edges)",
+                        slots.start, slots.end
+                    ),
+                ));
                 break;
             }
             edge_runs.push(ptr[0]..ptr[n]);
@@ -722,19 +818,33 @@ impl NeuroH5File<'_> {
         }
         let si = read_union(self, &paths[3], Dtype::U32, &emerged)?.into_vec::<u32>().expect("u32");
         let bad = si.iter().find(|&&s| s as u64 >= src.count);
-        let check = bad.map_or(Ok(()), |b| Err(self.invalid(&paths[3], format!("source index {b} is outside population {} ({} cells)", src.name, src.count))));
+        let check = bad.map_or(Ok(()), |b| {
+            Err(self.invalid(
+                &paths[3],
+                format!("source index {b} is outside population {} ({} cells)", src.name, src.count),
+            ))
+        });
         agree(comm, check)?;
         let mut avals = Vec::new();
         for (ns, name, d, _) in &attrs {
-            avals.push(EdgeAttribute { namespace: ns.clone(), name: name.clone(), values: read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)? });
+            avals.push(EdgeAttribute {
+                namespace: ns.clone(),
+                name: name.clone(),
+                values: read_union(self, &format!("{prj}/{ns}/{name}"), *d, &emerged)?,
+            });
         }
         let mut p = Projection::new(&src, &dst);
         // Runs whose gids ascend in file order (one append, or appends in gid order) were read straight into
         // the final arrays; otherwise gather each destination's edges and sort.
-        let in_order = eorder.iter().enumerate().all(|(j, &k)| j == k) && runs.windows(2).all(|w| w[0].0 + (w[0].1.end - w[0].1.start) <= w[1].0);
+        let in_order = eorder.iter().enumerate().all(|(j, &k)| j == k)
+            && runs.windows(2).all(|w| w[0].0 + (w[0].1.end - w[0].1.start) <= w[1].0);
         if !in_order {
             for v in &avals {
-                p.attributes.push(EdgeAttribute { namespace: v.namespace.clone(), name: v.name.clone(), values: Values::empty(v.values.dtype()) });
+                p.attributes.push(EdgeAttribute {
+                    namespace: v.namespace.clone(),
+                    name: v.name.clone(),
+                    values: Values::empty(v.values.dtype()),
+                });
             }
         }
         for (k, (g0, slots)) in runs.iter().enumerate() {
@@ -793,7 +903,10 @@ mod tests {
     }
 
     fn pops() -> (Population, Population) {
-        (Population { name: "A".into(), index: 0, start: 0, count: 3 }, Population { name: "B".into(), index: 1, start: 3, count: 2 })
+        (
+            Population { name: "A".into(), index: 0, start: 0, count: 3 },
+            Population { name: "B".into(), index: 1, start: 3, count: 2 },
+        )
     }
 
     #[test]

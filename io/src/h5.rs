@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::Once;
 
 use hdf5_sys::h5::{herr_t, hsize_t, H5free_memory, H5open};
+use hdf5_sys::h5::{H5_index_t, H5_iter_order_t};
 use hdf5_sys::h5a::*;
 use hdf5_sys::h5d::*;
 use hdf5_sys::h5e::{H5E_error2_t, H5Eclear2, H5Eset_auto2, H5Ewalk2, H5E_DEFAULT, H5E_WALK_DOWNWARD};
@@ -24,7 +25,6 @@ use hdf5_sys::h5o::{H5O_info1_t, H5Oclose, H5Oget_info2, H5Oopen};
 use hdf5_sys::h5p::*;
 use hdf5_sys::h5s::*;
 use hdf5_sys::h5t::*;
-use hdf5_sys::h5::{H5_index_t, H5_iter_order_t};
 
 use crate::dtype::Dtype;
 
@@ -57,7 +57,8 @@ unsafe extern "C" fn collect_error(_n: c_uint, err: *const H5E_error2_t, data: *
     let out = &mut *(data as *mut Vec<String>);
     let e = &*err;
     let desc = if e.desc.is_null() { String::new() } else { CStr::from_ptr(e.desc).to_string_lossy().into_owned() };
-    let func = if e.func_name.is_null() { String::new() } else { CStr::from_ptr(e.func_name).to_string_lossy().into_owned() };
+    let func =
+        if e.func_name.is_null() { String::new() } else { CStr::from_ptr(e.func_name).to_string_lossy().into_owned() };
     out.push(if desc.is_empty() { func } else { format!("{desc} ({func})") });
     0
 }
@@ -273,7 +274,12 @@ pub(crate) fn ensure_group(loc: &Hid, path: &str) -> H5Result<Hid> {
 /// written by many ranks.
 pub(crate) fn children(group: &Hid) -> H5Result<Vec<String>> {
     let _g = lock();
-    unsafe extern "C" fn collect(_g: hid_t, name: *const c_char, _info: *const H5L_info_t, data: *mut c_void) -> herr_t {
+    unsafe extern "C" fn collect(
+        _g: hid_t,
+        name: *const c_char,
+        _info: *const H5L_info_t,
+        data: *mut c_void,
+    ) -> herr_t {
         // SAFETY: `data` is the Vec passed below and `name` a NUL-terminated string valid during the call.
         unsafe {
             let out = &mut *(data as *mut Vec<String>);
@@ -286,7 +292,14 @@ pub(crate) fn children(group: &Hid) -> H5Result<Vec<String>> {
     unsafe {
         let mut idx: hsize_t = 0;
         check(
-            H5Literate(group.id(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, &mut idx, Some(collect), &mut out as *mut Vec<String> as *mut c_void),
+            H5Literate(
+                group.id(),
+                H5_index_t::H5_INDEX_NAME,
+                H5_iter_order_t::H5_ITER_INC,
+                &mut idx,
+                Some(collect),
+                &mut out as *mut Vec<String> as *mut c_void,
+            ),
             "iterate group links",
         )?;
     }
@@ -299,7 +312,14 @@ pub(crate) fn link_hard(loc: &Hid, target: &str, new_loc: &Hid, new_path: &str) 
     // SAFETY: valid locations and C strings.
     unsafe {
         check(
-            H5Lcreate_hard(loc.id(), cstr(target).as_ptr(), new_loc.id(), cstr(new_path).as_ptr(), H5P_DEFAULT, H5P_DEFAULT),
+            H5Lcreate_hard(
+                loc.id(),
+                cstr(target).as_ptr(),
+                new_loc.id(),
+                cstr(new_path).as_ptr(),
+                H5P_DEFAULT,
+                H5P_DEFAULT,
+            ),
             "create hard link",
         )
     }
@@ -362,9 +382,7 @@ pub(crate) fn dtype_of(t: &Hid) -> H5Result<Option<Dtype>> {
         let size = H5Tget_size(t.id());
         Ok(match class {
             H5T_class_t::H5T_FLOAT => Dtype::from_parts(true, true, size),
-            H5T_class_t::H5T_INTEGER => {
-                Dtype::from_parts(false, H5Tget_sign(t.id()) == H5T_sign_t::H5T_SGN_2, size)
-            }
+            H5T_class_t::H5T_INTEGER => Dtype::from_parts(false, H5Tget_sign(t.id()) == H5T_sign_t::H5T_SGN_2, size),
             H5T_class_t::H5T_ENUM => {
                 let base = check_id(H5Tget_super(t.id()), "get enum base type")?;
                 return dtype_of(&base);
@@ -397,7 +415,8 @@ pub(crate) fn enum_members(t: &Hid) -> H5Result<Vec<(String, i64)>> {
             return Err(H5Error { what: "read enum members".into(), detail: "not an enum type".into() });
         }
         let n = H5Tget_nmembers(t.id());
-        let base = dtype_of(t)?.ok_or_else(|| H5Error { what: "read enum".into(), detail: "enum base is not an integer".into() })?;
+        let base = dtype_of(t)?
+            .ok_or_else(|| H5Error { what: "read enum".into(), detail: "enum base is not an integer".into() })?;
         let mut out = Vec::new();
         for i in 0..n.max(0) as c_uint {
             let p = H5Tget_member_name(t.id(), i);
@@ -461,7 +480,10 @@ pub(crate) fn commit_type(loc: &Hid, name: &str, t: &Hid) -> H5Result<()> {
     let _g = lock();
     // SAFETY: valid location, name and transient type.
     unsafe {
-        check(H5Tcommit2(loc.id(), cstr(name).as_ptr(), t.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "commit datatype")
+        check(
+            H5Tcommit2(loc.id(), cstr(name).as_ptr(), t.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            "commit datatype",
+        )
     }
 }
 
@@ -560,7 +582,10 @@ pub(crate) fn create_dataset_1d(loc: &Hid, path: &str, ftype: hid_t, chunk: u64,
         }
         let lcpl = check_id(H5Pcreate(*H5P_CLS_LINK_CREATE), "create link property list")?;
         check(H5Pset_create_intermediate_group(lcpl.id(), 1), "set intermediate group creation")?;
-        check_id(H5Dcreate2(loc.id(), cstr(path).as_ptr(), ftype, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT), "create dataset")
+        check_id(
+            H5Dcreate2(loc.id(), cstr(path).as_ptr(), ftype, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
+            "create dataset",
+        )
     }
 }
 
@@ -587,7 +612,10 @@ pub(crate) fn create_dataset_with(
             let c: hsize_t = max.clamp(1, 1024);
             check(H5Pset_chunk(dcpl.id(), 1, &c), "set chunk size")?;
         }
-        let d = check_id(H5Dcreate2(loc.id(), cstr(path).as_ptr(), ftype, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), "create dataset")?;
+        let d = check_id(
+            H5Dcreate2(loc.id(), cstr(path).as_ptr(), ftype, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+            "create dataset",
+        )?;
         if n > 0 && !data.is_null() {
             check(H5Dwrite(d.id(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset")?;
         }
@@ -621,7 +649,11 @@ fn xfer(access: Access, collective: bool) -> H5Result<Option<Hid>> {
         Access::Serial => Ok(None),
         #[cfg(feature = "mpi")]
         Access::Mpio(_) => {
-            let mode = if collective { H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE } else { H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT };
+            let mode = if collective {
+                H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE
+            } else {
+                H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT
+            };
             // SAFETY: a transfer property list we own.
             unsafe {
                 let p = check_id(H5Pcreate(*H5P_CLS_DATASET_XFER), "create transfer property list")?;
@@ -665,7 +697,10 @@ fn select_ranges(d: &Hid, ranges: &[Range<u64>]) -> H5Result<Hid> {
             let start: hsize_t = r.start;
             let count: hsize_t = r.end - r.start;
             let op = if any { H5S_seloper_t::H5S_SELECT_OR } else { H5S_seloper_t::H5S_SELECT_SET };
-            check(H5Sselect_hyperslab(s.id(), op, &start, std::ptr::null(), &count, std::ptr::null()), "select hyperslab")?;
+            check(
+                H5Sselect_hyperslab(s.id(), op, &start, std::ptr::null(), &count, std::ptr::null()),
+                "select hyperslab",
+            )?;
             any = true;
         }
         if !any {
@@ -690,7 +725,14 @@ fn memory_space(n: u64) -> H5Result<Hid> {
 /// Read the union of `ranges` (sorted ascending, disjoint) of dataset `d` into `buf` (raw bytes of
 /// `mtype` elements, exactly the total length), in range order. Collective under MPI-IO: every rank calls,
 /// possibly with no ranges.
-pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Range<u64>], buf: &mut [u8], access: Access) -> H5Result<()> {
+pub(crate) fn read_ranges_raw(
+    d: &Hid,
+    mtype: hid_t,
+    elem: usize,
+    ranges: &[Range<u64>],
+    buf: &mut [u8],
+    access: Access,
+) -> H5Result<()> {
     let _g = lock();
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     assert_eq!(total as usize * elem, buf.len(), "read buffer size");
@@ -702,7 +744,14 @@ pub(crate) fn read_ranges_raw(d: &Hid, mtype: hid_t, elem: usize, ranges: &[Rang
     // SAFETY: selections and buffer agree in element count; `ptr` is valid for that many bytes.
     unsafe {
         check(
-            H5Dread(d.id(), mtype, mspace.id(), fspace.id(), x.as_ref().map_or(H5P_DEFAULT, |p| p.id()), ptr as *mut c_void),
+            H5Dread(
+                d.id(),
+                mtype,
+                mspace.id(),
+                fspace.id(),
+                x.as_ref().map_or(H5P_DEFAULT, |p| p.id()),
+                ptr as *mut c_void,
+            ),
             "read dataset",
         )
     }
@@ -723,7 +772,14 @@ pub(crate) fn write_at_raw(d: &Hid, mtype: hid_t, elem: usize, start: u64, buf: 
     // SAFETY: selections and buffer agree in element count.
     unsafe {
         check(
-            H5Dwrite(d.id(), mtype, mspace.id(), fspace.id(), x.as_ref().map_or(H5P_DEFAULT, |p| p.id()), ptr as *const c_void),
+            H5Dwrite(
+                d.id(),
+                mtype,
+                mspace.id(),
+                fspace.id(),
+                x.as_ref().map_or(H5P_DEFAULT, |p| p.id()),
+                ptr as *const c_void,
+            ),
             "write dataset",
         )
     }
@@ -743,7 +799,10 @@ pub(crate) fn set_attr_f64(obj: &Hid, name: &str, value: f64) -> H5Result<()> {
         }
         H5Eclear2(H5E_DEFAULT);
         let space = check_id(H5Screate(H5S_class_t::H5S_SCALAR), "create scalar dataspace")?;
-        let a = check_id(H5Acreate2(obj.id(), n.as_ptr(), *H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT), "create attribute")?;
+        let a = check_id(
+            H5Acreate2(obj.id(), n.as_ptr(), *H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+            "create attribute",
+        )?;
         check(H5Awrite(a.id(), *H5T_NATIVE_DOUBLE, &value as *const f64 as *const c_void), "write attribute")
     }
 }
@@ -760,12 +819,28 @@ pub(crate) fn attrs_f64(obj: &Hid) -> H5Result<Vec<(String, f64)>> {
         let dot = cstr(".");
         for i in 0..n.max(0) as hsize_t {
             let a = check_id(
-                H5Aopen_by_idx(obj.id(), dot.as_ptr(), H5_index_t::H5_INDEX_CRT_ORDER, H5_iter_order_t::H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT),
+                H5Aopen_by_idx(
+                    obj.id(),
+                    dot.as_ptr(),
+                    H5_index_t::H5_INDEX_CRT_ORDER,
+                    H5_iter_order_t::H5_ITER_INC,
+                    i,
+                    H5P_DEFAULT,
+                    H5P_DEFAULT,
+                ),
                 "open attribute",
             )
             .or_else(|_| {
                 check_id(
-                    H5Aopen_by_idx(obj.id(), dot.as_ptr(), H5_index_t::H5_INDEX_NAME, H5_iter_order_t::H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT),
+                    H5Aopen_by_idx(
+                        obj.id(),
+                        dot.as_ptr(),
+                        H5_index_t::H5_INDEX_NAME,
+                        H5_iter_order_t::H5_ITER_INC,
+                        i,
+                        H5P_DEFAULT,
+                        H5P_DEFAULT,
+                    ),
                     "open attribute",
                 )
             })?;
@@ -788,4 +863,3 @@ pub(crate) fn attrs_f64(obj: &Hid) -> H5Result<Vec<(String, f64)>> {
         Ok(out)
     }
 }
-

@@ -1,7 +1,9 @@
 //! The namespace, attribute and group names MiV-Simulator uses (DOMAIN A.4, A.5), so callers do not spell
 //! them out.
 
-pub use crate::tree::{DST_SECTION, LAYER, PARENT, RADIUS, SECTION, SRC_SECTION, SWC_TYPE, TREES, X_COORD, Y_COORD, Z_COORD};
+pub use crate::tree::{
+    DST_SECTION, LAYER, PARENT, RADIUS, SECTION, SRC_SECTION, SWC_TYPE, TREES, X_COORD, Y_COORD, Z_COORD,
+};
 
 /// Soma positions written by the architecture job.
 pub const GENERATED_COORDINATES: &str = "Generated Coordinates";

@@ -73,7 +73,9 @@ impl SpikeOutput {
     /// The cell attributes of one population's gid range.
     fn cells(&self, range: std::ops::Range<u64>) -> Result<CellAttributes> {
         let mut c = CellAttributes::new();
-        for (name, d) in [(SPIKE_TIMES, Dtype::F32), (TRIAL_INDEX, Dtype::U8), (TRIAL_DURATION, Dtype::F32), (ARTIFICIAL, Dtype::U8)] {
+        for (name, d) in
+            [(SPIKE_TIMES, Dtype::F32), (TRIAL_INDEX, Dtype::U8), (TRIAL_DURATION, Dtype::F32), (ARTIFICIAL, Dtype::U8)]
+        {
             c.declare(name, d)?;
         }
         for (&gid, tr) in self.trains.range(range) {
@@ -92,7 +94,12 @@ impl NeuroH5File<'_> {
     pub fn append_spikes(&self, spikes: &SpikeOutput, opts: &WriteOptions) -> Result<()> {
         let ranges = self.population_ranges()?;
         let outside = spikes.gids().find(|&g| ranges.of_gid(g).is_none());
-        agree(self.comm, outside.map_or(Ok(()), |g| Err(IoError::bad_input("spike output", format!("gid {g} belongs to no population")))))?;
+        agree(
+            self.comm,
+            outside.map_or(Ok(()), |g| {
+                Err(IoError::bad_input("spike output", format!("gid {g} belongs to no population")))
+            }),
+        )?;
         for p in ranges.iter() {
             let mine = spikes.trains.range(p.range()).next().is_some() as u64;
             if self.comm.allgather(mine).iter().all(|&m| m == 0) {
@@ -124,9 +131,11 @@ impl NeuroH5File<'_> {
         let r = (|| -> Result<()> {
             let g = h5::create_group(self.hid(), &path).map_err(self.err(&path))?;
             for (ds, data) in [("t", t), ("v", v)] {
-                let ptr = if self.comm.rank() == 0 { data.as_ptr() as *const std::ffi::c_void } else { std::ptr::null() };
+                let ptr =
+                    if self.comm.rank() == 0 { data.as_ptr() as *const std::ffi::c_void } else { std::ptr::null() };
                 let f32t = h5::file_type(Dtype::F32);
-                h5::create_dataset_with(&g, ds, f32t, h5::native_type(Dtype::F32), n, ptr, None).map_err(self.err(&format!("{path}/{ds}")))?;
+                h5::create_dataset_with(&g, ds, f32t, h5::native_type(Dtype::F32), n, ptr, None)
+                    .map_err(self.err(&format!("{path}/{ds}")))?;
             }
             Ok(())
         })();
@@ -144,7 +153,13 @@ pub struct LfpTrace {
 
 /// Write a complete results file from this process alone: `/H5Types`, the spikes and the LFP traces.
 /// The file appears under `path` only once everything is written.
-pub fn write_results(path: &Path, types: &H5Types, spikes: &SpikeOutput, lfps: &[LfpTrace], results_id: Option<&str>) -> Result<PathBuf> {
+pub fn write_results(
+    path: &Path,
+    types: &H5Types,
+    spikes: &SpikeOutput,
+    lfps: &[LfpTrace],
+    results_id: Option<&str>,
+) -> Result<PathBuf> {
     let comm = SerialComm;
     let f = NeuroH5File::create(path, &comm)?;
     f.write_h5types(types)?;

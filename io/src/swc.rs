@@ -13,7 +13,8 @@ use crate::tree::Tree;
 pub fn parse_swc(text: &str, file: &Path) -> Result<Tree> {
     let err = |line: usize, problem: String| IoError::Parse { file: file.to_path_buf(), line, problem };
     let (mut ids, mut parents_raw) = (Vec::new(), Vec::new());
-    let (mut x, mut y, mut z, mut radius, mut layer, mut swc_type) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut x, mut y, mut z, mut radius, mut layer, mut swc_type) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut lines = Vec::new();
     for (ln, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -22,10 +23,19 @@ pub fn parse_swc(text: &str, file: &Path) -> Result<Tree> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 7 {
-            return Err(err(ln + 1, format!("expected at least 7 columns (id type x y z radius parent [layer]), found {}", f.len())));
+            return Err(err(
+                ln + 1,
+                format!("expected at least 7 columns (id type x y z radius parent [layer]), found {}", f.len()),
+            ));
         }
-        let int = |i: usize, what: &str| f[i].parse::<i64>().map_err(|_| err(ln + 1, format!("column {} ({what}) is not an integer: {:?}", i + 1, f[i])));
-        let real = |i: usize, what: &str| f[i].parse::<f32>().map_err(|_| err(ln + 1, format!("column {} ({what}) is not a number: {:?}", i + 1, f[i])));
+        let int = |i: usize, what: &str| {
+            f[i].parse::<i64>()
+                .map_err(|_| err(ln + 1, format!("column {} ({what}) is not an integer: {:?}", i + 1, f[i])))
+        };
+        let real = |i: usize, what: &str| {
+            f[i].parse::<f32>()
+                .map_err(|_| err(ln + 1, format!("column {} ({what}) is not a number: {:?}", i + 1, f[i])))
+        };
         ids.push(int(0, "id")?);
         let t = int(1, "type")?;
         if !(i8::MIN as i64..=i8::MAX as i64).contains(&t) {
@@ -70,7 +80,11 @@ pub fn parse_swc(text: &str, file: &Path) -> Result<Tree> {
 /// Read and parse an SWC file.
 pub fn read_swc(path: impl AsRef<Path>) -> Result<Tree> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| IoError::Fs { file: path.to_path_buf(), what: "read SWC".into(), detail: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| IoError::Fs {
+        file: path.to_path_buf(),
+        what: "read SWC".into(),
+        detail: e.to_string(),
+    })?;
     parse_swc(&text, path)
 }
 

@@ -82,7 +82,15 @@ impl Tree {
     }
 
     /// Sections from points by neuroh5's contraction (see [`contract`]).
-    pub fn from_points(x: Vec<f32>, y: Vec<f32>, z: Vec<f32>, radius: Vec<f32>, layer: Vec<i8>, parent: Vec<i32>, swc_type: Vec<i8>) -> Result<Tree> {
+    pub fn from_points(
+        x: Vec<f32>,
+        y: Vec<f32>,
+        z: Vec<f32>,
+        radius: Vec<f32>,
+        layer: Vec<i8>,
+        parent: Vec<i32>,
+        swc_type: Vec<i8>,
+    ) -> Result<Tree> {
         let n = x.len();
         if [y.len(), z.len(), radius.len(), layer.len(), parent.len(), swc_type.len()].iter().any(|&l| l != n) {
             return Err(IoError::bad_input("tree", "point arrays differ in length"));
@@ -98,7 +106,10 @@ impl Tree {
     pub fn validate(&self) -> Result<()> {
         let n = self.num_points();
         let bad = |m: String| Err(IoError::bad_input("tree", m));
-        if [self.y.len(), self.z.len(), self.radius.len(), self.layer.len(), self.parent.len(), self.swc_type.len()].iter().any(|&l| l != n) {
+        if [self.y.len(), self.z.len(), self.radius.len(), self.layer.len(), self.parent.len(), self.swc_type.len()]
+            .iter()
+            .any(|&l| l != n)
+        {
             return bad("point arrays differ in length".into());
         }
         if n > u16::MAX as usize + 1 {
@@ -120,7 +131,10 @@ impl Tree {
         }
         let ns = self.sections.len();
         if let Some(k) = (0..self.src.len()).find(|&k| self.src[k] as usize >= ns || self.dst[k] as usize >= ns) {
-            return bad(format!("section edge {k} ({} -> {}) names a section outside 0..{ns}", self.src[k], self.dst[k]));
+            return bad(format!(
+                "section edge {k} ({} -> {}) names a section outside 0..{ns}",
+                self.src[k], self.dst[k]
+            ));
         }
         Ok(())
     }
@@ -183,12 +197,22 @@ impl Tree {
                 None => {
                     return Err(IoError::bad_input(
                         "tree",
-                        format!("section {} does not start at or below a point of its parent section {}", self.dst[k], self.src[k]),
+                        format!(
+                            "section {} does not start at or below a point of its parent section {}",
+                            self.dst[k], self.src[k]
+                        ),
                     ))
                 }
             }
         }
-        Ok(SectionTopology { num_sections: self.sections.len(), nodes: self.sections.clone(), src: self.src.clone(), dst: self.dst.clone(), loc, section })
+        Ok(SectionTopology {
+            num_sections: self.sections.len(),
+            nodes: self.sections.clone(),
+            src: self.src.clone(),
+            dst: self.dst.clone(),
+            loc,
+            section,
+        })
     }
 }
 
@@ -214,7 +238,8 @@ pub fn contract(parent: &[i32], swc_type: &[i8]) -> Result<(Vec<Vec<u32>>, Vec<(
     if n > 0 && roots.is_empty() {
         return Err(IoError::bad_input("tree", "no root point (parent -1)"));
     }
-    let mut c = Contraction { children: &children, types: swc_type, sections: vec![Vec::new()], edges: BTreeSet::new() };
+    let mut c =
+        Contraction { children: &children, types: swc_type, sections: vec![Vec::new()], edges: BTreeSet::new() };
     c.walk(&roots, 0, 0);
     if c.sections.len() > u16::MAX as usize {
         return Err(IoError::bad_input("tree", format!("{} sections; section ids are uint16", c.sections.len())));
@@ -323,17 +348,26 @@ pub fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64,
     fn col<'a, T: Element>(c: &'a CellAttributes, ns_path: &str, name: &str, gid: u64) -> Result<&'a [T]> {
         let a = c.attribute(name).ok_or_else(|| IoError::bad_input(ns_path, format!("attribute {name:?} missing")))?;
         if a.dtype() != T::DTYPE {
-            return Err(IoError::bad_input(format!("{ns_path}/{name}"), format!("expected {}, found {}", T::DTYPE, a.dtype())));
+            return Err(IoError::bad_input(
+                format!("{ns_path}/{name}"),
+                format!("expected {}, found {}", T::DTYPE, a.dtype()),
+            ));
         }
-        a.get::<T>(gid).ok_or_else(|| IoError::bad_input(format!("{ns_path}/{name}"), format!("gid {gid} has no values")))
+        a.get::<T>(gid)
+            .ok_or_else(|| IoError::bad_input(format!("{ns_path}/{name}"), format!("gid {gid} has no values")))
     }
     let mut out = BTreeMap::new();
     let Some(xs) = c.attribute(X_COORD) else {
-        return if c.is_empty() { Ok(out) } else { Err(IoError::bad_input(ns_path, format!("attribute {X_COORD:?} missing"))) };
+        return if c.is_empty() {
+            Ok(out)
+        } else {
+            Err(IoError::bad_input(ns_path, format!("attribute {X_COORD:?} missing")))
+        };
     };
     for &gid in xs.gids() {
         let sec = col::<u16>(c, ns_path, SECTION, gid)?;
-        let sections = Tree::decode_sections(sec).map_err(|m| IoError::bad_input(format!("{ns_path}/{SECTION}"), format!("gid {gid}: {m}")))?;
+        let sections = Tree::decode_sections(sec)
+            .map_err(|m| IoError::bad_input(format!("{ns_path}/{SECTION}"), format!("gid {gid}: {m}")))?;
         let t = Tree {
             x: col::<f32>(c, ns_path, X_COORD, gid)?.to_vec(),
             y: col::<f32>(c, ns_path, Y_COORD, gid)?.to_vec(),
@@ -354,7 +388,12 @@ pub fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64,
 
 impl NeuroH5File<'_> {
     /// Append trees to `/Populations/<pop>/Trees` (collective; each rank passes its own gids).
-    pub fn append_trees<'t>(&self, population: &str, trees: impl IntoIterator<Item = (u64, &'t Tree)>, opts: &WriteOptions) -> Result<()> {
+    pub fn append_trees<'t>(
+        &self,
+        population: &str,
+        trees: impl IntoIterator<Item = (u64, &'t Tree)>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.require_writable()?;
         let pop = self.population(population)?;
         let context = format!("{}: {}", self.path().display(), namespace_path(population, TREES));
@@ -379,7 +418,16 @@ mod tests {
 
     /// DOMAIN A.7: p0 soma (root), p1 soma (parent 0), p2 basal (parent 1), p3 basal (parent 1).
     fn a7() -> Tree {
-        Tree::from_points(vec![0.0; 4], vec![0.0; 4], vec![0.0; 4], vec![1.0; 4], vec![-1; 4], vec![-1, 0, 1, 1], vec![1, 1, 3, 3]).unwrap()
+        Tree::from_points(
+            vec![0.0; 4],
+            vec![0.0; 4],
+            vec![0.0; 4],
+            vec![1.0; 4],
+            vec![-1; 4],
+            vec![-1, 0, 1, 1],
+            vec![1, 1, 3, 3],
+        )
+        .unwrap()
     }
 
     #[test]

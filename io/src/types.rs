@@ -60,7 +60,10 @@ impl PopulationRanges {
         d.sort_by_key(|x| x.1);
         for w in d.windows(2) {
             if w[0].1 == w[1].1 {
-                return Err(IoError::bad_input("population definitions", format!("{} and {} share enum index {}", w[0].0, w[1].0, w[0].1)));
+                return Err(IoError::bad_input(
+                    "population definitions",
+                    format!("{} and {} share enum index {}", w[0].0, w[1].0, w[0].1),
+                ));
             }
         }
         let mut names: Vec<&str> = d.iter().map(|x| x.0).collect();
@@ -151,14 +154,22 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
 
     let range_t = h5::compound_type(
         RANGE_ROW,
-        &[("Start", 0, h5::file_type(Dtype::U64)), ("Count", 8, h5::file_type(Dtype::U32)), ("Population", 12, labels.id())],
+        &[
+            ("Start", 0, h5::file_type(Dtype::U64)),
+            ("Count", 8, h5::file_type(Dtype::U32)),
+            ("Population", 12, labels.id()),
+        ],
     )
     .map_err(e(H5TYPES))?;
     h5::commit_type(&g, POPULATION_RANGE, &range_t).map_err(e(&format!("{H5TYPES}/{POPULATION_RANGE}")))?;
     // The dataset gets an anonymous copy of the compound, as h5py does when given a numpy dtype.
     let row_t = h5::compound_type(
         RANGE_ROW,
-        &[("Start", 0, h5::file_type(Dtype::U64)), ("Count", 8, h5::file_type(Dtype::U32)), ("Population", 12, labels.id())],
+        &[
+            ("Start", 0, h5::file_type(Dtype::U64)),
+            ("Count", 8, h5::file_type(Dtype::U32)),
+            ("Population", 12, labels.id()),
+        ],
     )
     .map_err(e(H5TYPES))?;
     let mut rows = Vec::with_capacity(t.populations.len() * RANGE_ROW);
@@ -170,7 +181,8 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
     let n = t.populations.len() as u64;
     write_rows(f, &g, POPULATIONS_DATASET, &row_t, n, &rows)?;
 
-    let prj_t = h5::compound_type(4, &[("Source", 0, labels.id()), ("Destination", 2, labels.id())]).map_err(e(H5TYPES))?;
+    let prj_t =
+        h5::compound_type(4, &[("Source", 0, labels.id()), ("Destination", 2, labels.id())]).map_err(e(H5TYPES))?;
     h5::commit_type(&g, POPULATION_PROJECTIONS, &prj_t).map_err(e(&format!("{H5TYPES}/{POPULATION_PROJECTIONS}")))?;
     let prj_t = h5::open_type(&g, POPULATION_PROJECTIONS).map_err(e(H5TYPES))?;
     let mut rows = Vec::with_capacity(t.projections.len() * 4);
@@ -196,13 +208,19 @@ fn write_rows(f: &NeuroH5File, g: &h5::Hid, name: &str, t: &h5::Hid, n: u64, row
 fn validate(t: &H5Types) -> Result<()> {
     for p in t.populations.iter() {
         if p.count > u32::MAX as u64 {
-            return Err(IoError::bad_input("H5Types", format!("population {} has {} cells; Count is uint32", p.name, p.count)));
+            return Err(IoError::bad_input(
+                "H5Types",
+                format!("population {} has {} cells; Count is uint32", p.name, p.count),
+            ));
         }
     }
     for (s, d) in &t.projections {
         for name in [s, d] {
             if t.populations.get(name).is_none() {
-                return Err(IoError::bad_input("H5Types", format!("projection {s} -> {d} names unknown population {name}")));
+                return Err(IoError::bad_input(
+                    "H5Types",
+                    format!("projection {s} -> {d} names unknown population {name}"),
+                ));
             }
         }
     }
@@ -221,12 +239,18 @@ fn read_compound_ints(f: &NeuroH5File, path: &str, fields: &[&str]) -> Result<Ve
     let n = dims[0] as usize;
     let mut members = Vec::new();
     for name in fields {
-        let m = h5::compound_member(&ft, name).map_err(&e)?.ok_or_else(|| f.invalid(path, format!("expected a compound type with field {name:?}")))?;
-        let dt = h5::dtype_of(&m).map_err(&e)?.filter(|d| !d.is_float()).ok_or_else(|| f.invalid(path, format!("field {name:?} is not an integer or enum")))?;
+        let m = h5::compound_member(&ft, name)
+            .map_err(&e)?
+            .ok_or_else(|| f.invalid(path, format!("expected a compound type with field {name:?}")))?;
+        let dt = h5::dtype_of(&m)
+            .map_err(&e)?
+            .filter(|d| !d.is_float())
+            .ok_or_else(|| f.invalid(path, format!("field {name:?} is not an integer or enum")))?;
         let native = h5::native_copy(&m).map_err(&e)?;
         members.push((dt, native));
     }
-    let spec: Vec<(&str, usize, hdf5_sys::h5i::hid_t)> = fields.iter().zip(&members).enumerate().map(|(i, (n, (_, t)))| (*n, i * 8, t.id())).collect();
+    let spec: Vec<(&str, usize, hdf5_sys::h5i::hid_t)> =
+        fields.iter().zip(&members).enumerate().map(|(i, (n, (_, t)))| (*n, i * 8, t.id())).collect();
     let mt = h5::compound_type(8 * fields.len(), &spec).map_err(&e)?;
     let mut buf = vec![0u8; n * 8 * fields.len()];
     if n > 0 {
@@ -271,11 +295,9 @@ fn local_ranges(f: &NeuroH5File) -> Result<PopulationRanges> {
     let mut pops = Vec::new();
     for i in 0..cols[0].len() {
         let idx = cols[2][i];
-        let name = labels
-            .iter()
-            .find(|(_, v)| *v == idx)
-            .map(|(n, _)| n.clone())
-            .ok_or_else(|| f.invalid(&path, format!("row {i}: population index {idx} is not a member of {POPULATION_LABELS}")))?;
+        let name = labels.iter().find(|(_, v)| *v == idx).map(|(n, _)| n.clone()).ok_or_else(|| {
+            f.invalid(&path, format!("row {i}: population index {idx} is not a member of {POPULATION_LABELS}"))
+        })?;
         if cols[0][i] < 0 || cols[1][i] < 0 {
             return Err(f.invalid(&path, format!("row {i}: negative Start or Count")));
         }
@@ -323,7 +345,10 @@ pub(crate) fn read_valid_projections(f: &NeuroH5File) -> Result<Vec<(String, Str
     }
     let cols = read_compound_ints(f, &path, &["Source", "Destination"])?;
     let name = |i: usize, v: i64| -> Result<String> {
-        ranges.by_index(v as u16).map(|p| p.name.clone()).ok_or_else(|| f.invalid(&path, format!("row {i}: unknown population index {v}")))
+        ranges
+            .by_index(v as u16)
+            .map(|p| p.name.clone())
+            .ok_or_else(|| f.invalid(&path, format!("row {i}: unknown population index {v}")))
     };
     (0..cols[0].len()).map(|i| Ok((name(i, cols[0][i])?, name(i, cols[1][i])?))).collect()
 }
@@ -349,8 +374,11 @@ mod tests {
     #[test]
     fn gid_ranges_follow_enum_order() {
         // DOMAIN A.2: rc-separation enum STIM=0, PYR=100, PVBC=101, OLM=102 with counts 64/223/93/21.
-        let r = PopulationRanges::from_counts(&[("PYR", 100, 223), ("OLM", 102, 21), ("STIM", 0, 64), ("PVBC", 101, 93)]).unwrap();
-        let got: Vec<(String, u64, u64)> = r.iter().map(|p| (p.name.clone(), p.range().start, p.range().end - 1)).collect();
+        let r =
+            PopulationRanges::from_counts(&[("PYR", 100, 223), ("OLM", 102, 21), ("STIM", 0, 64), ("PVBC", 101, 93)])
+                .unwrap();
+        let got: Vec<(String, u64, u64)> =
+            r.iter().map(|p| (p.name.clone(), p.range().start, p.range().end - 1)).collect();
         assert_eq!(
             got,
             vec![("STIM".into(), 0, 63), ("PYR".into(), 64, 286), ("PVBC".into(), 287, 379), ("OLM".into(), 380, 400)]

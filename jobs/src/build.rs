@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::job::{planned, Job, Launch, Launched};
 use crate::kinds::{
-    DistributeSynapses, GenerateConnections, GenerateSynapseForest, H5Types, IoOptions, MeasureDistances, NetworkArchitecture, NeuroH5Graph,
+    DistributeSynapses, GenerateConnections, GenerateSynapseForest, H5Types, IoOptions, MeasureDistances,
+    NetworkArchitecture, NeuroH5Graph,
 };
 use crate::store::{JobRef, Store};
 use miv_io::config::NetworkConfig;
@@ -97,8 +98,13 @@ fn chain(net: &NetworkConfig, io: &IoOptions, store: &impl Step) -> Result<Netwo
         synapses.insert(pop.clone(), store.step(s)?);
     }
     for (pop, syn) in &synapses {
-        let mut c = GenerateConnections::new(net.synapses.clone(), net.axon_extents.clone(), net.population_definitions.clone(), net.layer_definitions.clone())
-            .uses(&distances, syn);
+        let mut c = GenerateConnections::new(
+            net.synapses.clone(),
+            net.axon_extents.clone(),
+            net.population_definitions.clone(),
+            net.layer_definitions.clone(),
+        )
+        .uses(&distances, syn);
         c.seed = net.seed;
         c.io = io.clone();
         connections.insert(pop.clone(), store.step(c)?);

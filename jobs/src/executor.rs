@@ -96,7 +96,13 @@ pub(crate) fn run_mpirun(m: &MpirunOptions, store: &Path, job: &JobRef) -> Resul
 
 /// Render the batch script of `job`, save it as `job.sbatch` in its directory, and submit it (or print it on
 /// a dry run). Returns the Slurm job id.
-pub(crate) fn submit_slurm(s: &SlurmOptions, store: &Path, job_dir: &Path, job: &JobRef, after: &[String]) -> Result<Option<String>> {
+pub(crate) fn submit_slurm(
+    s: &SlurmOptions,
+    store: &Path,
+    job_dir: &Path,
+    job: &JobRef,
+    after: &[String],
+) -> Result<Option<String>> {
     let template = match &s.template {
         Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
         None => SLURM_TEMPLATE.to_string(),
@@ -126,7 +132,11 @@ pub fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str,
     v.insert("launcher", Some(s.launcher.clone()));
     v.insert(
         "modules",
-        if s.modules.is_empty() { None } else { Some(s.modules.iter().map(|m| format!("module load {m}")).collect::<Vec<_>>().join("\n")) },
+        if s.modules.is_empty() {
+            None
+        } else {
+            Some(s.modules.iter().map(|m| format!("module load {m}")).collect::<Vec<_>>().join("\n"))
+        },
     );
     v
 }

@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::error::{JobError, Result};
 use crate::executor::{self, Executor};
-use crate::store::{identity, read_json, write_json, JobRef, Status, Store, Submission, CONFIG_FILE, META_FILE, SUBMISSION_FILE};
+use crate::store::{
+    identity, read_json, write_json, JobRef, Status, Store, Submission, CONFIG_FILE, META_FILE, SUBMISSION_FILE,
+};
 use miv_partition::Communicator;
 
 /// A construction job. Implementors are plain configuration structs; `run` is collective over the ranks of
@@ -137,7 +139,13 @@ impl<J: Job> Launched<J> {
 /// A job's handle without launching it (for planning): its identity and where its outputs would be.
 pub fn planned<J: Job>(job: &J) -> Launched<J> {
     let reference = job_ref(job);
-    Launched { job: job.clone(), dir: PathBuf::from(&reference.kind).join(&reference.id), reference, status: Status::Incomplete, cached: false }
+    Launched {
+        job: job.clone(),
+        dir: PathBuf::from(&reference.kind).join(&reference.id),
+        reference,
+        status: Status::Incomplete,
+        cached: false,
+    }
 }
 
 /// `launch` and `cached` for every job.
@@ -164,7 +172,13 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
     let comm = store.comm();
     let reference = job_ref(job);
     let dir = store.dir(&reference);
-    let done = |status: Status, cached: bool| Launched { job: job.clone(), reference: reference.clone(), dir: dir.clone(), status, cached };
+    let done = |status: Status, cached: bool| Launched {
+        job: job.clone(),
+        reference: reference.clone(),
+        dir: dir.clone(),
+        status,
+        cached,
+    };
 
     // Rank 0 decides from the file system; everyone follows.
     let state = if comm.rank() == 0 { store.status(&reference) } else { None };
@@ -206,7 +220,11 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
             let local = if comm.rank() == 0 { executor::run_mpirun(m, store.root(), &reference) } else { Ok(()) };
             comm.agree(local.map_err(|e| e.to_string()))?;
             let complete = comm.rank() != 0 || store.is_complete(&reference);
-            comm.agree(if complete { Ok(()) } else { Err(format!("{reference}: mpirun finished but the job is not complete")) })?;
+            comm.agree(if complete {
+                Ok(())
+            } else {
+                Err(format!("{reference}: mpirun finished but the job is not complete"))
+            })?;
             Ok(done(Status::Complete, false))
         }
         Executor::Slurm(s) => {
@@ -253,7 +271,11 @@ fn run_here<J: Job>(job: &J, store: &Store, reference: &JobRef) -> Result<()> {
     ctx.agree(result)?;
     comm.barrier();
     let stats = serde_json::Value::Object(ctx.stats.take());
-    let local = if comm.rank() == 0 { complete(store, reference, comm.size(), started.elapsed().as_secs_f64(), stats) } else { Ok(()) };
+    let local = if comm.rank() == 0 {
+        complete(store, reference, comm.size(), started.elapsed().as_secs_f64(), stats)
+    } else {
+        Ok(())
+    };
     ctx.agree(local)?;
     tracing::info!("{reference}: complete in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -266,7 +288,8 @@ fn complete(store: &Store, reference: &JobRef, ranks: usize, seconds: f64, stats
     write_json(&partial.join(META_FILE), &meta)?;
     let _ = std::fs::remove_file(partial.join(SUBMISSION_FILE));
     let dir = store.dir(reference);
-    std::fs::rename(&partial, &dir).map_err(|e| JobError::io(&dir, format!("cannot move the completed job into place: {e}")))
+    std::fs::rename(&partial, &dir)
+        .map_err(|e| JobError::io(&dir, format!("cannot move the completed job into place: {e}")))
 }
 
 fn broadcast_status(comm: &dyn Communicator, s: Option<Status>) -> Option<Status> {

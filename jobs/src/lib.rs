@@ -34,12 +34,12 @@ pub mod job;
 pub mod kinds;
 pub mod store;
 
+pub use build::{build, Network};
 pub use error::{JobError, Result};
 pub use executor::{Executor, MpirunOptions, SlurmOptions};
-pub use build::{build, Network};
 pub use job::{runs_in_this_process, Job, Launch, Launched, RunContext};
 pub use kinds::{
-    DistributeSynapses, GenerateConnections, GenerateSynapseForest, GraphFiles, H5Types, IoOptions, MeasureDistances, NetworkArchitecture,
-    NeuroH5Graph,
+    DistributeSynapses, GenerateConnections, GenerateSynapseForest, GraphFiles, H5Types, IoOptions, MeasureDistances,
+    NetworkArchitecture, NeuroH5Graph,
 };
 pub use store::{Entry, JobRef, Status, Store};

@@ -52,7 +52,9 @@ pub struct Store<'c> {
 pub enum Status {
     Complete,
     /// Submitted to a batch system and not finished (`job_id` from `sbatch`, none for a dry run).
-    Submitted { job_id: Option<String> },
+    Submitted {
+        job_id: Option<String>,
+    },
     /// Started but never completed (running elsewhere, failed or interrupted).
     Incomplete,
 }
@@ -162,7 +164,8 @@ impl<'c> Store<'c> {
         kinds.sort_by_key(|e| e.file_name());
         for k in kinds {
             let kind = k.file_name().to_string_lossy().into_owned();
-            let mut dirs: Vec<_> = std::fs::read_dir(k.path()).map_err(|e| JobError::io(k.path(), e))?.filter_map(|e| e.ok()).collect();
+            let mut dirs: Vec<_> =
+                std::fs::read_dir(k.path()).map_err(|e| JobError::io(k.path(), e))?.filter_map(|e| e.ok()).collect();
             dirs.sort_by_key(|e| e.file_name());
             for d in dirs {
                 let name = d.file_name().to_string_lossy().into_owned();

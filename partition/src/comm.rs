@@ -27,7 +27,16 @@ pub trait Communicator: Send + Sync {
     /// the records rank r sends here land at record offset `recv_displs[r]` of `recv` (`recv_counts[r]` of
     /// them, agreed beforehand, e.g. with `alltoall_counts`). Use the typed `alltoallv_into`.
     #[allow(clippy::too_many_arguments)]
-    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]);
+    fn alltoallv_raw(
+        &self,
+        elem: usize,
+        send: &[u8],
+        send_counts: &[usize],
+        send_displs: &[usize],
+        recv: &mut [u8],
+        recv_counts: &[usize],
+        recv_displs: &[usize],
+    );
     /// Root gets every rank's bytes (concatenated, with counts); other ranks get `None`.
     fn gatherv_bytes(&self, root: usize, local: &[u8]) -> Option<(Vec<u8>, Vec<usize>)>;
     /// Element-wise sum of `values` over all ranks, result on every rank.
@@ -79,17 +88,42 @@ impl dyn Communicator + '_ {
     /// Personalised all-to-all of records between the caller's buffers (see `Communicator::alltoallv_raw`;
     /// counts and displacements count records). A rank may move its own records itself and pass 0 for its
     /// own counts.
-    pub fn alltoallv_into<T: Pod>(&self, send: &[T], send_counts: &[usize], send_displs: &[usize], recv: &mut [T], recv_counts: &[usize], recv_displs: &[usize]) {
+    pub fn alltoallv_into<T: Pod>(
+        &self,
+        send: &[T],
+        send_counts: &[usize],
+        send_displs: &[usize],
+        recv: &mut [T],
+        recv_counts: &[usize],
+        recv_displs: &[usize],
+    ) {
         let elem = std::mem::size_of::<T>();
         if elem > 0 {
-            self.alltoallv_into_bytes(elem, bytemuck::cast_slice(send), send_counts, send_displs, bytemuck::cast_slice_mut(recv), recv_counts, recv_displs);
+            self.alltoallv_into_bytes(
+                elem,
+                bytemuck::cast_slice(send),
+                send_counts,
+                send_displs,
+                bytemuck::cast_slice_mut(recv),
+                recv_counts,
+                recv_displs,
+            );
         }
     }
 
     /// `alltoallv_into` for records of `elem` bytes held in byte buffers (e.g. a column whose type is known
     /// at run time).
     #[allow(clippy::too_many_arguments)]
-    pub fn alltoallv_into_bytes(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+    pub fn alltoallv_into_bytes(
+        &self,
+        elem: usize,
+        send: &[u8],
+        send_counts: &[usize],
+        send_displs: &[usize],
+        recv: &mut [u8],
+        recv_counts: &[usize],
+        recv_displs: &[usize],
+    ) {
         let n = self.size();
         assert!(elem > 0, "alltoallv of empty records");
         assert!(
@@ -97,8 +131,14 @@ impl dyn Communicator + '_ {
             "alltoallv needs one count and one displacement per rank"
         );
         for r in 0..n {
-            assert!((send_displs[r] + send_counts[r]) * elem <= send.len(), "alltoallv: records for rank {r} lie outside the send buffer");
-            assert!((recv_displs[r] + recv_counts[r]) * elem <= recv.len(), "alltoallv: records from rank {r} lie outside the receive buffer");
+            assert!(
+                (send_displs[r] + send_counts[r]) * elem <= send.len(),
+                "alltoallv: records for rank {r} lie outside the send buffer"
+            );
+            assert!(
+                (recv_displs[r] + recv_counts[r]) * elem <= recv.len(),
+                "alltoallv: records from rank {r} lie outside the receive buffer"
+            );
         }
         self.alltoallv_raw(elem, send, send_counts, send_displs, recv, recv_counts, recv_displs);
     }
@@ -109,9 +149,20 @@ impl dyn Communicator + '_ {
     pub fn exchange<T: Pod>(&self, send: &[T], counts: &[usize]) -> (Vec<T>, Vec<usize>) {
         assert_eq!(counts.len(), self.size(), "exchange needs one count per rank");
         assert_eq!(counts.iter().sum::<usize>(), send.len(), "exchange: counts do not add up to the records given");
-        let recv_counts: Vec<usize> = self.alltoall_counts(&counts.iter().map(|&c| c as u64).collect::<Vec<_>>()).into_iter().map(|c| c as usize).collect();
+        let recv_counts: Vec<usize> = self
+            .alltoall_counts(&counts.iter().map(|&c| c as u64).collect::<Vec<_>>())
+            .into_iter()
+            .map(|c| c as usize)
+            .collect();
         let mut recv = crate::buffer::zeroed::<T>(recv_counts.iter().sum());
-        self.alltoallv_into(send, counts, &displacements(counts), &mut recv, &recv_counts, &displacements(&recv_counts));
+        self.alltoallv_into(
+            send,
+            counts,
+            &displacements(counts),
+            &mut recv,
+            &recv_counts,
+            &displacements(&recv_counts),
+        );
         (recv, recv_counts)
     }
 
@@ -188,7 +239,12 @@ impl dyn Communicator + '_ {
         let failing: Vec<usize> = all.iter().enumerate().filter(|(_, m)| !m.is_empty()).map(|(r, _)| r).collect();
         match failing.first() {
             None => Ok(()),
-            Some(&first) => Err(CollectiveError { rank: first, failed_ranks: failing.len(), ranks: all.len(), message: all[first].clone() }),
+            Some(&first) => Err(CollectiveError {
+                rank: first,
+                failed_ranks: failing.len(),
+                ranks: all.len(),
+                message: all[first].clone(),
+            }),
         }
     }
 }
@@ -276,7 +332,16 @@ impl Communicator for SerialComm {
         assert_eq!(send.len(), 1, "alltoall on one rank needs exactly one count");
         send.to_vec()
     }
-    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+    fn alltoallv_raw(
+        &self,
+        elem: usize,
+        send: &[u8],
+        send_counts: &[usize],
+        send_displs: &[usize],
+        recv: &mut [u8],
+        recv_counts: &[usize],
+        recv_displs: &[usize],
+    ) {
         assert_eq!(send_counts, recv_counts, "alltoallv on one rank sends to itself what it receives");
         let (s, r, n) = (send_displs[0] * elem, recv_displs[0] * elem, send_counts[0] * elem);
         recv[r..r + n].copy_from_slice(&send[s..s + n]);

@@ -114,7 +114,16 @@ impl Communicator for MpiComm {
         self.world.all_to_all_into(send, &mut recv[..]);
         recv
     }
-    fn alltoallv_raw(&self, elem: usize, send: &[u8], send_counts: &[usize], send_displs: &[usize], recv: &mut [u8], recv_counts: &[usize], recv_displs: &[usize]) {
+    fn alltoallv_raw(
+        &self,
+        elem: usize,
+        send: &[u8],
+        send_counts: &[usize],
+        send_displs: &[usize],
+        recv: &mut [u8],
+        recv_counts: &[usize],
+        recv_displs: &[usize],
+    ) {
         let counts = |v: &[usize]| -> Vec<Count> { v.iter().map(|&x| to_count(x)).collect() };
         let (sc, sd, rc, rd) = (counts(send_counts), counts(send_displs), counts(recv_counts), counts(recv_displs));
         let send_ptr = send_view(send).as_ptr();

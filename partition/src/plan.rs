@@ -19,9 +19,7 @@ impl ReadPlan {
     /// Every rank reads the gids of `population` it owns under `assignment`, coalesced into ranges.
     pub fn owned(assignment: &Assignment, population: Range<u64>) -> ReadPlan {
         let size = assignment.size();
-        let ranges = (0..size)
-            .map(|r| coalesce(&assignment.gids_of(r, std::slice::from_ref(&population))))
-            .collect();
+        let ranges = (0..size).map(|r| coalesce(&assignment.gids_of(r, std::slice::from_ref(&population)))).collect();
         ReadPlan { ranges }
     }
 
@@ -79,7 +77,8 @@ mod tests {
     use super::*;
 
     fn union(plan: &ReadPlan) -> Vec<u64> {
-        let mut all: Vec<u64> = (0..plan.size()).flat_map(|r| plan.ranges_of(r).iter().flat_map(|x| x.clone())).collect();
+        let mut all: Vec<u64> =
+            (0..plan.size()).flat_map(|r| plan.ranges_of(r).iter().flat_map(|x| x.clone())).collect();
         all.sort_unstable();
         all
     }

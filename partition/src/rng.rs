@@ -281,16 +281,18 @@ mod tests {
 
     #[test]
     fn streams_depend_on_key_only() {
-        let a: Vec<u64> = (0..4).map({
-            let mut s = Stream::new(7, Purpose::named("x"), 42);
-            move |_| s.next_u64()
-        })
-        .collect();
-        let b: Vec<u64> = (0..4).map({
-            let mut s = Stream::new(7, Purpose::named("x"), 42);
-            move |_| s.next_u64()
-        })
-        .collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut s = Stream::new(7, Purpose::named("x"), 42);
+                move |_| s.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut s = Stream::new(7, Purpose::named("x"), 42);
+                move |_| s.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         let mut c = Stream::new(7, Purpose::named("x"), 43);
         let mut d = Stream::new(7, Purpose::named("y"), 42);

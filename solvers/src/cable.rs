@@ -108,7 +108,8 @@ mod tests {
         for trial in 0..200 {
             let n = 1 + (rng.next() * 60.0) as usize;
             let base = (trial % 3) * 1000;
-            let parent: Vec<u32> = (0..n).map(|i| if i == 0 { 0 } else { (base + (rng.next() * i as f64) as usize) as u32 }).collect();
+            let parent: Vec<u32> =
+                (0..n).map(|i| if i == 0 { 0 } else { (base + (rng.next() * i as f64) as usize) as u32 }).collect();
             let a: Vec<f64> = (0..n).map(|i| if i == 0 { 0.0 } else { -0.1 - rng.next() }).collect();
             let b: Vec<f64> = (0..n).map(|i| if i == 0 { 0.0 } else { -0.1 - rng.next() }).collect();
             // Diagonal: membrane part plus the axial sums, as assembled in a step.
@@ -131,7 +132,12 @@ mod tests {
             let (mut dd, mut x) = (d.clone(), rhs.clone());
             hines_solve(&parent, &a, &b, &mut dd, &mut x, base);
             for i in 0..n {
-                assert!((x[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()), "trial {trial} node {i}: {} vs {}", x[i], want[i]);
+                assert!(
+                    (x[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()),
+                    "trial {trial} node {i}: {} vs {}",
+                    x[i],
+                    want[i]
+                );
             }
         }
     }

@@ -173,7 +173,12 @@ fn segment_of(morph: &Morphology, nseg: &[usize], ra: &[f64], s: usize) -> Vec<S
             for h in integrate_points(p, &sec.arcs(), k) {
                 let r_left = h.ri[0] * ra[s] / PI * (4.0 * 0.01);
                 let r_right = h.ri[1] * ra[s] / PI * (4.0 * 0.01);
-                out.push(SegmentGeometry { area: h.area * 0.5 * PI, diam: h.diam, rinv: 1.0 / (r_prev + r_left), r_right });
+                out.push(SegmentGeometry {
+                    area: h.area * 0.5 * PI,
+                    diam: h.diam,
+                    rinv: 1.0 / (r_prev + r_left),
+                    r_right,
+                });
                 r_prev = r_right;
             }
         }

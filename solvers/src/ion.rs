@@ -139,7 +139,14 @@ impl IonData {
 
     pub fn heap_bytes(&self) -> usize {
         use crate::mechanism::vec_bytes as b;
-        b(&self.node) + b(&self.erev) + b(&self.cur) + b(&self.dcurdv) + b(&self.conc_in) + b(&self.conc_out) + b(&self.einit) + b(&self.eadvance)
+        b(&self.node)
+            + b(&self.erev)
+            + b(&self.cur)
+            + b(&self.dcurdv)
+            + b(&self.conc_in)
+            + b(&self.conc_out)
+            + b(&self.einit)
+            + b(&self.eadvance)
     }
 
     /// Start of a current evaluation: clear the sums, update the Nernst potentials that follow written

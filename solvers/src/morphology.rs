@@ -104,7 +104,13 @@ pub struct Section {
 
 impl Section {
     pub fn cylinder(name: &str, swc_type: i32, length: f64, diam: f64) -> Section {
-        Section { name: name.into(), swc_type, parent: None, parent_x: 1.0, geometry: Geometry::Cylinder { length, diam } }
+        Section {
+            name: name.into(),
+            swc_type,
+            parent: None,
+            parent_x: 1.0,
+            geometry: Geometry::Cylinder { length, diam },
+        }
     }
 
     pub fn points(name: &str, swc_type: i32, points: Vec<Point3>) -> Section {
@@ -170,7 +176,10 @@ impl Morphology {
             let k = per_type.entry(t).or_insert(0);
             let name = format!("{}[{k}]", swc::type_name(t));
             *k += 1;
-            let pts = ids.iter().map(|&p| Point3::new(points[p].x, points[p].y, points[p].z, 2.0 * points[p].radius)).collect();
+            let pts = ids
+                .iter()
+                .map(|&p| Point3::new(points[p].x, points[p].y, points[p].z, 2.0 * points[p].radius))
+                .collect();
             out.push(Section::points(&name, t, pts));
         }
         for &(src, dst, loc) in edges {
@@ -339,8 +348,11 @@ impl Morphology {
                         angle += std::f64::consts::FRAC_PI_2;
                     }
                     if let Some(p) = sec.parent {
-                        let same: Vec<usize> =
-                            children[p].iter().copied().filter(|&c| self.sections[c].parent_x == sec.parent_x).collect();
+                        let same: Vec<usize> = children[p]
+                            .iter()
+                            .copied()
+                            .filter(|&c| self.sections[c].parent_x == sec.parent_x)
+                            .collect();
                         if same.len() > 1 {
                             let ich = same.iter().position(|&c| c == s).unwrap_or(0) as f64;
                             angle += ich / (same.len() as f64 - 1.0) * 0.8 - 0.4;
@@ -352,7 +364,12 @@ impl Morphology {
                     v.push(Point3::new(origin[0], origin[1], origin[2], *diam));
                     for j in 0..k {
                         let f = (j as f64 + 0.5) / k as f64;
-                        v.push(Point3::new(origin[0] * (1.0 - f) + end[0] * f, origin[1] * (1.0 - f) + end[1] * f, origin[2], *diam));
+                        v.push(Point3::new(
+                            origin[0] * (1.0 - f) + end[0] * f,
+                            origin[1] * (1.0 - f) + end[1] * f,
+                            origin[2],
+                            *diam,
+                        ));
                     }
                     v.push(Point3::new(end[0], end[1], origin[2], *diam));
                     pts[s] = v;
@@ -398,7 +415,13 @@ mod tests {
     #[test]
     fn from_point_sections_connects_at_arc_positions() {
         let p = |x: f64, y: f64, r: f64, t: i32| TreePoint { x, y, z: 0.0, radius: r, swc_type: t };
-        let points = vec![p(0.0, 0.0, 5.0, 1), p(10.0, 0.0, 5.0, 1), p(20.0, 0.0, 5.0, 1), p(20.0, 10.0, 1.0, 3), p(20.0, 30.0, 1.0, 3)];
+        let points = vec![
+            p(0.0, 0.0, 5.0, 1),
+            p(10.0, 0.0, 5.0, 1),
+            p(20.0, 0.0, 5.0, 1),
+            p(20.0, 10.0, 1.0, 3),
+            p(20.0, 30.0, 1.0, 3),
+        ];
         let m = Morphology::from_point_sections(&points, &[vec![0, 1, 2], vec![3, 4]], &[(0, 1, 1)]).unwrap();
         assert_eq!(m.sections[0].name, "soma[0]");
         assert_eq!(m.sections[1].name, "basal[0]");
@@ -412,7 +435,8 @@ mod tests {
     fn define_shape_translates_children_onto_the_parent_chord() {
         let m = Morphology::new(vec![
             Section::points("soma", 1, vec![Point3::new(0.0, 0.0, 0.0, 10.0), Point3::new(10.0, 0.0, 0.0, 10.0)]),
-            Section::points("d", 3, vec![Point3::new(50.0, 50.0, 0.0, 1.0), Point3::new(50.0, 80.0, 0.0, 1.0)]).on(0, 0.5),
+            Section::points("d", 3, vec![Point3::new(50.0, 50.0, 0.0, 1.0), Point3::new(50.0, 80.0, 0.0, 1.0)])
+                .on(0, 0.5),
         ]);
         let p = m.placed_points(&[1, 1]);
         assert_eq!(p[1][0], Point3::new(5.0, 0.0, 0.0, 1.0));

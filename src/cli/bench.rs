@@ -60,7 +60,10 @@ pub struct CellBenchArgs {
 
 pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
     if comm.size() > 1 {
-        return Err(CliError { message: "miv bench runs in one process; run it without mpirun".into(), collective: true });
+        return Err(CliError {
+            message: "miv bench runs in one process; run it without mpirun".into(),
+            collective: true,
+        });
     }
     match args.which {
         BenchWhich::Cell(a) => bench_cell(a),
@@ -122,7 +125,10 @@ fn bench_cell(a: CellBenchArgs) -> CliResult {
             );
         }
     } else {
-        println!("{:<6} {:<40} {:>12} {:>8} {:>10} {:>8} {:>14}", "case", "simulator", "compartments", "steps", "run s", "spikes", "ns/comp-step");
+        println!(
+            "{:<6} {:<40} {:>12} {:>8} {:>10} {:>8} {:>14}",
+            "case", "simulator", "compartments", "steps", "run s", "spikes", "ns/comp-step"
+        );
         for r in &rows {
             println!(
                 "{:<6} {:<40} {:>12} {:>8} {:>10.3} {:>8} {:>14.2}",
@@ -181,7 +187,15 @@ fn bench_cable() -> Result<Row, String> {
     g[0].initialize(-65.0).map_err(|e| e.to_string())?;
     let tstop = 100.0;
     let (seconds, spikes) = time_run(&mut g, tstop, tstop, |_, _| {})?;
-    Ok(Row { case: "cable".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
+    Ok(Row {
+        case: "cable".into(),
+        simulator: "miv".into(),
+        compartments: g[0].num_compartments(),
+        steps: 4000,
+        seconds,
+        spikes,
+        bytes_per_cell: None,
+    })
 }
 
 fn bench_hh(n: usize) -> Result<Row, String> {
@@ -199,7 +213,15 @@ fn bench_hh(n: usize) -> Result<Row, String> {
     let mut g = vec![CellGroup::new(&cells, &catalogue(), SimOptions::default()).map_err(|e| e.to_string())?];
     g[0].initialize(-65.0).map_err(|e| e.to_string())?;
     let (seconds, spikes) = time_run(&mut g, 100.0, 100.0, |_, _| {})?;
-    Ok(Row { case: "hh".into(), simulator: "miv".into(), compartments: g[0].num_compartments(), steps: 4000, seconds, spikes, bytes_per_cell: None })
+    Ok(Row {
+        case: "hh".into(),
+        simulator: "miv".into(),
+        compartments: g[0].num_compartments(),
+        steps: 4000,
+        seconds,
+        spikes,
+        bytes_per_cell: None,
+    })
 }
 
 /// The BY cell of the reference benchmark.
@@ -287,7 +309,15 @@ fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
         }
     })?;
     let steps = (tstop / 0.025).round() as u64;
-    Ok(Row { case: "by".into(), simulator: format!("miv (groups of {gs})"), compartments, steps, seconds, spikes, bytes_per_cell })
+    Ok(Row {
+        case: "by".into(),
+        simulator: format!("miv (groups of {gs})"),
+        compartments,
+        steps,
+        seconds,
+        spikes,
+        bytes_per_cell,
+    })
 }
 
 /// Resident set size of this process (Linux /proc/self/statm), if available.
@@ -319,13 +349,19 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
                 .map_err(|e| CliError::local(format!("{}: {e}", script.display())))?;
             let text = String::from_utf8_lossy(&o.stdout);
             let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or_else(|| {
-                CliError::local(format!("{} printed no RESULT line:\n{}", script.display(), String::from_utf8_lossy(&o.stderr)))
+                CliError::local(format!(
+                    "{} printed no RESULT line:\n{}",
+                    script.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                ))
             })?;
             let v: serde_json::Value = serde_json::from_str(line).map_err(|e| CliError::local(e.to_string()))?;
             let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-            let compartments = v["compartments_total"].as_f64().or(v["compartments"].as_f64()).unwrap_or_else(|| {
-                f("n_cells") * v["cvs_per_cell_with_membrane"].as_f64().unwrap_or(34.0)
-            }) as usize;
+            let compartments = v["compartments_total"]
+                .as_f64()
+                .or(v["compartments"].as_f64())
+                .unwrap_or_else(|| f("n_cells") * v["cvs_per_cell_with_membrane"].as_f64().unwrap_or(34.0))
+                as usize;
             let row = Row {
                 case: case.to_string(),
                 simulator: simulator.to_string(),
@@ -346,7 +382,9 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
     let shared = here.join("..").join("shared").join("reference").join("scripts");
     match case {
         "cable" => run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["cable".into()])?,
-        "hh" => run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["hh".into(), a.cells.to_string()])?,
+        "hh" => {
+            run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["hh".into(), a.cells.to_string()])?
+        }
         _ => {
             let n = a.cells.to_string();
             let t = a.tstop.to_string();

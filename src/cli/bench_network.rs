@@ -79,10 +79,20 @@ fn ours(exp: &Path, ranks: usize, threads: usize) -> Result<(u64, f64, f64), Str
     };
     cmd.args(["-q", "run", exp.to_str().unwrap(), "--json", "--threads", &threads.to_string()]);
     let j = run_json(&mut cmd)?;
-    Ok((j["spikes"].as_u64().unwrap_or(0), j["run_s"].as_f64().unwrap_or(f64::NAN), j["peak_rss_mib_max"].as_f64().unwrap_or(f64::NAN)))
+    Ok((
+        j["spikes"].as_u64().unwrap_or(0),
+        j["run_s"].as_f64().unwrap_or(f64::NAN),
+        j["peak_rss_mib_max"].as_f64().unwrap_or(f64::NAN),
+    ))
 }
 
-fn reference(a: &NetworkBenchArgs, script: &str, n: u64, extra: &[&str], ranks: usize) -> Result<(u64, f64, f64), String> {
+fn reference(
+    a: &NetworkBenchArgs,
+    script: &str,
+    n: u64,
+    extra: &[&str],
+    ranks: usize,
+) -> Result<(u64, f64, f64), String> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/scripts");
     let mut cmd = if ranks > 1 { mpirun(ranks) } else { Command::new("/usr/bin/time") };
     if ranks == 1 {
@@ -94,7 +104,8 @@ fn reference(a: &NetworkBenchArgs, script: &str, n: u64, extra: &[&str], ranks: 
         return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or_else(|| format!("{script}: no RESULT line"))?;
+    let line =
+        text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or_else(|| format!("{script}: no RESULT line"))?;
     let j: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     // Peak RSS: /usr/bin/time's figure for one process (as the reference README), the largest rank's for MPI.
     let err = String::from_utf8_lossy(&out.stderr);
@@ -117,21 +128,36 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
     for &n in &a.n {
         let dir = a.dir.join(format!("busyring-{n}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let spec = miv_engine::synthetic::Spec { kind: miv_engine::synthetic::Kind::Busyring, n, delay: 5.0, fanin: 10, t_end: a.tstop };
+        let spec = miv_engine::synthetic::Spec {
+            kind: miv_engine::synthetic::Kind::Busyring,
+            n,
+            delay: 5.0,
+            fanin: 10,
+            t_end: a.tstop,
+        };
         let exp = miv_engine::synthetic::write(&dir, &spec).map_err(|e| fail(e.to_string()))?;
         let mut configs: Vec<(String, Box<dyn Fn() -> Result<(u64, f64, f64), String>>)> = vec![
-            ("miv 1 rank x 1 thread".into(), Box::new({
-                let e = exp.clone();
-                move || ours(&e, 1, 1)
-            })),
-            ("miv 1 rank x 2 threads".into(), Box::new({
-                let e = exp.clone();
-                move || ours(&e, 1, 2)
-            })),
-            ("miv 2 ranks (mpirun)".into(), Box::new({
-                let e = exp.clone();
-                move || ours(&e, 2, 1)
-            })),
+            (
+                "miv 1 rank x 1 thread".into(),
+                Box::new({
+                    let e = exp.clone();
+                    move || ours(&e, 1, 1)
+                }),
+            ),
+            (
+                "miv 1 rank x 2 threads".into(),
+                Box::new({
+                    let e = exp.clone();
+                    move || ours(&e, 1, 2)
+                }),
+            ),
+            (
+                "miv 2 ranks (mpirun)".into(),
+                Box::new({
+                    let e = exp.clone();
+                    move || ours(&e, 2, 1)
+                }),
+            ),
         ];
         if a.reference {
             let refs: [(&str, &str, Vec<&str>, usize); 4] = [
@@ -142,7 +168,14 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
             ];
             for (label, script, extra, ranks) in refs {
                 let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-                let aa = NetworkBenchArgs { n: vec![], reps: 1, tstop: a.tstop, reference: true, python: a.python.clone(), dir: a.dir.clone() };
+                let aa = NetworkBenchArgs {
+                    n: vec![],
+                    reps: 1,
+                    tstop: a.tstop,
+                    reference: true,
+                    python: a.python.clone(),
+                    dir: a.dir.clone(),
+                };
                 configs.push((
                     label.into(),
                     Box::new(move || {
@@ -177,7 +210,16 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
     );
     println!(
         "{:<28} {:>6} {:>7} {:>9} {:>12} {:>14} {:>10} {:>11} {:>10} {:>10}",
-        "configuration", "N", "spikes", "run s", "us/(cell ms)", "ns/(comp step)", "peak MiB", "KiB/cell", "x NEURON", "x Arbor50"
+        "configuration",
+        "N",
+        "spikes",
+        "run s",
+        "us/(cell ms)",
+        "ns/(comp step)",
+        "peak MiB",
+        "KiB/cell",
+        "x NEURON",
+        "x Arbor50"
     );
     let steps = a.tstop / 0.025;
     for r in rows {
@@ -186,11 +228,15 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
         // Memory growth per cell between the smallest and largest N of the same configuration.
         let same: Vec<&Measure> = rows.iter().filter(|x| x.config == r.config).collect();
         let per_cell = match (same.first(), same.last()) {
-            (Some(lo), Some(hi)) if hi.n > lo.n => format!("{:.2}", (hi.rss_mib - lo.rss_mib) * 1024.0 / (hi.n - lo.n) as f64),
+            (Some(lo), Some(hi)) if hi.n > lo.n => {
+                format!("{:.2}", (hi.rss_mib - lo.rss_mib) * 1024.0 / (hi.n - lo.n) as f64)
+            }
             _ => "-".into(),
         };
         let ratio = |name: &str| {
-            rows.iter().find(|x| x.config == name && x.n == r.n).map_or("-".to_string(), |x| format!("{:.2}", x.run_s / r.run_s))
+            rows.iter()
+                .find(|x| x.config == name && x.n == r.n)
+                .map_or("-".to_string(), |x| format!("{:.2}", x.run_s / r.run_s))
         };
         let expected = 27 * r.n / 10;
         let mark = if r.spikes == expected { "" } else { " (!)" };

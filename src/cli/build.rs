@@ -85,7 +85,8 @@ pub struct SlurmArgs {
 impl SlurmArgs {
     /// Slurm options for `ntasks` ranks running this `miv` binary.
     pub fn options(&self, ntasks: usize, dry_run: bool) -> CliResult<SlurmOptions> {
-        let program = std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
+        let program =
+            std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
         let mut s = SlurmOptions::new(program);
         s.nodes = self.nodes;
         s.ntasks = ntasks as u32;
@@ -103,7 +104,8 @@ impl SlurmArgs {
 
 impl StoreArgs {
     pub fn executor(&self, dry_run: bool) -> CliResult<Executor> {
-        let program = std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
+        let program =
+            std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
         Ok(match self.executor {
             ExecutorKind::Local => Executor::Local,
             ExecutorKind::Mpirun => {

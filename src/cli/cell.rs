@@ -63,7 +63,8 @@ pub struct Outputs {
 
 /// Run a model: a group of one cell, probes sampled every `record_dt` from t = 0 to tstop.
 pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
-    let mut g = CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &catalogue_of(&m.mechanisms), m.options.clone())?;
+    let mut g =
+        CellGroup::new(&[CellDescription::Cable(m.cell.clone())], &catalogue_of(&m.mechanisms), m.options.clone())?;
     let probes = m.probes.iter().map(|(_, p)| g.probe(p)).collect::<Result<Vec<_>, _>>()?;
     let mut events = Vec::new();
     for (k, train) in m.events.iter().enumerate() {

@@ -96,14 +96,22 @@ fn collectives(comm: &dyn Communicator) -> CliResult {
     let to_counts: Vec<usize> = (0..size).map(|r| (rank + r) % 3).collect();
     let (exchanged, _) = comm.exchange(&send, &to_counts);
     let mut recv_counts: Vec<usize> = (0..size).map(|r| (rank + r) % 3).collect();
-    let recv_displs: Vec<usize> = miv_partition::displacements(&recv_counts).iter().enumerate().map(|(r, d)| d + r + 1).collect();
+    let recv_displs: Vec<usize> =
+        miv_partition::displacements(&recv_counts).iter().enumerate().map(|(r, d)| d + r + 1).collect();
     let mut into = vec![[u32::MAX; 3]; recv_counts.iter().sum::<usize>() + size + 1];
     for (k, x) in to(rank).enumerate() {
         into[recv_displs[rank] + k] = x;
     }
     let mut send_counts = to_counts.clone();
     (send_counts[rank], recv_counts[rank]) = (0, 0);
-    comm.alltoallv_into(&send, &send_counts, &miv_partition::displacements(&to_counts), &mut into, &recv_counts, &recv_displs);
+    comm.alltoallv_into(
+        &send,
+        &send_counts,
+        &miv_partition::displacements(&to_counts),
+        &mut into,
+        &recv_counts,
+        &recv_displs,
+    );
     let sum = comm.allreduce_sum(rank as f64 + 1.0);
     let min = comm.allreduce_min(rank as f64 + 1.0);
     let max = comm.allreduce_max(rank as f64 + 1.0);
@@ -137,8 +145,11 @@ fn fail(comm: &dyn Communicator, failing: usize, mode: FailMode) -> CliResult {
             Ok(())
         }
         FailMode::Collective => {
-            let local: Result<(), String> =
-                if me == failing { Err(format!("rank {me} could not parse /tmp/bad.yaml: expected a mapping")) } else { Ok(()) };
+            let local: Result<(), String> = if me == failing {
+                Err(format!("rank {me} could not parse /tmp/bad.yaml: expected a mapping"))
+            } else {
+                Ok(())
+            };
             comm.agree(local)?;
             Ok(())
         }

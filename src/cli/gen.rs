@@ -42,6 +42,7 @@ pub fn run(comm: &dyn Communicator, a: GenArgs) -> CliResult {
         Network::Busyring => (Kind::Busyring, a.fanin.unwrap_or(10), a.t_end.unwrap_or(200.0)),
     };
     let spec = Spec { kind, n: a.n, delay: a.delay, fanin, t_end };
-    let r = if comm.rank() == 0 { synthetic::write(&a.out, &spec).map(|p| println!("{}", p.display())) } else { Ok(()) };
+    let r =
+        if comm.rank() == 0 { synthetic::write(&a.out, &spec).map(|p| println!("{}", p.display())) } else { Ok(()) };
     comm.agree(r.map_err(|e| e.to_string())).map_err(CliError::from)
 }

@@ -167,9 +167,15 @@ fn on_root(comm: &dyn Communicator, f: impl FnOnce() -> CliResult) -> CliResult 
 pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
     match args.command {
         H5Command::Ls { file, json } => on_root(comm, || ls(&file, json)),
-        H5Command::Dump { file, population, namespace, gid, json } => on_root(comm, || dump(&file, &population, &namespace, gid, json)),
-        H5Command::Edges { file, projection, namespaces, gid, json } => on_root(comm, || edges(&file, &projection, &namespaces, gid, json)),
-        H5Command::ImportSwc { swc, file, population, h5types, gid, fill } => import_swc(comm, &swc, &file, &population, h5types.as_deref(), gid, fill),
+        H5Command::Dump { file, population, namespace, gid, json } => {
+            on_root(comm, || dump(&file, &population, &namespace, gid, json))
+        }
+        H5Command::Edges { file, projection, namespaces, gid, json } => {
+            on_root(comm, || edges(&file, &projection, &namespaces, gid, json))
+        }
+        H5Command::ImportSwc { swc, file, population, h5types, gid, fill } => {
+            import_swc(comm, &swc, &file, &population, h5types.as_deref(), gid, fill)
+        }
         H5Command::Bench(a) => bench::run(comm, a),
         H5Command::Selftest { command } => match command {
             SelftestCommand::Write { file, seed, io_size, block_size, deflate } => {
@@ -177,7 +183,9 @@ pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
                 selftest_write(comm, &file, seed, &opts).map_err(io_err)
             }
             SelftestCommand::Read { file, seed, mode, io_size } => selftest_read(comm, &file, seed, mode, io_size),
-            SelftestCommand::Copy { from, to, namespaces, block, passes } => selftest_copy(comm, &from, &to, &namespaces, block, passes).map_err(io_err),
+            SelftestCommand::Copy { from, to, namespaces, block, passes } => {
+                selftest_copy(comm, &from, &to, &namespaces, block, passes).map_err(io_err)
+            }
             SelftestCommand::Export { file, mode, io_size } => export::run(comm, &file, mode, io_size),
         },
     }
@@ -220,11 +228,21 @@ fn ls(file: &Path, as_json: bool) -> CliResult {
     for p in &pops {
         let (start, count) = (p["start"].as_u64().unwrap_or(0), p["count"].as_u64().unwrap_or(0));
         let last = if count == 0 { "-".to_string() } else { (start + count - 1).to_string() };
-        println!("  {:<12} index {:<5} gids {start}..{last} ({count} cells)", p["name"].as_str().unwrap_or(""), p["index"]);
+        println!(
+            "  {:<12} index {:<5} gids {start}..{last} ({count} cells)",
+            p["name"].as_str().unwrap_or(""),
+            p["index"]
+        );
         for ns in p["namespaces"].as_array().into_iter().flatten() {
             println!("    {}", ns["name"].as_str().unwrap_or(""));
             for a in ns["attributes"].as_array().into_iter().flatten() {
-                println!("      {:<24} {:<8} {:>9} cells {:>11} values", a["name"].as_str().unwrap_or(""), a["dtype"].as_str().unwrap_or(""), a["cells"], a["values"]);
+                println!(
+                    "      {:<24} {:<8} {:>9} cells {:>11} values",
+                    a["name"].as_str().unwrap_or(""),
+                    a["dtype"].as_str().unwrap_or(""),
+                    a["cells"],
+                    a["values"]
+                );
             }
             for (k, v) in ns["group_attributes"].as_object().into_iter().flatten() {
                 println!("      @{k} = {v}");
@@ -233,9 +251,21 @@ fn ls(file: &Path, as_json: bool) -> CliResult {
     }
     println!("projections:");
     for p in &prjs {
-        println!("  {} -> {}: {} edges, {} destinations, {} blocks", p["source"].as_str().unwrap_or(""), p["destination"].as_str().unwrap_or(""), p["edges"], p["destinations"], p["blocks"]);
+        println!(
+            "  {} -> {}: {} edges, {} destinations, {} blocks",
+            p["source"].as_str().unwrap_or(""),
+            p["destination"].as_str().unwrap_or(""),
+            p["edges"],
+            p["destinations"],
+            p["blocks"]
+        );
         for a in p["attributes"].as_array().into_iter().flatten() {
-            println!("    {}/{} {}", a["namespace"].as_str().unwrap_or(""), a["name"].as_str().unwrap_or(""), a["dtype"].as_str().unwrap_or(""));
+            println!(
+                "    {}/{} {}",
+                a["namespace"].as_str().unwrap_or(""),
+                a["name"].as_str().unwrap_or(""),
+                a["dtype"].as_str().unwrap_or("")
+            );
         }
     }
     let valid: Vec<String> = types.projections.iter().map(|(s, d)| format!("{s} -> {d}")).collect();
@@ -289,7 +319,11 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
                 text.push(format!("  {name} = {}", values_text(a.values(), a.cell(i))));
             }
         }
-        let ok = if as_json { w.line(json!({"gid": g, "attributes": attrs})) } else { w.line(format!("gid {g}")) && text.iter().all(|t| w.line(t)) };
+        let ok = if as_json {
+            w.line(json!({"gid": g, "attributes": attrs}))
+        } else {
+            w.line(format!("gid {g}")) && text.iter().all(|t| w.line(t))
+        };
         if !ok {
             break;
         }
@@ -298,10 +332,13 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
 }
 
 fn edges(file: &Path, projection: &str, namespaces: &[String], gid: Option<u64>, as_json: bool) -> CliResult {
-    let (src, dst) = projection.split_once(':').ok_or_else(|| CliError::local(format!("--projection {projection:?}: expected SOURCE:DESTINATION")))?;
+    let (src, dst) = projection
+        .split_once(':')
+        .ok_or_else(|| CliError::local(format!("--projection {projection:?}: expected SOURCE:DESTINATION")))?;
     let comm = SerialComm;
     let f = NeuroH5File::open(file, &comm).map_err(io_err)?;
-    let nss: Vec<String> = if namespaces.is_empty() { f.edge_namespaces(src, dst).map_err(io_err)? } else { namespaces.to_vec() };
+    let nss: Vec<String> =
+        if namespaces.is_empty() { f.edge_namespaces(src, dst).map_err(io_err)? } else { namespaces.to_vec() };
     let refs: Vec<&str> = nss.iter().map(|s| s.as_str()).collect();
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
@@ -317,14 +354,26 @@ fn edges(file: &Path, projection: &str, namespaces: &[String], gid: Option<u64>,
             if !w.line(json!({"destination": g, "sources": sources, "attributes": attrs})) {
                 break;
             }
-        } else if !(w.line(format!("{g} <- {sources:?}")) && p.attributes().iter().all(|a| w.line(format!("  {}/{} = {}", a.namespace, a.name, values_text(&a.values, r.clone()))))) {
+        } else if !(w.line(format!("{g} <- {sources:?}"))
+            && p.attributes()
+                .iter()
+                .all(|a| w.line(format!("  {}/{} = {}", a.namespace, a.name, values_text(&a.values, r.clone())))))
+        {
             break;
         }
     }
     Ok(())
 }
 
-fn import_swc(comm: &dyn Communicator, swc: &Path, file: &Path, population: &str, h5types: Option<&Path>, gid: Option<u64>, fill: bool) -> CliResult {
+fn import_swc(
+    comm: &dyn Communicator,
+    swc: &Path,
+    file: &Path,
+    population: &str,
+    h5types: Option<&Path>,
+    gid: Option<u64>,
+    fill: bool,
+) -> CliResult {
     let tree = miv_io::read_swc(swc);
     let tree: Tree = agree_io(comm, tree)?;
     let f = match h5types {
@@ -354,7 +403,13 @@ fn import_swc(comm: &dyn Communicator, swc: &Path, file: &Path, population: &str
     let total = comm.allgather(gids.len() as u64).iter().sum::<u64>();
     let path = f.finish().map_err(io_err)?;
     if comm.rank() == 0 {
-        tracing::info!("{}: {} points, {} sections stored for {total} cell(s) of {population} in {}", swc.display(), tree.num_points(), tree.num_sections(), path.display());
+        tracing::info!(
+            "{}: {} points, {} sections stored for {total} cell(s) of {population} in {}",
+            swc.display(),
+            tree.num_points(),
+            tree.num_sections(),
+            path.display()
+        );
     }
     Ok(())
 }
@@ -378,7 +433,12 @@ fn selftest_write(comm: &dyn Communicator, file: &Path, seed: u64, opts: &WriteO
     f.write_h5types(&types)?;
     let r = &types.populations;
     for p in r.iter() {
-        f.append_cell_attributes(&p.name, synth::COORDS, &synth::coord_cells(seed, mine(comm, p.range()).into_iter())?, opts)?;
+        f.append_cell_attributes(
+            &p.name,
+            synth::COORDS,
+            &synth::coord_cells(seed, mine(comm, p.range()).into_iter())?,
+            opts,
+        )?;
     }
     for pop in ["PYR", "OLM"] {
         let gids = mine(comm, r.get(pop).expect("pop").range());
@@ -415,7 +475,14 @@ fn selftest_write(comm: &dyn Communicator, file: &Path, seed: u64, opts: &WriteO
     Ok(())
 }
 
-fn selftest_copy(comm: &dyn Communicator, from: &Path, to: &Path, namespaces: &[String], block: u64, passes: usize) -> miv_io::Result<()> {
+fn selftest_copy(
+    comm: &dyn Communicator,
+    from: &Path,
+    to: &Path,
+    namespaces: &[String],
+    block: u64,
+    passes: usize,
+) -> miv_io::Result<()> {
     let f = NeuroH5File::open(from, comm)?;
     let out = NeuroH5File::create(to, comm)?;
     out.write_h5types(&f.read_h5types()?)?;
@@ -459,7 +526,11 @@ fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode
     let mut bad: Vec<String> = Vec::new();
     let mut got: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut checked = 0u64;
-    let mut compare = |key: String, present: Vec<u64>, expected: BTreeMap<u64, Values>, read: &dyn Fn(u64) -> Option<Values>, bad: &mut Vec<String>| {
+    let mut compare = |key: String,
+                       present: Vec<u64>,
+                       expected: BTreeMap<u64, Values>,
+                       read: &dyn Fn(u64) -> Option<Values>,
+                       bad: &mut Vec<String>| {
         let want: Vec<u64> = expected.keys().copied().filter(|&g| should_have(g)).collect();
         if present != want {
             bad.push(format!("{key}: read gids {present:?}, expected {want:?}"));
@@ -475,10 +546,17 @@ fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode
     for p in types.populations.iter() {
         let c = f.read_cell_attributes(&p.name, synth::COORDS, &sel, None).map_err(io_err)?;
         for (k, name) in ["X Coordinate", "Y Coordinate", "Z Coordinate"].iter().enumerate() {
-            let exp: BTreeMap<u64, Values> = p.range().map(|g| (g, Values::F32(vec![synth::coords(seed, g)[k]]))).collect();
+            let exp: BTreeMap<u64, Values> =
+                p.range().map(|g| (g, Values::F32(vec![synth::coords(seed, g)[k]]))).collect();
             let a = c.attribute(name).cloned();
             let present = a.as_ref().map(|a| a.gids().to_vec()).unwrap_or_default();
-            compare(format!("{}/{}/{name}", p.name, synth::COORDS), present, exp, &|g| a.as_ref()?.get_values(g), &mut bad);
+            compare(
+                format!("{}/{}/{name}", p.name, synth::COORDS),
+                present,
+                exp,
+                &|g| a.as_ref()?.get_values(g),
+                &mut bad,
+            );
         }
     }
     for pop in ["PYR", "OLM"] {
@@ -486,7 +564,10 @@ fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode
         let c = f.read_cell_attributes(pop, synth::MIXED, &sel, None).map_err(io_err)?;
         for d in Dtype::ALL {
             let name = format!("v_{d}");
-            let exp: BTreeMap<u64, Values> = p.range().filter_map(|g| synth::mixed(seed, g).into_iter().find(|(n, _)| *n == name).map(|(_, v)| (g, v))).collect();
+            let exp: BTreeMap<u64, Values> = p
+                .range()
+                .filter_map(|g| synth::mixed(seed, g).into_iter().find(|(n, _)| *n == name).map(|(_, v)| (g, v)))
+                .collect();
             let a = c.attribute(&name).cloned();
             let present = a.as_ref().map(|a| a.gids().to_vec()).unwrap_or_default();
             compare(format!("{pop}/{}/{name}", synth::MIXED), present, exp, &|g| a.as_ref()?.get_values(g), &mut bad);
@@ -535,9 +616,13 @@ fn selftest_read(comm: &dyn Communicator, file: &Path, seed: u64, mode: ReadMode
             let Some(r) = p.edges_of(g) else { continue };
             checked += 1;
             let ok = p.sources_of(g) == Some(order.iter().map(|&i| srcs[i]).collect())
-                && p.attr::<u32>("Synapses", "syn_id").map(|v| v[r.clone()].to_vec()) == Some(order.iter().map(|&i| syn[i]).collect())
-                && p.attr::<f32>("Connections", "distance").map(|v| v[r.clone()].to_vec()) == Some(order.iter().map(|&i| dist[i]).collect())
-                && (src != "PYR" || p.attr::<i16>("Extra", "w").map(|v| v[r.clone()].to_vec()) == Some(order.iter().map(|&i| extra[i]).collect()));
+                && p.attr::<u32>("Synapses", "syn_id").map(|v| v[r.clone()].to_vec())
+                    == Some(order.iter().map(|&i| syn[i]).collect())
+                && p.attr::<f32>("Connections", "distance").map(|v| v[r.clone()].to_vec())
+                    == Some(order.iter().map(|&i| dist[i]).collect())
+                && (src != "PYR"
+                    || p.attr::<i16>("Extra", "w").map(|v| v[r.clone()].to_vec())
+                        == Some(order.iter().map(|&i| extra[i]).collect()));
             if !ok {
                 bad.push(format!("{src}->{dst}: destination {g} differs"));
             }

@@ -148,10 +148,17 @@ morphology: {{DST: {}}}
     Ok(p)
 }
 
-fn bench(cells: u32, ranks: &[usize], morphology: &std::path::Path, dir: &std::path::Path, mpirun_args: &[String]) -> CliResult {
+fn bench(
+    cells: u32,
+    ranks: &[usize],
+    morphology: &std::path::Path,
+    dir: &std::path::Path,
+    mpirun_args: &[String],
+) -> CliResult {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|e| CliError::local(format!("{}: {e}", dir.display())))?;
-    let net = bench_network(dir, cells, morphology).map_err(|e| CliError::local(format!("{}: {e}", morphology.display())))?;
+    let net =
+        bench_network(dir, cells, morphology).map_err(|e| CliError::local(format!("{}: {e}", morphology.display())))?;
     let net = miv_io::config::NetworkConfig::load(&net).map_err(|e| CliError::local(e.to_string()))?;
     let program = std::env::current_exe().map_err(|e| CliError::local(e.to_string()))?;
     let mut rows = Vec::new();
@@ -161,18 +168,32 @@ fn bench(cells: u32, ranks: &[usize], morphology: &std::path::Path, dir: &std::p
         let store = Store::open(dir.join(format!("store-{r}"))).executor(miv_jobs::Executor::Mpirun(m));
         let built = miv_jobs::build(&net, &store, &miv_jobs::IoOptions::default()).map_err(job_error)?;
         let meta = |d: &std::path::Path| -> serde_json::Value {
-            std::fs::read_to_string(d.join("meta.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+            std::fs::read_to_string(d.join("meta.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default()
         };
         rows.push((r, meta(&built.synapses["DST"].dir), meta(&built.connections["DST"].dir)));
     }
     println!("distribute_synapses and generate_connections, {cells} destination cells (each job as `mpirun -n R`)");
     println!(
         "{:>5} {:>10} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>11} {:>9} {:>11}",
-        "ranks", "synapses", "compute s", "cells/s", "total s", "cells/s", "edges", "compute s", "edges/s", "total s", "edges/s"
+        "ranks",
+        "synapses",
+        "compute s",
+        "cells/s",
+        "total s",
+        "cells/s",
+        "edges",
+        "compute s",
+        "edges/s",
+        "total s",
+        "edges/s"
     );
     for (r, s, c) in rows {
         let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-        let (n, syn, sc, st) = (f(&s["stats"]["cells"]), f(&s["stats"]["synapses"]), f(&s["stats"]["compute_seconds"]), f(&s["seconds"]));
+        let (n, syn, sc, st) =
+            (f(&s["stats"]["cells"]), f(&s["stats"]["synapses"]), f(&s["stats"]["compute_seconds"]), f(&s["seconds"]));
         let (edges, cc, ct) = (f(&c["stats"]["edges"]), f(&c["stats"]["compute_seconds"]), f(&c["seconds"]));
         println!(
             "{r:>5} {syn:>10} {sc:>9.2} {:>11.0} {st:>9.2} {:>11.0} {edges:>10} {cc:>9.2} {:>11.0} {ct:>9.2} {:>11.0}",

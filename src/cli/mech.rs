@@ -15,8 +15,8 @@ use miv_partition::Communicator;
 use miv_solvers::ion::IonData;
 use miv_solvers::mechanism::{Cx, Hh, Outbox, Site};
 use miv_solvers::{
-    ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Mechanism as _, Morphology, Section,
-    SimOptions, Spike,
+    ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Mechanism as _, Morphology,
+    Section, SimOptions, Spike,
 };
 use serde_json::json;
 
@@ -65,7 +65,10 @@ pub enum MechCommand {
 
 pub fn run(comm: &dyn Communicator, args: MechArgs) -> CliResult {
     if comm.size() > 1 {
-        return Err(CliError { message: "miv mech runs in one process; run it without mpirun".into(), collective: true });
+        return Err(CliError {
+            message: "miv mech runs in one process; run it without mpirun".into(),
+            collective: true,
+        });
     }
     match args.command {
         MechCommand::Check { dir, run, tstop, json } => check(&dir, run, tstop, json),
@@ -154,9 +157,12 @@ fn run_one(m: &Mechanism, catalogue: &Catalogue, tstop: f64) -> Result<RunResult
     if let (Some(t), Some(n)) = (target, info.net_receive_args) {
         let syn = g.target(0, t).ok_or("no target for the point process")?;
         let c = g.connect(syn, &vec![0.005; n.max(1)], 0).map_err(|e| e.to_string())?;
-        events.extend((1..).map(|k| k as f64 * 5.0).take_while(|&t| t < tstop).map(|time| Event { time, connection: c }));
+        events
+            .extend((1..).map(|k| k as f64 * 5.0).take_while(|&t| t < tstop).map(|time| Event { time, connection: c }));
     }
-    let probe = g.probe(&miv_solvers::ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) }).map_err(|e| e.to_string())?;
+    let probe = g
+        .probe(&miv_solvers::ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) })
+        .map_err(|e| e.to_string())?;
     g.initialize(-65.0).map_err(|e| e.to_string())?;
     g.enqueue(&events);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -216,7 +222,9 @@ fn check(dir: &Path, run: bool, tstop: f64, as_json: bool) -> CliResult {
             let mut j = describe(info);
             if let Some(o) = &outcome {
                 j["run"] = match o {
-                    Ok(r) => json!({"ok": true, "v_min": r.v_min, "v_max": r.v_max, "v_end": r.v_end, "spikes": r.spikes}),
+                    Ok(r) => {
+                        json!({"ok": true, "v_min": r.v_min, "v_max": r.v_max, "v_end": r.v_end, "spikes": r.spikes})
+                    }
                     Err(e) => json!({"ok": false, "error": e}),
                 };
             }
@@ -266,8 +274,25 @@ fn time_kernel(mech: &mut dyn miv_solvers::Mechanism, n: usize, steps: usize) ->
     let (mut rhs, mut d) = (vec![0.0; n], vec![0.0; n]);
     let mut out = Outbox::default();
     let ion_ids = [0usize, 1];
-    let cx = |v: &[f64], rhs: &mut [f64], d: &mut [f64], ions: &mut [IonData], out: &mut Outbox, f: &mut dyn FnMut(&mut Cx) -> Result<(), String>| {
-        let mut c = Cx { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false, v, rhs, d, electrode: None, ions, ion_ids: &ion_ids, out };
+    let cx = |v: &[f64],
+              rhs: &mut [f64],
+              d: &mut [f64],
+              ions: &mut [IonData],
+              out: &mut Outbox,
+              f: &mut dyn FnMut(&mut Cx) -> Result<(), String>| {
+        let mut c = Cx {
+            t: 0.0,
+            dt: 0.025,
+            celsius: 6.3,
+            second_order: false,
+            v,
+            rhs,
+            d,
+            electrode: None,
+            ions,
+            ion_ids: &ion_ids,
+            out,
+        };
         f(&mut c).expect("kernel call");
     };
     cx(&v, &mut rhs, &mut d, &mut ions, &mut out, &mut |c| mech.initialize(c));
@@ -310,7 +335,8 @@ fn bench(n: usize, steps: usize, repeats: usize, only: Option<&str>) -> CliResul
             }
             if only != Some("hand") {
                 let mut nm = ModMechanism::new(&hh);
-                let k = nm.info().global_index("usetable").ok_or_else(|| CliError::local("NMODL hh has no usetable"))?;
+                let k =
+                    nm.info().global_index("usetable").ok_or_else(|| CliError::local("NMODL hh has no usetable"))?;
                 nm.set_global(k, usetable);
                 best[1] = best[1].min(time_kernel(&mut nm, n, steps));
             }

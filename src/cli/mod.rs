@@ -4,17 +4,17 @@
 
 use clap::{Parser, Subcommand};
 
-mod build;
 mod bench;
 mod bench_network;
+mod build;
 pub mod cell;
 mod debug;
 mod gen;
 mod h5;
 mod info;
 mod jobs;
-mod run;
 mod mech;
+mod run;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a

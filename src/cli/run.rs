@@ -48,13 +48,16 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
         let loaded = miv_io::config::NetworkConfig::load(&net_yaml);
         comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
         let store = miv_jobs::Store::with_comm(e.store.clone().expect("set by load"), comm);
-        let built = miv_jobs::build(&loaded.expect("agreed"), &store, &miv_jobs::IoOptions::default()).map_err(super::build::job_error)?;
+        let built = miv_jobs::build(&loaded.expect("agreed"), &store, &miv_jobs::IoOptions::default())
+            .map_err(super::build::job_error)?;
         let files = built.graph.files();
         e.cells = files.cells;
         e.connections = Some(files.connections);
     }
     let catalogue = miv_engine::mechanisms::catalogue(e.mechanisms.as_deref());
-    let catalogue = comm.agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| catalogue.ok().expect("agreed"))?;
+    let catalogue = comm
+        .agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+        .map(|_| catalogue.ok().expect("agreed"))?;
     let (summary, _) = experiment::run(comm, &e, catalogue).map_err(|err| CliError {
         collective: matches!(err, miv_engine::EngineError::Collective(_)),
         message: err.to_string(),
@@ -87,7 +90,8 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
         return Ok(());
     }
     let fail = |m: String| CliError { message: m, collective: true };
-    let exp = std::fs::canonicalize(&args.experiment).map_err(|e| fail(format!("{}: {e}", args.experiment.display())))?;
+    let exp =
+        std::fs::canonicalize(&args.experiment).map_err(|e| fail(format!("{}: {e}", args.experiment.display())))?;
     // Check the experiment now rather than in the queue.
     Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
     let s = args.slurm_args.options(args.ranks.max(1), args.dry_run)?;

@@ -18,7 +18,8 @@ pub fn read_csv(path: &std::path::Path) -> HashMap<String, Vec<f64>> {
     let mut cols: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
     for (n, line) in lines.enumerate() {
         for (k, field) in line.split(',').enumerate() {
-            let v: f64 = field.trim().parse().unwrap_or_else(|e| panic!("{}:{}: {field:?}: {e}", path.display(), n + 2));
+            let v: f64 =
+                field.trim().parse().unwrap_or_else(|e| panic!("{}:{}: {field:?}: {e}", path.display(), n + 2));
             cols[k].push(v);
         }
     }

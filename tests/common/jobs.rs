@@ -77,7 +77,13 @@ pub fn scalar(c: &CellAttributes, name: &str, gid: u64) -> f64 {
 pub fn same_content(a: &Path, b: &Path) -> bool {
     let o = std::process::Command::new("h5diff").arg(a).arg(b).output().expect("run h5diff (hdf5-tools)");
     if !o.status.success() {
-        eprintln!("h5diff {} {}:\n{}{}", a.display(), b.display(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        eprintln!(
+            "h5diff {} {}:\n{}{}",
+            a.display(),
+            b.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     o.status.success()
 }
@@ -94,7 +100,8 @@ pub fn python() -> PathBuf {
 pub fn normal_sf(x: f64) -> f64 {
     let z = x / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
-    let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erfc = poly * (-z * z).exp();
     let erfc = if z >= 0.0 { erfc } else { 2.0 - erfc };
     0.5 * erfc
@@ -119,5 +126,9 @@ pub fn miv_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         cmd.env(k, v);
     }
     let o = cmd.output().expect("run miv");
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }

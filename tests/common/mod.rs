@@ -22,7 +22,14 @@ impl Outcome {
     }
     /// Panic with everything the process printed unless it exited 0.
     pub fn expect_ok(self, what: &str) -> Outcome {
-        assert!(self.ok(), "{what} failed (code {:?}, timed out {}):\nstdout:\n{}\nstderr:\n{}", self.code, self.timed_out, self.stdout, self.stderr);
+        assert!(
+            self.ok(),
+            "{what} failed (code {:?}, timed out {}):\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.timed_out,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }

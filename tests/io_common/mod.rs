@@ -20,7 +20,10 @@ pub fn no_file_locking() {
 
 /// The network of DOMAIN A.7: populations A (enum 0, 3 cells) and B (enum 1, 2 cells), projection A -> B.
 pub fn a7_types() -> H5Types {
-    H5Types { populations: PopulationRanges::from_counts(&[("A", 0, 3), ("B", 1, 2)]).unwrap(), projections: vec![("A".into(), "B".into())] }
+    H5Types {
+        populations: PopulationRanges::from_counts(&[("A", 0, 3), ("B", 1, 2)]).unwrap(),
+        projections: vec![("A".into(), "B".into())],
+    }
 }
 
 /// The 4-point morphology of A.7: p0 soma (root), p1 soma, p2 and p3 basal children of p1.
@@ -63,7 +66,12 @@ pub fn write_a7(path: &Path) {
     arc.push("V Distance", 3, &[2.0f32]).unwrap();
     arc.push("V Distance", 4, &[-4.0f32]).unwrap();
     f.append_cell_attributes("B", "Arc Distances", &arc, &opts).unwrap();
-    for (name, v) in [("Reference U Min", -250.0), ("Reference U Max", 250.0), ("Reference V Min", -125.5), ("Reference V Max", 125.5)] {
+    for (name, v) in [
+        ("Reference U Min", -250.0),
+        ("Reference U Max", 250.0),
+        ("Reference V Min", -125.5),
+        ("Reference V Max", 125.5),
+    ] {
         f.set_namespace_attribute("B", "Arc Distances", name, v).unwrap();
     }
     let t = a7_tree();
@@ -94,7 +102,12 @@ pub fn python() -> PathBuf {
 pub fn run_python(script: &str, args: &[&str]) -> String {
     no_file_locking();
     let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("run python");
-    assert!(out.status.success(), "python failed:\nstdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -114,7 +114,9 @@ impl Discretization {
     pub fn rule(&self) -> SegmentRule {
         match (self.nseg, self.d_lambda) {
             (Some(n), _) => SegmentRule::Fixed(n),
-            (None, Some(d)) => SegmentRule::DLambda { d_lambda: d, frequency: self.frequency, ra: self.ra, cm: self.cm },
+            (None, Some(d)) => {
+                SegmentRule::DLambda { d_lambda: d, frequency: self.frequency, ra: self.ra, cm: self.cm }
+            }
             (None, None) => SegmentRule::Fixed(1),
         }
     }
@@ -142,7 +144,12 @@ impl CellType {
 }
 
 /// Check densities (finite mean, non-negative deviation, known layer names) and discretisation rules.
-pub fn validate_cell_types(types: &CellTypes, layers: &LayerDefinitions, file: &Path, key: &str) -> Result<(), ConfigError> {
+pub fn validate_cell_types(
+    types: &CellTypes,
+    layers: &LayerDefinitions,
+    file: &Path,
+    key: &str,
+) -> Result<(), ConfigError> {
     for (pop, ct) in types {
         let pkey = join(key, pop);
         if let Some(d) = &ct.discretization {
@@ -164,7 +171,11 @@ pub fn validate_cell_types(types: &CellTypes, layers: &LayerDefinitions, file: &
                         return Err(ConfigError::new(file, k, "expected a finite mean and a non-negative variance"));
                     }
                     if d.mean <= 0.0 && d.variance == 0.0 {
-                        return Err(ConfigError::new(file, k, "mean <= 0 with variance 0 never gives a positive density"));
+                        return Err(ConfigError::new(
+                            file,
+                            k,
+                            "mean <= 0 with variance 0 never gives a positive density",
+                        ));
                     }
                 }
             }
@@ -210,7 +221,8 @@ STIM:
         assert_eq!(d[&SwcType::Ais][&SynapseType::Inhibitory]["default"].mean, 0.68);
         assert!(t["STIM"].synapses.density.is_empty());
         assert_eq!(t["PYR"].segment_rule(), SegmentRule::Fixed(1));
-        let layers: LayerDefinitions = [("SO", 5), ("SP", 6), ("SR", 8), ("SLM", 9)].map(|(k, v)| (k.to_string(), v)).into();
+        let layers: LayerDefinitions =
+            [("SO", 5), ("SP", 6), ("SR", 8), ("SLM", 9)].map(|(k, v)| (k.to_string(), v)).into();
         validate_cell_types(&t, &layers, Path::new("cell_types.yml"), "").unwrap();
     }
 
@@ -221,8 +233,11 @@ STIM:
         assert_eq!(e.key, "PYR.synapses.density");
         assert!(e.message.contains("apicl"), "{e}");
         assert!(e.to_string().starts_with("ct.yml: key `PYR.synapses.density`"), "{e}");
-        let t: CellTypes =
-            from_yaml_str("P: {template: X, synapses: {density: {basal: {excitatory: {SX: {mean: 1, variance: 0.1}}}}}}", Path::new("ct.yml")).unwrap();
+        let t: CellTypes = from_yaml_str(
+            "P: {template: X, synapses: {density: {basal: {excitatory: {SX: {mean: 1, variance: 0.1}}}}}}",
+            Path::new("ct.yml"),
+        )
+        .unwrap();
         let layers: LayerDefinitions = [("SO".to_string(), 5)].into();
         let e = validate_cell_types(&t, &layers, Path::new("ct.yml"), "cell_types").unwrap_err();
         assert_eq!(e.key, "cell_types.P.synapses.density.basal.excitatory.SX");
@@ -230,7 +245,8 @@ STIM:
 
     #[test]
     fn discretization_rules() {
-        let t: CellTypes = from_yaml_str("P: {template: X, discretization: {d_lambda: 0.1}}", Path::new("c.yml")).unwrap();
+        let t: CellTypes =
+            from_yaml_str("P: {template: X, discretization: {d_lambda: 0.1}}", Path::new("c.yml")).unwrap();
         assert_eq!(t["P"].segment_rule(), SegmentRule::DLambda { d_lambda: 0.1, frequency: 100.0, ra: 35.4, cm: 1.0 });
         let t: CellTypes = from_yaml_str("P: {template: X, discretization: {nseg: 3}}", Path::new("c.yml")).unwrap();
         assert_eq!(t["P"].segment_rule(), SegmentRule::Fixed(3));

@@ -197,7 +197,8 @@ mod tests {
     fn axon_extent_offset_defaults_to_zero_and_unknown_keys_fail() {
         let a: AxonExtents = from_yaml_str("PYR: {default: {width: [200, 100]}}", Path::new("a.yml")).unwrap();
         assert_eq!(a["PYR"]["default"].offset, [0.0, 0.0]);
-        let e = from_yaml_str::<AxonExtents>("PYR: {default: {width: [1,1], wdth: 2}}", Path::new("a.yml")).unwrap_err();
+        let e =
+            from_yaml_str::<AxonExtents>("PYR: {default: {width: [1,1], wdth: 2}}", Path::new("a.yml")).unwrap_err();
         assert_eq!(e.key, "PYR.default.wdth");
         assert!(e.message.contains("wdth"), "{e}");
     }

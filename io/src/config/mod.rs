@@ -76,7 +76,11 @@ pub fn from_yaml_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError
 }
 
 /// Convert an already parsed YAML value into `T` (used for sections of a bigger document).
-pub fn from_yaml_value<T: DeserializeOwned>(value: serde_yaml::Value, origin: &Path, key: &str) -> Result<T, ConfigError> {
+pub fn from_yaml_value<T: DeserializeOwned>(
+    value: serde_yaml::Value,
+    origin: &Path,
+    key: &str,
+) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let inner = key_path(e.path());
         let message = e.into_inner().to_string();
@@ -113,7 +117,10 @@ fn key_path(p: &serde_path_to_error::Path) -> String {
 /// names enum-keyed maps that the generic path shows as `?`; use it when it is there.
 fn prefer_yaml_path(key: String, message: String) -> (String, String) {
     if let Some((path, rest)) = message.split_once(": ") {
-        if !path.is_empty() && !path.contains(' ') && (key.contains('?') || key.is_empty() || path.starts_with(key.as_str())) {
+        if !path.is_empty()
+            && !path.contains(' ')
+            && (key.contains('?') || key.is_empty() || path.starts_with(key.as_str()))
+        {
             return (path.to_string(), rest.to_string());
         }
     }

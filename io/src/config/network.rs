@@ -143,7 +143,8 @@ fn relative_to(file: &Path, p: &str) -> PathBuf {
 impl NetworkConfig {
     /// Read, resolve and validate a network file.
     pub fn load(path: &Path) -> Result<NetworkConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, "", format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, "", format!("cannot read: {e}")))?;
         let raw: RawNetwork = from_yaml_str(&text, path)?;
         let mut sources = BTreeMap::new();
         let s = &mut sources;
@@ -216,45 +217,84 @@ impl NetworkConfig {
         validate_layer_extents(&self.layer_extents, self.file_of("layer_extents"), self.prefix_of("layer_extents"))?;
         for (pop, layers) in &self.cell_distributions {
             if !self.population_definitions.contains_key(pop) {
-                return Err(self.err("cell_distributions", pop, format!("population `{pop}` is not in population_definitions")));
+                return Err(self.err(
+                    "cell_distributions",
+                    pop,
+                    format!("population `{pop}` is not in population_definitions"),
+                ));
             }
             for layer in layers.keys() {
                 if !self.layer_extents.contains_key(layer) {
-                    return Err(self.err("cell_distributions", &join(pop, layer), format!("layer `{layer}` has no layer_extents entry")));
+                    return Err(self.err(
+                        "cell_distributions",
+                        &join(pop, layer),
+                        format!("layer `{layer}` has no layer_extents entry"),
+                    ));
                 }
             }
         }
         for pop in self.population_definitions.keys() {
             if !self.cell_distributions.contains_key(pop) {
-                return Err(self.err("population_definitions", pop, format!("population `{pop}` has no cell_distributions entry")));
+                return Err(self.err(
+                    "population_definitions",
+                    pop,
+                    format!("population `{pop}` has no cell_distributions entry"),
+                ));
             }
         }
         for (pop, layers) in &self.cell_constraints {
             for (layer, [lo, hi]) in layers {
                 if !(lo <= hi) {
-                    return Err(self.err("cell_constraints", &join(pop, layer), format!("expected [l_min, l_max] with l_min <= l_max, got [{lo}, {hi}]")));
+                    return Err(self.err(
+                        "cell_constraints",
+                        &join(pop, layer),
+                        format!("expected [l_min, l_max] with l_min <= l_max, got [{lo}, {hi}]"),
+                    ));
                 }
             }
         }
-        validate_cell_types(&self.cell_types, &self.layer_definitions, self.file_of("cell_types"), self.prefix_of("cell_types"))?;
+        validate_cell_types(
+            &self.cell_types,
+            &self.layer_definitions,
+            self.file_of("cell_types"),
+            self.prefix_of("cell_types"),
+        )?;
         let pops: Vec<&str> = self.population_definitions.keys().map(String::as_str).collect();
-        validate_synapses(&self.synapses, &self.layer_definitions, &pops, self.file_of("synapses"), self.prefix_of("synapses"))?;
+        validate_synapses(
+            &self.synapses,
+            &self.layer_definitions,
+            &pops,
+            self.file_of("synapses"),
+            self.prefix_of("synapses"),
+        )?;
         for (post, by_pre) in &self.synapses {
             if !self.population_definitions.contains_key(post) {
-                return Err(self.err("synapses", post, format!("population `{post}` is not in population_definitions")));
+                return Err(self.err(
+                    "synapses",
+                    post,
+                    format!("population `{post}` is not in population_definitions"),
+                ));
             }
             let Some(ct) = self.cell_types.get(post) else {
                 return Err(self.err("cell_types", post, format!("postsynaptic population `{post}` has no cell type")));
             };
             if ct.synapses.density.is_empty() {
-                return Err(self.err("cell_types", &join(post, "synapses.density"), "expected synapse densities for a postsynaptic population".into()));
+                return Err(self.err(
+                    "cell_types",
+                    &join(post, "synapses.density"),
+                    "expected synapse densities for a postsynaptic population".into(),
+                ));
             }
             if !self.morphology.contains_key(post) {
                 return Err(self.err("morphology", post, format!("postsynaptic population `{post}` has no SWC file")));
             }
             for pre in by_pre.keys() {
                 if !self.axon_extents.contains_key(pre) {
-                    return Err(self.err("axon_extents", pre, format!("presynaptic population `{pre}` has no axon extent")));
+                    return Err(self.err(
+                        "axon_extents",
+                        pre,
+                        format!("presynaptic population `{pre}` has no axon extent"),
+                    ));
                 }
             }
         }
@@ -279,7 +319,10 @@ mod tests {
         assert_eq!(n.layer_extents["SR"].min(), [0.0, 0.0, 50.0]);
         assert_eq!(n.synaptic_populations(), ["OLM", "PVBC", "PYR"]);
         assert!(n.morphology["PYR"].ends_with("shared/morphology/PYR.swc"));
-        assert_eq!(n.cell_types["PVBC"].synapses.density[&SwcType::Soma][&SynapseType::Excitatory]["default"].mean, 0.40);
+        assert_eq!(
+            n.cell_types["PVBC"].synapses.density[&SwcType::Soma][&SynapseType::Excitatory]["default"].mean,
+            0.40
+        );
         assert!(matches!(n.sources["synapses"], Source::File(_)));
         assert_eq!(n.sources["layer_extents"], Source::Inline);
     }

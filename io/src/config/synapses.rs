@@ -129,7 +129,9 @@ impl TryFrom<RawProjection> for Projection {
 }
 
 /// The flat `{label: {param: value}}` form or the keyed `{site: {label: {param: value}}}` form.
-fn parse_mechanisms(v: serde_yaml::Value) -> Result<IndexMap<MechanismSite, IndexMap<String, MechanismParams>>, String> {
+fn parse_mechanisms(
+    v: serde_yaml::Value,
+) -> Result<IndexMap<MechanismSite, IndexMap<String, MechanismParams>>, String> {
     let serde_yaml::Value::Mapping(map) = v else {
         return Err("expected a mapping".into());
     };
@@ -228,7 +230,8 @@ PVBC:
         assert_eq!(pyr[&MechanismSite::Default]["AMPA"]["g_unit"], 0.0005);
         assert_eq!(stim[&MechanismSite::Default]["AMPA"]["weight"], 0.1);
         assert_eq!(s["PVBC"]["PYR"].contacts, 1);
-        let layers: LayerDefinitions = [("SO", 5), ("SP", 6), ("SR", 8), ("SLM", 9)].map(|(k, v)| (k.to_string(), v)).into();
+        let layers: LayerDefinitions =
+            [("SO", 5), ("SP", 6), ("SR", 8), ("SLM", 9)].map(|(k, v)| (k.to_string(), v)).into();
         validate_synapses(&s, &layers, &["PYR", "STIM"], Path::new("synapses.yml"), "").unwrap();
         // The normalised form reads back to the same value.
         let json = serde_json::to_value(&s).unwrap();
@@ -242,12 +245,18 @@ PVBC:
                  swctype mechanisms: {soma: {GABA_A: {g_unit: 0.1}}}}}";
         let s: Synapses = from_yaml_str(y, Path::new("s.yml")).unwrap();
         assert_eq!(s["P"]["Q"].mechanisms[&MechanismSite::Swc(SwcType::Soma)]["GABA_A"]["g_unit"], 0.1);
-        let e = from_yaml_str::<Synapses>("P: {Q: {type: inhibitory, sections: [soma], layers: [], proportions: [1]}}", Path::new("s.yml"))
-            .unwrap_err();
+        let e = from_yaml_str::<Synapses>(
+            "P: {Q: {type: inhibitory, sections: [soma], layers: [], proportions: [1]}}",
+            Path::new("s.yml"),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "P.Q");
         assert!(e.message.contains("same length"), "{e}");
-        let e = from_yaml_str::<Synapses>("P: {Q: {type: inhibitory, sections: [soma], layers: [SP], proportions: [1], contact: 2}}", Path::new("s.yml"))
-            .unwrap_err();
+        let e = from_yaml_str::<Synapses>(
+            "P: {Q: {type: inhibitory, sections: [soma], layers: [SP], proportions: [1], contact: 2}}",
+            Path::new("s.yml"),
+        )
+        .unwrap_err();
         assert!(e.message.contains("contact"), "{e}");
     }
 

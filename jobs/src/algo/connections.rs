@@ -148,7 +148,12 @@ pub fn connect_cell(
 }
 
 /// Step 1: synapse index lists per rule and layer, both in order of first appearance.
-fn partition_synapses(seed: u64, gid: u64, syn: &SynapseSet, rules: &[ProjectionRule]) -> Result<IndexMap<usize, IndexMap<i8, Vec<usize>>>, String> {
+fn partition_synapses(
+    seed: u64,
+    gid: u64,
+    syn: &SynapseSet,
+    rules: &[ProjectionRule],
+) -> Result<IndexMap<usize, IndexMap<i8, Vec<usize>>>, String> {
     let mut rs = Stream::new(seed, PARTITION, gid);
     let mut part: IndexMap<usize, IndexMap<i8, Vec<usize>>> = IndexMap::new();
     let mut cand: Vec<usize> = Vec::new();
@@ -174,7 +179,10 @@ fn partition_synapses(seed: u64, gid: u64, syn: &SynapseSet, rules: &[Projection
                 0 => {
                     let ty = SynapseType::from_code(t).map(|t| t.name()).unwrap_or("?");
                     let sw = SwcType::from_code(swc as i64).map(|t| t.name()).unwrap_or("?");
-                    return Err(format!("no projection takes {ty} synapse {} on {sw} in layer {layer}", syn.syn_ids[i]));
+                    return Err(format!(
+                        "no projection takes {ty} synapse {} on {sw} in layer {layer}",
+                        syn.syn_ids[i]
+                    ));
                 }
                 1 => cand[0],
                 _ => cand[rs.choice(&weights)],
@@ -268,7 +276,14 @@ mod tests {
         }
     }
 
-    fn rule(pre: &str, kind: SynapseType, sections: &[SwcType], layers: &[i8], props: &[f64], width: f64) -> ProjectionRule {
+    fn rule(
+        pre: &str,
+        kind: SynapseType,
+        sections: &[SwcType],
+        layers: &[i8],
+        props: &[f64],
+        width: f64,
+    ) -> ProjectionRule {
         ProjectionRule {
             pre: pre.into(),
             kind,
@@ -281,7 +296,9 @@ mod tests {
     }
 
     fn grid(start: u64, n: u64) -> SourceCells {
-        SourceCells::new((0..n).map(|i| (start + i, (i % 10) as f64 * 20.0 - 90.0, (i / 10) as f64 * 20.0 - 90.0)).collect())
+        SourceCells::new(
+            (0..n).map(|i| (start + i, (i % 10) as f64 * 20.0 - 90.0, (i / 10) as f64 * 20.0 - 90.0)).collect(),
+        )
     }
 
     #[test]
@@ -310,8 +327,22 @@ mod tests {
             assert!(e[r].sources.windows(2).all(|w| w[0] <= w[1]));
         }
         // Nearer sources are chosen more often than far ones (Gaussian weights).
-        let near = e[1].sources.iter().filter(|&&g| { let i = b.gids.binary_search(&g).unwrap(); b.u[i].abs() + b.v[i].abs() < 30.0 }).count();
-        let far = e[1].sources.iter().filter(|&&g| { let i = b.gids.binary_search(&g).unwrap(); b.u[i].abs() + b.v[i].abs() > 60.0 }).count();
+        let near = e[1]
+            .sources
+            .iter()
+            .filter(|&&g| {
+                let i = b.gids.binary_search(&g).unwrap();
+                b.u[i].abs() + b.v[i].abs() < 30.0
+            })
+            .count();
+        let far = e[1]
+            .sources
+            .iter()
+            .filter(|&&g| {
+                let i = b.gids.binary_search(&g).unwrap();
+                b.u[i].abs() + b.v[i].abs() > 60.0
+            })
+            .count();
         assert!(near > far, "{near} near vs {far} far");
         assert_eq!(e, connect_cell(7, 500, (0.0, 0.0), &s, &rules, &[&a, &b]).unwrap());
     }

@@ -63,7 +63,10 @@ impl DistanceFrame {
 
     /// `Reference U Min/Max`, `Reference V Min/Max`: the arc-distance range of the volume.
     pub fn reference_ranges(&self) -> [(f64, f64); 2] {
-        [(-(self.origin[0] - self.lo[0]), self.hi[0] - self.origin[0]), (-(self.origin[1] - self.lo[1]), self.hi[1] - self.origin[1])]
+        [
+            (-(self.origin[0] - self.lo[0]), self.hi[0] - self.origin[0]),
+            (-(self.origin[1] - self.lo[1]), self.hi[1] - self.origin[1]),
+        ]
     }
 
     /// (U distance, V distance) of a soma, or `None` outside the volume.
@@ -91,7 +94,11 @@ mod tests {
 
     #[test]
     fn median_origin_of_the_rc_volume() {
-        let e: LayerExtents = [("SO".to_string(), LayerExtent([[0.0, 0.0, 0.0], [200.0, 200.0, 5.0]])), ("SLM".to_string(), LayerExtent([[0.0, 0.0, 100.0], [200.0, 200.0, 150.0]]))].into();
+        let e: LayerExtents = [
+            ("SO".to_string(), LayerExtent([[0.0, 0.0, 0.0], [200.0, 200.0, 5.0]])),
+            ("SLM".to_string(), LayerExtent([[0.0, 0.0, 100.0], [200.0, 200.0, 150.0]])),
+        ]
+        .into();
         let f = DistanceFrame::new(&e, Origin::default());
         assert_eq!(f.origin, [100.0, 100.0, 150.01]);
         for (lo, hi) in f.reference_ranges() {
@@ -99,7 +106,10 @@ mod tests {
         }
         assert_eq!(f.distances([30.0, 170.0, 2.0]), Some((-70.0, 70.0)));
         assert_eq!(f.distances([30.0, 170.0, 151.0]), None);
-        let f = DistanceFrame::new(&e, Origin { u: OriginValue::Min, v: OriginValue::Coordinate(50.0), l: OriginValue::Max });
+        let f = DistanceFrame::new(
+            &e,
+            Origin { u: OriginValue::Min, v: OriginValue::Coordinate(50.0), l: OriginValue::Max },
+        );
         assert_eq!(f.distances([30.0, 170.0, 2.0]), Some((30.01, 120.0)));
     }
 }

@@ -98,7 +98,14 @@ impl Morphology {
     /// Build sections from a tree. Fails on inconsistent trees (point ids out of range, bad edges).
     pub fn new(tree: &TreeData, rule: SegmentRule) -> Result<Morphology, String> {
         let np = tree.x.len();
-        for (name, len) in [("y", tree.y.len()), ("z", tree.z.len()), ("radius", tree.radius.len()), ("layer", tree.layer.len()), ("parent", tree.parent.len()), ("swc_type", tree.swc_type.len())] {
+        for (name, len) in [
+            ("y", tree.y.len()),
+            ("z", tree.z.len()),
+            ("radius", tree.radius.len()),
+            ("layer", tree.layer.len()),
+            ("parent", tree.parent.len()),
+            ("swc_type", tree.swc_type.len()),
+        ] {
             if len != np {
                 return Err(format!("tree has {np} x coordinates but {len} {name} values"));
             }
@@ -166,10 +173,14 @@ impl Morphology {
         let placed = if parent.iter().filter(|p| p.is_none()).count() == 1 {
             shape.placed_points(&nseg.iter().map(|&n| n as usize).collect::<Vec<_>>())
         } else {
-            shape.sections.iter().map(|s| match &s.geometry {
-                miv_solvers::Geometry::Points(p) => p.clone(),
-                miv_solvers::Geometry::Cylinder { .. } => unreachable!("built from points"),
-            }).collect()
+            shape
+                .sections
+                .iter()
+                .map(|s| match &s.geometry {
+                    miv_solvers::Geometry::Points(p) => p.clone(),
+                    miv_solvers::Geometry::Cylinder { .. } => unreachable!("built from points"),
+                })
+                .collect()
         };
         let mut sections = Vec::with_capacity(ns);
         for (si, pts) in tree.sections.iter().enumerate() {
@@ -245,7 +256,10 @@ pub(crate) mod tests {
     fn sections_lengths_layers_and_translation() {
         let m = Morphology::new(&small_tree(), SegmentRule::Fixed(3)).unwrap();
         let s = &m.sections;
-        assert_eq!(s.iter().map(|s| s.swc_type).collect::<Vec<_>>(), [Some(SwcType::Soma), Some(SwcType::Basal), Some(SwcType::Apical)]);
+        assert_eq!(
+            s.iter().map(|s| s.swc_type).collect::<Vec<_>>(),
+            [Some(SwcType::Soma), Some(SwcType::Basal), Some(SwcType::Apical)]
+        );
         assert_eq!(s[0].length, 10.0);
         assert_eq!(s[1].length, 10.0);
         assert_eq!(s[2].length, 100.0);

@@ -33,7 +33,13 @@ pub fn mean_spacing(n: usize, extent: [f64; 3]) -> f64 {
 }
 
 /// `n` points in `[lo, hi]`.
-pub fn place_in_box(n: usize, lo: [f64; 3], hi: [f64; 3], dispersion: Dispersion, stream: &mut Stream) -> Vec<[f64; 3]> {
+pub fn place_in_box(
+    n: usize,
+    lo: [f64; 3],
+    hi: [f64; 3],
+    dispersion: Dispersion,
+    stream: &mut Stream,
+) -> Vec<[f64; 3]> {
     if n == 0 {
         return Vec::new();
     }

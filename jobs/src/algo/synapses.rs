@@ -87,7 +87,8 @@ impl DensityTable {
                     if name == "default" {
                         ld.default = Some(*d);
                     } else {
-                        let idx = layers.get(name).ok_or_else(|| format!("layer `{name}` is not in layer_definitions"))?;
+                        let idx =
+                            layers.get(name).ok_or_else(|| format!("layer `{name}` is not in layer_definitions"))?;
                         ld.by_layer.insert(*idx, *d);
                     }
                 }
@@ -100,7 +101,12 @@ impl DensityTable {
 }
 
 /// Place the synapses of one cell. `stream` is the cell's own stream (keyed by gid).
-pub fn distribute(m: &Morphology, table: &DensityTable, distribution: SynapseDistribution, stream: &mut Stream) -> Result<SynapseSet, String> {
+pub fn distribute(
+    m: &Morphology,
+    table: &DensityTable,
+    distribution: SynapseDistribution,
+    stream: &mut Stream,
+) -> Result<SynapseSet, String> {
     let mut out = SynapseSet::default();
     for (swc, by_type) in &table.0 {
         let secs = m.sections_of(*swc);
@@ -151,7 +157,15 @@ fn positive_density(d: Density, stream: &mut Stream) -> Option<f64> {
     (0..MAX_DENSITY_DRAWS).map(|_| stream.normal(d.mean, d.variance)).find(|&x| x > 0.0)
 }
 
-fn place_poisson(m: &Morphology, s: usize, dens: &[f64], syn: SynapseType, swc: SwcType, stream: &mut Stream, out: &mut SynapseSet) -> Result<(), String> {
+fn place_poisson(
+    m: &Morphology,
+    s: usize,
+    dens: &[f64],
+    syn: SynapseType,
+    swc: SwcType,
+    stream: &mut Stream,
+    out: &mut SynapseSet,
+) -> Result<(), String> {
     let sec = &m.sections[s];
     let l = sec.length;
     if l <= 0.0 {
@@ -253,7 +267,8 @@ mod tests {
         let (mut sr, mut slm) = (0usize, 0usize);
         let cells = 40;
         for gid in 0..cells {
-            let s = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("syn"), gid)).unwrap();
+            let s = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("syn"), gid))
+                .unwrap();
             assert!(s.syn_locs.windows(2).all(|w| w[0] <= w[1]), "one section walked once: locations increase");
             for (&loc, &layer) in s.syn_locs.iter().zip(&s.syn_layers) {
                 assert_eq!(layer, if loc < 0.5 { 8 } else { 9 }, "loc {loc}");
@@ -272,7 +287,8 @@ mod tests {
     fn order_ids_and_defaults() {
         let t = table("apical: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}\nsoma: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}");
         let m = Morphology::new(&small_tree(), SegmentRule::Fixed(1)).unwrap();
-        let s = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let s =
+            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
         assert_eq!(s.syn_ids, (0..s.len() as u32).collect::<Vec<_>>());
         // Table order: every apical synapse (section 2) before every soma synapse (section 0).
         let first_soma = s.syn_secs.iter().position(|&x| x == 0).unwrap_or(s.len());
@@ -286,7 +302,8 @@ mod tests {
             }
         }
         // Same key, same synapses.
-        let again = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let again =
+            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
         assert_eq!(s, again);
     }
 
@@ -304,7 +321,8 @@ mod tests {
     fn impossible_density_is_an_error() {
         let t = table("apical: {excitatory: {default: {mean: -5.0, variance: 0.1}}}");
         let m = Morphology::new(&cable(), SegmentRule::Fixed(1)).unwrap();
-        let e = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap_err();
+        let e =
+            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap_err();
         assert!(e.contains("no positive excitatory density on apical"), "{e}");
     }
 }

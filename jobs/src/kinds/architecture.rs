@@ -87,14 +87,22 @@ impl NetworkArchitecture {
     /// The box a population's somata in `layer` occupy (the layer box, narrowed in L by a constraint).
     fn layer_box(&self, pop: &str, layer: &str) -> Result<([f64; 3], [f64; 3])> {
         let e = self.layer_extents.get(layer).ok_or_else(|| {
-            JobError::invalid(Self::KIND, format!("cell_distributions.{pop}.{layer}"), format!("layer `{layer}` has no layer_extents entry"))
+            JobError::invalid(
+                Self::KIND,
+                format!("cell_distributions.{pop}.{layer}"),
+                format!("layer `{layer}` has no layer_extents entry"),
+            )
         })?;
         let (mut lo, mut hi) = (e.min(), e.max());
         if let Some([a, b]) = self.cell_constraints.get(pop).and_then(|c| c.get(layer)) {
             lo[2] = lo[2].max(*a);
             hi[2] = hi[2].min(*b);
             if lo[2] > hi[2] {
-                return Err(JobError::invalid(Self::KIND, format!("cell_constraints.{pop}.{layer}"), format!("[{a}, {b}] does not overlap layer {layer}")));
+                return Err(JobError::invalid(
+                    Self::KIND,
+                    format!("cell_constraints.{pop}.{layer}"),
+                    format!("[{a}, {b}] does not overlap layer {layer}"),
+                ));
             }
         }
         Ok((lo, hi))
@@ -159,24 +167,30 @@ impl Job for NetworkArchitecture {
         pops.retain(|p| self.populations.as_ref().is_none_or(|s| s.contains(p)));
         for pop in pops {
             let range = ctx.agree(ranges.get(pop).map(|p| p.range()).ok_or_else(|| {
-                JobError::invalid(Self::KIND, format!("cell_distributions.{pop}"), "population is not in the h5_types job's /H5Types")
+                JobError::invalid(
+                    Self::KIND,
+                    format!("cell_distributions.{pop}"),
+                    "population is not in the h5_types job's /H5Types",
+                )
             }))?;
-            let mut pts: Vec<[f64; 3]> = all
-                .iter()
-                .filter(|r| blocks[r[0] as usize].0 == *pop)
-                .map(|r| [r[1], r[2], r[3]])
-                .collect();
+            let mut pts: Vec<[f64; 3]> =
+                all.iter().filter(|r| blocks[r[0] as usize].0 == *pop).map(|r| [r[1], r[2], r[3]]).collect();
             ctx.agree(if pts.len() as u64 == range.end - range.start {
                 Ok(())
             } else {
-                Err(JobError::invalid(Self::KIND, format!("cell_distributions.{pop}"), format!("{} cells placed but /H5Types has {}", pts.len(), range.end - range.start)))
+                Err(JobError::invalid(
+                    Self::KIND,
+                    format!("cell_distributions.{pop}"),
+                    format!("{} cells placed but /H5Types has {}", pts.len(), range.end - range.start),
+                ))
             })?;
             pts.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])).then(a[2].total_cmp(&b[2])));
             let mut cells = CellAttributes::new();
             for gid in assignment.gids_of(comm.rank(), std::slice::from_ref(&range)) {
                 let uvl = pts[(gid - range.start) as usize];
                 let xyz = to_xyz(&rot, uvl);
-                let push = |cells: &mut CellAttributes, name: &str, v: f64| cells.push(name, gid, &[v as f32]).map_err(io_err);
+                let push =
+                    |cells: &mut CellAttributes, name: &str, v: f64| cells.push(name, gid, &[v as f32]).map_err(io_err);
                 let r: Result<()> = (|| {
                     for (name, v) in [("X Coordinate", xyz[0]), ("Y Coordinate", xyz[1]), ("Z Coordinate", xyz[2])] {
                         push(&mut cells, name, v)?;
@@ -188,7 +202,8 @@ impl Job for NetworkArchitecture {
                 })();
                 r?;
             }
-            out.append_cell_attributes(pop, &self.coordinate_namespace, &cells, &self.io.write_options()).map_err(io_err)?;
+            out.append_cell_attributes(pop, &self.coordinate_namespace, &cells, &self.io.write_options())
+                .map_err(io_err)?;
             ctx.checkpoint(pop)?;
         }
         out.finish().map_err(io_err)?;
@@ -203,7 +218,11 @@ mod tests {
 
     fn arch() -> NetworkArchitecture {
         let d: CellDistributions = [("PVBC".to_string(), [("SO".to_string(), 3), ("SP".to_string(), 0)].into())].into();
-        let e: LayerExtents = [("SO".to_string(), LayerExtent([[0.0, 0.0, 0.0], [200.0, 200.0, 5.0]])), ("SP".to_string(), LayerExtent([[0.0, 0.0, 5.0], [200.0, 200.0, 50.0]]))].into();
+        let e: LayerExtents = [
+            ("SO".to_string(), LayerExtent([[0.0, 0.0, 0.0], [200.0, 200.0, 5.0]])),
+            ("SP".to_string(), LayerExtent([[0.0, 0.0, 5.0], [200.0, 200.0, 50.0]])),
+        ]
+        .into();
         NetworkArchitecture::new(d, e)
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{share, create_with_types, distances, io_err, synapses, used, IoOptions};
+use super::{create_with_types, distances, io_err, share, synapses, used, IoOptions};
 use crate::algo::connections::{connect_cell, ProjectionRule, SourceCells};
 use crate::error::{JobError, Result};
 use crate::job::{load_job, Job, Launched, RunContext};
@@ -14,7 +14,9 @@ use crate::kinds::distances::MeasureDistances;
 use crate::kinds::synapses::{synapse_set, DistributeSynapses};
 use crate::store::JobRef;
 use miv_io::config::{AxonExtents, LayerDefinitions, PopulationDefinitions, Synapses};
-use miv_io::names::{ARC_DISTANCES, CONNECTIONS, DISTANCE, SYNAPSES, SYNAPSE_ATTRIBUTES, SYN_ID, U_DISTANCE, V_DISTANCE};
+use miv_io::names::{
+    ARC_DISTANCES, CONNECTIONS, DISTANCE, SYNAPSES, SYNAPSE_ATTRIBUTES, SYN_ID, U_DISTANCE, V_DISTANCE,
+};
 use miv_io::{NeuroH5File, Projection, Selection};
 
 pub const OUTPUT: &str = "connections.h5";
@@ -40,8 +42,22 @@ pub struct GenerateConnections {
 }
 
 impl GenerateConnections {
-    pub fn new(synapses: Synapses, axon_extents: AxonExtents, population_definitions: PopulationDefinitions, layer_definitions: LayerDefinitions) -> Self {
-        GenerateConnections { distances: None, synapses_job: None, synapses, axon_extents, population_definitions, layer_definitions, seed: 0, io: IoOptions::default() }
+    pub fn new(
+        synapses: Synapses,
+        axon_extents: AxonExtents,
+        population_definitions: PopulationDefinitions,
+        layer_definitions: LayerDefinitions,
+    ) -> Self {
+        GenerateConnections {
+            distances: None,
+            synapses_job: None,
+            synapses,
+            axon_extents,
+            population_definitions,
+            layer_definitions,
+            seed: 0,
+            io: IoOptions::default(),
+        }
     }
 
     /// The jobs this one reads. Keeps only the destination population's entry of `synapses`, so changes to
@@ -55,21 +71,37 @@ impl GenerateConnections {
 
     /// The projection rules into `post`, by presynaptic population name, with layers resolved.
     fn rules(&self, post: &str) -> Result<Vec<ProjectionRule>> {
-        let by_pre = self.synapses.get(post).ok_or_else(|| JobError::invalid(Self::KIND, "synapses", format!("no projections into `{post}`")))?;
+        let by_pre = self
+            .synapses
+            .get(post)
+            .ok_or_else(|| JobError::invalid(Self::KIND, "synapses", format!("no projections into `{post}`")))?;
         let layer = |name: &str, key: &str| {
-            self.layer_definitions.get(name).copied().ok_or_else(|| JobError::invalid(Self::KIND, key.to_string(), format!("layer `{name}` is not in layer_definitions")))
+            self.layer_definitions.get(name).copied().ok_or_else(|| {
+                JobError::invalid(Self::KIND, key.to_string(), format!("layer `{name}` is not in layer_definitions"))
+            })
         };
         let mut out = Vec::new();
         for (pre, p) in by_pre {
             let key = format!("synapses.{post}.{pre}.layers");
             let layers = p.layers.iter().map(|l| layer(l, &key)).collect::<Result<Vec<_>>>()?;
-            let ext = self.axon_extents.get(pre).ok_or_else(|| JobError::invalid(Self::KIND, "axon_extents", format!("no axon extent for `{pre}`")))?;
+            let ext = self
+                .axon_extents
+                .get(pre)
+                .ok_or_else(|| JobError::invalid(Self::KIND, "axon_extents", format!("no axon extent for `{pre}`")))?;
             let mut extents = BTreeMap::new();
             for (name, e) in ext {
                 let k = if name == "default" { None } else { Some(layer(name, &format!("axon_extents.{pre}"))?) };
                 extents.insert(k, *e);
             }
-            out.push(ProjectionRule { pre: pre.clone(), kind: p.kind, sections: p.sections.clone(), layers, proportions: p.proportions.clone(), contacts: p.contacts, extents });
+            out.push(ProjectionRule {
+                pre: pre.clone(),
+                kind: p.kind,
+                sections: p.sections.clone(),
+                layers,
+                proportions: p.proportions.clone(),
+                contacts: p.contacts,
+                extents,
+            });
         }
         Ok(out)
     }
@@ -77,14 +109,17 @@ impl GenerateConnections {
 
 /// (gid, U distance, V distance) of every cell of a population.
 fn read_distances(f: &NeuroH5File, pop: &str) -> Result<Vec<(u64, f64, f64)>> {
-    let d = f.read_cell_attributes(pop, ARC_DISTANCES, &Selection::All, Some(&[U_DISTANCE, V_DISTANCE])).map_err(io_err)?;
+    let d =
+        f.read_cell_attributes(pop, ARC_DISTANCES, &Selection::All, Some(&[U_DISTANCE, V_DISTANCE])).map_err(io_err)?;
     d.gids()
         .into_iter()
         .map(|g| {
             let get = |n: &str| d.get::<f32>(n, g).and_then(|v| v.first().copied()).map(f64::from);
             match (get(U_DISTANCE), get(V_DISTANCE)) {
                 (Some(u), Some(v)) => Ok((g, u, v)),
-                _ => Err(JobError::Cell { population: pop.to_string(), gid: g, message: "missing U/V Distance".into() }),
+                _ => {
+                    Err(JobError::Cell { population: pop.to_string(), gid: g, message: "missing U/V Distance".into() })
+                }
             }
         })
         .collect()
@@ -112,7 +147,8 @@ impl Job for GenerateConnections {
 
         let dist = NeuroH5File::open(&dist_file, comm).map_err(io_err)?;
         let mut cells: BTreeMap<String, SourceCells> = BTreeMap::new();
-        let dst_pos: BTreeMap<u64, (f64, f64)> = read_distances(&dist, &post)?.into_iter().map(|(g, u, v)| (g, (u, v))).collect();
+        let dst_pos: BTreeMap<u64, (f64, f64)> =
+            read_distances(&dist, &post)?.into_iter().map(|(g, u, v)| (g, (u, v))).collect();
         for r in &rules {
             if !cells.contains_key(&r.pre) {
                 cells.insert(r.pre.clone(), SourceCells::new(read_distances(&dist, &r.pre)?));
@@ -127,7 +163,9 @@ impl Job for GenerateConnections {
         let mut compute = std::time::Duration::ZERO;
         for block in self.io.blocks(dst_pop.range()) {
             let gids = share(comm, &block);
-            let syns = syn_file.read_cell_attributes(&post, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
+            let syns = syn_file
+                .read_cell_attributes(&post, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None)
+                .map_err(io_err)?;
             let mut prj: Vec<Projection> = src_pops.iter().map(|s| Projection::new(s, &dst_pop)).collect();
             let t0 = std::time::Instant::now();
             let local: Result<()> = (|| {

@@ -11,7 +11,10 @@ use crate::job::{Job, Launched, RunContext};
 use crate::kinds::architecture::NetworkArchitecture;
 use crate::store::JobRef;
 use miv_io::config::{CellDistributions, LayerExtents, Origin, Rotation};
-use miv_io::names::{ARC_DISTANCES, L_COORD, REFERENCE_U_MAX, REFERENCE_U_MIN, REFERENCE_V_MAX, REFERENCE_V_MIN, U_COORD, U_DISTANCE, V_COORD, V_DISTANCE};
+use miv_io::names::{
+    ARC_DISTANCES, L_COORD, REFERENCE_U_MAX, REFERENCE_U_MIN, REFERENCE_V_MAX, REFERENCE_V_MIN, U_COORD, U_DISTANCE,
+    V_COORD, V_DISTANCE,
+};
 use miv_io::{CellAttributes, NeuroH5File, Selection};
 use miv_partition::Assignment;
 
@@ -95,17 +98,30 @@ impl Job for MeasureDistances {
                 continue;
             }
             let coords = input
-                .read_cell_attributes(pop, &self.coordinate_namespace, &Selection::IoRanks { assignment: &assignment, io_size: comm.size() }, Some(&[U_COORD, V_COORD, L_COORD]))
+                .read_cell_attributes(
+                    pop,
+                    &self.coordinate_namespace,
+                    &Selection::IoRanks { assignment: &assignment, io_size: comm.size() },
+                    Some(&[U_COORD, V_COORD, L_COORD]),
+                )
                 .map_err(io_err)?;
             let mut cells = CellAttributes::new();
             let local: Result<()> = (|| {
                 for gid in coords.gids() {
                     let get = |name: &str| coords.get::<f32>(name, gid).and_then(|v| v.first().copied()).map(f64::from);
                     let (Some(u), Some(v), Some(l)) = (get(U_COORD), get(V_COORD), get(L_COORD)) else {
-                        return Err(JobError::Cell { population: pop.clone(), gid, message: "missing U/V/L Coordinate".into() });
+                        return Err(JobError::Cell {
+                            population: pop.clone(),
+                            gid,
+                            message: "missing U/V/L Coordinate".into(),
+                        });
                     };
                     let Some((du, dv)) = frame.distances([u, v, l]) else {
-                        return Err(JobError::Cell { population: pop.clone(), gid, message: format!("soma ({u}, {v}, {l}) lies outside the layer extents") });
+                        return Err(JobError::Cell {
+                            population: pop.clone(),
+                            gid,
+                            message: format!("soma ({u}, {v}, {l}) lies outside the layer extents"),
+                        });
                     };
                     cells.push(U_DISTANCE, gid, &[du as f32]).map_err(io_err)?;
                     cells.push(V_DISTANCE, gid, &[dv as f32]).map_err(io_err)?;
@@ -114,7 +130,9 @@ impl Job for MeasureDistances {
             })();
             ctx.agree(local)?;
             out.append_cell_attributes(pop, ARC_DISTANCES, &cells, &self.io.write_options()).map_err(io_err)?;
-            for (name, value) in [(REFERENCE_U_MIN, umin), (REFERENCE_U_MAX, umax), (REFERENCE_V_MIN, vmin), (REFERENCE_V_MAX, vmax)] {
+            for (name, value) in
+                [(REFERENCE_U_MIN, umin), (REFERENCE_U_MAX, umax), (REFERENCE_V_MIN, vmin), (REFERENCE_V_MAX, vmax)]
+            {
                 out.set_namespace_attribute(pop, ARC_DISTANCES, name, value).map_err(io_err)?;
             }
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{share, architecture, create_with_types, io_err, used, IoOptions};
+use super::{architecture, create_with_types, io_err, share, used, IoOptions};
 use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::architecture::NetworkArchitecture;
@@ -33,7 +33,13 @@ pub struct GenerateSynapseForest {
 
 impl GenerateSynapseForest {
     pub fn new(population: impl Into<String>, morphology: impl Into<PathBuf>) -> GenerateSynapseForest {
-        GenerateSynapseForest { architecture: None, population: population.into(), morphology: morphology.into(), morphology_sha256: String::new(), io: IoOptions::default() }
+        GenerateSynapseForest {
+            architecture: None,
+            population: population.into(),
+            morphology: morphology.into(),
+            morphology_sha256: String::new(),
+            io: IoOptions::default(),
+        }
     }
 
     pub fn uses(mut self, arch: &Launched<NetworkArchitecture>) -> Self {
@@ -72,9 +78,10 @@ impl Job for GenerateSynapseForest {
         let coords_file = ctx.input(&arch)?.join(architecture::OUTPUT);
         let tree = ctx.agree(miv_io::read_swc(&self.morphology).map_err(io_err))?;
         let out = create_with_types(&ctx.output(OUTPUT), &coords_file, comm)?;
-        let pop = ctx.agree(out.population(&self.population).map_err(|e| {
-            JobError::invalid(Self::KIND, "population", format!("`{}`: {e}", self.population))
-        }))?;
+        let pop = ctx.agree(
+            out.population(&self.population)
+                .map_err(|e| JobError::invalid(Self::KIND, "population", format!("`{}`: {e}", self.population))),
+        )?;
         ctx.progress(format_args!(
             "{}: {} points in {} sections copied to {} cells",
             self.population,
@@ -84,7 +91,8 @@ impl Job for GenerateSynapseForest {
         ));
         for block in self.io.blocks(pop.range()) {
             let gids = share(comm, &block);
-            out.append_trees(&self.population, gids.iter().map(|&g| (g, &tree)), &self.io.write_options()).map_err(io_err)?;
+            out.append_trees(&self.population, gids.iter().map(|&g| (g, &tree)), &self.io.write_options())
+                .map_err(io_err)?;
             ctx.checkpoint("block")?;
         }
         out.finish().map_err(io_err)?;

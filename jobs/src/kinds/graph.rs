@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{share, architecture, connections, create_with_types, distances, forest, io_err, synapses};
+use super::{architecture, connections, create_with_types, distances, forest, io_err, share, synapses};
 use crate::error::{JobError, Result};
 use crate::job::{load_job, Job, Launched, RunContext};
 use crate::kinds::forest::GenerateSynapseForest;
@@ -70,7 +70,8 @@ impl NeuroH5Graph {
         let mut arch = None;
         let mut dist = None;
         let (mut forests, mut syns, mut conns) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-        let dup = |what: &str, p: &str| JobError::invalid(Self::KIND, "uses", format!("two {what} jobs for population {p}"));
+        let dup =
+            |what: &str, p: &str| JobError::invalid(Self::KIND, "uses", format!("two {what} jobs for population {p}"));
         for u in &self.uses {
             let dir = ctx.input(u)?;
             match u.kind.as_str() {
@@ -98,7 +99,13 @@ impl NeuroH5Graph {
                 }
                 k if k == GenerateConnections::KIND => {
                     let c = load_job::<GenerateConnections>(&dir)?;
-                    let s = c.synapses_job.ok_or_else(|| JobError::invalid(Self::KIND, "uses", "a generate_connections job without its distribute_synapses job"))?;
+                    let s = c.synapses_job.ok_or_else(|| {
+                        JobError::invalid(
+                            Self::KIND,
+                            "uses",
+                            "a generate_connections job without its distribute_synapses job",
+                        )
+                    })?;
                     let p = load_job::<DistributeSynapses>(&ctx.input(&s)?)?.population;
                     if conns.insert(p.clone(), dir).is_some() {
                         return Err(dup("generate_connections", &p));
@@ -107,13 +114,25 @@ impl NeuroH5Graph {
                 other => return Err(JobError::invalid(Self::KIND, "uses", format!("cannot merge a `{other}` job"))),
             }
         }
-        let need = |x: Option<PathBuf>, what: &str| x.ok_or_else(|| JobError::invalid(Self::KIND, "uses", format!("needs a {what} job")));
+        let need = |x: Option<PathBuf>, what: &str| {
+            x.ok_or_else(|| JobError::invalid(Self::KIND, "uses", format!("needs a {what} job")))
+        };
         for p in forests.keys() {
             if !syns.contains_key(p) {
-                return Err(JobError::invalid(Self::KIND, "uses", format!("population {p} has a forest but no distribute_synapses job")));
+                return Err(JobError::invalid(
+                    Self::KIND,
+                    "uses",
+                    format!("population {p} has a forest but no distribute_synapses job"),
+                ));
             }
         }
-        Ok(Parts { architecture: need(arch, "network_architecture")?, distances: need(dist, "measure_distances")?, forests, synapses: syns, connections: conns })
+        Ok(Parts {
+            architecture: need(arch, "network_architecture")?,
+            distances: need(dist, "measure_distances")?,
+            forests,
+            synapses: syns,
+            connections: conns,
+        })
     }
 }
 
@@ -144,8 +163,14 @@ impl Job for NeuroH5Graph {
         // Which populations have coordinates and distances, from the jobs' configurations.
         let arch = load_job::<NetworkArchitecture>(&parts.architecture)?;
         let measured = load_job::<MeasureDistances>(&parts.distances)?;
-        let placed = |p: &str| arch.cell_distributions.contains_key(p) && arch.populations.as_ref().is_none_or(|s| s.iter().any(|x| x == p));
-        let distanced = |p: &str| measured.cell_distributions.contains_key(p) && measured.populations.as_ref().is_none_or(|s| s.iter().any(|x| x == p));
+        let placed = |p: &str| {
+            arch.cell_distributions.contains_key(p)
+                && arch.populations.as_ref().is_none_or(|s| s.iter().any(|x| x == p))
+        };
+        let distanced = |p: &str| {
+            measured.cell_distributions.contains_key(p)
+                && measured.populations.as_ref().is_none_or(|s| s.iter().any(|x| x == p))
+        };
         for pop in ranges.iter() {
             let name = pop.name.as_str();
             if placed(name) {
@@ -173,7 +198,8 @@ impl Job for NeuroH5Graph {
                 let gids = share(comm, &block);
                 let trees = fo.read_trees(pop, &Selection::Gids(&gids)).map_err(io_err)?;
                 cells.append_trees(pop, trees.iter().map(|(g, t)| (*g, t)), &opts).map_err(io_err)?;
-                let s = sy.read_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
+                let s =
+                    sy.read_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
                 cells.append_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &s, &opts).map_err(io_err)?;
                 ctx.checkpoint("cells block")?;
             }
@@ -189,8 +215,12 @@ impl Job for NeuroH5Graph {
                 let src_pop = conns.population(&src).map_err(io_err)?;
                 for block in self.io.blocks(p.range()) {
                     let gids = share(comm, &block);
-                    let e = f.read_projection(&src, &dst, &[SYNAPSES, CONNECTIONS], &Selection::Gids(&gids)).map_err(io_err)?;
-                    conns.append_projection(&copy_projection(&e, &src_pop, &p).map_err(io_err)?, &opts).map_err(io_err)?;
+                    let e = f
+                        .read_projection(&src, &dst, &[SYNAPSES, CONNECTIONS], &Selection::Gids(&gids))
+                        .map_err(io_err)?;
+                    conns
+                        .append_projection(&copy_projection(&e, &src_pop, &p).map_err(io_err)?, &opts)
+                        .map_err(io_err)?;
                 }
                 ctx.progress(format_args!("{src} -> {dst}: edges"));
             }
@@ -210,7 +240,11 @@ impl Job for NeuroH5Graph {
 
 /// A projection rebuilt edge by edge with its attributes set by name (`Synapses/syn_id` u32,
 /// `Connections/distance` f32), so the copy never depends on the order attributes were read in.
-fn copy_projection(e: &Projection, source: &miv_io::Population, destination: &miv_io::Population) -> miv_io::Result<Projection> {
+fn copy_projection(
+    e: &Projection,
+    source: &miv_io::Population,
+    destination: &miv_io::Population,
+) -> miv_io::Result<Projection> {
     let mut out = Projection::new(source, destination);
     let syn_id = e.attr::<u32>(SYNAPSES, SYN_ID).unwrap_or(&[]);
     let distance = e.attr::<f32>(CONNECTIONS, DISTANCE).unwrap_or(&[]);

@@ -31,13 +31,21 @@ impl H5Types {
         let mut rows: Vec<(&str, u16, u64)> = Vec::new();
         for (name, &index) in &self.population_definitions {
             let Some(layers) = self.cell_distributions.get(name) else {
-                return Err(JobError::invalid(Self::KIND, format!("population_definitions.{name}"), "population has no cell_distributions entry"));
+                return Err(JobError::invalid(
+                    Self::KIND,
+                    format!("population_definitions.{name}"),
+                    "population has no cell_distributions entry",
+                ));
             };
             rows.push((name, index, layers.values().map(|&c| c as u64).sum()));
         }
         for name in self.cell_distributions.keys() {
             if !self.population_definitions.contains_key(name) {
-                return Err(JobError::invalid(Self::KIND, format!("cell_distributions.{name}"), "population has no population_definitions entry"));
+                return Err(JobError::invalid(
+                    Self::KIND,
+                    format!("cell_distributions.{name}"),
+                    "population has no population_definitions entry",
+                ));
             }
         }
         PopulationRanges::from_counts(&rows).map_err(io_err)
@@ -49,7 +57,11 @@ impl H5Types {
         for (post, pres) in &self.projections {
             for pre in std::iter::once(post).chain(pres) {
                 if !self.population_definitions.contains_key(pre) {
-                    return Err(JobError::invalid(Self::KIND, format!("projections.{post}"), format!("population `{pre}` is not defined")));
+                    return Err(JobError::invalid(
+                        Self::KIND,
+                        format!("projections.{post}"),
+                        format!("population `{pre}` is not defined"),
+                    ));
                 }
             }
             out.extend(pres.iter().map(|pre| (pre.clone(), post.clone())));
@@ -66,7 +78,8 @@ impl Job for H5Types {
     }
 
     fn run(&self, ctx: &RunContext) -> Result<()> {
-        let types = ctx.agree((|| Ok(miv_io::H5Types { populations: self.ranges()?, projections: self.valid_projections()? }))())?;
+        let types = ctx
+            .agree((|| Ok(miv_io::H5Types { populations: self.ranges()?, projections: self.valid_projections()? }))())?;
         let f = NeuroH5File::create(ctx.output(OUTPUT), ctx.comm).map_err(io_err)?;
         f.write_h5types(&types).map_err(io_err)?;
         f.finish().map_err(io_err)?;

@@ -54,7 +54,12 @@ impl Default for IoOptions {
 
 impl IoOptions {
     pub(crate) fn write_options(&self) -> WriteOptions {
-        WriteOptions { io_size: self.io_size, chunk_size: self.chunk_size, value_chunk_size: self.value_chunk_size, ..WriteOptions::default() }
+        WriteOptions {
+            io_size: self.io_size,
+            chunk_size: self.chunk_size,
+            value_chunk_size: self.value_chunk_size,
+            ..WriteOptions::default()
+        }
     }
 
     /// Gid blocks of `write_size` cells covering `range`.
@@ -109,7 +114,11 @@ pub(crate) fn io_err(e: miv_io::IoError) -> JobError {
 }
 
 /// Create the job's output file holding a copy of the `/H5Types` of `types_file`.
-pub(crate) fn create_with_types<'c>(path: &std::path::Path, types_file: &std::path::Path, comm: &'c dyn miv_partition::Communicator) -> Result<NeuroH5File<'c>> {
+pub(crate) fn create_with_types<'c>(
+    path: &std::path::Path,
+    types_file: &std::path::Path,
+    comm: &'c dyn miv_partition::Communicator,
+) -> Result<NeuroH5File<'c>> {
     let types = {
         let f = NeuroH5File::open(types_file, comm).map_err(io_err)?;
         f.read_h5types().map_err(io_err)?

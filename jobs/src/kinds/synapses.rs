@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{share, create_with_types, forest, io_err, used, IoOptions};
+use super::{create_with_types, forest, io_err, share, used, IoOptions};
 use crate::algo::morphology::Morphology;
 use crate::algo::synapses::{distribute, DensityTable, SynapseSet};
 use crate::error::{JobError, Result};
@@ -41,7 +41,11 @@ pub struct DistributeSynapses {
 }
 
 impl DistributeSynapses {
-    pub fn new(population: impl Into<String>, cell_type: &CellType, layer_definitions: LayerDefinitions) -> DistributeSynapses {
+    pub fn new(
+        population: impl Into<String>,
+        cell_type: &CellType,
+        layer_definitions: LayerDefinitions,
+    ) -> DistributeSynapses {
         DistributeSynapses {
             forest: None,
             population: population.into(),
@@ -103,14 +107,18 @@ impl Job for DistributeSynapses {
         let comm = ctx.comm;
         let forest = used(&self.forest, Self::KIND, "generate_synapse_forest")?;
         let forest_file = ctx.input(&forest)?.join(forest::OUTPUT);
-        let table = ctx.agree(DensityTable::resolve(&self.density, &self.layer_definitions).map_err(|m| JobError::invalid(Self::KIND, "density", m)))?;
+        let table = ctx.agree(
+            DensityTable::resolve(&self.density, &self.layer_definitions)
+                .map_err(|m| JobError::invalid(Self::KIND, "density", m)),
+        )?;
         let out = create_with_types(&ctx.output(OUTPUT), &forest_file, comm)?;
         let input = NeuroH5File::open(&forest_file, comm).map_err(io_err)?;
         let pop = input.population(&self.population).map_err(io_err)?;
         let rule = self.rule();
         let mut cached: Option<(Tree, Morphology)> = None;
         let (mut cells_done, mut synapses) = (0u64, 0u64);
-        let (mut compute, mut read, mut write) = (std::time::Duration::ZERO, std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let (mut compute, mut read, mut write) =
+            (std::time::Duration::ZERO, std::time::Duration::ZERO, std::time::Duration::ZERO);
         for block in self.io.blocks(pop.range()) {
             let gids = share(comm, &block);
             let t0 = std::time::Instant::now();
@@ -120,17 +128,31 @@ impl Job for DistributeSynapses {
             let t0 = std::time::Instant::now();
             let local: Result<()> = (|| {
                 for gid in &gids {
-                    let tree = trees.get(gid).ok_or_else(|| JobError::Cell { population: self.population.clone(), gid: *gid, message: "no tree in the forest".into() })?;
+                    let tree = trees.get(gid).ok_or_else(|| JobError::Cell {
+                        population: self.population.clone(),
+                        gid: *gid,
+                        message: "no tree in the forest".into(),
+                    })?;
                     // Forest cells share one morphology: build sections once per distinct tree.
                     if cached.as_ref().is_none_or(|(t, _)| t != tree) {
-                        let m = Morphology::new(tree, rule).map_err(|message| JobError::Cell { population: self.population.clone(), gid: *gid, message })?;
+                        let m = Morphology::new(tree, rule).map_err(|message| JobError::Cell {
+                            population: self.population.clone(),
+                            gid: *gid,
+                            message,
+                        })?;
                         cached = Some((tree.clone(), m));
                     }
                     let m = &cached.as_ref().expect("set above").1;
                     let mut stream = Stream::new(self.seed, SYNAPSE_LOCATIONS, *gid);
-                    let s = distribute(m, &table, self.distribution, &mut stream).map_err(|message| JobError::Cell { population: self.population.clone(), gid: *gid, message })?;
+                    let s = distribute(m, &table, self.distribution, &mut stream).map_err(|message| {
+                        JobError::Cell { population: self.population.clone(), gid: *gid, message }
+                    })?;
                     if s.is_empty() {
-                        return Err(JobError::Cell { population: self.population.clone(), gid: *gid, message: "no synapses placed".into() });
+                        return Err(JobError::Cell {
+                            population: self.population.clone(),
+                            gid: *gid,
+                            message: "no synapses placed".into(),
+                        });
                     }
                     synapses += s.len() as u64;
                     push_synapses(&mut cells, *gid, &s).map_err(io_err)?;
@@ -140,7 +162,8 @@ impl Job for DistributeSynapses {
             compute += t0.elapsed();
             ctx.agree(local)?;
             let t0 = std::time::Instant::now();
-            out.append_cell_attributes(&self.population, SYNAPSE_ATTRIBUTES, &cells, &self.io.write_options()).map_err(io_err)?;
+            out.append_cell_attributes(&self.population, SYNAPSE_ATTRIBUTES, &cells, &self.io.write_options())
+                .map_err(io_err)?;
             write += t0.elapsed();
             cells_done += block.end - block.start;
             ctx.progress(format_args!("{}: {cells_done}/{} cells", self.population, pop.count));
@@ -153,7 +176,12 @@ impl Job for DistributeSynapses {
         ctx.record("compute_seconds", comm.allreduce_max(compute.as_secs_f64()));
         ctx.record("read_seconds", comm.allreduce_max(read.as_secs_f64()));
         ctx.record("write_seconds", comm.allreduce_max(write.as_secs_f64()));
-        ctx.progress(format_args!("{}: {} synapses ({:.1} per cell)", self.population, total[0], total[0] as f64 / pop.count.max(1) as f64));
+        ctx.progress(format_args!(
+            "{}: {} synapses ({:.1} per cell)",
+            self.population,
+            total[0],
+            total[0] as f64 / pop.count.max(1) as f64
+        ));
         out.finish().map_err(io_err)?;
         Ok(())
     }

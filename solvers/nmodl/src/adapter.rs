@@ -79,7 +79,9 @@ fn group_info(m: &Mechanism) -> (GroupInfo, Vec<usize>, Vec<usize>) {
         .ions
         .iter()
         .map(|ion| {
-            let has = |k: IonVarKind, w: bool| ion.fields.iter().any(|f| f.kind == k && (if w { f.written } else { f.gathered }));
+            let has = |k: IonVarKind, w: bool| {
+                ion.fields.iter().any(|f| f.kind == k && (if w { f.written } else { f.gathered }))
+            };
             let conc = |w: bool| has(IonVarKind::Inside, w) || has(IonVarKind::Outside, w);
             IonUse {
                 ion: ion.name.clone(),

@@ -48,20 +48,52 @@ pub struct Reactant {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
     Local(Vec<(String, Pos)>),
-    Assign { name: String, value: Expr },
+    Assign {
+        name: String,
+        value: Expr,
+    },
     /// `x' = f`
-    Derivative { state: String, order: u32, value: Expr },
+    Derivative {
+        state: String,
+        order: u32,
+        value: Expr,
+    },
     /// An expression evaluated for its side effects (a PROCEDURE or built-in call).
     Call(Expr),
-    If { cond: Expr, then: Vec<Stmt>, els: Option<Vec<Stmt>> },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        els: Option<Vec<Stmt>>,
+    },
     Block(Vec<Stmt>),
-    Solve { block: String, method: Option<String>, steadystate: Option<String> },
-    Table { names: Vec<(String, Pos)>, depend: Vec<(String, Pos)>, from: Expr, to: Expr, with: u32 },
+    Solve {
+        block: String,
+        method: Option<String>,
+        steadystate: Option<String>,
+    },
+    Table {
+        names: Vec<(String, Pos)>,
+        depend: Vec<(String, Pos)>,
+        from: Expr,
+        to: Expr,
+        with: u32,
+    },
     /// `~ A + 2 B <-> C (kf, kb)`
-    Reaction { lhs: Vec<Reactant>, rhs: Vec<Reactant>, kf: Expr, kb: Expr },
+    Reaction {
+        lhs: Vec<Reactant>,
+        rhs: Vec<Reactant>,
+        kf: Expr,
+        kb: Expr,
+    },
     /// `~ A << (flux)`
-    Flux { state: Reactant, flux: Expr },
-    Conserve { terms: Vec<Reactant>, value: Expr },
+    Flux {
+        state: Reactant,
+        flux: Expr,
+    },
+    Conserve {
+        terms: Vec<Reactant>,
+        value: Expr,
+    },
     Verbatim(String),
     /// `INITIAL { }` inside NET_RECEIVE.
     NetInitial(Vec<Stmt>),

@@ -15,8 +15,8 @@ use crate::verbatim::{classify, first_line, Verbatim};
 pub fn builtin_arity(name: &str) -> Option<Option<usize>> {
     Some(match name {
         "exp" | "log" | "log10" | "sqrt" | "fabs" | "sin" | "cos" | "tan" | "asin" | "acos" | "atan" | "sinh"
-        | "cosh" | "tanh" | "floor" | "ceil" | "erf" | "erfc" | "exprand" | "factorial" | "set_seed"
-        | "at_time" | "net_event" => Some(1),
+        | "cosh" | "tanh" | "floor" | "ceil" | "erf" | "erfc" | "exprand" | "factorial" | "set_seed" | "at_time"
+        | "net_event" => Some(1),
         "pow" | "atan2" | "fmod" | "fmin" | "fmax" | "normrand" | "net_send" => Some(2),
         "scop_random" => Some(0),
         "nrn_ghk" => Some(4),
@@ -129,10 +129,7 @@ impl<'a> Checker<'a> {
                 }
                 return Ok(id);
             }
-            return Err(self.src.semantic(
-                pos,
-                format!("'{name}' is declared twice (first at {})", self.vars[id].pos),
-            ));
+            return Err(self.src.semantic(pos, format!("'{name}' is declared twice (first at {})", self.vars[id].pos)));
         }
         let kind = Special::from_name(name).map_or(kind, VarKind::Special);
         let id = self.vars.len();
@@ -197,7 +194,9 @@ impl<'a> Checker<'a> {
                         if ions.iter().any(|(o, ..)| o.ion == u.ion) {
                             return Err(self.src.semantic(u.pos, format!("ion '{}' used twice in USEION", u.ion)));
                         }
-                        let classify_list = |list: &[(String, Pos)], write: bool| -> Result<Vec<(String, IonVarKind, Pos)>> {
+                        let classify_list = |list: &[(String, Pos)],
+                                             write: bool|
+                         -> Result<Vec<(String, IonVarKind, Pos)>> {
                             list.iter()
                                 .map(|(n, p)| match ion_var_kind(&u.ion, n) {
                                     Some(k) => Ok((n.clone(), k, *p)),
@@ -229,14 +228,15 @@ impl<'a> Checker<'a> {
                     NeuronStmt::Range(l) => self.range.extend(l.iter().map(|x| x.0.clone())),
                     NeuronStmt::Global(l) => self.global.extend(l.iter().map(|x| x.0.clone())),
                     NeuronStmt::Pointer(l) => {
-                        return Err(self.src.unsupported(
-                            l[0].1,
-                            "POINTER variables are not supported by miv's NMODL compiler",
-                        ))
+                        return Err(self
+                            .src
+                            .unsupported(l[0].1, "POINTER variables are not supported by miv's NMODL compiler"))
                     }
                     NeuronStmt::BbcorePointer(l) => opaque.extend(l.iter().cloned()),
                     NeuronStmt::External(l) => {
-                        return Err(self.src.unsupported(l[0].1, "EXTERNAL variables are not supported by miv's NMODL compiler"))
+                        return Err(self
+                            .src
+                            .unsupported(l[0].1, "EXTERNAL variables are not supported by miv's NMODL compiler"))
                     }
                     NeuronStmt::ThreadSafe => threadsafe = true,
                 }
@@ -356,10 +356,9 @@ impl<'a> Checker<'a> {
                 _ => continue,
             };
             if let Some(&old) = self.func_by_name.get(&p.name) {
-                return Err(self.src.semantic(
-                    p.pos,
-                    format!("'{}' is defined twice (first at {})", p.name, self.funcs[old].pos),
-                ));
+                return Err(self
+                    .src
+                    .semantic(p.pos, format!("'{}' is defined twice (first at {})", p.name, self.funcs[old].pos)));
             }
             if let Some(&v) = self.by_name.get(&p.name) {
                 if !matches!(self.vars[v].kind, VarKind::Special(_)) || self.vars[v].pos != Pos::default() {
@@ -651,7 +650,9 @@ impl<'a> Checker<'a> {
         let only_verbatim = func.body.iter().all(|s| matches!(s.kind, StmtKind::Verbatim(_)));
         if whole(&Verbatim::VectorElement) {
             if !only_verbatim || func.kind != FuncKind::Procedure {
-                return Err(self.src.unsupported(func.pos, "VecStim element() must be a PROCEDURE made only of its VERBATIM block"));
+                return Err(self
+                    .src
+                    .unsupported(func.pos, "VecStim element() must be a PROCEDURE made only of its VERBATIM block"));
             }
             for n in ["index", "etime"] {
                 if !self.by_name.contains_key(n) {
@@ -674,10 +675,16 @@ impl<'a> Checker<'a> {
         Ok(None)
     }
 
-    fn table_spec(&mut self, func: &Func, t: (Pos, Vec<(String, Pos)>, Vec<(String, Pos)>, Expr, Expr, u32)) -> Result<TableSpec> {
+    fn table_spec(
+        &mut self,
+        func: &Func,
+        t: (Pos, Vec<(String, Pos)>, Vec<(String, Pos)>, Expr, Expr, u32),
+    ) -> Result<TableSpec> {
         let (pos, names, depend, from, to, intervals) = t;
         if func.args.len() != 1 {
-            return Err(self.src.semantic(pos, format!("'{}' has a TABLE, so it must have exactly one argument", func.name)));
+            return Err(self
+                .src
+                .semantic(pos, format!("'{}' has a TABLE, so it must have exactly one argument", func.name)));
         }
         let mut name_ids = Vec::new();
         match func.kind {
@@ -688,14 +695,18 @@ impl<'a> Checker<'a> {
             }
             FuncKind::Procedure => {
                 if names.is_empty() {
-                    return Err(self.src.semantic(pos, "TABLE in a PROCEDURE needs the names of the variables it tabulates"));
+                    return Err(self
+                        .src
+                        .semantic(pos, "TABLE in a PROCEDURE needs the names of the variables it tabulates"));
                 }
                 for (n, p) in &names {
                     let Some(&id) = self.by_name.get(n) else {
                         return Err(self.src.semantic(*p, format!("undeclared name '{n}' in TABLE")));
                     };
                     if !matches!(self.vars[id].kind, VarKind::Assigned | VarKind::Parameter | VarKind::FileLocal) {
-                        return Err(self.src.semantic(*p, format!("TABLE cannot fill '{n}': only ASSIGNED or PARAMETER variables")));
+                        return Err(self
+                            .src
+                            .semantic(*p, format!("TABLE cannot fill '{n}': only ASSIGNED or PARAMETER variables")));
                     }
                     self.vars[id].written = true;
                     name_ids.push(id);
@@ -726,12 +737,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_recursion(&self) -> Result<()> {
-        fn visit(
-            c: &Checker,
-            f: &str,
-            stack: &mut Vec<String>,
-            done: &mut HashSet<String>,
-        ) -> Result<()> {
+        fn visit(c: &Checker, f: &str, stack: &mut Vec<String>, done: &mut HashSet<String>) -> Result<()> {
             if done.contains(f) {
                 return Ok(());
             }
@@ -797,7 +803,9 @@ impl<'a> Checker<'a> {
             VarKind::Special(Special::V) if self.ctx == Ctx::NetReceive => {
                 Err(self.src.unsupported(pos, "assigning v in NET_RECEIVE is not supported by miv's NMODL compiler"))
             }
-            VarKind::Special(_) => Err(self.src.semantic(pos, format!("cannot assign to '{n}': the simulator sets it"))),
+            VarKind::Special(_) => {
+                Err(self.src.semantic(pos, format!("cannot assign to '{n}': the simulator sets it")))
+            }
             _ => {
                 self.vars[id].written = true;
                 Ok(())
@@ -808,7 +816,9 @@ impl<'a> Checker<'a> {
     fn walk_expr(&mut self, e: &Expr) -> Result<()> {
         match e {
             Expr::Num(_) => Ok(()),
-            Expr::Str(_) => Err(self.src.semantic(Pos::default(), "a string is only allowed as printf's first argument")),
+            Expr::Str(_) => {
+                Err(self.src.semantic(Pos::default(), "a string is only allowed as printf's first argument"))
+            }
             Expr::Var(n, p) => self.check_read(n, *p),
             Expr::Neg(a) | Expr::Not(a) => self.walk_expr(a),
             Expr::Bin(_, a, b) => {
@@ -828,7 +838,13 @@ impl<'a> Checker<'a> {
                 if let Some(&f) = self.func_by_name.get(n) {
                     let func = &self.funcs[f];
                     if matches!(func.kind, FuncKind::Derivative | FuncKind::Kinetic) {
-                        return Err(self.src.semantic(*p, format!("'{n}' is a {} block; use it with SOLVE", if func.kind == FuncKind::Kinetic { "KINETIC" } else { "DERIVATIVE" })));
+                        return Err(self.src.semantic(
+                            *p,
+                            format!(
+                                "'{n}' is a {} block; use it with SOLVE",
+                                if func.kind == FuncKind::Kinetic { "KINETIC" } else { "DERIVATIVE" }
+                            ),
+                        ));
                     }
                     if func.builtin != Some(BuiltinProc::ApiOnly) && func.args.len() != args.len() {
                         return Err(self.src.semantic(
@@ -845,20 +861,18 @@ impl<'a> Checker<'a> {
                     Some(Some(k)) if k != args.len() => {
                         Err(self.src.semantic(*p, format!("'{n}' takes {k} argument(s), {} given", args.len())))
                     }
-                    Some(_) => {
-                        match n.as_str() {
-                            "net_send" if !matches!(self.ctx, Ctx::NetReceive | Ctx::Initial) => Err(self
-                                .src
-                                .semantic(*p, "net_send is only allowed directly in NET_RECEIVE or INITIAL")),
-                            "net_send" if self.ctx == Ctx::Initial && !self.has_net_receive => {
-                                Err(self.src.semantic(*p, "net_send needs a NET_RECEIVE block"))
-                            }
-                            "net_event" if self.ctx != Ctx::NetReceive => {
-                                Err(self.src.semantic(*p, "net_event is only allowed directly in NET_RECEIVE"))
-                            }
-                            _ => Ok(()),
+                    Some(_) => match n.as_str() {
+                        "net_send" if !matches!(self.ctx, Ctx::NetReceive | Ctx::Initial) => {
+                            Err(self.src.semantic(*p, "net_send is only allowed directly in NET_RECEIVE or INITIAL"))
                         }
-                    }
+                        "net_send" if self.ctx == Ctx::Initial && !self.has_net_receive => {
+                            Err(self.src.semantic(*p, "net_send needs a NET_RECEIVE block"))
+                        }
+                        "net_event" if self.ctx != Ctx::NetReceive => {
+                            Err(self.src.semantic(*p, "net_event is only allowed directly in NET_RECEIVE"))
+                        }
+                        _ => Ok(()),
+                    },
                     None => {
                         if n == "net_move" {
                             return Err(self.src.unsupported(*p, "net_move is not supported by miv's NMODL compiler"));
@@ -892,13 +906,20 @@ impl<'a> Checker<'a> {
                 }
                 StmtKind::Derivative { state, order, value } => {
                     if self.ctx != Ctx::Derivative {
-                        return Err(self.src.semantic(s.pos, format!("{state}' = ... is only allowed in a DERIVATIVE block")));
+                        return Err(self
+                            .src
+                            .semantic(s.pos, format!("{state}' = ... is only allowed in a DERIVATIVE block")));
                     }
                     if *order != 1 {
-                        return Err(self.src.unsupported(s.pos, "higher-order derivatives are not supported by miv's NMODL compiler"));
+                        return Err(self
+                            .src
+                            .unsupported(s.pos, "higher-order derivatives are not supported by miv's NMODL compiler"));
                     }
                     if self.in_branch > 0 {
-                        return Err(self.src.unsupported(s.pos, "derivative equations inside if/else are not supported by miv's NMODL compiler"));
+                        return Err(self.src.unsupported(
+                            s.pos,
+                            "derivative equations inside if/else are not supported by miv's NMODL compiler",
+                        ));
                     }
                     match self.by_name.get(state) {
                         Some(&id) if self.vars[id].kind == VarKind::State => {}
@@ -930,7 +951,9 @@ impl<'a> Checker<'a> {
                 }
                 StmtKind::Table { names, depend, from, to, with } => {
                     if !top || !matches!(self.ctx, Ctx::Function | Ctx::Procedure) {
-                        return Err(self.src.semantic(s.pos, "TABLE is only allowed in the body of a FUNCTION or PROCEDURE"));
+                        return Err(self
+                            .src
+                            .semantic(s.pos, "TABLE is only allowed in the body of a FUNCTION or PROCEDURE"));
                     }
                     if table.is_some() {
                         return Err(self.src.semantic(s.pos, "only one TABLE per FUNCTION or PROCEDURE"));
@@ -944,7 +967,9 @@ impl<'a> Checker<'a> {
                 StmtKind::Reaction { lhs, rhs, kf, kb } => {
                     self.kinetic_only(s.pos, "~ reactions")?;
                     if self.in_branch > 0 {
-                        return Err(self.src.unsupported(s.pos, "reactions inside if/else are not supported by miv's NMODL compiler"));
+                        return Err(self
+                            .src
+                            .unsupported(s.pos, "reactions inside if/else are not supported by miv's NMODL compiler"));
                     }
                     for r in lhs.iter().chain(rhs) {
                         self.check_read(&r.name, r.pos)?;
@@ -958,7 +983,9 @@ impl<'a> Checker<'a> {
                 StmtKind::Flux { state, flux } => {
                     self.kinetic_only(s.pos, "~ fluxes")?;
                     if !self.is_state(&state.name) {
-                        return Err(self.src.semantic(state.pos, format!("'{}' must be a STATE to receive a flux", state.name)));
+                        return Err(self
+                            .src
+                            .semantic(state.pos, format!("'{}' must be a STATE to receive a flux", state.name)));
                     }
                     self.walk_expr(flux)?;
                 }
@@ -966,7 +993,9 @@ impl<'a> Checker<'a> {
                     self.kinetic_only(s.pos, "CONSERVE")?;
                     for r in terms {
                         if !self.is_state(&r.name) {
-                            return Err(self.src.semantic(r.pos, format!("only STATE variables in CONSERVE; '{}' is not", r.name)));
+                            return Err(self
+                                .src
+                                .semantic(r.pos, format!("only STATE variables in CONSERVE; '{}' is not", r.name)));
                         }
                     }
                     self.walk_expr(value)?;
@@ -981,7 +1010,9 @@ impl<'a> Checker<'a> {
                             if !is_ion_read {
                                 return Err(self.src.semantic(
                                     s.pos,
-                                    format!("VERBATIM reads _ion_{n}, but '{n}' is not an ion variable of this mechanism"),
+                                    format!(
+                                        "VERBATIM reads _ion_{n}, but '{n}' is not an ion variable of this mechanism"
+                                    ),
                                 ));
                             }
                             self.vars[id.unwrap()].written = true;
@@ -997,7 +1028,9 @@ impl<'a> Checker<'a> {
                     self.verbatim.insert(s.pos, v.unwrap());
                 }
                 StmtKind::NetInitial(_) => {
-                    return Err(self.src.semantic(s.pos, "INITIAL inside a block is only allowed at the top of NET_RECEIVE"))
+                    return Err(self
+                        .src
+                        .semantic(s.pos, "INITIAL inside a block is only allowed at the top of NET_RECEIVE"))
                 }
             }
         }

@@ -99,7 +99,14 @@ impl Code {
         let len = bytes.len().max(1);
         // SAFETY: an anonymous private mapping; checked for failure below.
         let map = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if map == libc::MAP_FAILED {
             return None;
@@ -493,7 +500,12 @@ fn reads(op: &Op) -> Vec<Src> {
 
 fn writes(op: &Op) -> Option<u16> {
     match op {
-        Op::Load { dst, .. } | Op::Splat { dst, .. } | Op::Un { dst, .. } | Op::Bin { dst, .. } | Op::Select { dst, .. } | Op::Cnexp { dst, .. } => Some(*dst),
+        Op::Load { dst, .. }
+        | Op::Splat { dst, .. }
+        | Op::Un { dst, .. }
+        | Op::Bin { dst, .. }
+        | Op::Select { dst, .. }
+        | Op::Cnexp { dst, .. } => Some(*dst),
         _ => None,
     }
 }
@@ -666,7 +678,9 @@ impl<'p> Gen<'p> {
         for g in 0..G {
             let own = reuse.iter().map(|r| r[g]).find(|&i| match self.regs[i as usize].var {
                 Some(Var::Temp) => !taken.contains(&i),
-                Some(v @ Var::V(_, h)) => h as usize == g && self.next_use(Self::src_of(v).unwrap(), self.pos + 1) == usize::MAX,
+                Some(v @ Var::V(_, h)) => {
+                    h as usize == g && self.next_use(Self::src_of(v).unwrap(), self.pos + 1) == usize::MAX
+                }
                 _ => false,
             });
             let i = match own {
@@ -916,7 +930,24 @@ impl<'p> Gen<'p> {
 /// between random values of a few scales.
 #[cfg(test)]
 pub(crate) fn test_inputs(n: usize) -> Vec<f64> {
-    let special = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e300, 5e-324, 2.5, -2.5, 1.0, -1.0, 709.5, -745.0, 0.5, 3.0];
+    let special = [
+        0.0,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1e300,
+        -1e300,
+        5e-324,
+        2.5,
+        -2.5,
+        1.0,
+        -1.0,
+        709.5,
+        -745.0,
+        0.5,
+        3.0,
+    ];
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
     (0..n)
         .map(|i| {
@@ -951,7 +982,15 @@ mod tests {
         let mut data = input.to_vec();
         let mut rng = vec![Stream::default(); cap];
         let (mut events, mut args) = (Vec::new(), []);
-        let mut env = Env { data: &mut data, cap, tables: &[], rng: &mut rng, vectors: &[], args: &mut args, events: &mut events };
+        let mut env = Env {
+            data: &mut data,
+            cap,
+            tables: &[],
+            rng: &mut rng,
+            vectors: &[],
+            args: &mut args,
+            events: &mut events,
+        };
         let mut ws = Workspace::<LANES>::new();
         let mut q = p.clone();
         q.native = Native(isa.map(|isa| compile_for(p, isa).expect("compiles")));
@@ -967,7 +1006,12 @@ mod tests {
         for isa in available() {
             let b = run(p, &input, fields, Some(isa));
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                assert!(same(*x, *y), "{isa:?} {:?}: value {i} (input {}): vm {x:e}, native {y:e}", p.ops, input[i % (2 * LANES)]);
+                assert!(
+                    same(*x, *y),
+                    "{isa:?} {:?}: value {i} (input {}): vm {x:e}, native {y:e}",
+                    p.ops,
+                    input[i % (2 * LANES)]
+                );
             }
         }
     }
@@ -983,9 +1027,24 @@ mod tests {
             let ops = vec![Op::Load { dst: 0, field: 0 }, Op::Un { op, dst: 1, a: 0 }, Op::Store { field: 1, src: 1 }];
             same_bits(&program(ops, 2, vec![]), 2);
         }
-        let binary = [Bin::Add, Bin::Sub, Bin::Mul, Bin::Div, Bin::Lt, Bin::Le, Bin::Gt, Bin::Ge, Bin::Eq, Bin::Ne, Bin::And, Bin::Or];
+        let binary = [
+            Bin::Add,
+            Bin::Sub,
+            Bin::Mul,
+            Bin::Div,
+            Bin::Lt,
+            Bin::Le,
+            Bin::Gt,
+            Bin::Ge,
+            Bin::Eq,
+            Bin::Ne,
+            Bin::And,
+            Bin::Or,
+        ];
         for op in binary {
-            for (a, b) in [(Src::V(0), Src::V(1)), (Src::V(0), Src::S(0)), (Src::S(0), Src::V(1)), (Src::S(0), Src::S(1))] {
+            for (a, b) in
+                [(Src::V(0), Src::V(1)), (Src::V(0), Src::S(0)), (Src::S(0), Src::V(1)), (Src::S(0), Src::S(1))]
+            {
                 let ops = vec![
                     Op::Load { dst: 0, field: 0 },
                     Op::Load { dst: 1, field: 1 },

@@ -186,8 +186,7 @@ impl<'a> Lexer<'a> {
             }
         }
         let text = &self.src[start..self.i];
-        let value: f64 =
-            text.parse().map_err(|_| self.source.syntax(pos, format!("malformed number '{text}'")))?;
+        let value: f64 = text.parse().map_err(|_| self.source.syntax(pos, format!("malformed number '{text}'")))?;
         Ok(Tok::Number(value, integer))
     }
 }
@@ -355,7 +354,9 @@ mod tests {
 
     #[test]
     fn blocks_of_raw_text() {
-        let t = toks("TITLE hello world\nCOMMENT x = ( ENDCOMMENT VERBATIM\n#include <a.h>\nENDVERBATIM UNITSOFF <-> << <=");
+        let t = toks(
+            "TITLE hello world\nCOMMENT x = ( ENDCOMMENT VERBATIM\n#include <a.h>\nENDVERBATIM UNITSOFF <-> << <=",
+        );
         assert_eq!(t, vec![Tok::Verbatim("\n#include <a.h>\n".into()), Tok::React, Tok::LtLt, Tok::Le, Tok::Eof]);
     }
 

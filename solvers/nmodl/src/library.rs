@@ -66,10 +66,13 @@ impl Library {
 
     /// Compile every `.mod` file below `dir` and report each one (for `miv mech check`).
     pub fn check_dir(dir: &Path) -> Result<Vec<(PathBuf, Result<Mechanism>)>> {
-        Ok(mod_files(dir)?.into_iter().map(|p| {
-            let m = Mechanism::load(&p);
-            (p, m)
-        }).collect())
+        Ok(mod_files(dir)?
+            .into_iter()
+            .map(|p| {
+                let m = Mechanism::load(&p);
+                (p, m)
+            })
+            .collect())
     }
 
     pub fn insert(&mut self, m: Arc<Mechanism>) -> Result<()> {

@@ -221,24 +221,22 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         }
     }
     let mut warnings: Vec<String> = m.warnings.iter().map(|d| d.to_string()).collect();
-    let both = |which: &dyn Fn(&mut Lowerer) -> Result<()>, mode: Mode, warnings: &mut Vec<String>| -> Result<[Kernel; 2]> {
-        let mut out: [Kernel; 2] = Default::default();
-        for (k, usetable) in [false, true].into_iter().enumerate() {
-            let mut l = Lowerer::new(&m, &layout, file_source, mode, usetable, &table_of);
-            which(&mut l)?;
-            if usetable {
-                warnings.extend(l.warnings.iter().cloned());
+    let both =
+        |which: &dyn Fn(&mut Lowerer) -> Result<()>, mode: Mode, warnings: &mut Vec<String>| -> Result<[Kernel; 2]> {
+            let mut out: [Kernel; 2] = Default::default();
+            for (k, usetable) in [false, true].into_iter().enumerate() {
+                let mut l = Lowerer::new(&m, &layout, file_source, mode, usetable, &table_of);
+                which(&mut l)?;
+                if usetable {
+                    warnings.extend(l.warnings.iter().cloned());
+                }
+                out[k] = l.finish_raw()?;
             }
-            out[k] = l.finish_raw()?;
-        }
-        Ok(out)
-    };
+            Ok(out)
+        };
     let init = both(&|l| l.init_kernel(), Mode::Kernel, &mut warnings)?;
-    let current = if layout.current.is_some() {
-        Some(both(&|l| l.current_kernel(), Mode::Kernel, &mut warnings)?)
-    } else {
-        None
-    };
+    let current =
+        if layout.current.is_some() { Some(both(&|l| l.current_kernel(), Mode::Kernel, &mut warnings)?) } else { None };
     let state = both(&|l| l.state_kernel(), Mode::Kernel, &mut warnings)?;
     let net_receive = match &m.net_receive {
         Some(nr) => Some(both(&|l| l.net_kernel(&nr.body), Mode::NetReceive, &mut warnings)?),
@@ -709,7 +707,9 @@ impl<'m> Lowerer<'m> {
             Storage::Special(Special::Celsius) => self.input(Input::Celsius),
             Storage::Special(s) => {
                 if self.mode == Mode::TableBuilder {
-                    return Err(self.err(pos, format!("a TABLE body cannot read the per-instance value '{}'", var.name)));
+                    return Err(
+                        self.err(pos, format!("a TABLE body cannot read the per-instance value '{}'", var.name))
+                    );
                 }
                 let f = match s {
                     Special::V => self.layout.v,
@@ -1068,9 +1068,10 @@ impl<'m> Lowerer<'m> {
                 }
                 _ => {}
             },
-            StmtKind::Derivative { .. } | StmtKind::Reaction { .. } | StmtKind::Flux { .. } | StmtKind::Conserve { .. } => {
-                return Err(self.err(s.pos, "equation outside its DERIVATIVE/KINETIC block"))
-            }
+            StmtKind::Derivative { .. }
+            | StmtKind::Reaction { .. }
+            | StmtKind::Flux { .. }
+            | StmtKind::Conserve { .. } => return Err(self.err(s.pos, "equation outside its DERIVATIVE/KINETIC block")),
             StmtKind::Solve { .. } | StmtKind::NetInitial(_) => {
                 return Err(self.err(s.pos, "statement not allowed here"))
             }
@@ -1183,7 +1184,11 @@ impl<'m> Lowerer<'m> {
         r
     }
 
-    fn deriv_stmts(&mut self, body: &[Stmt], eqs: &mut Option<&mut dyn Iterator<Item = symbolic::Linear>>) -> Result<()> {
+    fn deriv_stmts(
+        &mut self,
+        body: &[Stmt],
+        eqs: &mut Option<&mut dyn Iterator<Item = symbolic::Linear>>,
+    ) -> Result<()> {
         self.scopes.push(HashMap::new());
         for s in body {
             match &s.kind {
@@ -1428,7 +1433,8 @@ impl<'m> Lowerer<'m> {
         let mut n_cons = 0;
         for s in &f.body {
             if let StmtKind::Conserve { terms, .. } = &s.kind {
-                let Some(r) = terms.iter().rev().map(|r| index[r.name.as_str()]).find(|&i| conserve_row[i].is_none()) else {
+                let Some(r) = terms.iter().rev().map(|r| index[r.name.as_str()]).find(|&i| conserve_row[i].is_none())
+                else {
                     return Err(self.err(s.pos, "more CONSERVE statements than states"));
                 };
                 conserve_row[r] = Some(n_cons);
@@ -1472,7 +1478,8 @@ impl<'m> Lowerer<'m> {
                             }
                             let c = self.konst(r.coef as f64);
                             let t = self.binop(Bin::Mul, c, net);
-                            rhs[i] = if j == 0 { self.binop(Bin::Sub, rhs[i], t) } else { self.binop(Bin::Add, rhs[i], t) };
+                            rhs[i] =
+                                if j == 0 { self.binop(Bin::Sub, rhs[i], t) } else { self.binop(Bin::Add, rhs[i], t) };
                         }
                     }
                     // Matrix: d(flux of side j)/d(state), as nocmodl's genmatterms.
@@ -1504,7 +1511,11 @@ impl<'m> Lowerer<'m> {
                                     }
                                     let e = &mut mat[row * n + col];
                                     let cur = *e;
-                                    *e = if j == j1 { self.binop(Bin::Add, cur, t) } else { self.binop(Bin::Sub, cur, t) };
+                                    *e = if j == j1 {
+                                        self.binop(Bin::Add, cur, t)
+                                    } else {
+                                        self.binop(Bin::Sub, cur, t)
+                                    };
                                 }
                             }
                         }
@@ -1724,13 +1735,18 @@ impl<'m> Lowerer<'m> {
         let mut inputs: Vec<(u32, Input)> = self.inputs.into_iter().map(|(i, k)| (k, i)).collect();
         inputs.sort_by_key(|x| x.0);
         Ok(Kernel {
-            program: Program { sops: self.sops, ops, n_regs, scalars: self.scalars, max_system: self.max_system, native: Default::default() },
+            program: Program {
+                sops: self.sops,
+                ops,
+                n_regs,
+                scalars: self.scalars,
+                max_system: self.max_system,
+                native: Default::default(),
+            },
             inputs,
         })
     }
-
 }
-
 
 /// Field names of a layout that a caller must fill before the kernels run (besides v).
 pub fn gathered_ion_fields(m: &Model) -> HashSet<VarId> {

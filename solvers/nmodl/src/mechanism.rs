@@ -170,7 +170,11 @@ impl Mechanism {
         let c = lower(model, &source)?;
         let info = describe(&c);
         let n_args = info.net_receive_args.unwrap_or(0);
-        let batch = c.kernels.net_receive.as_ref().and_then(|[a, b]| Some([EventBatch::new(a, n_args)?, EventBatch::new(b, n_args)?]));
+        let batch = c
+            .kernels
+            .net_receive
+            .as_ref()
+            .and_then(|[a, b]| Some([EventBatch::new(a, n_args)?, EventBatch::new(b, n_args)?]));
         Ok(Mechanism { c, info, batch })
     }
 
@@ -325,12 +329,8 @@ fn describe(c: &Compiled) -> MechanismInfo {
         units: v.units.clone(),
         per_instance: matches!(v.storage, Storage::Field(_)),
     };
-    let parameters = m
-        .vars
-        .iter()
-        .filter(|v| v.kind == VarKind::Parameter && v.ion.is_none() && visible(v))
-        .map(param)
-        .collect();
+    let parameters =
+        m.vars.iter().filter(|v| v.kind == VarKind::Parameter && v.ion.is_none() && visible(v)).map(param).collect();
     let assigned = m
         .vars
         .iter()
@@ -647,7 +647,12 @@ impl Instances {
         r.map_err(|f| self.failure(f))
     }
 
-    fn run_bulk(&mut self, which: fn(&Compiled) -> Option<&[Kernel; 2]>, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
+    fn run_bulk(
+        &mut self,
+        which: fn(&Compiled) -> Option<&[Kernel; 2]>,
+        ctx: &Context,
+        events: &mut Vec<Emitted>,
+    ) -> Result<()> {
         self.check_tables(ctx)?;
         let mut ws = std::mem::take(&mut self.ws);
         let r = self.launch(which, &mut ws, ctx, 0, self.len, &mut [], events);
@@ -674,7 +679,14 @@ impl Instances {
         self.run_bulk(|c| Some(&c.kernels.state), ctx, &mut none)
     }
 
-    fn run_one(&mut self, which: fn(&Compiled) -> Option<&[Kernel; 2]>, instance: usize, args: &mut [f64], t: f64, events: &mut Vec<Emitted>) -> Result<()> {
+    fn run_one(
+        &mut self,
+        which: fn(&Compiled) -> Option<&[Kernel; 2]>,
+        instance: usize,
+        args: &mut [f64],
+        t: f64,
+        events: &mut Vec<Emitted>,
+    ) -> Result<()> {
         let ctx = Context { t, dt: f64::NAN, celsius: f64::NAN, second_order: false };
         let mut ws = std::mem::take(&mut self.ws1);
         let r = self.launch(which, &mut ws, &ctx, instance, 1, args, events);
@@ -684,7 +696,14 @@ impl Instances {
 
     /// NET_RECEIVE for one event at time `t`: `weights` is the NetCon's weight vector (may be
     /// modified), `flag` 0 for NetCon events or the net_send flag for self-events.
-    pub fn net_receive(&mut self, instance: usize, weights: &mut [f64], flag: f64, t: f64, events: &mut Vec<Emitted>) -> Result<()> {
+    pub fn net_receive(
+        &mut self,
+        instance: usize,
+        weights: &mut [f64],
+        flag: f64,
+        t: f64,
+        events: &mut Vec<Emitted>,
+    ) -> Result<()> {
         let n = self.mech.info.net_receive_args.unwrap_or(0);
         let mut args = std::mem::take(&mut self.args);
         args.clear();
@@ -791,7 +810,8 @@ impl Instances {
         let ctx = Context { t: f64::NAN, dt: f64::NAN, celsius: f64::NAN, second_order: false };
         let mut ws = std::mem::take(&mut self.ws);
         let mut none = Vec::new();
-        let mut env = Env { data, cap, tables: &self.tables, rng: &mut [], vectors: &[], args: &mut [], events: &mut none };
+        let mut env =
+            Env { data, cap, tables: &self.tables, rng: &mut [], vectors: &[], args: &mut [], events: &mut none };
         let globals = &self.globals;
         let fill = |s: &mut [f64]| fill_inputs(&b.inputs, globals, &ctx, s);
         let r = vm::run(&b.program, &mut ws, &mut env, 0, n, &fill);
@@ -869,9 +889,8 @@ mod tests {
     #[test]
     fn simd_and_baseline_kernels_give_the_same_bits() {
         let hh = Library::standard().unwrap().get("hh").unwrap().clone();
-        let kadi = Arc::new(
-            Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap(),
-        );
+        let kadi =
+            Arc::new(Mechanism::compile(include_str!("../../../mechanisms/constructs/kadi.mod"), "kadi.mod").unwrap());
         let _switch = crate::vm::simd_switch_lock();
         for (m, table) in [(&hh, 0.0), (&hh, 1.0), (&kadi, 0.0)] {
             crate::vm::set_simd(false);
@@ -879,7 +898,14 @@ mod tests {
             crate::vm::set_simd(true);
             let simd = run_fields(m, table, 100, 200);
             if let Some(i) = (0..base.len()).find(|&i| base[i] != simd[i]) {
-                panic!("{} usetable {table}: field {} instance {}: {:e} vs {:e}", m.name(), m.c.layout.fields[i / 100].0, i % 100, f64::from_bits(base[i]), f64::from_bits(simd[i]));
+                panic!(
+                    "{} usetable {table}: field {} instance {}: {:e} vs {:e}",
+                    m.name(),
+                    m.c.layout.fields[i / 100].0,
+                    i % 100,
+                    f64::from_bits(base[i]),
+                    f64::from_bits(simd[i])
+                );
             }
         }
     }
@@ -904,7 +930,9 @@ mod tests {
         for m in &mechs {
             let k = &m.c.kernels;
             for (name, pair) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
-                for ((u, kernel), &isa) in pair.into_iter().flatten().enumerate().flat_map(|k| isas.iter().map(move |i| (k, i))) {
+                for ((u, kernel), &isa) in
+                    pair.into_iter().flatten().enumerate().flat_map(|k| isas.iter().map(move |i| (k, i)))
+                {
                     let Some(code) = crate::jit::compile_for(&kernel.program, isa) else { continue };
                     compiled.push(format!("{} {name}", m.name()));
                     let fields = m.c.layout.fields.len();
@@ -914,7 +942,15 @@ mod tests {
                         let mut data = input.clone();
                         let mut rng = vec![crate::rng::Stream::default(); cap];
                         let (mut events, mut args) = (Vec::new(), []);
-                        let mut env = Env { data: &mut data, cap, tables: &[], rng: &mut rng, vectors: &[], args: &mut args, events: &mut events };
+                        let mut env = Env {
+                            data: &mut data,
+                            cap,
+                            tables: &[],
+                            rng: &mut rng,
+                            vectors: &[],
+                            args: &mut args,
+                            events: &mut events,
+                        };
                         let mut p = kernel.program.clone();
                         p.native = crate::jit::Native(native.then(|| code.clone()));
                         let fill = |s: &mut [f64]| {
@@ -945,7 +981,9 @@ mod tests {
                 }
             }
         }
-        for k in ["hh init", "hh current", "hh state", "ExpSyn current", "ExpSyn state", "Exp2Syn current", "Exp2Syn state"] {
+        for k in
+            ["hh init", "hh current", "hh state", "ExpSyn current", "ExpSyn state", "Exp2Syn current", "Exp2Syn state"]
+        {
             assert!(compiled.iter().any(|c| c == k), "{k} has no native code");
         }
         assert!(compiled.len() >= 10 * isas.len(), "only {} kernels compiled", compiled.len());
@@ -999,7 +1037,8 @@ mod tests {
             for f in 0..m.c.layout.fields.len() {
                 assert_eq!(bits(one.column(f)), bits(all.column(f)), "{} field {f}", m.name());
             }
-            let before: Vec<f64> = (0..m.c.layout.fields.len()).flat_map(|f| m.instances(n).column(f).to_vec()).collect();
+            let before: Vec<f64> =
+                (0..m.c.layout.fields.len()).flat_map(|f| m.instances(n).column(f).to_vec()).collect();
             let after: Vec<f64> = (0..m.c.layout.fields.len()).flat_map(|f| all.column(f).to_vec()).collect();
             assert_ne!(bits(&before), bits(&after), "{}: the events changed nothing", m.name());
         }
@@ -1014,7 +1053,12 @@ impl Mechanism {
         let mut s = String::new();
         for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
             for (u, x) in kk.into_iter().flatten().enumerate() {
-                s += &format!("== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n", x.program.sops.len(), x.program.ops.len(), x.program.n_regs);
+                s += &format!(
+                    "== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n",
+                    x.program.sops.len(),
+                    x.program.ops.len(),
+                    x.program.n_regs
+                );
                 for op in &x.program.ops {
                     s += &format!("   {op:?}\n");
                 }

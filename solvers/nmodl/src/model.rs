@@ -108,7 +108,10 @@ pub enum Storage {
     /// A GLOBAL that the code assigns: kept per instance so vectorised execution stays exact for
     /// the usual pattern "compute a global, then use it in the same instance"; the global index
     /// holds the value set from outside, copied into every instance.
-    Shadow { field: usize, global: usize },
+    Shadow {
+        field: usize,
+        global: usize,
+    },
     Const(f64),
     Special(Special),
 }

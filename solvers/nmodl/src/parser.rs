@@ -595,7 +595,9 @@ impl<'a> Parser<'a> {
                 x as u32
             }
             Tok::Number(x, _) => {
-                return Err(self.source.syntax(pos, format!("stoichiometric coefficient {x}: expected an integer from 1 to 100")))
+                return Err(self
+                    .source
+                    .syntax(pos, format!("stoichiometric coefficient {x}: expected an integer from 1 to 100")))
             }
             _ => 1,
         };
@@ -740,9 +742,9 @@ impl<'a> Parser<'a> {
                     _ => Ok(Expr::Var(name, pos)),
                 }
             }
-            Tok::Prime(name, _) => {
-                Err(self.source.unsupported(pos, format!("reading the derivative {name}' in an expression is not supported")))
-            }
+            Tok::Prime(name, _) => Err(self
+                .source
+                .unsupported(pos, format!("reading the derivative {name}' in an expression is not supported"))),
             _ => Err(self.err_expected("an expression")),
         }
     }
@@ -769,7 +771,9 @@ mod tests {
 
     #[test]
     fn statements_without_separators() {
-        let m = p("PROCEDURE r(v) { ctau = 1/sum      cinf = alpha/sum\n TABLE a, b DEPEND dt FROM -100\nTO 100 WITH 200 }");
+        let m = p(
+            "PROCEDURE r(v) { ctau = 1/sum      cinf = alpha/sum\n TABLE a, b DEPEND dt FROM -100\nTO 100 WITH 200 }",
+        );
         let Item::Procedure(pr) = &m.items[0] else { panic!() };
         assert_eq!(pr.body.len(), 3);
         assert!(matches!(&pr.body[2].kind, StmtKind::Table { with: 200, .. }));
@@ -793,6 +797,9 @@ mod tests {
             perr("PROCEDURE f() {\n  WHILE (x < 1) { x = x + 1 }\n}"),
             "unsupported: t.mod:2:3: WHILE loops are not supported by miv's NMODL compiler"
         );
-        assert_eq!(perr("LINEAR x { }"), "unsupported: t.mod:1:1: LINEAR blocks are not supported by miv's NMODL compiler");
+        assert_eq!(
+            perr("LINEAR x { }"),
+            "unsupported: t.mod:1:1: LINEAR blocks are not supported by miv's NMODL compiler"
+        );
     }
 }

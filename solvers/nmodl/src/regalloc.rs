@@ -136,7 +136,13 @@ fn liveness(ops: &mut [Op], pos: &mut usize, ranges: &mut [Option<Range>], outer
                     record(r, false, ranges);
                 }
             }
-            for r in imp.states.iter_mut().chain(imp.saved.iter_mut()).chain(imp.resid.iter_mut()).chain(imp.matrix.iter_mut()) {
+            for r in imp
+                .states
+                .iter_mut()
+                .chain(imp.saved.iter_mut())
+                .chain(imp.resid.iter_mut())
+                .chain(imp.matrix.iter_mut())
+            {
                 record(r, true, ranges);
             }
             let start = p;
@@ -157,7 +163,13 @@ fn liveness(ops: &mut [Op], pos: &mut usize, ranges: &mut [Option<Range>], outer
             for inner in imp.program.iter_mut() {
                 visit_deep(inner, &mut extend);
             }
-            for r in imp.states.iter_mut().chain(imp.saved.iter_mut()).chain(imp.resid.iter_mut()).chain(imp.matrix.iter_mut()) {
+            for r in imp
+                .states
+                .iter_mut()
+                .chain(imp.saved.iter_mut())
+                .chain(imp.resid.iter_mut())
+                .chain(imp.matrix.iter_mut())
+            {
                 extend(r, false);
             }
         } else {
@@ -215,7 +227,13 @@ fn assign(ops: &mut [Op], pos: &mut usize, a: &mut Alloc) {
                     *r = a.get(*r);
                 }
             }
-            for r in imp.states.iter_mut().chain(imp.saved.iter_mut()).chain(imp.resid.iter_mut()).chain(imp.matrix.iter_mut()) {
+            for r in imp
+                .states
+                .iter_mut()
+                .chain(imp.saved.iter_mut())
+                .chain(imp.resid.iter_mut())
+                .chain(imp.matrix.iter_mut())
+            {
                 *r = a.get(*r);
             }
             a.release(p);
@@ -254,7 +272,17 @@ pub fn eliminate_dead(ops: &mut Vec<Op>) {
         }
         let before = ops.len();
         ops.retain_mut(|op| {
-            let pure = matches!(op, Op::Load { .. } | Op::Splat { .. } | Op::Un { .. } | Op::Bin { .. } | Op::Select { .. } | Op::Cnexp { .. } | Op::Table { .. } | Op::ArgLoad { .. });
+            let pure = matches!(
+                op,
+                Op::Load { .. }
+                    | Op::Splat { .. }
+                    | Op::Un { .. }
+                    | Op::Bin { .. }
+                    | Op::Select { .. }
+                    | Op::Cnexp { .. }
+                    | Op::Table { .. }
+                    | Op::ArgLoad { .. }
+            );
             if !pure {
                 return true;
             }

@@ -22,7 +22,8 @@ impl Stream {
     }
 
     fn next_u64(&mut self) -> u64 {
-        let k = (u64::from(self.key[0]) << 32 | u64::from(self.key[1])) ^ splitmix64(u64::from(self.key[2]) << 32 | u64::from(self.key[3]));
+        let k = (u64::from(self.key[0]) << 32 | u64::from(self.key[1]))
+            ^ splitmix64(u64::from(self.key[2]) << 32 | u64::from(self.key[3]));
         let x = splitmix64(splitmix64(k) ^ self.counter.wrapping_mul(0xD6E8_FEB8_6659_FD93));
         self.counter = self.counter.wrapping_add(1);
         x

@@ -63,8 +63,7 @@ fn has_word(code: &str, word: &str) -> bool {
 /// Classify a VERBATIM block; `None` when it is not one of the known uses.
 pub fn classify(text: &str) -> Option<Verbatim> {
     let code = strip_c_comments(text);
-    let statements: Vec<&str> =
-        code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let statements: Vec<&str> = code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     if statements.is_empty() || statements.iter().all(|l| *l == "return 0;") {
         return Some(Verbatim::Nothing);
     }

@@ -149,26 +149,87 @@ pub struct Implicit {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Load { dst: u16, field: u32 },
-    Store { field: u32, src: u16 },
-    Splat { dst: u16, src: u32 },
-    Un { op: Un, dst: u16, a: u16 },
-    Bin { op: Bin, dst: u16, a: Src, b: Src },
-    Select { dst: u16, c: Src, a: Src, b: Src },
+    Load {
+        dst: u16,
+        field: u32,
+    },
+    Store {
+        field: u32,
+        src: u16,
+    },
+    Splat {
+        dst: u16,
+        src: u32,
+    },
+    Un {
+        op: Un,
+        dst: u16,
+        a: u16,
+    },
+    Bin {
+        op: Bin,
+        dst: u16,
+        a: Src,
+        b: Src,
+    },
+    Select {
+        dst: u16,
+        c: Src,
+        a: Src,
+        b: Src,
+    },
     /// nocmodl's cnexp update of a state: `x + (1 - exp(dt*a))*(inf - x)`, `inf` = `-(b)/(a)`.
-    Cnexp { dst: u16, x: u16, a: Src, inf: Src, dt: u32 },
+    Cnexp {
+        dst: u16,
+        x: u16,
+        a: Src,
+        inf: Src,
+        dt: u32,
+    },
     /// NEURON's table lookup with linear interpolation, one output per tabulated variable.
-    Table { table: u32, x: Src, dst: Box<[u16]> },
-    Random { kind: RandKind, dst: u16, mask: Option<u16> },
-    SetSeed { seed: Src, mask: Option<u16> },
-    RestartRandom { mask: Option<u16> },
-    NetSend { delay: Src, flag: Src, mask: Option<u16> },
-    NetEvent { t: Src, mask: Option<u16> },
+    Table {
+        table: u32,
+        x: Src,
+        dst: Box<[u16]>,
+    },
+    Random {
+        kind: RandKind,
+        dst: u16,
+        mask: Option<u16>,
+    },
+    SetSeed {
+        seed: Src,
+        mask: Option<u16>,
+    },
+    RestartRandom {
+        mask: Option<u16>,
+    },
+    NetSend {
+        delay: Src,
+        flag: Src,
+        mask: Option<u16>,
+    },
+    NetEvent {
+        t: Src,
+        mask: Option<u16>,
+    },
     /// VecStim element(): `index`, `etime` in, updated values out.
-    VecElement { index: u16, etime: u16, index_out: u16, etime_out: u16, mask: Option<u16> },
+    VecElement {
+        index: u16,
+        etime: u16,
+        index_out: u16,
+        etime_out: u16,
+        mask: Option<u16>,
+    },
     /// NET_RECEIVE argument (weight vector entry or flag) in and out.
-    ArgLoad { dst: u16, arg: u16 },
-    ArgStore { arg: u16, src: u16 },
+    ArgLoad {
+        dst: u16,
+        arg: u16,
+    },
+    ArgStore {
+        arg: u16,
+        src: u16,
+    },
     Implicit(Box<Implicit>),
 }
 
@@ -268,7 +329,8 @@ pub fn run<const W: usize>(
             SOp::Un { op, dst, a } => ws.scal[dst as usize] = un(op, ws.scal[a as usize]),
             SOp::Bin { op, dst, a, b } => ws.scal[dst as usize] = bin(op, ws.scal[a as usize], ws.scal[b as usize]),
             SOp::Select { dst, c, a, b } => {
-                ws.scal[dst as usize] = if ws.scal[c as usize] != 0.0 { ws.scal[a as usize] } else { ws.scal[b as usize] }
+                ws.scal[dst as usize] =
+                    if ws.scal[c as usize] != 0.0 { ws.scal[a as usize] } else { ws.scal[b as usize] }
             }
         }
     }
@@ -297,7 +359,13 @@ pub fn run<const W: usize>(
 
 /// Run native code on instances `first..first+count`, rounded up to whole steps of its loop (the
 /// storage capacity is a multiple of [`LANES`], so the rounded range stays inside it).
-fn run_native<const W: usize>(code: &crate::jit::Code, ws: &mut Workspace<W>, env: &mut Env, first: usize, count: usize) {
+fn run_native<const W: usize>(
+    code: &crate::jit::Code,
+    ws: &mut Workspace<W>,
+    env: &mut Env,
+    first: usize,
+    count: usize,
+) {
     let step = code.step;
     let end = (first + count).div_ceil(step) * step;
     let fields = env.data.len() / env.cap.max(1);
@@ -417,9 +485,7 @@ fn exec_body<const W: usize>(ops: &[Op], c: &mut Chunk<W>, scratch: &mut [f64]) 
                     }
                     let s = &mut env.rng[base + l];
                     *o = match *kind {
-                        RandKind::Normal(m, sd) => {
-                            src(regs, scal, m)[l] + src(regs, scal, sd)[l] * s.normal()
-                        }
+                        RandKind::Normal(m, sd) => src(regs, scal, m)[l] + src(regs, scal, sd)[l] * s.normal(),
                         RandKind::Exponential(m) => s.exponential(src(regs, scal, m)[l]),
                         RandKind::Uniform => s.uniform(),
                     };

@@ -77,9 +77,14 @@ fn check_cable(ci: usize, cell: &CableCell, catalogue: &Catalogue) -> Result<(),
         }
     }
     let lookup = |name: &str, expected: MechanismKind, ctx: String| -> Result<&MechanismInfo, SolverError> {
-        let info = catalogue.get(name).ok_or_else(|| SolverError::UnknownMechanism { name: name.into(), context: ctx })?;
+        let info =
+            catalogue.get(name).ok_or_else(|| SolverError::UnknownMechanism { name: name.into(), context: ctx })?;
         if info.kind != expected {
-            return Err(SolverError::WrongKind { mechanism: name.into(), actual: info.kind.as_str(), expected: expected.as_str() });
+            return Err(SolverError::WrongKind {
+                mechanism: name.into(),
+                actual: info.kind.as_str(),
+                expected: expected.as_str(),
+            });
         }
         Ok(info)
     };
@@ -93,7 +98,12 @@ fn check_cable(ci: usize, cell: &CableCell, catalogue: &Catalogue) -> Result<(),
                 if vals.len() != cell.nseg[p.section] {
                     return Err(err_cell(
                         ci,
-                        format!("density placement {pi} ({}): {} per-segment values for nseg {}", p.mechanism, vals.len(), cell.nseg[p.section]),
+                        format!(
+                            "density placement {pi} ({}): {} per-segment values for nseg {}",
+                            p.mechanism,
+                            vals.len(),
+                            cell.nseg[p.section]
+                        ),
                     ));
                 }
             }
@@ -307,7 +317,15 @@ impl<'c> Builder<'c> {
                     params[*idx] = v.at(j as usize);
                 }
                 let local = (sn.first + j) as usize;
-                self.add_instance(k, map[local], 1.0, ci, Some((cell, p.section)), (comp.area[local], comp.diam[local]), &params);
+                self.add_instance(
+                    k,
+                    map[local],
+                    1.0,
+                    ci,
+                    Some((cell, p.section)),
+                    (comp.area[local], comp.diam[local]),
+                    &params,
+                );
             }
         }
         let t0 = self.targets.len() as u32;
@@ -329,7 +347,14 @@ impl<'c> Builder<'c> {
         let d0 = self.detectors.len() as u32;
         for (di, det) in cell.detectors.iter().enumerate() {
             let node = map[comp.node_at(det.location.section, det.location.x) as usize];
-            self.detectors.push(DetectorState { cell: ci as u32, source: di as u32, node, threshold: det.threshold, above: false, v_prev: 0.0 });
+            self.detectors.push(DetectorState {
+                cell: ci as u32,
+                source: di as u32,
+                node,
+                threshold: det.threshold,
+                above: false,
+                v_prev: 0.0,
+            });
         }
         self.cell_detectors.push(d0..self.detectors.len() as u32);
     }
@@ -341,7 +366,11 @@ impl<'c> Builder<'c> {
         })?;
         let info = self.catalogue.get(&cell.mechanism).unwrap().clone();
         if info.kind != MechanismKind::Artificial {
-            return Err(SolverError::WrongKind { mechanism: info.name.clone(), actual: info.kind.as_str(), expected: "artificial cell" });
+            return Err(SolverError::WrongKind {
+                mechanism: info.name.clone(),
+                actual: info.kind.as_str(),
+                expected: "artificial cell",
+            });
         }
         let mut params = info.defaults();
         for (idx, v) in resolve_params(&info, cell.params.iter().map(|(k, v)| (k, v)))? {
@@ -360,7 +389,11 @@ impl<'c> Builder<'c> {
     }
 }
 
-pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimOptions) -> Result<CellGroup, SolverError> {
+pub(super) fn build(
+    cells: &[CellDescription],
+    catalogue: &Catalogue,
+    opts: SimOptions,
+) -> Result<CellGroup, SolverError> {
     if !(opts.dt > 0.0 && opts.dt.is_finite()) {
         return Err(SolverError::Option(format!("dt must be positive, got {}", opts.dt)));
     }
@@ -459,7 +492,18 @@ pub(super) fn build(cells: &[CellDescription], catalogue: &Catalogue, opts: SimO
     }
 
     // Keep the mechanism types in use (or configured by a global), in catalogue order.
-    let Builder { mechs, mut ions, ion_styles, valence_error, targets, cell_targets, detectors, cell_detectors, mut owner, .. } = bld;
+    let Builder {
+        mechs,
+        mut ions,
+        ion_styles,
+        valence_error,
+        targets,
+        cell_targets,
+        detectors,
+        cell_detectors,
+        mut owner,
+        ..
+    } = bld;
     if let Some(e) = valence_error {
         return Err(e);
     }

@@ -120,12 +120,27 @@ pub enum Probe {
 /// What can be probed, in the terms of a cell description.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeSpec {
-    Voltage { cell: usize, location: Location },
-    MembraneCurrent { cell: usize, location: Location },
+    Voltage {
+        cell: usize,
+        location: Location,
+    },
+    MembraneCurrent {
+        cell: usize,
+        location: Location,
+    },
     /// Variable of a point process (by its target index within the cell) or of an artificial cell (target 0).
-    TargetState { cell: usize, target: usize, variable: String },
+    TargetState {
+        cell: usize,
+        target: usize,
+        variable: String,
+    },
     /// Variable of a density mechanism at the segment containing a location.
-    DensityState { cell: usize, location: Location, mechanism: String, variable: String },
+    DensityState {
+        cell: usize,
+        location: Location,
+        mechanism: String,
+        variable: String,
+    },
 }
 
 struct MechSlot {
@@ -307,7 +322,10 @@ impl CellGroup {
     /// are 0). `key` orders simultaneous events on one cell (give every connection a distinct key, e.g. from
     /// source gid and connection index, to make results independent of how cells are grouped).
     pub fn connect(&mut self, target: TargetId, weights: &[f64], key: u64) -> Result<ConnectionId, SolverError> {
-        let t = self.targets.get(target.0 as usize).ok_or_else(|| SolverError::Invalid(format!("no target {}", target.0)))?;
+        let t = self
+            .targets
+            .get(target.0 as usize)
+            .ok_or_else(|| SolverError::Invalid(format!("no target {}", target.0)))?;
         let slot = &self.mechs[t.mech as usize];
         let nw = slot.mech.info().weights;
         if nw == 0 {
@@ -350,19 +368,26 @@ impl CellGroup {
     /// Heap memory held by the group (bytes): node arrays, mechanisms, ions, connections, queue.
     pub fn heap_bytes(&self) -> usize {
         use crate::mechanism::vec_bytes as b;
-        let nodes = b(&self.v) + b(&self.rhs) + b(&self.d) + b(&self.d_static) + b(&self.a) + b(&self.b) + b(&self.parent);
+        let nodes =
+            b(&self.v) + b(&self.rhs) + b(&self.d) + b(&self.d_static) + b(&self.a) + b(&self.b) + b(&self.parent);
         let nodes = nodes + b(&self.area) + b(&self.node_map) + b(&self.cell_node_offset) + b(&self.sections);
         let nodes = nodes + b(&self.cell_section_offset) + b(&self.position) + b(&self.distance);
-        let imem = self.imem.as_ref().map_or(0, |m| {
-            b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value)
-        });
-        let mechs: usize = self.mechs.iter().map(|m| m.mech.heap_bytes() + b(&m.ion_ids)).sum::<usize>() + b(&self.mechs);
+        let imem = self
+            .imem
+            .as_ref()
+            .map_or(0, |m| b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value));
+        let mechs: usize =
+            self.mechs.iter().map(|m| m.mech.heap_bytes() + b(&m.ion_ids)).sum::<usize>() + b(&self.mechs);
         let ions: usize = self.ions.iter().map(|i| i.heap_bytes()).sum::<usize>()
             + self.ion_init.iter().map(|(e, ci, co)| b(e) + b(ci) + b(co)).sum::<usize>();
         let events = b(&self.targets) + b(&self.cell_targets) + b(&self.conn_target) + b(&self.conn_key);
         let events = events + b(&self.conn_weights) + b(&self.conn_offset);
-        let events = events + self.queue.heap_bytes() + b(&self.self_events) + b(&self.free_self_events) + b(&self.outbox.items);
-        let spikes = b(&self.detectors) + b(&self.cell_detectors) + self.owner.iter().map(b).sum::<usize>() + b(&self.pending_spikes);
+        let events =
+            events + self.queue.heap_bytes() + b(&self.self_events) + b(&self.free_self_events) + b(&self.outbox.items);
+        let spikes = b(&self.detectors)
+            + b(&self.cell_detectors)
+            + self.owner.iter().map(b).sum::<usize>()
+            + b(&self.pending_spikes);
         nodes + imem + mechs + ions + events + spikes
     }
 
@@ -411,13 +436,16 @@ impl CellGroup {
     /// Resolve a probe.
     pub fn probe(&self, spec: &ProbeSpec) -> Result<Probe, SolverError> {
         let node_of = |cell: usize, loc: &Location| -> Result<u32, SolverError> {
-            self.node_of(cell, loc).ok_or_else(|| err_cell(cell, format!("no node at section {} x {}", loc.section, loc.x)))
+            self.node_of(cell, loc)
+                .ok_or_else(|| err_cell(cell, format!("no node at section {} x {}", loc.section, loc.x)))
         };
         match spec {
             ProbeSpec::Voltage { cell, location } => Ok(Probe::Voltage { node: node_of(*cell, location)? }),
             ProbeSpec::MembraneCurrent { cell, location } => {
                 if self.imem.is_none() {
-                    return Err(SolverError::Option("membrane current probes need SimOptions::membrane_current".into()));
+                    return Err(SolverError::Option(
+                        "membrane current probes need SimOptions::membrane_current".into(),
+                    ));
                 }
                 Ok(Probe::MembraneCurrent { node: node_of(*cell, location)? })
             }
@@ -439,7 +467,10 @@ impl CellGroup {
                     .ok_or_else(|| err_cell(*cell, format!("no mechanism {mechanism:?} in this group")))?;
                 let m = &self.mechs[slot].mech;
                 let instance = (0..m.len()).find(|&i| m.instance_node(i) == node).ok_or_else(|| {
-                    err_cell(*cell, format!("{mechanism} is not inserted at section {} x {}", location.section, location.x))
+                    err_cell(
+                        *cell,
+                        format!("{mechanism} is not inserted at section {} x {}", location.section, location.x),
+                    )
                 })?;
                 let info = self.mechs[slot].mech.info();
                 let index = info
@@ -533,7 +564,8 @@ impl CellGroup {
             let t = self.targets[self.conn_target[c] as usize];
             let r = self.weights_range(c as u32);
             let m = &mut self.mechs[t.mech as usize].mech;
-            m.init_weights(t.instance as usize, &mut self.conn_weights[r]).map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
+            m.init_weights(t.instance as usize, &mut self.conn_weights[r])
+                .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
         }
         self.deliver(0.0, true)?;
         self.evaluate_currents(0.0)?;

@@ -2,7 +2,7 @@
 //! `VecStim` (vecevent.mod: plays a vector of spike times). They have no node; they act through self-events
 //! and `net_event`, with NEURON's NET_RECEIVE logic.
 
-use super::{Columns, Cx, KernelResult, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, EventCx, KernelResult, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 
 fn artificial_info(name: &str, params: Vec<ParamSpec>, states: &[&str]) -> MechanismInfo {
     MechanismInfo {
@@ -217,7 +217,12 @@ impl Mechanism for VecStim {
             return Err(format!("spike time {k} is {} (times must be finite and >= 0)", values[k]));
         }
         if let Some(k) = values.windows(2).position(|w| w[1] < w[0]) {
-            return Err(format!("spike times must be sorted: element {} ({}) < element {k} ({})", k + 1, values[k + 1], values[k]));
+            return Err(format!(
+                "spike times must be sorted: element {} ({}) < element {k} ({})",
+                k + 1,
+                values[k + 1],
+                values[k]
+            ));
         }
         self.times[instance] = values.to_vec();
         Ok(())

@@ -1,7 +1,7 @@
 //! Density mechanisms: `pas` and `hh` as NEURON ships them (passive.mod, hh.mod). Currents and their
 //! conductances are computed the way nocmodl's `nrn_cur` does: i(v) and i(v + 0.001), g = di / 0.001.
 
-use super::{Columns, Cx, KernelResult, IonUse, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, IonUse, KernelResult, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 use crate::fastmath;
 
 /// NEURON's numerical derivative step (mV) in `nrn_cur`.

@@ -506,7 +506,10 @@ impl Sites {
         self.ions.iter_mut().for_each(Vec::shrink_to_fit);
     }
     pub fn heap_bytes(&self) -> usize {
-        vec_bytes(&self.node) + vec_bytes(&self.scale) + vec_bytes(&self.max_ion) + self.ions.iter().map(vec_bytes).sum::<usize>()
+        vec_bytes(&self.node)
+            + vec_bytes(&self.scale)
+            + vec_bytes(&self.max_ion)
+            + self.ions.iter().map(vec_bytes).sum::<usize>()
     }
     /// Largest ion instance index of the k-th ion (0 when empty).
     pub fn max_ion(&self, k: usize) -> usize {

@@ -3,7 +3,7 @@
 //! Currents are in nA and are scaled to the node by `Site::scale` (100 / area).
 
 use super::density::DV;
-use super::{Columns, Cx, KernelResult, EventCx, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use super::{Columns, Cx, EventCx, KernelResult, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
 
 fn point_info(name: &str, params: Vec<ParamSpec>, states: &[&str], electrode: bool, weights: usize) -> MechanismInfo {
     MechanismInfo {
@@ -30,8 +30,14 @@ pub struct IClamp {
 
 impl Default for IClamp {
     fn default() -> IClamp {
-        let params = vec![ParamSpec::new("del", 0.0, "ms"), ParamSpec::new("dur", 0.0, "ms"), ParamSpec::new("amp", 0.0, "nA")];
-        IClamp { info: point_info("IClamp", params, &["i"], true, 0), sites: Sites::scaled(), p: Columns::new(3), i: vec![] }
+        let params =
+            vec![ParamSpec::new("del", 0.0, "ms"), ParamSpec::new("dur", 0.0, "ms"), ParamSpec::new("amp", 0.0, "nA")];
+        IClamp {
+            info: point_info("IClamp", params, &["i"], true, 0),
+            sites: Sites::scaled(),
+            p: Columns::new(3),
+            i: vec![],
+        }
     }
 }
 
@@ -176,7 +182,8 @@ pub struct Exp2Syn {
 
 impl Default for Exp2Syn {
     fn default() -> Exp2Syn {
-        let params = vec![ParamSpec::new("tau1", 0.1, "ms"), ParamSpec::new("tau2", 10.0, "ms"), ParamSpec::new("e", 0.0, "mV")];
+        let params =
+            vec![ParamSpec::new("tau1", 0.1, "ms"), ParamSpec::new("tau2", 10.0, "ms"), ParamSpec::new("e", 0.0, "mV")];
         Exp2Syn {
             info: point_info("Exp2Syn", params, &["A", "B", "g", "i", "factor"], false, 1),
             sites: Sites::scaled(),

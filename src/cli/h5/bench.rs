@@ -146,7 +146,8 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
     let dir = a.dir.clone().unwrap_or_else(std::env::temp_dir);
     let path = dir.join(format!("miv-bench-io-{}.h5", comm.broadcast(0, &[std::process::id() as u64])[0]));
     let per = (a.edges / a.destinations.max(1)).max(1);
-    let pops = PopulationRanges::from_counts(&[("SRC", 0, a.destinations), ("DST", 1, a.destinations)]).map_err(io_err)?;
+    let pops =
+        PopulationRanges::from_counts(&[("SRC", 0, a.destinations), ("DST", 1, a.destinations)]).map_err(io_err)?;
     let types = H5Types { populations: pops.clone(), projections: vec![("SRC".into(), "DST".into())] };
     let (src, dst) = (pops.get("SRC").expect("SRC").clone(), pops.get("DST").expect("DST").clone());
     let assignment = Assignment::round_robin(comm.size());
@@ -158,7 +159,9 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
         let sources: Vec<u64> = (0..per).map(|_| src.start + r.below(src.count)).collect();
         p.push(g, &sources).map_err(io_err)?;
         p.attr_mut::<u32>("Synapses", "syn_id").map_err(io_err)?.extend((0..per).map(|i| i as u32));
-        p.attr_mut::<f32>("Connections", "distance").map_err(io_err)?.extend((0..per).map(|_| r.uniform() as f32 * 500.0));
+        p.attr_mut::<f32>("Connections", "distance")
+            .map_err(io_err)?
+            .extend((0..per).map(|_| r.uniform() as f32 * 500.0));
     }
     let total_edges = per * a.destinations;
     let opts = WriteOptions { value_chunk_size: a.chunk, chunk_size: a.chunk, ..WriteOptions::default() };
@@ -245,14 +248,33 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
         let ratio = |h: f64, t: f64| if with_h5py && h.is_finite() { format!("{:.2}", h / t) } else { "-".to_string() };
         println!("projection: {total_edges} edges, {} destinations, 2 edge attribute namespaces, {:.1} MB of pointer/index/attribute data, value chunk {}", a.destinations, mb, a.chunk);
         println!("h5py (n): {} h5py process(es), one per rank, each reading its contiguous share at the same time; h5py (1): one process reading whole datasets while the other ranks sleep", comm.size());
-        println!("{:<28} {:>5} {:>9} {:>10} {:>14} {:>11} {:>11}", "operation", "ranks", "seconds", "MB/s", "edges/s", "vs h5py(n)", "vs h5py(1)");
+        println!(
+            "{:<28} {:>5} {:>9} {:>10} {:>14} {:>11} {:>11}",
+            "operation", "ranks", "seconds", "MB/s", "edges/s", "vs h5py(n)", "vs h5py(1)"
+        );
         for (label, n, t) in &rows {
-            let (rn, r1) = if label.starts_with("read") { (ratio(h5py_share, *t), ratio(h5py_whole, *t)) } else { ("-".into(), "-".into()) };
-            println!("{label:<28} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {rn:>11} {r1:>11}", mb / t, total_edges as f64 / t);
+            let (rn, r1) = if label.starts_with("read") {
+                (ratio(h5py_share, *t), ratio(h5py_whole, *t))
+            } else {
+                ("-".into(), "-".into())
+            };
+            println!(
+                "{label:<28} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {rn:>11} {r1:>11}",
+                mb / t,
+                total_edges as f64 / t
+            );
         }
         if with_h5py {
-            for (label, n, t) in [("h5py (n), shares", comm.size(), h5py_share), ("h5py (1), whole datasets", 1, h5py_whole)] {
-                println!("{label:<28} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {:>11} {:>11}", mb / t, total_edges as f64 / t, "", "");
+            for (label, n, t) in
+                [("h5py (n), shares", comm.size(), h5py_share), ("h5py (1), whole datasets", 1, h5py_whole)]
+            {
+                println!(
+                    "{label:<28} {n:>5} {t:>9.3} {:>10.0} {:>14.3e} {:>11} {:>11}",
+                    mb / t,
+                    total_edges as f64 / t,
+                    "",
+                    ""
+                );
             }
         } else {
             println!("h5py: not measured (no .venv-test/bin/python with h5py on every rank; pass --python)");

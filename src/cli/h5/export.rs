@@ -78,7 +78,8 @@ pub fn run(comm: &dyn Communicator, file: &Path, mode: ReadMode, io_size: usize)
         }
         prjs.insert(format!("{src}:{dst}"), json!({"dtypes": dtypes, "edges": edges}));
     }
-    let pops: Map<String, Value> = types.populations.iter().map(|p| (p.name.clone(), json!([p.start, p.count]))).collect();
+    let pops: Map<String, Value> =
+        types.populations.iter().map(|p| (p.name.clone(), json!([p.start, p.count]))).collect();
     let line = json!({
         "rank": comm.rank(), "size": comm.size(), "population_ranges": pops,
         "valid_projections": types.projections, "cell_attributes": cells, "trees": trees, "projections": prjs,

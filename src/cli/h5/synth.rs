@@ -12,7 +12,12 @@ pub const MIXED: &str = "Mixed";
 pub const EMPTY: &str = "Empty";
 pub const COORDS: &str = "Generated Coordinates";
 /// HDF5 attributes set on PYR's `Arc Distances`.
-pub const REFERENCES: [(&str, f64); 4] = [("Reference U Min", -500.0), ("Reference U Max", 500.0), ("Reference V Min", -480.25), ("Reference V Max", 519.75)];
+pub const REFERENCES: [(&str, f64); 4] = [
+    ("Reference U Min", -500.0),
+    ("Reference U Max", 500.0),
+    ("Reference V Min", -480.25),
+    ("Reference V Max", 519.75),
+];
 
 /// The generator stream of (seed, purpose, gid).
 pub fn stream(seed: u64, purpose: &str, gid: u64) -> Stream {
@@ -20,8 +25,13 @@ pub fn stream(seed: u64, purpose: &str, gid: u64) -> Stream {
 }
 
 pub fn types() -> H5Types {
-    let populations = PopulationRanges::from_counts(&[("STIM", 0, 37), ("PYR", 100, 53), ("OLM", 102, 11), ("GC", 103, 1000)]).expect("populations");
-    let projections = [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM"), ("STIM", "GC")].iter().map(|(s, d)| (s.to_string(), d.to_string())).collect();
+    let populations =
+        PopulationRanges::from_counts(&[("STIM", 0, 37), ("PYR", 100, 53), ("OLM", 102, 11), ("GC", 103, 1000)])
+            .expect("populations");
+    let projections = [("STIM", "PYR"), ("PYR", "PYR"), ("OLM", "PYR"), ("PYR", "OLM"), ("STIM", "GC")]
+        .iter()
+        .map(|(s, d)| (s.to_string(), d.to_string()))
+        .collect();
     H5Types { populations, projections }
 }
 
@@ -85,7 +95,13 @@ pub fn tree(seed: u64, gid: u64) -> Tree {
 }
 
 /// The edges of destination `dst` in projection `src -> dst`: (source gids, syn_id, distance, extra).
-pub fn edges(seed: u64, source: &str, destination: &str, src_range: std::ops::Range<u64>, dst: u64) -> (Vec<u64>, Vec<u32>, Vec<f32>, Vec<i16>) {
+pub fn edges(
+    seed: u64,
+    source: &str,
+    destination: &str,
+    src_range: std::ops::Range<u64>,
+    dst: u64,
+) -> (Vec<u64>, Vec<u32>, Vec<f32>, Vec<i16>) {
     let mut g = stream(seed, &format!("edges {source} {destination}"), dst);
     let k = g.below(6) as usize;
     let n = src_range.end - src_range.start;
@@ -129,7 +145,13 @@ pub fn trees(seed: u64, gids: impl Iterator<Item = u64>) -> BTreeMap<u64, Tree> 
     gids.map(|g| (g, tree(seed, g))).collect()
 }
 
-pub fn projection(seed: u64, ranges: &PopulationRanges, source: &str, destination: &str, dsts: impl Iterator<Item = u64>) -> Result<Projection> {
+pub fn projection(
+    seed: u64,
+    ranges: &PopulationRanges,
+    source: &str,
+    destination: &str,
+    dsts: impl Iterator<Item = u64>,
+) -> Result<Projection> {
     let s = ranges.get(source).expect("source");
     let d = ranges.get(destination).expect("destination");
     let mut p = Projection::new(s, d);
