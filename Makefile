@@ -6,7 +6,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: setup run test build bench
+.PHONY: setup run test lint build bench
 
 setup:
 	scripts/setup --python
@@ -18,8 +18,14 @@ build: setup
 run: build
 	mpirun -n $(RANKS) target/release/miv run examples/rc-network/experiment.yaml
 
-# Every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used).
-test: setup
+# Formatting and lints: rustfmt.toml and the workspace's [workspace.lints]; any warning fails.
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --release -- -D warnings
+	cargo clippy --workspace --all-targets --release --no-default-features -- -D warnings
+
+# Lints, then every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used).
+test: lint
 	cargo test --workspace --release
 	cargo test --workspace --release --no-default-features
 

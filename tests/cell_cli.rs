@@ -1,5 +1,5 @@
 //! `miv cell` end to end: the example models of examples/cells run through the binary and are compared with
-//! the NEURON 9.0.2 reference data (../shared/reference); invalid models are rejected naming the YAML key.
+//! the NEURON 9.0.2 reference data (tests/reference/neuron-arbor); invalid models are rejected naming the YAML key.
 
 mod common;
 
@@ -224,11 +224,8 @@ fn invalid_models_are_rejected_naming_the_key() {
 #[test]
 fn swc_morphologies_match_neuron() {
     for (cell, vb) in [("PVBC", "apical[0](1)"), ("OLM", "axon[0](1)"), ("PYR", "apical[0](1)")] {
-        let swc = common::shared_dir().join("morphology").join(format!("{cell}.swc"));
-        let yaml = variant(
-            "pvbc_swc.yaml",
-            &[("../../../shared/morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)],
-        );
+        let swc = common::morphology_dir().join(format!("{cell}.swc"));
+        let yaml = variant("pvbc_swc.yaml", &[("../morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)]);
         let dir = scratch(&format!("cell_cli_swc_{cell}"));
         std::fs::write(dir.join("model.yaml"), yaml).unwrap();
         let out = dir.join("out");

@@ -1,4 +1,4 @@
-//! Single-cell numerics through the solvers library, against NEURON 9.0.2 (../shared/reference).
+//! Single-cell numerics through the solvers library, against NEURON 9.0.2 (tests/reference/neuron-arbor).
 
 mod common;
 

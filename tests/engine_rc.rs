@@ -30,12 +30,9 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
     // The morphologies are referenced relative to the example's place in the repository.
     let net = dir.join("network.yaml");
     let text = std::fs::read_to_string(&net).unwrap();
-    let shared = shared_dir().join("morphology");
-    std::fs::write(
-        &net,
-        text.replace("morphology: ../../../shared/morphology", &format!("morphology: {}", shared.display())),
-    )
-    .unwrap();
+    let morph = morphology_dir();
+    std::fs::write(&net, text.replace("morphology: ../morphology", &format!("morphology: {}", morph.display())))
+        .unwrap();
     let exp = dir.join("experiment.yaml");
     let text = std::fs::read_to_string(&exp).unwrap();
     assert!(text.contains("t_end: 500"));

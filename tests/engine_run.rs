@@ -90,7 +90,7 @@ fn h5_dump(path: &Path) -> String {
 
 #[test]
 fn busyring_fires_as_neuron_counts() {
-    // ../shared/reference/README.md: every cell fires 2 or 3 times; 2700 spikes for N = 1000. At N = 200 the
+    // `tests/reference/neuron-arbor/README.md`: every cell fires 2 or 3 times; 2700 spikes for N = 1000. At N = 200 the
     // same rule (kicked cells and the ring) gives 540 = 2.7 per cell.
     let exp = gen("busyring", &["gen", "busyring", "--n", "1000"]);
     let o = miv(&["run", exp.to_str().unwrap(), "--json"]).expect_ok("busyring");

@@ -100,7 +100,7 @@ fn import_swc_stores_a_tree_for_one_gid_or_the_whole_population() {
     let dir = scratch("io_cli_swc");
     let a7 = dir.join("a7.h5");
     write_a7(&a7);
-    let swc = shared_dir().join("morphology/PVBC.swc");
+    let swc = morphology_dir().join("PVBC.swc");
     let one = dir.join("one.h5");
     miv(&[
         "h5",

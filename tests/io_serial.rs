@@ -219,8 +219,8 @@ fn trees_from_swc_roundtrip_and_keep_their_topology() {
     let dir = scratch("io_trees");
     let comm = SerialComm;
     let path = dir.join("forest.h5");
-    let pyr = miv::io::read_swc(common::shared_dir().join("morphology/PYR.swc")).unwrap();
-    let olm = miv::io::read_swc(common::shared_dir().join("morphology/OLM.swc")).unwrap();
+    let pyr = miv::io::read_swc(common::morphology_dir().join("PYR.swc")).unwrap();
+    let olm = miv::io::read_swc(common::morphology_dir().join("OLM.swc")).unwrap();
     let f = NeuroH5File::create(&path, &comm).unwrap();
     f.write_h5types(&types3()).unwrap();
     f.append_trees("P", [(3u64, &pyr), (5, &olm)], &WriteOptions::default()).unwrap();

@@ -1,5 +1,5 @@
 //! The standard mechanisms compiled from their `.mod` sources (mechanisms/standard), run in cell groups
-//! through the NMODL adapter: against NEURON 9.0.2 (../shared/reference) and against the hand-written
+//! through the NMODL adapter: against NEURON 9.0.2 (tests/reference/neuron-arbor) and against the hand-written
 //! kernels of the solvers crate.
 
 mod common;

@@ -1,5 +1,5 @@
 //! MiV's three cell templates as transcribed in `examples/rc-network/templates-miv`, built the way the network
-//! engine builds cells (template applied to the SWC morphology of `../shared/morphology`) with MiV-Simulator-
+//! engine builds cells (template applied to the SWC morphology of `examples/morphology`) with MiV-Simulator-
 //! Cases' own mechanisms. Local only: MIV_CASES_MECHANISMS names the Cases' `3-interface-api/simulation/
 //! mechanisms` folder (not in this repository); without it the test only says it was skipped.
 //!
@@ -31,8 +31,7 @@ fn location(cell: &CableCell, at: &str) -> Location {
 fn build(cell: &str, template: &str, catalogue: &Catalogue) -> (CableCell, f64) {
     let t =
         CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template).expect("template");
-    let tree =
-        miv_io::swc::read_swc(&common::shared_dir().join("morphology").join(format!("{cell}.swc"))).expect("swc");
+    let tree = miv_io::swc::read_swc(common::morphology_dir().join(format!("{cell}.swc"))).expect("swc");
     let (c, _) = t.build(morphology_from_tree(&tree).expect("sections"), catalogue).expect("build");
     (c, t.celsius().expect("MiV's templates set celsius"))
 }

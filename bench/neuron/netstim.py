@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NEURON reference for NetStim driving the ball-and-stick cell of ../shared/reference/README.md (c).
+"""NEURON reference for NetStim driving the ball-and-stick cell of tests/reference/neuron-arbor/README.md (c).
 
 NetStim interval 7.3 ms, number 5, start 3.01 ms, noise 0, through a NetCon (weight 0.01 uS, delay 1 ms)
 onto the cell's Exp2Syn (tau1 0.5, tau2 2, e 0) at dend(0.5); hh with exact rates (usetable_hh = 0),

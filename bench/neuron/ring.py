@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NEURON reference for the ring network of ../shared/reference/README.md (d).
+"""NEURON reference for the ring network of tests/reference/neuron-arbor/README.md (d).
 
 The ball-and-stick (BS) cell of case (c) on every gid; gid i -> gid (i+1) mod N onto the target's Exp2Syn
 (weight 0.01 uS, delay D); one kick of weight 0.01 uS to gid 0's synapse at 5.005 ms; 0..100 ms, backward

@@ -713,7 +713,7 @@ impl<'c> ExecutionEnvironment<'c> {
                 let mut out = miv_io::SpikeOutput::new(results_id, vec![t_stop as f32]);
                 let keep = |gid: u64| match populations {
                     None => true,
-                    Some(list) => pops.of_gid(gid).is_some_and(|p| list.iter().any(|n| *n == p.name)),
+                    Some(list) => pops.of_gid(gid).is_some_and(|p| list.contains(&p.name)),
                 };
                 for s in all.iter().filter(|s| keep(s.gid)) {
                     out.add(s.gid, s.t as f32, 0);

@@ -11,7 +11,7 @@
 //! - [`mechanisms`]: the catalogue of a run (built-ins, MiV's synapses, the user's .mod folder).
 //! - [`model`]: cell models and templates in YAML (the biophysics schema).
 //! - [`expr`]: arithmetic expressions for per-segment template parameters.
-//! - [`error`]: [`EngineError`].
+//! - [`error`]: the crate's error type, [`EngineError`].
 
 pub mod env;
 pub mod error;

@@ -1,5 +1,5 @@
 //! Synthetic networks written as real NeuroH5 files, for tests and benchmarks: the 10-cell ball-and-stick
-//! ring and the BY-cell "busyring" of `../shared/reference/README.md`. Each is a folder that `miv run` takes
+//! ring and the BY-cell "busyring" of `tests/reference/neuron-arbor/README.md`. Each is a folder that `miv run` takes
 //! as is: `cells.h5` (H5Types, Trees, Synapse Attributes, Synapse Weights), `connections.h5`, a template,
 //! `cell_types.yml`, `synapses.yml` and `experiment.yaml`.
 
@@ -73,7 +73,8 @@ fn by_tree() -> Result<Tree, EngineError> {
     ])
 }
 
-const TEMPLATE: &str = "# Written by `miv gen`: the cell of ../shared/reference/README.md with NEURON's settings.
+const TEMPLATE: &str =
+    "# Written by `miv gen`: the cell of tests/reference/neuron-arbor/README.md with NEURON's settings.
 celsius: 6.3
 discretization:
   - {region: soma, nseg: 1}
@@ -141,8 +142,8 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
         }
         proj.push(g, &srcs)?;
         syn_ids.push(0u32);
-        syn_ids.extend(std::iter::repeat(1u32).take(spec.fanin as usize));
-        dists.extend(std::iter::repeat((spec.delay * VELOCITY) as f32).take(srcs.len()));
+        syn_ids.extend(std::iter::repeat_n(1u32, spec.fanin as usize));
+        dists.extend(std::iter::repeat_n((spec.delay * VELOCITY) as f32, srcs.len()));
     }
     *proj.attr_mut::<u32>(miv_io::names::SYNAPSES, miv_io::names::SYN_ID)? = syn_ids;
     *proj.attr_mut::<f32>(miv_io::names::CONNECTIONS, miv_io::names::DISTANCE)? = dists;

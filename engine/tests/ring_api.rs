@@ -1,4 +1,4 @@
-//! The 10-cell ball-and-stick ring of ../shared/reference/README.md (d), built through the Rust API in one
+//! The 10-cell ball-and-stick ring of `tests/reference/neuron-arbor/README.md` (d), built through the Rust API in one
 //! process, against NEURON's spike times (tests/reference/ring, made by bench/neuron/ring.py).
 
 use miv_engine::{NetCon, Network, RunOptions};

@@ -532,7 +532,7 @@ pub(crate) fn dataset_dims(d: &Hid) -> H5Result<Vec<u64>> {
         }
         let mut dims = vec![0 as hsize_t; rank as usize];
         check(H5Sget_simple_extent_dims(s.id(), dims.as_mut_ptr(), std::ptr::null_mut()), "get dataspace dims")?;
-        Ok(dims.into_iter().map(|x| x as u64).collect())
+        Ok(dims.into_iter().collect())
     }
 }
 
@@ -553,7 +553,7 @@ pub(crate) fn dataset_storage(d: &Hid) -> H5Result<Storage> {
             let mut dim = [0 as hsize_t; 8];
             let n = H5Pget_chunk(p.id(), 8, dim.as_mut_ptr());
             if n >= 1 {
-                st.chunk = Some(dim[0] as u64);
+                st.chunk = Some(dim[0]);
             }
         }
         st.filters = H5Pget_nfilters(p.id()).max(0) as u32;

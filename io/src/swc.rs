@@ -94,7 +94,7 @@ mod tests {
     use crate::tree::swc_types::*;
 
     fn shared(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/morphology").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/morphology").join(name)
     }
 
     fn by_type(t: &Tree) -> std::collections::BTreeMap<i8, usize> {

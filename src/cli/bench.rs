@@ -1,7 +1,7 @@
 //! `miv bench cell`: time the single-cell numerics (ns per compartment-step) on three workloads and, when
 //! the reference environment exists (.venv-ref from `scripts/setup --bench`), NEURON and Arbor on the same
 //! workloads in the same session: (a) one 10,000-compartment passive cable, (b) 1,000 hh somata, (c) the BY
-//! cell busyring network of ../shared/reference (ring + 10 zero-weight fan-in connections per cell, delay 5
+//! cell busyring network of tests/reference/neuron-arbor (ring + 10 zero-weight fan-in connections per cell, delay 5
 //! ms, kicks at 1.005 ms) in cell groups on one thread.
 
 use std::path::{Path, PathBuf};
@@ -379,7 +379,7 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
         Ok(())
     };
     let bench = here.join("bench");
-    let shared = here.join("..").join("shared").join("reference").join("scripts");
+    let scripts = here.join("tests").join("reference").join("neuron-arbor").join("scripts");
     match case {
         "cable" => run("NEURON 9.0.2", bench.join("neuron").join("cell_timing.py"), vec!["cable".into()])?,
         "hh" => {
@@ -388,11 +388,15 @@ fn reference_rows(a: &CellBenchArgs, case: &str) -> Result<Vec<Row>, CliError> {
         _ => {
             let n = a.cells.to_string();
             let t = a.tstop.to_string();
-            run("NEURON 9.0.2", shared.join("bench_neuron.py"), vec![n.clone(), "--tstop".into(), t.clone()])?;
-            run("Arbor 0.12.2 (group 1)", shared.join("bench_arbor.py"), vec![n.clone(), "--tstop".into(), t.clone()])?;
+            run("NEURON 9.0.2", scripts.join("bench_neuron.py"), vec![n.clone(), "--tstop".into(), t.clone()])?;
+            run(
+                "Arbor 0.12.2 (group 1)",
+                scripts.join("bench_arbor.py"),
+                vec![n.clone(), "--tstop".into(), t.clone()],
+            )?;
             run(
                 "Arbor 0.12.2 (group 50)",
-                shared.join("bench_arbor.py"),
+                scripts.join("bench_arbor.py"),
                 vec![n, "--tstop".into(), t, "--group".into(), "50".into()],
             )?;
         }

@@ -1,4 +1,4 @@
-//! `miv bench network`: the BY-cell busyring of ../shared/reference/README.md ("Benchmark network") through the
+//! `miv bench network`: the BY-cell busyring of `tests/reference/neuron-arbor/README.md` ("Benchmark network") through the
 //! whole runtime (NeuroH5 files written by `miv gen`, read by `miv run`), in child processes for 1 rank x 1
 //! thread, 1 rank x 2 threads and 2 MPI ranks, beside NEURON and Arbor run by the reference scripts in the
 //! same session. Prints a table: run time, us per cell per ms, ns per compartment step, peak memory and its
@@ -22,7 +22,7 @@ pub struct NetworkBenchArgs {
     /// Simulated time (ms).
     #[arg(long, default_value_t = 200.0)]
     pub tstop: f64,
-    /// Also run NEURON and Arbor (../shared/reference/scripts with the Python of --python).
+    /// Also run NEURON and Arbor (tests/reference/neuron-arbor/scripts with the Python of --python).
     #[arg(long)]
     pub reference: bool,
     /// Python with neuron==9.0.2 and arbor==0.12.2 (scripts/setup --bench makes .venv-ref).
@@ -41,6 +41,9 @@ struct Measure {
     run_s: f64,
     rss_mib: f64,
 }
+
+/// One configuration's measurement: (spikes, seconds, peak MiB) or why it failed.
+type MeasureFn = dyn Fn() -> Result<(u64, f64, f64), String>;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -93,7 +96,7 @@ fn reference(
     extra: &[&str],
     ranks: usize,
 ) -> Result<(u64, f64, f64), String> {
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/scripts");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/neuron-arbor/scripts");
     let mut cmd = if ranks > 1 { mpirun(ranks) } else { Command::new("/usr/bin/time") };
     if ranks == 1 {
         cmd.arg("-v");
@@ -136,7 +139,7 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
             t_end: a.tstop,
         };
         let exp = miv_engine::synthetic::write(&dir, &spec).map_err(|e| fail(e.to_string()))?;
-        let mut configs: Vec<(String, Box<dyn Fn() -> Result<(u64, f64, f64), String>>)> = vec![
+        let mut configs: Vec<(String, Box<MeasureFn>)> = vec![
             (
                 "miv 1 rank x 1 thread".into(),
                 Box::new({

@@ -11,7 +11,7 @@ use super::{CliError, CliResult};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Network {
-    /// Ball-and-stick ring of ../shared/reference/README.md (d).
+    /// Ball-and-stick ring of `tests/reference/neuron-arbor/README.md` (d).
     Ring,
     /// BY-cell busyring, the reference benchmark network.
     Busyring,

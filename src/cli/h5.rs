@@ -314,7 +314,7 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
         let mut attrs = serde_json::Map::new();
         let mut text = Vec::new();
         for (name, a) in cells.attributes() {
-            if let Some(i) = a.gids().binary_search(&g).ok() {
+            if let Ok(i) = a.gids().binary_search(&g) {
                 attrs.insert(name.clone(), Value::Array(a.values().json_range(a.cell(i))));
                 text.push(format!("  {name} = {}", values_text(a.values(), a.cell(i))));
             }

@@ -36,7 +36,7 @@ pub enum JobsCommand {
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         ranks: Vec<usize>,
         /// The SWC of the destination cells.
-        #[arg(long, default_value = "../shared/morphology/OLM.swc")]
+        #[arg(long, default_value = "examples/morphology/OLM.swc")]
         morphology: PathBuf,
         /// Scratch directory for the stores (removed first).
         #[arg(long, default_value = "target/bench-jobs")]

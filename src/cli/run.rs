@@ -55,9 +55,8 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
         e.connections = Some(files.connections);
     }
     let catalogue = miv_engine::mechanisms::catalogue(e.mechanisms.as_deref());
-    let catalogue = comm
-        .agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string()))
-        .map(|_| catalogue.ok().expect("agreed"))?;
+    let catalogue =
+        comm.agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| catalogue.expect("agreed"))?;
     let (summary, _) = experiment::run(comm, &e, catalogue).map_err(|err| CliError {
         collective: matches!(err, miv_engine::EngineError::Collective(_)),
         message: err.to_string(),

@@ -1,13 +1,13 @@
-//! Helpers for the single-cell tests: reading the NEURON/Arbor reference files of `../shared/reference`.
+//! Helpers for the single-cell tests: reading the NEURON/Arbor reference files of `tests/reference/neuron-arbor`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use miv::solvers::{CableCell, Location, Morphology, Section};
 
-/// `../shared/reference/data/<case>/<file>`.
+/// `tests/reference/neuron-arbor/data/<case>/<file>`.
 pub fn reference_file(case: &str, file: &str) -> PathBuf {
-    super::shared_dir().join("reference").join("data").join(case).join(file)
+    super::reference_dir().join("data").join(case).join(file)
 }
 
 /// A CSV file with a header row, as columns by name.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use miv::io::{CellAttributes, NeuroH5File, Selection};
 use miv::partition::SerialComm;
 
-use super::{repo_root, shared_dir};
+use super::{morphology_dir, repo_root};
 
 pub fn example_dir() -> PathBuf {
     repo_root().join("examples").join("rc-network")
@@ -34,7 +34,7 @@ pub fn network_yaml(dir: &Path, distributions: &str, seed: u64) -> PathBuf {
             l if l.starts_with("seed:") => format!("seed: {seed}"),
             l if l.starts_with("cell_types:") => format!("cell_types: {}", ex.join("cell_types.yml").display()),
             l if l.starts_with("synapses:") => format!("synapses: {}", ex.join("synapses.yml").display()),
-            l if l.starts_with("morphology:") => format!("morphology: {}", shared_dir().join("morphology").display()),
+            l if l.starts_with("morphology:") => format!("morphology: {}", morphology_dir().display()),
             l => l.to_string(),
         };
         out.push_str(&line);

@@ -43,9 +43,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` beside the repository (reference data, morphologies).
-pub fn shared_dir() -> PathBuf {
-    repo_root().join("..").join("shared")
+/// The SWC morphologies shipped with the examples (MiV-Simulator's PYR, PVBC and OLM).
+pub fn morphology_dir() -> PathBuf {
+    repo_root().join("examples").join("morphology")
+}
+
+/// The NEURON 9.0.2 / Arbor 0.12.2 reference results kept in the repository.
+pub fn reference_dir() -> PathBuf {
+    repo_root().join("tests").join("reference").join("neuron-arbor")
 }
 
 /// A fresh, empty scratch directory under the target directory for one test.

@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(n.cell_distributions["PVBC"].values().sum::<u32>(), 93);
         assert_eq!(n.layer_extents["SR"].min(), [0.0, 0.0, 50.0]);
         assert_eq!(n.synaptic_populations(), ["OLM", "PVBC", "PYR"]);
-        assert!(n.morphology["PYR"].ends_with("shared/morphology/PYR.swc"));
+        assert!(n.morphology["PYR"].ends_with("morphology/PYR.swc"));
         assert_eq!(
             n.cell_types["PVBC"].synapses.density[&SwcType::Soma][&SynapseType::Excitatory]["default"].mean,
             0.40
@@ -337,7 +337,7 @@ mod tests {
         let text = text
             .replace("cell_types.yml", &format!("{base}/cell_types.yml"))
             .replace("synapses: synapses.yml", &format!("synapses: {base}/synapses.yml"))
-            .replace("morphology: ../../../shared/morphology", "morphology: /nowhere");
+            .replace("morphology: ../morphology", "morphology: /nowhere");
         let bad = dir.join("bad.yaml");
         std::fs::write(&bad, text.replace("SR: [[0.0, 0.0, 50.0]", "SR: [[0.0, 0.0, 150.0]")).unwrap();
         let e = NetworkConfig::load(&bad).unwrap_err();

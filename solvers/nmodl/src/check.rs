@@ -11,6 +11,9 @@ use crate::model::*;
 use crate::units::UnitTable;
 use crate::verbatim::{classify, first_line, Verbatim};
 
+/// An ion variable the NEURON block names: (name, READ or WRITE, where).
+type IonVarDecl = (String, IonVarKind, Pos);
+
 /// Functions provided by NEURON's model library, with their argument count (`None`: any).
 pub fn builtin_arity(name: &str) -> Option<Option<usize>> {
     Some(match name {
@@ -156,7 +159,7 @@ impl<'a> Checker<'a> {
         }
         // ---- NEURON block -------------------------------------------------------------------
         let mut name: Option<(String, MechKind, Pos)> = None;
-        let mut ions: Vec<(UseIon, Vec<(String, IonVarKind, Pos)>, Vec<(String, IonVarKind, Pos)>)> = Vec::new();
+        let mut ions: Vec<(UseIon, Vec<IonVarDecl>, Vec<IonVarDecl>)> = Vec::new();
         let mut nonspecific: Vec<(String, Pos)> = Vec::new();
         // Membrane currents in the order the NEURON block declares them.
         let mut current_order: Vec<String> = Vec::new();

@@ -362,7 +362,7 @@ fn table_build(
         spec.names.iter().map(|&id| l.read_var(id, spec.pos)).collect::<Result<_>>()?
     };
     for (k, v) in outs.iter().enumerate() {
-        let r = l.to_vreg(*v);
+        let r = l.vreg_of(*v);
         l.emit(Op::Store { field: (k + 1) as u32, src: r as u16 });
     }
     let mut builder = l.finish_raw()?;
@@ -634,7 +634,7 @@ impl<'m> Lowerer<'m> {
         self.remember(key, v)
     }
 
-    fn to_vreg(&mut self, v: Val) -> u32 {
+    fn vreg_of(&mut self, v: Val) -> u32 {
         match v {
             Val::V(r) => r,
             Val::S(k) => {
@@ -650,7 +650,7 @@ impl<'m> Lowerer<'m> {
         if self.known(m) == Some(1.0) {
             return None;
         }
-        Some(self.to_vreg(m) as u16)
+        Some(self.vreg_of(m) as u16)
     }
 
     fn and_mask(&mut self, c: Val) -> Val {
@@ -829,7 +829,7 @@ impl<'m> Lowerer<'m> {
                     let (ix_id, et_id) = (self.m.by_name["index"], self.m.by_name["etime"]);
                     let ix = self.read_var(ix_id, pos)?;
                     let et = self.read_var(et_id, pos)?;
-                    let (ix, et) = (self.to_vreg(ix), self.to_vreg(et));
+                    let (ix, et) = (self.vreg_of(ix), self.vreg_of(et));
                     let (io, eo) = (self.vreg(), self.vreg());
                     let mask = self.mask_reg();
                     self.emit(Op::VecElement {
@@ -1384,7 +1384,7 @@ impl<'m> Lowerer<'m> {
             let diff = self.binop(Bin::Sub, x, Val::V(saved[k]));
             let rate = self.binop(Bin::Div, diff, dt);
             let r = self.binop(Bin::Sub, derivs[n], rate);
-            resid.push(self.to_vreg(r));
+            resid.push(self.vreg_of(r));
         }
         self.end_implicit(&states, regs.clone(), saved, init, env_before, resid, vec![], false, false);
         // NEURON runs the block once more at the solution (updating its assigned variables and the
@@ -1561,8 +1561,8 @@ impl<'m> Lowerer<'m> {
             rhs[i] = self.binop(Bin::Sub, rhs[i], rate);
             mat[i * n + i] = self.binop(Bin::Add, mat[i * n + i], rdt);
         }
-        let resid: Vec<u32> = rhs.into_iter().map(|v| self.to_vreg(v)).collect();
-        let matrix: Vec<u32> = mat.into_iter().map(|v| self.to_vreg(v)).collect();
+        let resid: Vec<u32> = rhs.into_iter().map(|v| self.vreg_of(v)).collect();
+        let matrix: Vec<u32> = mat.into_iter().map(|v| self.vreg_of(v)).collect();
         let before = init.clone();
         self.end_implicit(&states, regs.clone(), saved, init, env_before, resid, matrix, true, linear);
         // Second order: NEURON's Dstate = (x - x_old)/dt, then x += dt*Dstate.
@@ -1627,13 +1627,13 @@ impl<'m> Lowerer<'m> {
         let (fi, fg) = (self.layout.current.unwrap(), self.layout.conductance.unwrap());
         self.store_modified();
         for (v, f) in [(i, fi), (g, fg)] {
-            let r = self.to_vreg(v);
+            let r = self.vreg_of(v);
             self.emit(Op::Store { field: f as u32, src: r as u16 });
         }
         for (k, &(_, f)) in self.layout.ion_didv.clone().iter().enumerate() {
             let d = self.binop(Bin::Sub, ions1[k], ions0[k]);
             let didv = self.binop(Bin::Div, d, dv);
-            let r = self.to_vreg(didv);
+            let r = self.vreg_of(didv);
             self.emit(Op::Store { field: f as u32, src: r as u16 });
         }
         Ok(())
@@ -1701,7 +1701,7 @@ impl<'m> Lowerer<'m> {
         for (k, id, v0) in arg_locals {
             let v = self.env[&Key::Local(id)];
             if v != v0 {
-                let r = self.to_vreg(v);
+                let r = self.vreg_of(v);
                 self.emit(Op::ArgStore { arg: k as u16, src: r as u16 });
             }
         }
@@ -1720,7 +1720,7 @@ impl<'m> Lowerer<'m> {
             if self.entry.get(&f).map(|e| e.0) == Some(v) {
                 continue;
             }
-            let r = self.to_vreg(v);
+            let r = self.vreg_of(v);
             self.emit(Op::Store { field: f as u32, src: r as u16 });
         }
     }

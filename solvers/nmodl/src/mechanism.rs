@@ -121,10 +121,8 @@ impl EventBatch {
         let mut fields: Vec<usize> = Vec::new();
         for op in &k.program.ops {
             match op {
-                vm::Op::Load { field, .. } | vm::Op::Store { field, .. } => {
-                    if !fields.contains(&(*field as usize)) {
-                        fields.push(*field as usize);
-                    }
+                vm::Op::Load { field, .. } | vm::Op::Store { field, .. } if !fields.contains(&(*field as usize)) => {
+                    fields.push(*field as usize);
                 }
                 vm::Op::Random { .. }
                 | vm::Op::SetSeed { .. }
@@ -864,6 +862,29 @@ fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut 
     }
 }
 
+impl Mechanism {
+    /// The compiled kernels as text (instruction counts and listings), for inspecting the lowering.
+    #[doc(hidden)]
+    pub fn listing(&self) -> String {
+        let k = &self.c.kernels;
+        let mut s = String::new();
+        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+            for (u, x) in kk.into_iter().flatten().enumerate() {
+                s += &format!(
+                    "== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n",
+                    x.program.sops.len(),
+                    x.program.ops.len(),
+                    x.program.n_regs
+                );
+                for op in &x.program.ops {
+                    s += &format!("   {op:?}\n");
+                }
+            }
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1042,28 +1063,5 @@ mod tests {
             let after: Vec<f64> = (0..m.c.layout.fields.len()).flat_map(|f| all.column(f).to_vec()).collect();
             assert_ne!(bits(&before), bits(&after), "{}: the events changed nothing", m.name());
         }
-    }
-}
-
-impl Mechanism {
-    /// The compiled kernels as text (instruction counts and listings), for inspecting the lowering.
-    #[doc(hidden)]
-    pub fn listing(&self) -> String {
-        let k = &self.c.kernels;
-        let mut s = String::new();
-        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
-            for (u, x) in kk.into_iter().flatten().enumerate() {
-                s += &format!(
-                    "== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n",
-                    x.program.sops.len(),
-                    x.program.ops.len(),
-                    x.program.n_regs
-                );
-                for op in &x.program.ops {
-                    s += &format!("   {op:?}\n");
-                }
-            }
-        }
-        s
     }
 }

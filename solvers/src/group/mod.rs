@@ -569,7 +569,7 @@ impl CellGroup {
         }
         self.deliver(0.0, true)?;
         self.evaluate_currents(0.0)?;
-        if self.imem.is_some() {
+        if let Some(m) = self.imem.as_mut() {
             // At initialisation NEURON reports (rhs + ionic) * area / 100: the axial plus stimulus current.
             let mut rhs = self.rhs.clone();
             for i in self.n_roots..self.v.len() {
@@ -578,7 +578,6 @@ impl CellGroup {
                 rhs[i] -= self.b[i] * dv;
                 rhs[p] += self.a[i] * dv;
             }
-            let m = self.imem.as_mut().unwrap();
             for i in 0..self.v.len() {
                 m.value[i] = (rhs[i] + m.ionic[i]) * matrix_area(self.area[i]) * 0.01;
             }
