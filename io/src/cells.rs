@@ -1064,15 +1064,6 @@ impl NeuroH5File<'_> {
         Ok(out)
     }
 
-    /// Names of the populations that have a group in `/Populations`.
-    pub fn cell_populations(&self) -> Result<Vec<String>> {
-        if !h5::exists(self.hid(), POPULATIONS) {
-            return Ok(Vec::new());
-        }
-        let g = h5::open_group(self.hid(), POPULATIONS).map_err(self.err(POPULATIONS))?;
-        h5::children(&g).map_err(self.err(POPULATIONS))
-    }
-
     /// The attributes of a namespace with their types and sizes (collective; rank 0 inspects).
     pub fn attribute_info(&self, population: &str, namespace: &str) -> Result<Vec<AttributeInfo>> {
         Ok(namespace_info(self, &namespace_path(population, namespace))?.attrs)
