@@ -3,6 +3,7 @@
 //! create_neural_h5 makes it), and results files read the way MiV's analysis side reads them.
 
 mod common;
+#[path = "../io/tests/common/mod.rs"]
 mod io_common;
 
 use common::{repo_root, scratch};
@@ -102,7 +103,7 @@ print("ok")
 fn section_contraction_matches_a_second_implementation() {
     no_file_locking();
     for cell in ["PYR", "PVBC", "OLM"] {
-        let swc = common::morphology_dir().join(format!("morphology/{cell}.swc"));
+        let swc = common::morphology_dir().join(format!("{cell}.swc"));
         let t = miv::io::read_swc(&swc).unwrap();
         let out = run_python(&script("contract.py"), &[swc.to_str().unwrap()]);
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
