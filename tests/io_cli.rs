@@ -2,6 +2,7 @@
 //! independent h5py reader), SWC import, and malformed files reported with the HDF5 path.
 
 mod common;
+#[path = "../io/tests/common/mod.rs"]
 mod io_common;
 
 use std::path::Path;

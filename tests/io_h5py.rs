@@ -3,6 +3,7 @@
 //! create_neural_h5 makes it), and results files read the way MiV's analysis side reads them.
 
 mod common;
+#[path = "../io/tests/common/mod.rs"]
 mod io_common;
 
 use common::{repo_root, scratch};

@@ -5,6 +5,7 @@
 #![cfg(feature = "mpi")]
 
 mod common;
+#[path = "../io/tests/common/mod.rs"]
 mod io_common;
 
 use std::collections::BTreeMap;

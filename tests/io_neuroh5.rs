@@ -4,6 +4,7 @@
 //! for the same file (`expected.json`, `expected_2ranks.json`, written by `dump_fixtures.py`).
 
 mod common;
+#[path = "../io/tests/common/mod.rs"]
 mod io_common;
 
 use std::collections::BTreeMap;

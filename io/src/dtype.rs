@@ -196,13 +196,6 @@ macro_rules! elements {
                 v
             }
 
-            /// Append elements given as little-endian bytes (any alignment).
-            pub fn extend_from_bytes(&mut self, bytes: &[u8]) {
-                match self {
-                    $(Values::$variant(v) => extend_pod(v, bytes),)*
-                }
-            }
-
             /// Reserve room for `n` more elements.
             pub fn reserve(&mut self, n: usize) {
                 match self {
@@ -244,13 +237,6 @@ macro_rules! elements {
                 }
             }
 
-            /// Value `i` as f64 (exact for every type but the 64-bit integers above 2^53).
-            pub fn get_f64(&self, i: usize) -> f64 {
-                match self {
-                    $(Values::$variant(v) => v[i] as f64,)*
-                }
-            }
-
             /// The elements of `range` as JSON numbers (integers stay integers).
             pub fn json_range(&self, range: std::ops::Range<usize>) -> Vec<serde_json::Value> {
                 match self {
@@ -262,14 +248,6 @@ macro_rules! elements {
 }
 
 elements!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64, i64 => I64, f32 => F32, f64 => F64);
-
-/// Append elements given as raw bytes (which need not be aligned for `T`).
-pub(crate) fn extend_pod<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: &[u8]) {
-    let n = bytes.len() / std::mem::size_of::<T>();
-    let old = v.len();
-    v.resize(old + n, T::zeroed());
-    bytemuck::cast_slice_mut::<T, u8>(&mut v[old..]).copy_from_slice(&bytes[..n * std::mem::size_of::<T>()]);
-}
 
 impl Values {
     pub fn is_empty(&self) -> bool {

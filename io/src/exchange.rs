@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use miv_partition::{displacements, Communicator};
 
-use crate::cells::huge_pages;
+use crate::dataset::huge_pages;
 use crate::dtype::Values;
 
 /// The plan of one exchange of rows, made collectively from the rows' gids and pointers.

@@ -19,9 +19,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::cells::{
+use crate::cells::Selection;
+use crate::dataset::{
     agree_schema, dtype_of_dataset, extend_and_write, len_1d, merge_ranges, read_union, read_whole, writer_of,
-    writer_ranges, Selection,
+    writer_ranges,
 };
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};

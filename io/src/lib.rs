@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`file`] | a file open on every rank (MPI-IO when parallel), written under `<name>.partial` until finished | [`NeuroH5File`], [`WriteOptions`] |
 //! | [`types`] | `/H5Types`: population enum, gid ranges, valid projections | [`H5Types`], [`PopulationRanges`], [`Population`] |
+//! | `dataset` (private) | the collective 1-D dataset layer `cells` and `graph` share: whole, broadcast and range-union reads, resize-and-write at per-rank offsets, writer blocks | |
 //! | [`cells`] | cell attribute namespaces (`Cell Index`/`Attribute Pointer`/`Attribute Value`), any numeric type | [`CellAttributes`], [`AttributeData`], [`Selection`], [`AttributeInfo`] |
 //! | [`tree`] | morphologies: [`Tree`], neuroh5's section contraction, `section_topology`, the `Trees` namespace | [`Tree`], [`SectionTopology`], [`contract`] |
 //! | [`swc`] | SWC import into a [`Tree`] | [`read_swc`], [`parse_swc`] |
@@ -40,6 +41,7 @@
 //! ```
 
 pub mod cells;
+pub(crate) mod dataset;
 pub mod dtype;
 pub mod error;
 pub(crate) mod exchange;

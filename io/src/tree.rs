@@ -322,7 +322,7 @@ fn trees_schema() -> Vec<(String, Dtype)> {
 }
 
 /// The trees as the cell attributes of the `Trees` namespace.
-pub fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>) -> Result<CellAttributes> {
+fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>) -> Result<CellAttributes> {
     let mut c = CellAttributes::new();
     for (name, d) in trees_schema() {
         c.declare(&name, d)?;
@@ -344,7 +344,7 @@ pub fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>) -> R
 }
 
 /// The trees in a `Trees` namespace's cell attributes, by gid.
-pub fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64, Tree>> {
+fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64, Tree>> {
     fn col<'a, T: Element>(c: &'a CellAttributes, ns_path: &str, name: &str, gid: u64) -> Result<&'a [T]> {
         let a = c.attribute(name).ok_or_else(|| IoError::bad_input(ns_path, format!("attribute {name:?} missing")))?;
         if a.dtype() != T::DTYPE {

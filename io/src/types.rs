@@ -105,7 +105,7 @@ impl PopulationRanges {
         self.populations.iter().find(|p| p.name == name)
     }
 
-    pub fn by_index(&self, index: u16) -> Option<&Population> {
+    fn by_index(&self, index: u16) -> Option<&Population> {
         self.populations.iter().find(|p| p.index == index)
     }
 

@@ -55,10 +55,6 @@ pub trait Communicator: Send + Sync {
 }
 
 impl dyn Communicator + '_ {
-    pub fn is_root(&self) -> bool {
-        self.rank() == 0
-    }
-
     /// Broadcast a slice of records from `root`; every rank returns root's records.
     pub fn broadcast<T: Pod>(&self, root: usize, values: &[T]) -> Vec<T> {
         let mut buf = if self.rank() == root { bytemuck::cast_slice::<T, u8>(values).to_vec() } else { Vec::new() };
@@ -179,11 +175,6 @@ impl dyn Communicator + '_ {
                 all[at - c..at].to_vec()
             })
             .collect()
-    }
-
-    /// `alltoallv` of bytes.
-    pub fn alltoallv_bytes(&self, sends: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        self.alltoallv(sends)
     }
 
     /// Root receives every rank's records in rank order with per-rank counts; others get `None`.

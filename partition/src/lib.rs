@@ -26,10 +26,12 @@ pub use rng::{Purpose, Stream};
 
 /// Environment variables through which MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm's srun) tell a
 /// process that it is one rank of a parallel job.
+#[cfg(feature = "mpi")]
 const LAUNCHER_VARS: &[&str] = &["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK", "MPI_LOCALNRANKS"];
 
 /// True when this process was started by an MPI launcher.
-pub fn launched_by_mpi() -> bool {
+#[cfg(feature = "mpi")]
+fn launched_by_mpi() -> bool {
     LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some())
 }
 

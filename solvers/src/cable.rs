@@ -33,36 +33,61 @@ pub fn coupling(c: &Compartments) -> (Vec<f64>, Vec<f64>) {
     (a, b)
 }
 
-/// Axial currents into the right-hand side: rhs[i] -= b[i] (v[p] - v[i]), rhs[p] += a[i] (v[p] - v[i]).
-/// `parent` and the arrays are indexed from the cell's first node (the root, whose parent is ignored).
+/// One step's tree solve for a group of cells, fused with the axial currents and the voltage update (the only
+/// Hines solve; [`crate::CellGroup`] calls it every step).
+///
+/// The nodes of all cells share the arrays: nodes `0..n_roots` are the roots, and `parent[i] < i` for every
+/// other node (the group's layout). In one sweep from the leaves towards the roots, each node's axial current
+/// `rhs[i] -= b[i] (v[p] - v[i])`, `rhs[p] += a[i] (v[p] - v[i])` is added just before the node is eliminated
+/// (NEURON's triang); the back substitution (bksub) then leaves the solution dv in `rhs` and sets
+/// `v += k dv` (k = 1 for backward Euler, 2 for Crank-Nicolson). `d[i]` is replaced by `1 / d[i]` on the way.
+///
+/// Crate-private because the loops index unchecked: the caller guarantees `parent[i] < i` for `i >= n_roots`
+/// (the group asserts it when it builds the layout). The slices are cut to `v.len()` first, so a short array
+/// panics there.
 #[inline]
-pub fn add_axial_currents(parent: &[u32], a: &[f64], b: &[f64], v: &[f64], rhs: &mut [f64], base: usize) {
+#[allow(clippy::too_many_arguments, reason = "the arrays of one tree system; a struct would only rename them")]
+pub(crate) fn solve_tree_and_update(
+    parent: &[u32],
+    a: &[f64],
+    b: &[f64],
+    d: &mut [f64],
+    rhs: &mut [f64],
+    v: &mut [f64],
+    n_roots: usize,
+    k: f64,
+) {
     let n = v.len();
-    for i in 1..n {
-        let p = parent[i] as usize - base;
-        let dv = v[p] - v[i];
-        rhs[i] -= b[i] * dv;
-        rhs[p] += a[i] * dv;
+    let (v, rhs, d) = (&mut v[..n], &mut rhs[..n], &mut d[..n]);
+    let (a, b, parent) = (&a[..n], &b[..n], &parent[..n]);
+    for i in (n_roots..n).rev() {
+        let p = parent[i] as usize;
+        debug_assert!(p < i);
+        // SAFETY: the layout guarantees parent[i] < i < n for every non-root node (asserted when built).
+        unsafe {
+            let dv = *v.get_unchecked(p) - *v.get_unchecked(i);
+            let ri = *rhs.get_unchecked(i) - *b.get_unchecked(i) * dv;
+            *rhs.get_unchecked_mut(p) += *a.get_unchecked(i) * dv;
+            let inv = 1.0 / *d.get_unchecked(i);
+            *d.get_unchecked_mut(i) = inv;
+            let f = *a.get_unchecked(i) * inv;
+            *d.get_unchecked_mut(p) -= f * *b.get_unchecked(i);
+            *rhs.get_unchecked_mut(p) -= f * ri;
+            *rhs.get_unchecked_mut(i) = ri;
+        }
     }
-}
-
-/// Solve the tree system of one cell in place (NEURON's triang + bksub); the solution replaces `rhs`.
-/// Node 0 is the root; `parent[i] - base` < i for every other node.
-#[inline]
-pub fn hines_solve(parent: &[u32], a: &[f64], b: &[f64], d: &mut [f64], rhs: &mut [f64], base: usize) {
-    let n = d.len();
-    let (parent, a, b, rhs) = (&parent[..n], &a[..n], &b[..n], &mut rhs[..n]);
-    for i in (1..n).rev() {
-        let p = parent[i] as usize - base;
-        let f = a[i] / d[i];
-        d[p] -= f * b[i];
-        rhs[p] -= f * rhs[i];
+    for r in 0..n_roots.min(n) {
+        rhs[r] /= d[r];
+        v[r] += k * rhs[r];
     }
-    rhs[0] /= d[0];
-    for i in 1..n {
-        let p = parent[i] as usize - base;
-        rhs[i] -= b[i] * rhs[p];
-        rhs[i] /= d[i];
+    for i in n_roots..n {
+        let p = parent[i] as usize;
+        // SAFETY: as above, p < i < n.
+        unsafe {
+            let x = (*rhs.get_unchecked(i) - *b.get_unchecked(i) * *rhs.get_unchecked(p)) * *d.get_unchecked(i);
+            *rhs.get_unchecked_mut(i) = x;
+            *v.get_unchecked_mut(i) += k * x;
+        }
     }
 }
 
@@ -102,35 +127,43 @@ mod tests {
         x
     }
 
+    /// Random forests (several cells in one array, roots first), random voltages: the fused solve must equal
+    /// a dense solve of the system with the axial currents moved to the right-hand side, and v must move by k dv.
     #[test]
-    fn hines_equals_dense_on_random_trees() {
+    fn hines_equals_dense_on_random_forests() {
         let mut rng = Lcg(7);
         for trial in 0..200 {
-            let n = 1 + (rng.next() * 60.0) as usize;
-            let base = (trial % 3) * 1000;
+            let n_roots = 1 + trial % 4;
+            let n = n_roots + (rng.next() * 60.0) as usize;
             let parent: Vec<u32> =
-                (0..n).map(|i| if i == 0 { 0 } else { (base + (rng.next() * i as f64) as usize) as u32 }).collect();
-            let a: Vec<f64> = (0..n).map(|i| if i == 0 { 0.0 } else { -0.1 - rng.next() }).collect();
-            let b: Vec<f64> = (0..n).map(|i| if i == 0 { 0.0 } else { -0.1 - rng.next() }).collect();
+                (0..n).map(|i| if i < n_roots { 0 } else { (rng.next() * i as f64) as u32 }).collect();
+            let a: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
+            let b: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
             // Diagonal: membrane part plus the axial sums, as assembled in a step.
             let mut d: Vec<f64> = (0..n).map(|_| 0.01 + rng.next()).collect();
-            for i in 1..n {
+            for i in n_roots..n {
                 d[i] -= b[i];
-                d[parent[i] as usize - base] -= a[i];
+                d[parent[i] as usize] -= a[i];
             }
             let rhs: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
+            let v: Vec<f64> = (0..n).map(|_| -70.0 + 20.0 * rng.next()).collect();
             let mut m = vec![vec![0.0; n]; n];
+            let mut r = rhs.clone();
             for i in 0..n {
                 m[i][i] = d[i];
-                if i > 0 {
-                    let p = parent[i] as usize - base;
+                if i >= n_roots {
+                    let p = parent[i] as usize;
                     m[i][p] = b[i];
                     m[p][i] = a[i];
+                    let dv = v[p] - v[i];
+                    r[i] -= b[i] * dv;
+                    r[p] += a[i] * dv;
                 }
             }
-            let want = dense_solve(m, rhs.clone());
-            let (mut dd, mut x) = (d.clone(), rhs.clone());
-            hines_solve(&parent, &a, &b, &mut dd, &mut x, base);
+            let want = dense_solve(m, r);
+            let k = if trial % 2 == 0 { 1.0 } else { 2.0 };
+            let (mut dd, mut x, mut vv) = (d.clone(), rhs.clone(), v.clone());
+            solve_tree_and_update(&parent, &a, &b, &mut dd, &mut x, &mut vv, n_roots, k);
             for i in 0..n {
                 assert!(
                     (x[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()),
@@ -138,6 +171,7 @@ mod tests {
                     x[i],
                     want[i]
                 );
+                assert!((vv[i] - (v[i] + k * want[i])).abs() <= 1e-12 * (1.0 + v[i].abs()), "trial {trial} v {i}");
             }
         }
     }

@@ -2,7 +2,7 @@
 //! passive properties, mechanisms placed per section or at points, ion settings, spike detectors) or an
 //! artificial cell (one ARTIFICIAL_CELL mechanism). A [`crate::CellGroup`] is built from a list of these.
 
-use crate::compartments::{nseg_d_lambda, Compartments};
+use crate::compartments::Compartments;
 use crate::error::MorphologyError;
 use crate::morphology::Morphology;
 
@@ -113,13 +113,6 @@ impl CableCell {
     /// Indices of the sections whose SWC type is `t`.
     pub fn sections_of_type(&self, t: i32) -> Vec<usize> {
         (0..self.section_count()).filter(|&s| self.morphology.sections[s].swc_type == t).collect()
-    }
-
-    /// Set nseg of every section by the d_lambda rule with the current Ra and cm.
-    pub fn set_nseg_d_lambda(&mut self, d_lambda: f64, freq: f64) {
-        for s in 0..self.section_count() {
-            self.nseg[s] = nseg_d_lambda(&self.morphology.sections[s], self.ra[s], self.cm[s], d_lambda, freq);
-        }
     }
 
     /// Insert a density mechanism with uniform parameter values.

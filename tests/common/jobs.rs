@@ -7,46 +7,13 @@ use std::path::{Path, PathBuf};
 use miv::io::{CellAttributes, NeuroH5File, Selection};
 use miv::partition::SerialComm;
 
-use super::{morphology_dir, repo_root};
+use super::repo_root;
 
-pub fn example_dir() -> PathBuf {
-    repo_root().join("examples").join("rc-network")
-}
-
-/// A network YAML in `dir`: the rc example with other cell counts (`{STIM: {SP: 16}, ...}` as YAML) and seed.
-pub fn network_yaml(dir: &Path, distributions: &str, seed: u64) -> PathBuf {
-    let ex = example_dir();
-    let example = std::fs::read_to_string(ex.join("network.yaml")).unwrap();
-    let mut out = String::new();
-    let mut skip = false;
-    for line in example.lines() {
-        // Replace the example's cell_distributions block; keep everything else.
-        if line.starts_with("cell_distributions:") {
-            out.push_str(&format!("cell_distributions: {distributions}\n"));
-            skip = true;
-            continue;
-        }
-        if skip && line.starts_with("  ") {
-            continue;
-        }
-        skip = false;
-        let line = match line {
-            l if l.starts_with("seed:") => format!("seed: {seed}"),
-            l if l.starts_with("cell_types:") => format!("cell_types: {}", ex.join("cell_types.yml").display()),
-            l if l.starts_with("synapses:") => format!("synapses: {}", ex.join("synapses.yml").display()),
-            l if l.starts_with("morphology:") => format!("morphology: {}", morphology_dir().display()),
-            l => l.to_string(),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let p = dir.join("network.yaml");
-    std::fs::write(&p, out).unwrap();
-    p
-}
-
-/// A small network that builds in a second or two: 16 STIM, 8 PYR, 10 PVBC, 12 OLM.
-pub const SMALL: &str = "{STIM: {SP: 16}, PYR: {SP: 8}, PVBC: {SO: 4, SP: 4, SR: 2}, OLM: {SO: 12}}";
+// The network helpers are shared with the jobs crate's own tests.
+#[path = "../../jobs/tests/common/mod.rs"]
+mod network;
+#[allow(unused_imports, reason = "each test binary uses some of them")]
+pub use network::{example_dir, network_yaml, SMALL};
 
 /// `cells: PATH` and `connections: PATH` from `miv build` output.
 pub fn built_files(stdout: &str) -> (PathBuf, PathBuf) {

@@ -2,6 +2,7 @@
 //! timeout so a hang fails the test instead of stalling the suite.
 #![allow(dead_code)]
 
+#[path = "../../solvers/tests/common/cell.rs"]
 pub mod cell;
 
 use std::io::Read;

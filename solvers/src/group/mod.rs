@@ -13,7 +13,7 @@
 mod build;
 mod queue;
 
-use crate::cable::matrix_area;
+use crate::cable::{matrix_area, solve_tree_and_update};
 use crate::cell::{CellDescription, Location};
 use crate::compartments::SectionNodes;
 use crate::error::SolverError;
@@ -796,42 +796,8 @@ impl CellGroup {
 
     /// Add the axial currents, solve the tree systems (Hines) and update v; `rhs` keeps dv.
     fn solve_and_update(&mut self) {
-        let n = self.v.len();
-        let nr = self.n_roots;
-        let (v, rhs, d) = (&mut self.v[..n], &mut self.rhs[..n], &mut self.d[..n]);
-        let (a, b, parent) = (&self.a[..n], &self.b[..n], &self.parent[..n]);
-        // Elimination from the leaves (highest index) towards the roots, with the axial current of each node
-        // added just before the node is eliminated; d[i] is replaced by 1/d[i] for the back substitution.
-        for i in (nr..n).rev() {
-            let p = parent[i] as usize;
-            debug_assert!(p < i);
-            // SAFETY: the layout guarantees parent[i] < i < n for every non-root node (asserted when built).
-            unsafe {
-                let dv = *v.get_unchecked(p) - *v.get_unchecked(i);
-                let ri = *rhs.get_unchecked(i) - *b.get_unchecked(i) * dv;
-                *rhs.get_unchecked_mut(p) += *a.get_unchecked(i) * dv;
-                let inv = 1.0 / *d.get_unchecked(i);
-                *d.get_unchecked_mut(i) = inv;
-                let f = *a.get_unchecked(i) * inv;
-                *d.get_unchecked_mut(p) -= f * *b.get_unchecked(i);
-                *rhs.get_unchecked_mut(p) -= f * ri;
-                *rhs.get_unchecked_mut(i) = ri;
-            }
-        }
         let k = if self.opts.method == Method::CrankNicolson { 2.0 } else { 1.0 };
-        for r in 0..nr {
-            rhs[r] /= d[r];
-            v[r] += k * rhs[r];
-        }
-        for i in nr..n {
-            let p = parent[i] as usize;
-            // SAFETY: as above, p < i < n.
-            unsafe {
-                let x = (*rhs.get_unchecked(i) - *b.get_unchecked(i) * *rhs.get_unchecked(p)) * *d.get_unchecked(i);
-                *rhs.get_unchecked_mut(i) = x;
-                *v.get_unchecked_mut(i) += k * x;
-            }
-        }
+        solve_tree_and_update(&self.parent, &self.a, &self.b, &mut self.d, &mut self.rhs, &mut self.v, self.n_roots, k);
     }
 
     fn step_once(&mut self) -> Result<(), SolverError> {

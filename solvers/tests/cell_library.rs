@@ -3,7 +3,7 @@
 mod common;
 
 use common::cell::*;
-use miv::solvers::{
+use miv_solvers::{
     ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Method, Morphology, ProbeSpec,
     Section, SimOptions, Spike, SpikeRule,
 };
@@ -187,7 +187,7 @@ fn run_mixed(cells: &[CellDescription], first: usize) -> Vec<(Vec<f64>, Vec<(u32
             out[p].1.push((s.cell % 2, s.time));
             if s.cell % 2 == 1 {
                 // The stimulus cell drives its partner's synapse through connection p with no delay.
-                events.push(Event { time: s.time, connection: miv::solvers::ConnectionId(p as u32) });
+                events.push(Event { time: s.time, connection: miv_solvers::ConnectionId(p as u32) });
             }
         }
         for p in 0..pairs {
@@ -291,7 +291,7 @@ fn noisy_netstim_streams_are_keyed_and_exponential() {
 #[test]
 fn expsyn_conductance_jumps_by_the_weight_and_decays_with_tau() {
     let mut c = ball_and_stick_cell();
-    c.points[0] = miv::solvers::cell::PointPlacement {
+    c.points[0] = miv_solvers::cell::PointPlacement {
         location: Location::new(1, 0.5),
         mechanism: "ExpSyn".into(),
         params: vec![("tau".into(), 3.0), ("e".into(), 0.0)],
@@ -336,7 +336,7 @@ fn membrane_currents_add_up_to_the_injected_current() {
 }
 
 /// The step (index of its start time) at which an ExpSyn sees an event due at `te`.
-fn delivery_step(rule: miv::solvers::DeliveryRule, te: f64) -> usize {
+fn delivery_step(rule: miv_solvers::DeliveryRule, te: f64) -> usize {
     let mut c = ball_and_stick_cell();
     c.points[0].mechanism = "ExpSyn".into();
     c.points[0].params = vec![("tau".into(), 3.0)];
@@ -357,7 +357,7 @@ fn delivery_step(rule: miv::solvers::DeliveryRule, te: f64) -> usize {
 
 #[test]
 fn delivery_rules_round_as_documented() {
-    use miv::solvers::DeliveryRule::{Floor, Nearest};
+    use miv_solvers::DeliveryRule::{Floor, Nearest};
     // The reference README, section 5: NEURON delivers 5.0124 at 5.000 and 5.0126 at 5.025.
     assert_eq!(delivery_step(Nearest, 5.0124), 200);
     assert_eq!(delivery_step(Nearest, 5.0126), 201);
@@ -370,20 +370,20 @@ fn delivery_rules_round_as_documented() {
 /// A leak written outside the crate through the public trait, the way an adapter for compiled NMODL
 /// mechanisms plugs in: gather v, compute on per-instance arrays, scatter with `Cx::add_membrane`.
 struct OutsideLeak {
-    info: miv::solvers::MechanismInfo,
+    info: miv_solvers::MechanismInfo,
     node: Vec<u32>,
     g: Vec<f64>,
     e: Vec<f64>,
 }
 
-impl miv::solvers::Mechanism for OutsideLeak {
-    fn info(&self) -> &miv::solvers::MechanismInfo {
+impl miv_solvers::Mechanism for OutsideLeak {
+    fn info(&self) -> &miv_solvers::MechanismInfo {
         &self.info
     }
     fn len(&self) -> usize {
         self.node.len()
     }
-    fn add_instance(&mut self, site: &miv::solvers::mechanism::Site, params: &[f64]) {
+    fn add_instance(&mut self, site: &miv_solvers::mechanism::Site, params: &[f64]) {
         self.node.push(site.node);
         self.g.push(params[0]);
         self.e.push(params[1]);
@@ -400,10 +400,10 @@ impl miv::solvers::Mechanism for OutsideLeak {
     fn instance_node(&self, i: usize) -> u32 {
         self.node[i]
     }
-    fn initialize(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+    fn initialize(&mut self, _: &mut miv_solvers::mechanism::Cx) -> miv_solvers::mechanism::KernelResult {
         Ok(())
     }
-    fn current(&mut self, cx: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+    fn current(&mut self, cx: &mut miv_solvers::mechanism::Cx) -> miv_solvers::mechanism::KernelResult {
         for i in 0..self.node.len() {
             let n = self.node[i] as usize;
             let (i1, i0) = (self.g[i] * (cx.v[n] + 0.001 - self.e[i]), self.g[i] * (cx.v[n] - self.e[i]));
@@ -411,7 +411,7 @@ impl miv::solvers::Mechanism for OutsideLeak {
         }
         Ok(())
     }
-    fn update_state(&mut self, _: &mut miv::solvers::mechanism::Cx) -> miv::solvers::mechanism::KernelResult {
+    fn update_state(&mut self, _: &mut miv_solvers::mechanism::Cx) -> miv_solvers::mechanism::KernelResult {
         Ok(())
     }
 }

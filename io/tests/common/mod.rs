@@ -1,12 +1,37 @@
-//! Helpers shared by the io tests: the DOMAIN A.7 worked example built through the public API, a small
-//! deterministic generator, and the h5py interpreter of `.venv-test`.
+//! Helpers shared by the io tests (here and, through `#[path]`, the root's end-to-end io tests): the DOMAIN A.7
+//! worked example built through the public API, a small deterministic generator, the h5py interpreter of
+//! `.venv-test`, and paths into the repository.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use miv::io::{CellAttributes, H5Types, NeuroH5File, PopulationRanges, Projection, Tree, WriteOptions};
-use miv::partition::SerialComm;
+use miv_io::{CellAttributes, H5Types, NeuroH5File, PopulationRanges, Projection, Tree, WriteOptions};
+use miv_partition::SerialComm;
+
+/// Paths into the repository, for the tests of this crate (the root's tests have their own in `tests/common`).
+pub mod paths {
+    use std::path::{Path, PathBuf};
+
+    /// The repository root (the workspace directory holding `Cargo.lock`), whichever crate's tests include this.
+    pub fn workspace_root() -> PathBuf {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        here.ancestors().find(|d| d.join("Cargo.lock").exists()).unwrap_or(here).to_path_buf()
+    }
+
+    /// The SWC morphologies shipped with the examples (MiV-Simulator's PYR, PVBC and OLM).
+    pub fn morphology_dir() -> PathBuf {
+        workspace_root().join("examples").join("morphology")
+    }
+
+    /// A fresh, empty scratch directory under the target directory for one test.
+    pub fn scratch(name: &str) -> PathBuf {
+        let d = workspace_root().join("target").join("test-scratch").join(name);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("create scratch dir");
+        d
+    }
+}
 
 /// Call first in every test that opens HDF5 files in-process and also starts processes. HDF5 locks files
 /// with flock on an fd that child processes inherit; a child started by one test thread while another
@@ -93,7 +118,7 @@ pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("MIV_PYTHON") {
         return PathBuf::from(p);
     }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    let p = paths::workspace_root().join(".venv-test/bin/python");
     assert!(p.exists(), "{} is missing: run scripts/setup --python (make test does) or set MIV_PYTHON", p.display());
     p
 }
@@ -112,6 +137,6 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
 }
 
 /// A deterministic random stream for test data (the one every miv component uses).
-pub fn gen(seed: u64) -> miv::partition::Stream {
-    miv::partition::Stream::new(seed, miv::partition::Purpose::named("io tests"), 0)
+pub fn gen(seed: u64) -> miv_partition::Stream {
+    miv_partition::Stream::new(seed, miv_partition::Purpose::named("io tests"), 0)
 }

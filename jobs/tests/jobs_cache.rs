@@ -2,13 +2,11 @@
 //! This binary runs jobs in-process and spawns nothing (see jobs_interrupt.rs).
 
 mod common;
-#[path = "common/jobs.rs"]
-mod jobs_common;
 
+use common::paths::scratch;
 use common::*;
-use jobs_common::*;
-use miv::io::config::NetworkConfig;
-use miv::jobs::{build, runs_in_this_process, IoOptions, Launch, Status, Store};
+use miv_io::config::NetworkConfig;
+use miv_jobs::{build, runs_in_this_process, IoOptions, Launch, Status, Store};
 
 /// The only test in this binary, so the run counter is its own.
 #[test]
@@ -38,14 +36,14 @@ fn second_launch_does_no_work() {
     // A different seed changes every job that draws random numbers, not h5_types.
     let mut other = net.clone();
     other.seed = 4;
-    let planned = miv::jobs::build::plan(&other, &IoOptions::default()).unwrap();
+    let planned = miv_jobs::build::plan(&other, &IoOptions::default()).unwrap();
     assert_eq!(planned[0], jobs[0], "h5_types has no seed");
     assert!(planned[1..].iter().zip(&jobs[1..]).all(|(a, b)| a != b), "everything downstream of the seed changes");
     // A change to OLM's projections changes only OLM's connections and the graph.
     let mut other = net.clone();
     let olm = other.synapses.get_mut("OLM").unwrap().get_mut("PYR").unwrap();
     olm.mechanisms.values_mut().next().unwrap().get_mut("AMPA").unwrap().insert("weight".into(), 2.0);
-    let planned = miv::jobs::build::plan(&other, &IoOptions::default()).unwrap();
+    let planned = miv_jobs::build::plan(&other, &IoOptions::default()).unwrap();
     let changed: Vec<&str> = planned.iter().zip(&jobs).filter(|(a, b)| a != b).map(|(a, _)| a.kind.as_str()).collect();
     assert_eq!(changed, ["generate_connections", "neuroh5_graph"]);
     // Connections are listed by population (OLM, PVBC, PYR): OLM's changed, the others not.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use miv::solvers::{CableCell, Location, Morphology, Section};
+use miv_solvers::{CableCell, Location, Morphology, Section};
 
 /// `tests/reference/neuron-arbor/data/<case>/<file>`.
 pub fn reference_file(case: &str, file: &str) -> PathBuf {

@@ -2,16 +2,15 @@
 //! dtype with empty cells and namespaces, appends, trees, projections, output files, malformed files.
 
 mod common;
-mod io_common;
 
-use common::scratch;
-use io_common::*;
+use common::paths::*;
+use common::*;
 use std::collections::BTreeMap;
 
-use miv::io::{
+use miv_io::{
     CellAttributes, Dtype, H5Types, NeuroH5File, PopulationRanges, Projection, Selection, Values, WriteOptions,
 };
-use miv::partition::{Assignment, SerialComm};
+use miv_partition::{Assignment, SerialComm};
 
 #[test]
 fn a7_example_reads_back_as_the_spec_states() {
@@ -19,7 +18,7 @@ fn a7_example_reads_back_as_the_spec_states() {
     let dir = scratch("io_a7_read");
     let path = dir.join("a7.h5");
     write_a7(&path);
-    assert!(!miv::io::file::partial_path(&path).exists(), "the .partial file was renamed");
+    assert!(!miv_io::file::partial_path(&path).exists(), "the .partial file was renamed");
     let comm = SerialComm;
     let f = NeuroH5File::open(&path, &comm).unwrap();
     let t = f.read_h5types().unwrap();
@@ -63,7 +62,7 @@ fn types3() -> H5Types {
 }
 
 /// A random column of `n` values of type `d`.
-fn column(g: &mut miv::partition::Stream, d: Dtype, n: usize) -> Values {
+fn column(g: &mut miv_partition::Stream, d: Dtype, n: usize) -> Values {
     let mut v = Values::zeros(d, n);
     for b in v.as_bytes_mut() {
         *b = g.next_u64() as u8;
@@ -219,8 +218,8 @@ fn trees_from_swc_roundtrip_and_keep_their_topology() {
     let dir = scratch("io_trees");
     let comm = SerialComm;
     let path = dir.join("forest.h5");
-    let pyr = miv::io::read_swc(common::morphology_dir().join("PYR.swc")).unwrap();
-    let olm = miv::io::read_swc(common::morphology_dir().join("OLM.swc")).unwrap();
+    let pyr = miv_io::read_swc(morphology_dir().join("PYR.swc")).unwrap();
+    let olm = miv_io::read_swc(morphology_dir().join("OLM.swc")).unwrap();
     let f = NeuroH5File::create(&path, &comm).unwrap();
     f.write_h5types(&types3()).unwrap();
     f.append_trees("P", [(3u64, &pyr), (5, &olm)], &WriteOptions::default()).unwrap();
