@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use miv_solvers::fastmath;
 
-use crate::vm::{Bin, Op, Program, Src, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::{Op, Program, Src};
 
 /// Lane groups (registers of lanes) interleaved per iteration: independent dependency chains for
 /// the out-of-order core (a kernel's critical path, e.g. hh's chained exps, is far longer than its

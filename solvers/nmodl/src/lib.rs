@@ -17,6 +17,7 @@ pub mod library;
 pub mod lower;
 pub mod mechanism;
 pub mod model;
+pub mod ops;
 pub mod parser;
 mod regalloc;
 pub mod rng;

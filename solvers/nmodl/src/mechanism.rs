@@ -595,8 +595,8 @@ impl Instances {
         fill_inputs(&k.inputs, &self.globals, ctx, &mut s);
         for op in &k.program.sops {
             match *op {
-                vm::SOp::Un { op, dst, a } => s[dst as usize] = vm::un(op, s[a as usize]),
-                vm::SOp::Bin { op, dst, a, b } => s[dst as usize] = vm::bin(op, s[a as usize], s[b as usize]),
+                vm::SOp::Un { op, dst, a } => s[dst as usize] = crate::ops::un(op, s[a as usize]),
+                vm::SOp::Bin { op, dst, a, b } => s[dst as usize] = crate::ops::bin(op, s[a as usize], s[b as usize]),
                 vm::SOp::Select { dst, c, a, b } => {
                     s[dst as usize] = if s[c as usize] != 0.0 { s[a as usize] } else { s[b as usize] }
                 }

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{BinOp, Expr, Stmt, StmtKind};
+use crate::ast::{Expr, Stmt, StmtKind};
 use crate::error::Result;
 use crate::model::*;
+use crate::ops::{Bin, Un};
 use crate::symbolic;
-use crate::vm::{Bin, Op, Un};
+use crate::vm::Op;
 
 use super::*;
 
@@ -69,7 +70,7 @@ impl Lowerer<'_> {
     /// `tau` is 0 or infinite). The subexpressions are evaluated once each, in nocmodl's order.
     pub(super) fn cnexp_coefficients(&mut self, a: &Expr, b: Option<&Expr>) -> Result<(Val, Val)> {
         let quotient = |e: &Expr| match e {
-            Expr::Bin(BinOp::Div, n, d) => Some(((**n).clone(), (**d).clone())),
+            Expr::Bin(Bin::Div, n, d) => Some(((**n).clone(), (**d).clone())),
             _ => None,
         };
         let (av, num_a) = match quotient(a) {

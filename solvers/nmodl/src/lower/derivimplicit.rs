@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::ast::StmtKind;
 use crate::error::Result;
 use crate::model::*;
-use crate::vm::Bin;
+use crate::ops::Bin;
 
 use super::*;
 

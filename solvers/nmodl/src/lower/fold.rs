@@ -1,7 +1,8 @@
 //! Emitting instructions: constants folded, common subexpressions shared, multiplications and
 //! divisions strength-reduced, scalar values kept scalar.
 
-use crate::vm::{Bin, Op, SOp, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::{Op, SOp};
 
 use super::*;
 
@@ -86,7 +87,7 @@ impl Lowerer<'_> {
 
     pub(super) fn unop(&mut self, op: Un, a: Val) -> Val {
         if let Some(x) = self.known(a) {
-            return self.konst(crate::vm::un(op, x));
+            return self.konst(crate::ops::un(op, x));
         }
         if let (Un::Neg, Some(Pure::Un(Un::Neg, x))) = (op, self.def(a)) {
             return x;
@@ -112,7 +113,7 @@ impl Lowerer<'_> {
 
     pub(super) fn binop(&mut self, op: Bin, a: Val, b: Val) -> Val {
         if let (Some(x), Some(y)) = (self.known(a), self.known(b)) {
-            return self.konst(crate::vm::bin(op, x, y));
+            return self.konst(crate::ops::bin(op, x, y));
         }
         if let Some(v) = self.strength_reduce(op, a, b) {
             return v;

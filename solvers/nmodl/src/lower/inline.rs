@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{BinOp, Expr};
+use crate::ast::Expr;
 use crate::check::builtin_has_effect;
 use crate::error::{Pos, Result};
 use crate::model::*;
-use crate::vm::{Bin, Op, RandKind, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::{Op, RandKind};
 
 use super::*;
 
@@ -27,23 +28,7 @@ impl Lowerer<'_> {
             Expr::Bin(op, a, b) => {
                 let x = self.expr(a)?;
                 let y = self.expr(b)?;
-                let op = match op {
-                    BinOp::Add => Bin::Add,
-                    BinOp::Sub => Bin::Sub,
-                    BinOp::Mul => Bin::Mul,
-                    BinOp::Div => Bin::Div,
-                    BinOp::Mod => Bin::Fmod,
-                    BinOp::Pow => Bin::Pow,
-                    BinOp::Lt => Bin::Lt,
-                    BinOp::Le => Bin::Le,
-                    BinOp::Gt => Bin::Gt,
-                    BinOp::Ge => Bin::Ge,
-                    BinOp::Eq => Bin::Eq,
-                    BinOp::Ne => Bin::Ne,
-                    BinOp::And => Bin::And,
-                    BinOp::Or => Bin::Or,
-                };
-                Ok(self.binop(op, x, y))
+                Ok(self.binop(*op, x, y))
             }
             Expr::Call(name, args, pos) => self.call(name, args, *pos),
         }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::ast::Stmt;
 use crate::error::{Pos, Result};
 use crate::model::*;
-use crate::vm::{Bin, Op, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::Op;
 
 use super::*;
 

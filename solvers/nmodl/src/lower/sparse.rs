@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::ast::StmtKind;
 use crate::error::Result;
 use crate::model::*;
-use crate::vm::{Bin, Src};
+use crate::ops::Bin;
+use crate::vm::Src;
 
 use super::*;
 

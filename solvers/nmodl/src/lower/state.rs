@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Pos, Result, Source};
 use crate::model::*;
-use crate::vm::{Bin, Op, Program, SOp, Src, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::{Op, Program, SOp, Src};
 
 use super::*;
 

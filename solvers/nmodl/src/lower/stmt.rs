@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use crate::ast::{Expr, Stmt, StmtKind};
 use crate::error::{Pos, Result};
 use crate::model::*;
+use crate::ops::Un;
 use crate::verbatim::Verbatim;
-use crate::vm::{Op, Un};
+use crate::vm::Op;
 
 use super::*;
 
