@@ -6,8 +6,6 @@
 //! numbers, variables, `+ - * / ^`, unary minus, comparisons (`< <= > >= == !=`), `&&`, `||`, `!`,
 //! parentheses and the functions `exp log log10 sqrt abs min max pow floor ceil`. Booleans are 1.0 and 0.0.
 
-use std::collections::HashMap;
-
 use miv_nmodl::ops::{bin, un, Bin, Un};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,19 +332,6 @@ impl NumOrExpr {
             NumOrExpr::Expr(s) => Expr::parse(s, vars),
         }
     }
-}
-
-/// Compile a map of parameter values.
-pub fn compile_map(
-    map: &HashMap<String, NumOrExpr>,
-    vars: &[&str],
-) -> Result<Vec<(String, Expr)>, (String, ExprError)> {
-    let mut out: Vec<(String, Expr)> = Vec::with_capacity(map.len());
-    for (k, v) in map {
-        out.push((k.clone(), v.compile(vars).map_err(|e| (k.clone(), e))?));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 #[cfg(test)]

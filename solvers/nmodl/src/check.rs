@@ -34,16 +34,6 @@ pub fn builtin_has_effect(name: &str) -> bool {
     matches!(name, "normrand" | "exprand" | "scop_random" | "set_seed" | "net_send" | "net_event")
 }
 
-/// Default concentrations and reversal potential of NEURON's ions (ci, co, e), and valence.
-pub fn ion_defaults(ion: &str) -> (f64, f64, f64, f64) {
-    match ion {
-        "na" => (10.0, 140.0, 50.0, 1.0),
-        "k" => (54.4, 2.5, -77.0, 1.0),
-        "ca" => (5e-5, 2.0, 12.5 * (2.0f64 / 5e-5).ln(), 2.0),
-        _ => (1.0, 1.0, 0.0, 1.0),
-    }
-}
-
 fn ion_var_kind(ion: &str, name: &str) -> Option<IonVarKind> {
     if name == format!("e{ion}") {
         Some(IonVarKind::Reversal)

@@ -20,8 +20,6 @@ pub mod model;
 pub mod ops;
 pub mod parser;
 mod regalloc;
-pub mod rng;
-pub mod soma;
 pub mod symbolic;
 pub mod units;
 pub mod verbatim;

@@ -8,7 +8,7 @@
 //! they iterate.
 
 use crate::ops::{bin, un, Bin, Un};
-use crate::rng::Stream;
+use miv_partition::rng::CounterStream;
 
 /// Lanes of the bulk kernels.
 pub const LANES: usize = 64;
@@ -192,7 +192,7 @@ pub struct Env<'a> {
     pub cap: usize,
     pub tables: &'a [TableData],
     /// One stream per instance.
-    pub rng: &'a mut [Stream],
+    pub rng: &'a mut [CounterStream],
     /// One played vector per instance (VecStim).
     pub vectors: &'a [Vec<f64>],
     /// NET_RECEIVE arguments (weights, then flag).
@@ -865,7 +865,7 @@ mod tests {
     use super::*;
 
     fn env_run<const W: usize>(p: &Program, data: &mut [f64], cap: usize, n: usize) -> Result<(), SolveFailure> {
-        let mut rng = vec![Stream::default(); cap];
+        let mut rng = vec![CounterStream::default(); cap];
         let mut events = Vec::new();
         let mut args = [];
         let mut env = Env { data, cap, tables: &[], rng: &mut rng, vectors: &[], args: &mut args, events: &mut events };
