@@ -178,11 +178,6 @@ impl Soma {
         }
     }
 
-    /// A NetCon event with this weight vector for part `k` at time `t`.
-    pub fn event(&mut self, part: usize, t: f64, weights: Vec<f64>) {
-        self.push(Pending { t, seq: 0, part, flag: 0.0, weights });
-    }
-
     fn push(&mut self, mut e: Pending) {
         e.seq = self.seq;
         self.seq += 1;
@@ -352,12 +347,4 @@ impl Soma {
         self.deliver(self.t)?;
         Ok(())
     }
-}
-
-/// Upward crossings of `thr`, linearly interpolated between samples (the reference's convention).
-pub fn crossings(t: &[f64], v: &[f64], thr: f64) -> Vec<f64> {
-    (0..t.len().saturating_sub(1))
-        .filter(|&i| v[i] < thr && v[i + 1] >= thr)
-        .map(|i| t[i] + (thr - v[i]) / (v[i + 1] - v[i]) * (t[i + 1] - t[i]))
-        .collect()
 }
