@@ -2,11 +2,13 @@
 //! checked against an analytic solution or an independent computation.
 
 mod common;
+#[path = "mech_constructs/soma.rs"]
+mod soma;
 
 use std::sync::Arc;
 
-use miv_nmodl::soma::{nernst, Soma};
 use miv_nmodl::{Context, Emitted, Instances, Mechanism};
+use soma::{nernst, Soma};
 
 fn load(name: &str) -> Arc<Mechanism> {
     let path = common::repo_root().join("mechanisms").join("constructs").join(format!("{name}.mod"));
@@ -187,7 +189,7 @@ fn calcium_accumulation_writes_cai_and_moves_eca() {
     let k = s.insert(&acc);
     s.finitialize(-65.0).unwrap();
     let ca = s.pools.iter().position(|p| p.name == "ca").unwrap();
-    assert!(s.pools[ca].style.eadvance, "a written concentration makes eca follow Nernst");
+    assert!(s.pools[ca].style.eadvance(), "a written concentration makes eca follow Nernst");
     // cai' = -ica 1e4/(2 F depth) + (cai0 - cai)/tau with ica = -0.001 mA/cm2: exact exponential (cnexp).
     let (cai0, tau, depth, ica) = (5e-5, 50.0, 0.1, -0.001);
     let steady = cai0 - ica * 1e4 * tau / (2.0 * FARADAY * depth);

@@ -6,7 +6,7 @@
 //! numbers, variables, `+ - * / ^`, unary minus, comparisons (`< <= > >= == !=`), `&&`, `||`, `!`,
 //! parentheses and the functions `exp log log10 sqrt abs min max pow floor ceil`. Booleans are 1.0 and 0.0.
 
-use std::collections::HashMap;
+use miv_nmodl::ops::{bin, un, Bin, Un};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
@@ -14,25 +14,8 @@ enum Node {
     Var(usize),
     Neg(Box<Node>),
     Not(Box<Node>),
-    Bin(Op, Box<Node>, Box<Node>),
+    Bin(Bin, Box<Node>, Box<Node>),
     Call(Func, Vec<Node>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-    And,
-    Or,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,43 +107,13 @@ impl Expr {
     }
 }
 
-fn b(x: bool) -> f64 {
-    if x {
-        1.0
-    } else {
-        0.0
-    }
-}
-
 fn eval(n: &Node, v: &[f64]) -> f64 {
     match n {
         Node::Num(x) => *x,
         Node::Var(i) => v[*i],
-        Node::Neg(a) => -eval(a, v),
-        Node::Not(a) => b(eval(a, v) == 0.0),
-        Node::Bin(op, l, r) => {
-            let x = eval(l, v);
-            match op {
-                Op::And => return b(x != 0.0 && eval(r, v) != 0.0),
-                Op::Or => return b(x != 0.0 || eval(r, v) != 0.0),
-                _ => {}
-            }
-            let y = eval(r, v);
-            match op {
-                Op::Add => x + y,
-                Op::Sub => x - y,
-                Op::Mul => x * y,
-                Op::Div => x / y,
-                Op::Pow => x.powf(y),
-                Op::Lt => b(x < y),
-                Op::Le => b(x <= y),
-                Op::Gt => b(x > y),
-                Op::Ge => b(x >= y),
-                Op::Eq => b(x == y),
-                Op::Ne => b(x != y),
-                Op::And | Op::Or => unreachable!(),
-            }
-        }
+        Node::Neg(a) => un(Un::Neg, eval(a, v)),
+        Node::Not(a) => un(Un::Not, eval(a, v)),
+        Node::Bin(op, l, r) => bin(*op, eval(l, v), eval(r, v)),
         Node::Call(f, args) => {
             let a = eval(&args[0], v);
             match f {
@@ -212,20 +165,22 @@ impl Parser<'_> {
     fn or(&mut self) -> Result<Node, ExprError> {
         let mut l = self.and()?;
         while self.eat("||") {
-            l = Node::Bin(Op::Or, Box::new(l), Box::new(self.and()?));
+            l = Node::Bin(Bin::Or, Box::new(l), Box::new(self.and()?));
         }
         Ok(l)
     }
     fn and(&mut self) -> Result<Node, ExprError> {
         let mut l = self.cmp()?;
         while self.eat("&&") {
-            l = Node::Bin(Op::And, Box::new(l), Box::new(self.cmp()?));
+            l = Node::Bin(Bin::And, Box::new(l), Box::new(self.cmp()?));
         }
         Ok(l)
     }
     fn cmp(&mut self) -> Result<Node, ExprError> {
         let l = self.sum()?;
-        for (s, op) in [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)] {
+        for (s, op) in
+            [("<=", Bin::Le), (">=", Bin::Ge), ("==", Bin::Eq), ("!=", Bin::Ne), ("<", Bin::Lt), (">", Bin::Gt)]
+        {
             if self.eat(s) {
                 return Ok(Node::Bin(op, Box::new(l), Box::new(self.sum()?)));
             }
@@ -236,9 +191,9 @@ impl Parser<'_> {
         let mut l = self.product()?;
         loop {
             if self.eat("+") {
-                l = Node::Bin(Op::Add, Box::new(l), Box::new(self.product()?));
+                l = Node::Bin(Bin::Add, Box::new(l), Box::new(self.product()?));
             } else if self.eat("-") {
-                l = Node::Bin(Op::Sub, Box::new(l), Box::new(self.product()?));
+                l = Node::Bin(Bin::Sub, Box::new(l), Box::new(self.product()?));
             } else {
                 return Ok(l);
             }
@@ -248,9 +203,9 @@ impl Parser<'_> {
         let mut l = self.unary()?;
         loop {
             if self.eat("*") {
-                l = Node::Bin(Op::Mul, Box::new(l), Box::new(self.unary()?));
+                l = Node::Bin(Bin::Mul, Box::new(l), Box::new(self.unary()?));
             } else if self.eat("/") {
-                l = Node::Bin(Op::Div, Box::new(l), Box::new(self.unary()?));
+                l = Node::Bin(Bin::Div, Box::new(l), Box::new(self.unary()?));
             } else {
                 return Ok(l);
             }
@@ -274,7 +229,7 @@ impl Parser<'_> {
         if self.eat("^") || self.eat("**") {
             // Right-associative; binds tighter than unary minus on its left, as in NMODL and hoc.
             let exp = self.unary()?;
-            return Ok(Node::Bin(Op::Pow, Box::new(base), Box::new(exp)));
+            return Ok(Node::Bin(Bin::Pow, Box::new(base), Box::new(exp)));
         }
         Ok(base)
     }
@@ -377,19 +332,6 @@ impl NumOrExpr {
             NumOrExpr::Expr(s) => Expr::parse(s, vars),
         }
     }
-}
-
-/// Compile a map of parameter values.
-pub fn compile_map(
-    map: &HashMap<String, NumOrExpr>,
-    vars: &[&str],
-) -> Result<Vec<(String, Expr)>, (String, ExprError)> {
-    let mut out: Vec<(String, Expr)> = Vec::with_capacity(map.len());
-    for (k, v) in map {
-        out.push((k.clone(), v.compile(vars).map_err(|e| (k.clone(), e))?));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub use comm::{displacements, CollectiveError, Communicator, SerialComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
 pub use plan::{coalesce, ReadPlan};
-pub use rng::{Purpose, Stream};
+pub use rng::{CounterStream, Purpose, Stream};
 
 /// Environment variables through which MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm's srun) tell a
 /// process that it is one rank of a parallel job.

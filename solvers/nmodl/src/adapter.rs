@@ -4,13 +4,11 @@
 //! conductances, ion currents and written concentrations back. One adapter holds every instance of
 //! one mechanism type in the group.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use miv_solvers::mechanism::{Cx, EventCx, IonUse, KernelResult, MechanismInfo as GroupInfo, Outbox, ParamSpec, Site};
 use miv_solvers::{Catalogue, MechanismKind};
 
-use crate::error::Result;
 use crate::library::Library;
 use crate::mechanism::{Context, Instances, Mechanism};
 use crate::model::{IonVarKind, MechKind};
@@ -385,11 +383,4 @@ pub fn register(catalogue: &mut Catalogue, lib: &Library) {
         let m = m.clone();
         catalogue.register(move || Box::new(ModMechanism::new(&m)));
     }
-}
-
-/// The built-in catalogue plus every `.mod` file below `dir`.
-pub fn catalogue_with_dir(dir: &Path) -> Result<Catalogue> {
-    let mut c = Catalogue::builtin();
-    register(&mut c, &Library::load_dir(dir)?);
-    Ok(c)
 }

@@ -1,6 +1,7 @@
 //! The syntax tree of one `.mod` file, as written (names unresolved, units kept as text).
 
 use crate::error::Pos;
+use crate::ops::Bin;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -10,25 +11,7 @@ pub enum Expr {
     Call(String, Vec<Expr>, Pos),
     Neg(Box<Expr>),
     Not(Box<Expr>),
-    Bin(BinOp, Box<Expr>, Box<Expr>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    Pow,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-    And,
-    Or,
+    Bin(Bin, Box<Expr>, Box<Expr>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,27 +175,6 @@ impl Expr {
                 b.walk(f);
             }
             Expr::Num(_) | Expr::Str(_) | Expr::Var(..) => {}
-        }
-    }
-}
-
-impl BinOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Mod => "%",
-            BinOp::Pow => "^",
-            BinOp::Lt => "<",
-            BinOp::Le => "<=",
-            BinOp::Gt => ">",
-            BinOp::Ge => ">=",
-            BinOp::Eq => "==",
-            BinOp::Ne => "!=",
-            BinOp::And => "&&",
-            BinOp::Or => "||",
         }
     }
 }

@@ -34,16 +34,6 @@ pub fn builtin_has_effect(name: &str) -> bool {
     matches!(name, "normrand" | "exprand" | "scop_random" | "set_seed" | "net_send" | "net_event")
 }
 
-/// Default concentrations and reversal potential of NEURON's ions (ci, co, e), and valence.
-pub fn ion_defaults(ion: &str) -> (f64, f64, f64, f64) {
-    match ion {
-        "na" => (10.0, 140.0, 50.0, 1.0),
-        "k" => (54.4, 2.5, -77.0, 1.0),
-        "ca" => (5e-5, 2.0, 12.5 * (2.0f64 / 5e-5).ln(), 2.0),
-        _ => (1.0, 1.0, 0.0, 1.0),
-    }
-}
-
 fn ion_var_kind(ion: &str, name: &str) -> Option<IonVarKind> {
     if name == format!("e{ion}") {
         Some(IonVarKind::Reversal)
@@ -92,6 +82,32 @@ struct Checker<'a> {
     has_net_receive: bool,
     /// Nesting depth of if/else around the statement being checked.
     in_branch: usize,
+}
+
+/// A USEION statement with its READ and WRITE variables classified.
+type IonDecl = (UseIon, Vec<IonVarDecl>, Vec<IonVarDecl>);
+
+/// What the NEURON block declares.
+struct NeuronDecl {
+    name: String,
+    kind: MechKind,
+    ions: Vec<IonDecl>,
+    nonspecific: Vec<(String, Pos)>,
+    /// Membrane currents in the order the NEURON block declares them.
+    current_order: Vec<String>,
+    electrode: bool,
+    threadsafe: bool,
+    /// BBCOREPOINTER names.
+    opaque: Vec<(String, Pos)>,
+}
+
+/// The code blocks besides FUNCTION, PROCEDURE, DERIVATIVE and KINETIC.
+struct Blocks {
+    initial: Vec<Stmt>,
+    breakpoint: Vec<Stmt>,
+    has_breakpoint: bool,
+    solves: Vec<SolveSpec>,
+    net_receive: Option<NetReceive>,
 }
 
 pub fn check(module: &Module, file: &str, source: &Source) -> Result<Model> {
@@ -157,9 +173,51 @@ impl<'a> Checker<'a> {
         for n in ["v", "t", "dt", "celsius", "area", "diam"] {
             self.declare(n, Pos::default(), VarKind::Assigned, 0.0, None)?;
         }
-        // ---- NEURON block -------------------------------------------------------------------
+        let neuron = self.neuron_block(module, file)?;
+        self.units_block(module)?;
+        self.declarations(module)?;
+        let ions = self.ion_uses(&neuron.ions)?;
+        let currents = self.currents(&neuron)?;
+        self.range_and_global(module)?;
+        self.functions(module)?;
+        let blocks = self.blocks(module, neuron.kind)?;
+        // Procedures whose body is a recognised VERBATIM use become built-ins.
+        for f in 0..self.funcs.len() {
+            let builtin = self.builtin_body(f)?;
+            self.funcs[f].builtin = builtin;
+        }
+        self.walk_code(&blocks)?;
+        self.check_recursion()?;
+        let (n_fields, n_globals) = self.storage();
+        self.check_outputs(neuron.kind, &currents, &ions)?;
+        Ok(Model {
+            file: file.to_string(),
+            name: neuron.name,
+            kind: neuron.kind,
+            electrode_current: neuron.electrode,
+            threadsafe: neuron.threadsafe,
+            vars: self.vars,
+            by_name: self.by_name,
+            ions,
+            currents,
+            funcs: self.funcs,
+            func_by_name: self.func_by_name,
+            initial: blocks.initial,
+            solves: blocks.solves,
+            breakpoint: blocks.breakpoint,
+            has_breakpoint: blocks.has_breakpoint,
+            net_receive: blocks.net_receive,
+            verbatim: self.verbatim,
+            n_fields,
+            n_globals,
+            warnings: self.warnings,
+        })
+    }
+
+    /// The NEURON block: the mechanism's name and kind, ions, currents, RANGE and GLOBAL names.
+    fn neuron_block(&mut self, module: &Module, file: &str) -> Result<NeuronDecl> {
         let mut name: Option<(String, MechKind, Pos)> = None;
-        let mut ions: Vec<(UseIon, Vec<IonVarDecl>, Vec<IonVarDecl>)> = Vec::new();
+        let mut ions: Vec<IonDecl> = Vec::new();
         let mut nonspecific: Vec<(String, Pos)> = Vec::new();
         // Membrane currents in the order the NEURON block declares them.
         let mut current_order: Vec<String> = Vec::new();
@@ -256,8 +314,11 @@ impl<'a> Checker<'a> {
         if electrode && kind != MechKind::Point {
             self.warn(Pos::default(), "ELECTRODE_CURRENT in a density mechanism");
         }
+        Ok(NeuronDecl { name: mech_name, kind, ions, nonspecific, current_order, electrode, threadsafe, opaque })
+    }
 
-        // ---- UNITS, declarations -----------------------------------------------------------
+    /// UNITS: named constants evaluated with the units library.
+    fn units_block(&mut self, module: &Module) -> Result<()> {
         for item in &module.items {
             if let Item::Units(defs) = item {
                 for d in defs {
@@ -279,6 +340,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// PARAMETER, ASSIGNED, STATE, CONSTANT and file-level LOCAL declarations.
+    fn declarations(&mut self, module: &Module) -> Result<()> {
         for item in &module.items {
             let (decls, kind) = match item {
                 Item::Parameter(d) => (d, VarKind::Parameter),
@@ -301,7 +367,11 @@ impl<'a> Checker<'a> {
                 self.declare(&d.name, d.pos, kind, default, d.units.clone())?;
             }
         }
-        // Ion variables exist even when a file forgets to declare them.
+        Ok(())
+    }
+
+    /// The USEION statements' variables, declared when a file forgets to (they exist all the same).
+    fn ion_uses(&mut self, ions: &[IonDecl]) -> Result<Vec<IonUse>> {
         let mut ion_uses = Vec::new();
         for (k, (u, r, w)) in ions.iter().enumerate() {
             let mut read = Vec::new();
@@ -318,23 +388,34 @@ impl<'a> Checker<'a> {
             }
             ion_uses.push(IonUse { ion: u.ion.clone(), valence: u.valence, read, write });
         }
-        for (n, p) in &nonspecific {
+        Ok(ion_uses)
+    }
+
+    /// The membrane currents in declaration order (declared when a file forgets to), and the
+    /// BBCOREPOINTER names as opaque variables.
+    fn currents(&mut self, neuron: &NeuronDecl) -> Result<Vec<VarId>> {
+        for (n, p) in &neuron.nonspecific {
             if !self.by_name.contains_key(n) {
                 self.declare(n, *p, VarKind::Assigned, 0.0, None)?;
             }
         }
         let mut currents: Vec<VarId> = Vec::new();
-        for n in &current_order {
+        for n in &neuron.current_order {
             let id = self.by_name[n];
             if !currents.contains(&id) {
                 currents.push(id);
             }
         }
-        for (n, p) in &opaque {
+        for (n, p) in &neuron.opaque {
             if !self.by_name.contains_key(n) {
                 self.declare(n, *p, VarKind::Assigned, 0.0, None)?;
             }
         }
+        Ok(currents)
+    }
+
+    /// RANGE and GLOBAL: every name declared, flags set, no GLOBAL STATE.
+    fn range_and_global(&mut self, module: &Module) -> Result<()> {
         for n in self.range.clone().iter().chain(self.global.clone().iter()) {
             if !self.by_name.contains_key(n) {
                 let pos = module_pos_of_name(module, n);
@@ -348,8 +429,11 @@ impl<'a> Checker<'a> {
                 return Err(self.src.semantic(v.pos, format!("STATE '{}' cannot be GLOBAL", v.name)));
             }
         }
+        Ok(())
+    }
 
-        // ---- functions and blocks -----------------------------------------------------------
+    /// FUNCTION, PROCEDURE, DERIVATIVE and KINETIC blocks, by name.
+    fn functions(&mut self, module: &Module) -> Result<()> {
         for item in &module.items {
             let (p, kind) = match item {
                 Item::Function(p) => (p, FuncKind::Function),
@@ -382,7 +466,11 @@ impl<'a> Checker<'a> {
                 builtin: None,
             });
         }
+        Ok(())
+    }
 
+    /// INITIAL, BREAKPOINT (its SOLVE statements apart), NET_RECEIVE, file-level VERBATIM, DESTRUCTOR.
+    fn blocks(&mut self, module: &Module, kind: MechKind) -> Result<Blocks> {
         let mut initial = Vec::new();
         let mut seen_initial = false;
         let mut breakpoint = Vec::new();
@@ -463,14 +551,12 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+        Ok(Blocks { initial, breakpoint, has_breakpoint, solves, net_receive })
+    }
 
-        // Procedures whose body is a recognised VERBATIM use become built-ins.
-        for f in 0..self.funcs.len() {
-            let builtin = self.builtin_body(f)?;
-            self.funcs[f].builtin = builtin;
-        }
-
-        // ---- walk all code --------------------------------------------------------------------
+    /// Every statement of every block checked in its context; states a SOLVE integrates marked
+    /// as written.
+    fn walk_code(&mut self, blocks: &Blocks) -> Result<()> {
         let kindctx = |k: FuncKind| match k {
             FuncKind::Function => Ctx::Function,
             FuncKind::Procedure => Ctx::Procedure,
@@ -492,13 +578,15 @@ impl<'a> Checker<'a> {
             }
         }
         self.in_function = None;
-        for (body, ctx, caller) in [(&initial, Ctx::Initial, "INITIAL"), (&breakpoint, Ctx::Breakpoint, "BREAKPOINT")] {
+        for (body, ctx, caller) in
+            [(&blocks.initial, Ctx::Initial, "INITIAL"), (&blocks.breakpoint, Ctx::Breakpoint, "BREAKPOINT")]
+        {
             self.ctx = ctx;
             self.current_caller = Some(caller.into());
             self.scopes = vec![HashSet::new()];
             self.walk_block(body, false)?;
         }
-        if let Some(nr) = &net_receive {
+        if let Some(nr) = &blocks.net_receive {
             self.ctx = Ctx::NetReceive;
             self.current_caller = Some("NET_RECEIVE".into());
             let mut scope: HashSet<String> = nr.args.iter().cloned().collect();
@@ -511,7 +599,7 @@ impl<'a> Checker<'a> {
                 self.walk_block(b, false)?;
             }
         }
-        for s in &solves {
+        for s in &blocks.solves {
             let f = &self.funcs[self.func_by_name[&s.func]];
             if matches!(f.kind, FuncKind::Derivative | FuncKind::Kinetic) {
                 let states: Vec<String> = derivative_targets(&f.body);
@@ -522,9 +610,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        self.check_recursion()?;
+        Ok(())
+    }
 
-        // ---- storage ------------------------------------------------------------------------
+    /// NEURON's storage class of each variable: (number of instance fields, number of globals).
+    fn storage(&mut self) -> (usize, usize) {
         let mut n_fields = 0;
         let mut n_globals = 0;
         for v in &mut self.vars {
@@ -558,7 +648,11 @@ impl<'a> Checker<'a> {
                 }
             };
         }
-        for &c in &currents {
+        (n_fields, n_globals)
+    }
+
+    fn check_outputs(&self, kind: MechKind, currents: &[VarId], ion_uses: &[IonUse]) -> Result<()> {
+        for &c in currents {
             let v = &self.vars[c];
             if !matches!(v.storage, Storage::Field(_)) {
                 return Err(self.src.semantic(v.pos, format!("current '{}' must be an ASSIGNED variable", v.name)));
@@ -567,29 +661,7 @@ impl<'a> Checker<'a> {
         if kind == MechKind::Artificial && (!currents.is_empty() || !ion_uses.is_empty()) {
             return Err(self.src.semantic(Pos::default(), "an ARTIFICIAL_CELL cannot have currents or ions"));
         }
-
-        Ok(Model {
-            file: file.to_string(),
-            name: mech_name,
-            kind,
-            electrode_current: electrode,
-            threadsafe,
-            vars: self.vars,
-            by_name: self.by_name,
-            ions: ion_uses,
-            currents,
-            funcs: self.funcs,
-            func_by_name: self.func_by_name,
-            initial,
-            solves,
-            breakpoint,
-            has_breakpoint,
-            net_receive,
-            verbatim: self.verbatim,
-            n_fields,
-            n_globals,
-            warnings: self.warnings,
-        })
+        Ok(())
     }
 
     fn unknown_verbatim(&self, text: &str, pos: Pos, place: &str) -> Error {

@@ -18,9 +18,11 @@
 
 use std::sync::Arc;
 
+use iced_x86::code_asm::*;
 use miv_solvers::fastmath;
 
-use crate::vm::{Bin, Op, Program, Src, Un};
+use crate::ops::{Bin, Un};
+use crate::vm::{Op, Program, Src};
 
 /// Lane groups (registers of lanes) interleaved per iteration: independent dependency chains for
 /// the out-of-order core (a kernel's critical path, e.g. hh's chained exps, is far longer than its
@@ -65,6 +67,8 @@ impl Isa {
 pub struct Code {
     map: *mut u8,
     len: usize,
+    /// Offset of the function in the mapping (after the constant pool).
+    entry: usize,
     /// Highest field the code reads or writes.
     pub max_field: usize,
     /// Spill area (f64 values) the code needs.
@@ -95,7 +99,7 @@ impl Code {
     /// Map `bytes` writable, copy them, then make the mapping read + execute (never both
     /// writable and executable).
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    fn new(bytes: &[u8], max_field: usize, spill: usize, step: usize) -> Option<Code> {
+    fn new(bytes: &[u8], entry: usize, max_field: usize, spill: usize, step: usize) -> Option<Code> {
         let len = bytes.len().max(1);
         // SAFETY: an anonymous private mapping; checked for failure below.
         let map = unsafe {
@@ -112,7 +116,7 @@ impl Code {
             return None;
         }
         // From here on, dropping `code` unmaps the region.
-        let code = Code { map: map as *mut u8, len, max_field, spill, step };
+        let code = Code { map: map as *mut u8, len, entry, max_field, spill, step };
         // SAFETY: the mapping is `len` >= bytes.len() writable bytes, and ours alone.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), code.map, bytes.len());
@@ -124,7 +128,7 @@ impl Code {
     }
 
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    fn new(_: &[u8], _: usize, _: usize, _: usize) -> Option<Code> {
+    fn new(_: &[u8], _: usize, _: usize, _: usize, _: usize) -> Option<Code> {
         None
     }
 
@@ -145,7 +149,7 @@ impl Code {
         {
             // SAFETY: the mapping holds a complete function with this signature (see `compile`);
             // the caller guarantees the memory it touches.
-            let f: Entry = std::mem::transmute::<*mut u8, Entry>(self.map);
+            let f: Entry = std::mem::transmute::<*mut u8, Entry>(self.map.add(self.entry));
             f(bases.as_ptr(), scal.as_ptr(), spill.as_mut_ptr(), first * 8, end * 8);
         }
         #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -205,15 +209,19 @@ pub(crate) fn compile_for(p: &Program, isa: Isa) -> Option<Arc<Code>> {
     if !available().contains(&isa) || p.ops.is_empty() || p.ops.len() > MAX_OPS || !p.ops.iter().all(supported) {
         return None;
     }
-    let mut g = Gen::new(p, isa);
+    // The constant pool precedes the code: a first pass finds the constants, the second emits
+    // the pool and then the same code.
+    let mut g = Gen::new(p, isa, Vec::new())?;
     g.body();
-    let (bytes, max_field, spill) = g.finish()?;
+    let mut g = Gen::new(p, isa, g.consts()?)?;
+    g.body();
+    let (bytes, entry, max_field, spill) = g.finish()?;
     if let Ok(path) = std::env::var("MIV_JIT_DUMP") {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = std::fs::write(format!("{path}.{n}"), &bytes);
     }
-    Code::new(&bytes, max_field, spill, isa.lanes() * G).map(Arc::new)
+    Code::new(&bytes, entry, max_field, spill, isa.lanes() * G).map(Arc::new)
 }
 
 /// The instruction sets this CPU (and OS) supports, best first.
@@ -243,43 +251,115 @@ fn supported(op: &Op) -> bool {
 
 // ------------------------------------------------------------------------------------ assembler
 
+/// The general-purpose registers the generated code uses, by their x86 number.
 const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
 const RSI: u8 = 6;
 const RDI: u8 = 7;
 
-/// A ModRM r/m operand.
+const GPR: [AsmRegister64; 8] = [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi];
+const YMM: [AsmRegisterYmm; 16] =
+    [ymm0, ymm1, ymm2, ymm3, ymm4, ymm5, ymm6, ymm7, ymm8, ymm9, ymm10, ymm11, ymm12, ymm13, ymm14, ymm15];
+const ZMM: [AsmRegisterZmm; 32] = [
+    zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17,
+    zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27, zmm28, zmm29, zmm30, zmm31,
+];
+
+/// An operand: a vector register or memory.
 #[derive(Clone, Copy)]
 enum Rm {
     Reg(u8),
-    /// [base + disp32]
+    /// [base + disp]
     Disp(u8, i32),
-    /// [base + index + disp32]
+    /// [base + index + disp]
     IndexDisp(u8, u8, i32),
-    /// A 32-byte constant of the pool, RIP-relative.
+    /// A constant of the pool (broadcast to a whole register), RIP-relative.
     Const(usize),
 }
 
-/// Opcode maps of the VEX prefix.
-const M0F: u8 = 1;
-const M38: u8 = 2;
-const M3A: u8 = 3;
+/// Element-wise operations of three operands (`d = a op rm`).
+#[derive(Clone, Copy)]
+enum V3 {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Min,
+    Max,
+    And,
+    Or,
+    Xor,
+    /// 64-bit integer addition.
+    Paddq,
+}
 
-/// Prefix bytes (pp) of the VEX / EVEX encodings.
-const P66: u8 = 1;
-const PF3: u8 = 2;
+use V3::{Add as ADD, And as AND, Div as DIV, Max as MAX, Min as MIN, Mul as MUL, Or as OR, Paddq as PADDQ};
+use V3::{Sub as SUB, Xor as XOR};
 
+/// The instructions the generator needs, encoded by iced-x86's code assembler: VEX with ymm
+/// registers for AVX2, EVEX with zmm registers for AVX-512.
 struct Asm {
     isa: Isa,
-    code: Vec<u8>,
-    /// (offset of a disp32, offset of the end of its instruction, constant).
-    fixups: Vec<(usize, usize, usize)>,
-    /// Constants, each broadcast to a whole register in the pool.
+    a: CodeAssembler,
+    /// Constants of the pool, each broadcast to a whole register, and their labels.
     consts: Vec<u64>,
+    labels: Vec<CodeLabel>,
+    /// iced-x86 refused an instruction: the kernel stays with the VM (as it does when a constant
+    /// was not known in advance, see [`Asm::new`]).
+    failed: bool,
+}
+
+/// Call a method of the code assembler and record a failure.
+macro_rules! emit {
+    ($s:expr, $m:ident ( $($arg:expr),* )) => {{
+        let r = $s.a.$m($($arg),*);
+        $s.failed |= r.is_err();
+    }};
+}
+
+/// `m(d, a, rm)` in the width of the instruction set.
+macro_rules! full {
+    ($s:expr, $m:ident, $d:expr, $a:expr, $rm:expr) => {{
+        let (d, a) = ($d as usize, $a as usize);
+        match ($s.isa, $rm) {
+            (Isa::Avx2, Rm::Reg(r)) => emit!($s, $m(YMM[d], YMM[a], YMM[r as usize])),
+            (Isa::Avx2, rm) => {
+                let m = $s.mem(rm);
+                emit!($s, $m(YMM[d], YMM[a], ymmword_ptr(m)))
+            }
+            (Isa::Avx512, Rm::Reg(r)) => emit!($s, $m(ZMM[d], ZMM[a], ZMM[r as usize])),
+            (Isa::Avx512, rm) => {
+                let m = $s.mem(rm);
+                emit!($s, $m(ZMM[d], ZMM[a], zmmword_ptr(m)))
+            }
+        }
+    }};
 }
 
 impl Asm {
+    /// The constant pool comes first, at the start of the mapping (so every constant is aligned
+    /// to its width), the code after it. `consts` are the constants the code will ask for (found
+    /// by generating the code once without a pool).
+    fn new(isa: Isa, consts: Vec<u64>) -> Result<Asm, IcedError> {
+        let mut a = CodeAssembler::new(64)?;
+        let mut labels = Vec::with_capacity(consts.len());
+        for &c in &consts {
+            let mut l = a.create_label();
+            a.set_label(&mut l)?;
+            for _ in 0..isa.lanes() {
+                a.dq(&[c])?;
+            }
+            labels.push(l);
+        }
+        Ok(Asm { isa, a, consts, labels, failed: false })
+    }
+
+    /// Bytes of the constant pool, where the code starts.
+    fn pool_len(&self) -> usize {
+        self.consts.len() * self.isa.width() as usize
+    }
+
     fn konst(&mut self, bits: u64) -> Rm {
         let k = self.consts.iter().position(|c| *c == bits).unwrap_or_else(|| {
             self.consts.push(bits);
@@ -288,106 +368,79 @@ impl Asm {
         Rm::Const(k)
     }
 
-    fn modrm(&mut self, reg: u8, rm: Rm) -> Option<usize> {
-        let reg = (reg & 7) << 3;
+    fn mem(&self, rm: Rm) -> AsmMemoryOperand {
         match rm {
-            Rm::Reg(r) => {
-                self.code.push(0xC0 | reg | (r & 7));
-                None
-            }
-            Rm::Disp(base, d) => {
-                debug_assert!(base & 7 != 4, "rsp/r12 need a SIB byte");
-                self.code.push(0x80 | reg | (base & 7));
-                self.code.extend_from_slice(&d.to_le_bytes());
-                None
-            }
-            Rm::IndexDisp(base, index, d) => {
-                debug_assert!(index & 7 != 4);
-                self.code.push(0x80 | reg | 4);
-                self.code.push(((index & 7) << 3) | (base & 7));
-                self.code.extend_from_slice(&d.to_le_bytes());
-                None
-            }
-            Rm::Const(_) => {
-                self.code.push(reg | 5);
-                let at = self.code.len();
-                self.code.extend_from_slice(&[0; 4]);
-                Some(at)
-            }
+            Rm::Disp(base, d) => GPR[base as usize] + d,
+            Rm::IndexDisp(base, index, d) => GPR[base as usize] + GPR[index as usize] + d,
+            Rm::Const(k) => match self.labels.get(k) {
+                Some(&l) => AsmMemoryOperand::from(l),
+                // Not in the pool (the first pass): any address, the code is not kept.
+                None => GPR[RSI as usize] + 0,
+            },
+            Rm::Reg(_) => unreachable!("a register is not memory"),
         }
     }
 
-    /// A full-width vector instruction with prefix 66: VEX.256 (W0) or EVEX.512 (W1, the
-    /// double-precision forms of these opcodes).
-    fn vex(&mut self, map: u8, op: u8, reg: u8, vvvv: u8, rm: Rm, imm: Option<u8>) {
-        self.vector(map, P66, op, reg, vvvv, rm, imm, 0);
+    /// `d = a op rm`, lane by lane.
+    fn v3(&mut self, op: V3, d: u8, a: u8, rm: Rm) {
+        match op {
+            V3::Add => full!(self, vaddpd, d, a, rm),
+            V3::Sub => full!(self, vsubpd, d, a, rm),
+            V3::Mul => full!(self, vmulpd, d, a, rm),
+            V3::Div => full!(self, vdivpd, d, a, rm),
+            V3::Min => full!(self, vminpd, d, a, rm),
+            V3::Max => full!(self, vmaxpd, d, a, rm),
+            V3::And => full!(self, vandpd, d, a, rm),
+            V3::Or => full!(self, vorpd, d, a, rm),
+            V3::Xor => full!(self, vxorpd, d, a, rm),
+            V3::Paddq => full!(self, vpaddq, d, a, rm),
+        }
     }
 
-    /// `op` in map `map` with prefix `pp`; `mask` is the EVEX opmask register (0: none).
-    #[allow(clippy::too_many_arguments)]
-    fn vector(&mut self, map: u8, pp: u8, op: u8, reg: u8, vvvv: u8, rm: Rm, imm: Option<u8>, mask: u8) {
-        let (x, b) = match rm {
-            // EVEX extends a register r/m operand to five bits with X.
-            Rm::Reg(r) => ((r >> 4) & 1, (r >> 3) & 1),
-            Rm::Disp(r, _) => (0, (r >> 3) & 1),
-            Rm::IndexDisp(base, index, _) => ((index >> 3) & 1, (base >> 3) & 1),
-            Rm::Const(_) => (0, 0),
-        };
-        let r = (reg >> 3) & 1;
+    fn sqrt(&mut self, d: u8, a: u8) {
+        let (d, a) = (d as usize, a as usize);
         match self.isa {
-            Isa::Avx2 => {
-                debug_assert!(reg < 16 && vvvv < 16 && mask == 0);
-                self.code.push(0xC4);
-                self.code.push(((r ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) | map);
-                self.code.push(((!vvvv & 15) << 3) | (1 << 2) | pp);
-            }
-            Isa::Avx512 => {
-                let (r2, v2) = ((reg >> 4) & 1, (vvvv >> 4) & 1);
-                self.code.push(0x62);
-                self.code.push(((r ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) | ((r2 ^ 1) << 4) | map);
-                self.code.push((1 << 7) | ((!vvvv & 15) << 3) | (1 << 2) | pp);
-                // z = 0, L'L = 512 bits, no broadcast.
-                self.code.push((0b10 << 5) | ((v2 ^ 1) << 3) | (mask & 7));
-            }
-        }
-        self.code.push(op);
-        let disp = self.modrm(reg, rm);
-        if let Some(i) = imm {
-            self.code.push(i);
-        }
-        if let (Some(at), Rm::Const(k)) = (disp, rm) {
-            self.fixups.push((at, self.code.len(), k));
+            Isa::Avx2 => emit!(self, vsqrtpd(YMM[d], YMM[a])),
+            Isa::Avx512 => emit!(self, vsqrtpd(ZMM[d], ZMM[a])),
         }
     }
 
-    /// `op d, a, rm` of map 0F (vaddpd, vandpd, vpaddq, ...).
-    fn v3(&mut self, op: u8, d: u8, a: u8, rm: Rm) {
-        self.vex(M0F, op, d, a, rm, None);
-    }
-
-    /// vmovupd
+    /// vmovupd from memory.
     fn load(&mut self, d: u8, rm: Rm) {
-        self.vex(M0F, 0x10, d, 0, rm, None);
-    }
-
-    /// vmovupd
-    fn store(&mut self, rm: Rm, s: u8) {
-        self.vex(M0F, 0x11, s, 0, rm, None);
-    }
-
-    /// vbroadcastsd (VEX W0, EVEX W1: both the 64-bit form).
-    fn broadcast(&mut self, d: u8, rm: Rm) {
-        self.vex(M38, 0x19, d, 0, rm, None);
-    }
-
-    /// d = all ones where `a pred rm`, else zero. AVX-512 compares into opmask k1 and expands it
-    /// with vpmovm2q.
-    fn cmp(&mut self, d: u8, a: u8, rm: Rm, pred: u8) {
+        let m = self.mem(rm);
         match self.isa {
-            Isa::Avx2 => self.vex(M0F, 0xC2, d, a, rm, Some(pred)),
+            Isa::Avx2 => emit!(self, vmovupd(YMM[d as usize], ymmword_ptr(m))),
+            Isa::Avx512 => emit!(self, vmovupd(ZMM[d as usize], zmmword_ptr(m))),
+        }
+    }
+
+    /// vmovupd to memory.
+    fn store(&mut self, rm: Rm, s: u8) {
+        let m = self.mem(rm);
+        match self.isa {
+            Isa::Avx2 => emit!(self, vmovupd(ymmword_ptr(m), YMM[s as usize])),
+            Isa::Avx512 => emit!(self, vmovupd(zmmword_ptr(m), ZMM[s as usize])),
+        }
+    }
+
+    /// vbroadcastsd of one f64 in memory.
+    fn broadcast(&mut self, d: u8, rm: Rm) {
+        let m = self.mem(rm);
+        match self.isa {
+            Isa::Avx2 => emit!(self, vbroadcastsd(YMM[d as usize], qword_ptr(m))),
+            Isa::Avx512 => emit!(self, vbroadcastsd(ZMM[d as usize], qword_ptr(m))),
+        }
+    }
+
+    /// d = all ones where `a pred b`, else zero. AVX-512 compares into opmask k1 and expands it
+    /// with vpmovm2q.
+    fn cmp(&mut self, d: u8, a: u8, b: u8, pred: i32) {
+        let (d, a, b) = (d as usize, a as usize, b as usize);
+        match self.isa {
+            Isa::Avx2 => emit!(self, vcmppd(YMM[d], YMM[a], YMM[b], pred)),
             Isa::Avx512 => {
-                self.vex(M0F, 0xC2, 1, a, rm, Some(pred));
-                self.vector(M38, PF3, 0x38, d, 0, Rm::Reg(1), None, 0);
+                emit!(self, vcmppd(k1, ZMM[a], ZMM[b], pred));
+                emit!(self, vpmovm2q(ZMM[d], k1));
             }
         }
     }
@@ -395,70 +448,54 @@ impl Asm {
     /// d = mask ? b : a (per lane, by the sign bit of `mask`). AVX-512: vpmovq2m k1, mask;
     /// vblendmpd d{k1}, a, b.
     fn blendv(&mut self, d: u8, a: u8, b: u8, mask: u8) {
+        let (d, a, b, mask) = (d as usize, a as usize, b as usize, mask as usize);
         match self.isa {
-            Isa::Avx2 => self.vex(M3A, 0x4B, d, a, Rm::Reg(b), Some(mask << 4)),
+            Isa::Avx2 => emit!(self, vblendvpd(YMM[d], YMM[a], YMM[b], YMM[mask])),
             Isa::Avx512 => {
-                self.vector(M38, PF3, 0x39, 1, 0, Rm::Reg(mask), None, 0);
-                self.vector(M38, P66, 0x65, d, a, Rm::Reg(b), None, 1);
+                emit!(self, vpmovq2m(k1, ZMM[mask]));
+                emit!(self, vblendmpd(ZMM[d].k1(), ZMM[a], ZMM[b]));
             }
         }
     }
 
     /// vroundpd (AVX2) / vrndscalepd with scale 0 (AVX-512): the same immediate.
-    fn round(&mut self, d: u8, a: u8, mode: u8) {
-        self.vex(M3A, 0x09, d, 0, Rm::Reg(a), Some(mode));
+    fn round(&mut self, d: u8, a: u8, mode: i32) {
+        let (d, a) = (d as usize, a as usize);
+        match self.isa {
+            Isa::Avx2 => emit!(self, vroundpd(YMM[d], YMM[a], mode)),
+            Isa::Avx512 => emit!(self, vrndscalepd(ZMM[d], ZMM[a], mode)),
+        }
     }
 
-    fn psllq(&mut self, d: u8, a: u8, n: u8) {
-        self.vex(M0F, 0x73, 6, d, Rm::Reg(a), Some(n));
+    fn psllq(&mut self, d: u8, a: u8, n: i32) {
+        let (d, a) = (d as usize, a as usize);
+        match self.isa {
+            Isa::Avx2 => emit!(self, vpsllq(YMM[d], YMM[a], n)),
+            Isa::Avx512 => emit!(self, vpsllq(ZMM[d], ZMM[a], n)),
+        }
     }
 
-    /// mov r64, [base + disp32]
+    /// mov r64, [base + disp]
     fn mov_load(&mut self, d: u8, base: u8, disp: i32) {
-        self.code.push(0x48 | ((d >> 3) << 2) | (base >> 3));
-        self.code.push(0x8B);
-        self.modrm(d, Rm::Disp(base, disp));
+        emit!(self, mov(GPR[d as usize], qword_ptr(GPR[base as usize] + disp)));
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        while self.code.len() % 64 != 0 {
-            self.code.push(0xCC);
+    /// The pool and the code, assembled at address 0 (the code is position independent).
+    fn finish(mut self) -> Option<Vec<u8>> {
+        if self.failed || self.labels.len() < self.consts.len() {
+            return None;
         }
-        let pool = self.code.len();
-        let width = self.isa.width() as usize;
-        for c in &self.consts {
-            for _ in 0..self.isa.lanes() {
-                self.code.extend_from_slice(&c.to_le_bytes());
-            }
-        }
-        for &(at, end, k) in &self.fixups {
-            let rel = (pool + width * k) as i64 - end as i64;
-            self.code[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
-        }
-        self.code
+        self.a.assemble(0).ok()
     }
 }
 
-// Arithmetic opcodes (map 0F, pp 66).
-const ADD: u8 = 0x58;
-const MUL: u8 = 0x59;
-const SUB: u8 = 0x5C;
-const MIN: u8 = 0x5D;
-const DIV: u8 = 0x5E;
-const MAX: u8 = 0x5F;
-const AND: u8 = 0x54;
-const OR: u8 = 0x56;
-const XOR: u8 = 0x57;
-const SQRT: u8 = 0x51;
-const PADDQ: u8 = 0xD4;
-
 // vcmppd predicates with Rust's semantics: ordered and false on NaN, except `!=`.
-const EQ_OQ: u8 = 0x00;
-const LT_OS: u8 = 0x01;
-const LE_OS: u8 = 0x02;
-const NEQ_UQ: u8 = 0x04;
-const GE_OS: u8 = 0x0D;
-const GT_OS: u8 = 0x0E;
+const EQ_OQ: i32 = 0x00;
+const LT_OS: i32 = 0x01;
+const LE_OS: i32 = 0x02;
+const NEQ_UQ: i32 = 0x04;
+const GE_OS: i32 = 0x0D;
+const GT_OS: i32 = 0x0E;
 
 // ------------------------------------------------------------------------- code generation
 
@@ -524,10 +561,11 @@ struct Gen<'p> {
 }
 
 impl<'p> Gen<'p> {
-    fn new(p: &'p Program, isa: Isa) -> Gen<'p> {
-        let a = Asm { isa, code: Vec::new(), fixups: Vec::new(), consts: Vec::new() };
+    /// A generator whose pool holds `consts`.
+    fn new(p: &'p Program, isa: Isa, consts: Vec<u64>) -> Option<Gen<'p>> {
+        let a = Asm::new(isa, consts).ok()?;
         let (regs, nreg) = ([FREE; MAXREG], isa.registers());
-        Gen { ops: &p.ops, a, regs, nreg, pos: 0, max_field: 0, n_vregs: p.n_regs, failed: false }
+        Some(Gen { ops: &p.ops, a, regs, nreg, pos: 0, max_field: 0, n_vregs: p.n_regs, failed: false })
     }
 
     /// Position of the next read of `v` from instruction `from` on (usize::MAX: never, or
@@ -700,25 +738,36 @@ impl<'p> Gen<'p> {
     }
 
     fn body(&mut self) {
-        let top = self.a.code.len();
+        let mut top = self.a.a.create_label();
+        let r = self.a.a.set_label(&mut top);
+        self.a.failed |= r.is_err();
         for pos in 0..self.ops.len() {
             self.pos = pos;
             self.op(&self.ops[pos]);
             self.release();
         }
         // add rcx, width*G; cmp rcx, r8; jb top; vzeroupper; ret
-        self.a.code.extend_from_slice(&[0x48, 0x81, 0xC1]);
-        self.a.code.extend_from_slice(&(self.a.isa.width() * G as i32).to_le_bytes());
-        self.a.code.extend_from_slice(&[0x4C, 0x39, 0xC1]);
-        let rel = top as i64 - (self.a.code.len() + 6) as i64;
-        self.a.code.extend_from_slice(&[0x0F, 0x82]);
-        self.a.code.extend_from_slice(&(rel as i32).to_le_bytes());
-        self.a.code.extend_from_slice(&[0xC5, 0xF8, 0x77, 0xC3]);
+        let step = self.a.isa.width() * G as i32;
+        emit!(self.a, add(rcx, step));
+        emit!(self.a, cmp(rcx, r8));
+        emit!(self.a, jb(top));
+        emit!(self.a, vzeroupper());
+        emit!(self.a, ret());
     }
 
-    fn finish(self) -> Option<(Vec<u8>, usize, usize)> {
+    /// The constants the code asked for, and whether generation succeeded.
+    fn consts(&self) -> Option<Vec<u64>> {
+        (!self.failed).then(|| self.a.consts.clone())
+    }
+
+    /// (bytes, offset of the entry point, highest field, spill values).
+    fn finish(self) -> Option<(Vec<u8>, usize, usize, usize)> {
         let spill = self.n_vregs * G * self.a.isa.lanes();
-        (!self.failed).then(|| (self.a.finish(), self.max_field, spill))
+        let entry = self.a.pool_len();
+        if self.failed {
+            return None;
+        }
+        Some((self.a.finish()?, entry, self.max_field, spill))
     }
 
     /// Emit `f(g)` for every lane group.
@@ -739,7 +788,7 @@ impl<'p> Gen<'p> {
         let z = self.temps();
         self.each(|a, g| {
             a.v3(XOR, z[g], z[g], Rm::Reg(z[g]));
-            a.cmp(z[g], x[g], Rm::Reg(z[g]), NEQ_UQ);
+            a.cmp(z[g], x[g], z[g], NEQ_UQ);
         });
         z
     }
@@ -772,7 +821,7 @@ impl<'p> Gen<'p> {
                         let z = self.temps();
                         self.each(|a, g| {
                             a.v3(XOR, z[g], z[g], Rm::Reg(z[g]));
-                            a.cmp(z[g], x[g], Rm::Reg(z[g]), EQ_OQ);
+                            a.cmp(z[g], x[g], z[g], EQ_OQ);
                         });
                         let d = self.def(dst, &[z, x]);
                         self.bool_to_f64(d, z);
@@ -783,7 +832,7 @@ impl<'p> Gen<'p> {
                         self.each(|a, g| match op {
                             Un::Neg => a.v3(XOR, d[g], x[g], sign),
                             Un::Fabs => a.v3(AND, d[g], x[g], abs),
-                            Un::Sqrt => a.vex(M0F, SQRT, d[g], 0, Rm::Reg(x[g]), None),
+                            Un::Sqrt => a.sqrt(d[g], x[g]),
                             Un::Floor => a.round(d[g], x[g], 0x09),
                             Un::Ceil => a.round(d[g], x[g], 0x0A),
                             _ => unreachable!("checked by `supported`"),
@@ -823,7 +872,7 @@ impl<'p> Gen<'p> {
                             _ => unreachable!("checked by `supported`"),
                         };
                         let m = self.temps();
-                        self.each(|a, g| a.cmp(m[g], x[g], Rm::Reg(y[g]), pred));
+                        self.each(|a, g| a.cmp(m[g], x[g], y[g], pred));
                         m
                     }
                 };
@@ -973,14 +1022,14 @@ pub(crate) fn same(a: f64, b: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Stream;
     use crate::vm::{self, Env, Workspace, LANES};
+    use miv_partition::rng::CounterStream;
 
     /// Run `p` over the instances of `fields` columns through the VM or native code for `isa`.
     fn run(p: &Program, input: &[f64], fields: usize, isa: Option<Isa>) -> Vec<f64> {
         let cap = input.len() / fields;
         let mut data = input.to_vec();
-        let mut rng = vec![Stream::default(); cap];
+        let mut rng = vec![CounterStream::default(); cap];
         let (mut events, mut args) = (Vec::new(), []);
         let mut env = Env {
             data: &mut data,

@@ -8,13 +8,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::check::{check, ion_defaults};
+use crate::check::check;
 use crate::error::{Error, Result, Source};
 use crate::lower::{lower, Compiled, FieldRole, Input, Kernel};
 use crate::model::*;
 use crate::parser::parse;
-use crate::rng::Stream;
 use crate::vm::{self, Emitted, Env, TableData, Workspace, LANES};
+use miv_partition::rng::CounterStream;
+use miv_solvers::ion::default_species;
 
 /// Simulation values a kernel reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -260,7 +261,7 @@ impl Mechanism {
                 match (v.storage, v.ion) {
                     (Storage::Shadow { global, .. }, _) => globals[global],
                     (_, Some((k, kind))) if v.default == 0.0 => {
-                        let (ci, co, e, _) = ion_defaults(&m.ions[k].ion);
+                        let (_, e, ci, co) = default_species(&m.ions[k].ion);
                         match kind {
                             IonVarKind::Inside => ci,
                             IonVarKind::Outside => co,
@@ -313,7 +314,7 @@ fn describe(c: &Compiled) -> MechanismInfo {
             }
             IonInfo {
                 name: u.ion.clone(),
-                valence: u.valence.unwrap_or(ion_defaults(&u.ion).3),
+                valence: u.valence.unwrap_or(default_species(&u.ion).0),
                 valence_declared: u.valence.is_some(),
                 fields,
                 didv_field: l.ion_didv.iter().find(|(i, _)| *i == k).map(|x| x.1),
@@ -369,7 +370,7 @@ pub struct Instances {
     usetable: bool,
     tables: Vec<TableData>,
     table_deps: Vec<Option<Vec<f64>>>,
-    rng: Vec<Stream>,
+    rng: Vec<CounterStream>,
     vectors: Vec<Vec<f64>>,
     ws: Workspace<LANES>,
     ws1: Workspace<1>,
@@ -425,7 +426,7 @@ impl Instances {
             }
             self.data = data;
             self.cap = cap;
-            self.rng.resize(cap, Stream::default());
+            self.rng.resize(cap, CounterStream::default());
             self.vectors.resize(cap, Vec::new());
         }
         // New instances take their defaults (padding lanes got them at allocation; kernels may
@@ -436,7 +437,7 @@ impl Instances {
             self.data[f * self.cap + from..f * self.cap + n].fill(d);
         }
         for (i, s) in self.rng.iter_mut().enumerate().take(n).skip(from) {
-            *s = Stream::new([0, 0, i as u32, 0]);
+            *s = CounterStream::new([0, 0, i as u32, 0]);
         }
         for v in self.vectors.iter_mut().take(n).skip(from) {
             v.clear();
@@ -447,7 +448,7 @@ impl Instances {
     /// Heap memory held (bytes): fields, streams, played vectors and tables.
     pub fn heap_bytes(&self) -> usize {
         self.data.capacity() * 8
-            + self.rng.capacity() * std::mem::size_of::<Stream>()
+            + self.rng.capacity() * std::mem::size_of::<CounterStream>()
             + self.vectors.iter().map(|v| v.capacity() * 8).sum::<usize>()
             + self.tables.iter().map(|t| t.columns.iter().map(|c| c.capacity() * 8).sum::<usize>()).sum::<usize>()
             + self.batch.data.capacity() * 8
@@ -519,7 +520,7 @@ impl Instances {
     /// Key of the instance's random stream (normrand etc.; Gfluct's noiseFromRandom123 ids). The
     /// simulator keys it by (seed, purpose, gid, index) so results do not depend on the layout.
     pub fn set_random_stream(&mut self, instance: usize, key: [u32; 4]) {
-        self.rng[instance] = Stream::new(key);
+        self.rng[instance] = CounterStream::new(key);
     }
 
     fn kernel<'k>(&self, k: &'k [Kernel; 2]) -> &'k Kernel {
@@ -560,7 +561,7 @@ impl Instances {
                 *slot = hi;
             }
             let mut events = Vec::new();
-            let mut rng = vec![Stream::default(); cap];
+            let mut rng = vec![CounterStream::default(); cap];
             let mut env = Env {
                 data: &mut data,
                 cap,
@@ -595,8 +596,8 @@ impl Instances {
         fill_inputs(&k.inputs, &self.globals, ctx, &mut s);
         for op in &k.program.sops {
             match *op {
-                vm::SOp::Un { op, dst, a } => s[dst as usize] = vm::un(op, s[a as usize]),
-                vm::SOp::Bin { op, dst, a, b } => s[dst as usize] = vm::bin(op, s[a as usize], s[b as usize]),
+                vm::SOp::Un { op, dst, a } => s[dst as usize] = crate::ops::un(op, s[a as usize]),
+                vm::SOp::Bin { op, dst, a, b } => s[dst as usize] = crate::ops::bin(op, s[a as usize], s[b as usize]),
                 vm::SOp::Select { dst, c, a, b } => {
                     s[dst as usize] = if s[c as usize] != 0.0 { s[a as usize] } else { s[b as usize] }
                 }
@@ -961,7 +962,7 @@ mod tests {
                     let input = crate::jit::test_inputs(fields * cap);
                     let run = |native: bool| {
                         let mut data = input.clone();
-                        let mut rng = vec![crate::rng::Stream::default(); cap];
+                        let mut rng = vec![miv_partition::rng::CounterStream::default(); cap];
                         let (mut events, mut args) = (Vec::new(), []);
                         let mut env = Env {
                             data: &mut data,

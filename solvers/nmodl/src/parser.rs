@@ -5,6 +5,7 @@
 use crate::ast::*;
 use crate::error::{Pos, Result, Source};
 use crate::lexer::{describe, tokenize, Tok, Token};
+use crate::ops::Bin;
 
 pub fn parse(text: &str, source: &Source) -> Result<Module> {
     let tokens = tokenize(text, source)?;
@@ -651,21 +652,21 @@ impl<'a> Parser<'a> {
 
     /// Left-associative binary operators of precedence `level` and above.
     fn binary(&mut self, level: usize) -> Result<Expr> {
-        fn op_at(level: usize, t: &Tok) -> Option<BinOp> {
+        fn op_at(level: usize, t: &Tok) -> Option<Bin> {
             Some(match (level, t) {
-                (0, Tok::Or) => BinOp::Or,
-                (1, Tok::And) => BinOp::And,
-                (2, Tok::Lt) => BinOp::Lt,
-                (2, Tok::Le) => BinOp::Le,
-                (2, Tok::Gt) => BinOp::Gt,
-                (2, Tok::Ge) => BinOp::Ge,
-                (2, Tok::EqEq) => BinOp::Eq,
-                (2, Tok::Ne) => BinOp::Ne,
-                (3, Tok::Plus) => BinOp::Add,
-                (3, Tok::Minus) => BinOp::Sub,
-                (4, Tok::Star) => BinOp::Mul,
-                (4, Tok::Slash) => BinOp::Div,
-                (4, Tok::Percent) => BinOp::Mod,
+                (0, Tok::Or) => Bin::Or,
+                (1, Tok::And) => Bin::And,
+                (2, Tok::Lt) => Bin::Lt,
+                (2, Tok::Le) => Bin::Le,
+                (2, Tok::Gt) => Bin::Gt,
+                (2, Tok::Ge) => Bin::Ge,
+                (2, Tok::EqEq) => Bin::Eq,
+                (2, Tok::Ne) => Bin::Ne,
+                (3, Tok::Plus) => Bin::Add,
+                (3, Tok::Minus) => Bin::Sub,
+                (4, Tok::Star) => Bin::Mul,
+                (4, Tok::Slash) => Bin::Div,
+                (4, Tok::Percent) => Bin::Fmod,
                 _ => return None,
             })
         }
@@ -696,7 +697,7 @@ impl<'a> Parser<'a> {
         let base = self.primary()?;
         if self.eat(&Tok::Caret) {
             let exp = self.unary()?;
-            return Ok(Expr::Bin(BinOp::Pow, Box::new(base), Box::new(exp)));
+            return Ok(Expr::Bin(Bin::Pow, Box::new(base), Box::new(exp)));
         }
         Ok(base)
     }

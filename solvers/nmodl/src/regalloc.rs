@@ -316,7 +316,7 @@ pub fn allocate(ops: &mut [Op], n_virtual: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vm::{Bin, Un};
+    use crate::ops::{Bin, Un};
 
     #[test]
     fn reuses_dead_registers_and_never_aliases_dst_with_a_source() {

@@ -4,7 +4,8 @@
 //! (a product of two state-dependent terms, a division by one, a function of the state) has no
 //! split; nocmodl then falls back to derivimplicit, and so do we.
 
-use crate::ast::{BinOp, Expr};
+use crate::ast::Expr;
+use crate::ops::Bin;
 
 /// `a` and `b` of `a*x + b`; `None` stands for an exact zero.
 pub type Linear = (Option<Expr>, Option<Expr>);
@@ -21,7 +22,7 @@ pub fn mentions(e: &Expr, name: &str) -> bool {
     found
 }
 
-fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+fn bin(op: Bin, a: Expr, b: Expr) -> Expr {
     Expr::Bin(op, Box::new(a), Box::new(b))
 }
 
@@ -37,11 +38,11 @@ pub fn linear(e: &Expr, state: &str) -> Option<Linear> {
             let (a, b) = linear(x, state)?;
             (a.map(neg), b.map(neg))
         }
-        Expr::Bin(BinOp::Add, x, y) | Expr::Bin(BinOp::Sub, x, y) => {
-            let sub = matches!(e, Expr::Bin(BinOp::Sub, ..));
+        Expr::Bin(Bin::Add, x, y) | Expr::Bin(Bin::Sub, x, y) => {
+            let sub = matches!(e, Expr::Bin(Bin::Sub, ..));
             let (a1, b1) = linear(x, state)?;
             let (a2, b2) = linear(y, state)?;
-            let op = if sub { BinOp::Sub } else { BinOp::Add };
+            let op = if sub { Bin::Sub } else { Bin::Add };
             let combine = |p: Option<Expr>, q: Option<Expr>| match (p, q) {
                 (Some(p), Some(q)) => Some(bin(op, p, q)),
                 (Some(p), None) => Some(p),
@@ -50,27 +51,27 @@ pub fn linear(e: &Expr, state: &str) -> Option<Linear> {
             };
             (combine(a1, a2), combine(b1, b2))
         }
-        Expr::Bin(BinOp::Mul, x, y) => {
+        Expr::Bin(Bin::Mul, x, y) => {
             let (a1, b1) = linear(x, state)?;
             let (a2, b2) = linear(y, state)?;
             let a = match (a1, a2) {
                 (Some(_), Some(_)) => return None,
-                (Some(a1), None) => b2.clone().map(|b2| bin(BinOp::Mul, a1, b2)),
-                (None, Some(a2)) => b1.clone().map(|b1| bin(BinOp::Mul, b1, a2)),
+                (Some(a1), None) => b2.clone().map(|b2| bin(Bin::Mul, a1, b2)),
+                (None, Some(a2)) => b1.clone().map(|b1| bin(Bin::Mul, b1, a2)),
                 (None, None) => None,
             };
             let b = match (b1, b2) {
-                (Some(b1), Some(b2)) => Some(bin(BinOp::Mul, b1, b2)),
+                (Some(b1), Some(b2)) => Some(bin(Bin::Mul, b1, b2)),
                 _ => None,
             };
             (a, b)
         }
-        Expr::Bin(BinOp::Div, x, y) => {
+        Expr::Bin(Bin::Div, x, y) => {
             if mentions(y, state) {
                 return None;
             }
             let (a1, b1) = linear(x, state)?;
-            (a1.map(|a| bin(BinOp::Div, a, (**y).clone())), b1.map(|b| bin(BinOp::Div, b, (**y).clone())))
+            (a1.map(|a| bin(Bin::Div, a, (**y).clone())), b1.map(|b| bin(Bin::Div, b, (**y).clone())))
         }
         // Powers, comparisons, calls: atoms unless they involve the state.
         _ => {

@@ -7,7 +7,8 @@
 //! Implicit solves (derivimplicit, sparse) are single instructions holding the residual program
 //! they iterate.
 
-use crate::rng::Stream;
+use crate::ops::{bin, un, Bin, Un};
+use miv_partition::rng::CounterStream;
 
 /// Lanes of the bulk kernels.
 pub const LANES: usize = 64;
@@ -17,96 +18,6 @@ pub const LANES: usize = 64;
 pub enum Src {
     V(u16),
     S(u32),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Un {
-    Neg,
-    Not,
-    Exp,
-    Log,
-    Log10,
-    Sqrt,
-    Fabs,
-    Sin,
-    Cos,
-    Tan,
-    Asin,
-    Acos,
-    Atan,
-    Sinh,
-    Cosh,
-    Tanh,
-    Floor,
-    Ceil,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Bin {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Fmod,
-    Pow,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-    And,
-    Or,
-    Atan2,
-    Fmin,
-    Fmax,
-}
-
-#[inline(always)]
-pub fn un(op: Un, a: f64) -> f64 {
-    match op {
-        Un::Neg => -a,
-        Un::Not => (a == 0.0) as u8 as f64,
-        Un::Exp => miv_solvers::fastmath::exp(a),
-        Un::Log => a.ln(),
-        Un::Log10 => a.log10(),
-        Un::Sqrt => a.sqrt(),
-        Un::Fabs => a.abs(),
-        Un::Sin => a.sin(),
-        Un::Cos => a.cos(),
-        Un::Tan => a.tan(),
-        Un::Asin => a.asin(),
-        Un::Acos => a.acos(),
-        Un::Atan => a.atan(),
-        Un::Sinh => a.sinh(),
-        Un::Cosh => a.cosh(),
-        Un::Tanh => a.tanh(),
-        Un::Floor => a.floor(),
-        Un::Ceil => a.ceil(),
-    }
-}
-
-#[inline(always)]
-pub fn bin(op: Bin, a: f64, b: f64) -> f64 {
-    match op {
-        Bin::Add => a + b,
-        Bin::Sub => a - b,
-        Bin::Mul => a * b,
-        Bin::Div => a / b,
-        Bin::Fmod => a % b,
-        Bin::Pow => a.powf(b),
-        Bin::Lt => (a < b) as u8 as f64,
-        Bin::Le => (a <= b) as u8 as f64,
-        Bin::Gt => (a > b) as u8 as f64,
-        Bin::Ge => (a >= b) as u8 as f64,
-        Bin::Eq => (a == b) as u8 as f64,
-        Bin::Ne => (a != b) as u8 as f64,
-        Bin::And => (a != 0.0 && b != 0.0) as u8 as f64,
-        Bin::Or => (a != 0.0 || b != 0.0) as u8 as f64,
-        Bin::Atan2 => a.atan2(b),
-        Bin::Fmin => a.min(b),
-        Bin::Fmax => a.max(b),
-    }
 }
 
 /// Scalar (uniform) instructions, run once per call before the chunks.
@@ -281,7 +192,7 @@ pub struct Env<'a> {
     pub cap: usize,
     pub tables: &'a [TableData],
     /// One stream per instance.
-    pub rng: &'a mut [Stream],
+    pub rng: &'a mut [CounterStream],
     /// One played vector per instance (VecStim).
     pub vectors: &'a [Vec<f64>],
     /// NET_RECEIVE arguments (weights, then flag).
@@ -954,7 +865,7 @@ mod tests {
     use super::*;
 
     fn env_run<const W: usize>(p: &Program, data: &mut [f64], cap: usize, n: usize) -> Result<(), SolveFailure> {
-        let mut rng = vec![Stream::default(); cap];
+        let mut rng = vec![CounterStream::default(); cap];
         let mut events = Vec::new();
         let mut args = [];
         let mut env = Env { data, cap, tables: &[], rng: &mut rng, vectors: &[], args: &mut args, events: &mut events };

@@ -238,19 +238,6 @@ impl Cx<'_> {
         &mut self.ions[self.ion_ids[i]]
     }
 
-    /// Two different species at once (e.g. na and k of `hh`).
-    pub fn ion_pair(&mut self, a: usize, b: usize) -> (&mut IonData, &mut IonData) {
-        let (ia, ib) = (self.ion_ids[a], self.ion_ids[b]);
-        assert_ne!(ia, ib);
-        if ia < ib {
-            let (x, y) = self.ions.split_at_mut(ib);
-            (&mut x[ia], &mut y[0])
-        } else {
-            let (x, y) = self.ions.split_at_mut(ia);
-            (&mut y[0], &mut x[ib])
-        }
-    }
-
     /// Add a membrane current `i` (outward positive) with conductance `g` at a node, in node units.
     #[inline(always)]
     pub fn add_membrane(&mut self, node: usize, i: f64, g: f64) {

@@ -1,66 +1,16 @@
 //! A single isopotential compartment advanced exactly as NEURON's fixed step (backward Euler,
 //! `secondorder = 0`): events, then currents at t + dt/2, the voltage update, then states at the new
-//! voltage. Ions follow NEURON's ion styles (which concentrations and reversal potentials are
-//! initialised or recomputed from the Nernst equation). It lets a mechanism run without the cable
-//! solver: `miv mech check --run` and the tests use it to compare with NEURON.
+//! voltage. Ions follow NEURON's ion styles ([`IonStyle`]: which concentrations and reversal potentials
+//! are initialised or recomputed from the Nernst equation). The construct tests use it to run a
+//! mechanism alone, without the cell group.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::check::ion_defaults;
-use crate::error::Result;
-use crate::mechanism::{Context, Instances, Mechanism};
-use crate::model::{IonVarKind, MechKind};
-use crate::vm::Emitted;
-
-pub use miv_solvers::ion::{FARADAY, GAS_CONSTANT};
-
-/// NEURON's nrn_nernst (mV).
-pub fn nernst(ci: f64, co: f64, z: f64, celsius: f64) -> f64 {
-    if z == 0.0 {
-        return 0.0;
-    }
-    if ci <= 0.0 {
-        return 1e6;
-    }
-    if co <= 0.0 {
-        return -1e6;
-    }
-    let ktf = 1000.0 * GAS_CONSTANT * (celsius + 273.15) / FARADAY;
-    ktf / z * (co / ci).ln()
-}
-
-/// NEURON's ion style (eion.cpp nrn_promote) from how the mechanisms use an ion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct IonStyle {
-    /// 0 unused, 1 read (constant), 3 written (state).
-    pub conc: u8,
-    /// 0 unused, 1 read (constant), 2 computed from concentrations, 3 written.
-    pub erev: u8,
-    /// Concentrations reset to their defaults at initialisation.
-    pub cinit: bool,
-    /// Reversal potential from Nernst at initialisation.
-    pub einit: bool,
-    /// Reversal potential from Nernst every step.
-    pub eadvance: bool,
-}
-
-impl IonStyle {
-    /// Combine the usage of one more mechanism (conc: 1 read, 3 written; erev: 1 read, 3 written).
-    pub fn promote(&mut self, conc: u8, erev: u8) {
-        let c = self.conc.max(conc);
-        let mut e = self.erev.max(erev);
-        if c > 0 && e < 2 {
-            e = 2;
-        }
-        self.conc = c;
-        self.erev = e;
-        self.cinit = c == 3;
-        self.eadvance = c == 3 && e == 2;
-        self.einit = c > 0 && e == 2;
-    }
-}
+use miv_nmodl::{Context, Emitted, Instances, IonVarKind, MechKind, Mechanism, Result};
+pub use miv_solvers::ion::nernst;
+use miv_solvers::ion::{default_species, IonStyle};
 
 /// One ion species in the compartment.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +24,7 @@ pub struct IonPool {
     pub current: f64,
     pub didv: f64,
     pub style: IonStyle,
-    /// Values restored at initialisation when `style.cinit`.
+    /// Values restored at initialisation when the concentrations are written (`style.conc == 3`).
     pub ci0: f64,
     pub co0: f64,
 }
@@ -163,7 +113,7 @@ impl Soma {
         if let Some(k) = self.pools.iter().position(|p| p.name == name) {
             return k;
         }
-        let (ci, co, e, _) = ion_defaults(name);
+        let (_, e, ci, co) = default_species(name);
         self.pools.push(IonPool {
             name: name.to_string(),
             valence,
@@ -196,7 +146,7 @@ impl Soma {
                 }
                 links.push(Link { pool: k, kind: f.kind, field: f.field, gathered: f.gathered, written: f.written });
             }
-            self.pools[k].style.promote(conc, erev);
+            self.pools[k].style = self.pools[k].style.promote(IonStyle { conc, erev });
             if let Some(f) = ion.didv_field {
                 didv.push((k, f));
             }
@@ -212,7 +162,7 @@ impl Soma {
 
     /// Set an ion's values as hoc does (`seg.ena = 50`); kept unless the ion style recomputes them.
     pub fn set_ion(&mut self, ion: &str, ci: Option<f64>, co: Option<f64>, e: Option<f64>) {
-        let (_, _, _, z) = ion_defaults(ion);
+        let (z, ..) = default_species(ion);
         let k = self.pool(ion, z);
         let p = &mut self.pools[k];
         if let Some(x) = ci {
@@ -226,11 +176,6 @@ impl Soma {
         if let Some(x) = e {
             p.e = x;
         }
-    }
-
-    /// A NetCon event with this weight vector for part `k` at time `t`.
-    pub fn event(&mut self, part: usize, t: f64, weights: Vec<f64>) {
-        self.push(Pending { t, seq: 0, part, flag: 0.0, weights });
     }
 
     fn push(&mut self, mut e: Pending) {
@@ -285,7 +230,7 @@ impl Soma {
                 IonVarKind::Reversal => p.e = x,
                 IonVarKind::Current => {}
             }
-            if recompute_e && p.style.einit && l.kind != IonVarKind::Reversal {
+            if recompute_e && p.style.einit() && l.kind != IonVarKind::Reversal {
                 p.e = nernst(p.ci, p.co, p.valence, celsius);
             }
         }
@@ -312,11 +257,11 @@ impl Soma {
         self.emitted.clear();
         let celsius = self.celsius;
         for p in &mut self.pools {
-            if p.style.cinit {
+            if p.style.conc == 3 {
                 p.ci = p.ci0;
                 p.co = p.co0;
             }
-            if p.style.einit {
+            if p.style.einit() {
                 p.e = nernst(p.ci, p.co, p.valence, celsius);
             }
         }
@@ -363,7 +308,7 @@ impl Soma {
         for p in &mut self.pools {
             p.current = 0.0;
             p.didv = 0.0;
-            if p.style.eadvance {
+            if p.style.eadvance() {
                 p.e = nernst(p.ci, p.co, p.valence, celsius);
             }
         }
@@ -402,12 +347,4 @@ impl Soma {
         self.deliver(self.t)?;
         Ok(())
     }
-}
-
-/// Upward crossings of `thr`, linearly interpolated between samples (the reference's convention).
-pub fn crossings(t: &[f64], v: &[f64], thr: f64) -> Vec<f64> {
-    (0..t.len().saturating_sub(1))
-        .filter(|&i| v[i] < thr && v[i + 1] >= thr)
-        .map(|i| t[i] + (thr - v[i]) / (v[i + 1] - v[i]) * (t[i + 1] - t[i]))
-        .collect()
 }
