@@ -87,7 +87,8 @@ const READ_CHUNK: usize = 1024;
 pub struct ExecutionEnvironment<'c> {
     pub net: Network<'c>,
     comm: &'c dyn Communicator,
-    pub seed: u64,
+    /// The experiment's temperature, which wins over the templates'.
+    celsius: Option<f64>,
     assignment: Assignment,
     populations: Option<PopulationRanges>,
     h5types: Option<miv_io::H5Types>,
@@ -100,16 +101,11 @@ pub struct ExecutionEnvironment<'c> {
 }
 
 impl<'c> ExecutionEnvironment<'c> {
-    pub fn new(
-        comm: &'c dyn Communicator,
-        seed: u64,
-        catalogue: Catalogue,
-        options: RunOptions,
-    ) -> ExecutionEnvironment<'c> {
+    pub fn new(comm: &'c dyn Communicator, catalogue: Catalogue, options: RunOptions) -> ExecutionEnvironment<'c> {
         ExecutionEnvironment {
             net: Network::new(comm, catalogue, options),
             comm,
-            seed,
+            celsius: None,
             assignment: Assignment::round_robin(comm.size()),
             populations: None,
             h5types: None,
@@ -123,6 +119,11 @@ impl<'c> ExecutionEnvironment<'c> {
 
     pub fn comm(&self) -> &'c dyn Communicator {
         self.comm
+    }
+
+    /// The temperature (degC) of the run, instead of the templates' (call before `load_cells`).
+    pub fn set_celsius(&mut self, celsius: f64) {
+        self.celsius = Some(celsius);
     }
 
     pub fn assignment(&self) -> &Assignment {
@@ -201,6 +202,9 @@ impl<'c> ExecutionEnvironment<'c> {
                     tmpl.values().filter_map(|t| t.celsius().map(|c| format!("{} {c}", t.name))).collect();
                 return Ok(comm.agreed(Err(format!("templates ask for different temperatures: {}", list.join(", "))))?);
             }
+        }
+        // The one place the temperature is set: the experiment's, else the templates', else the solvers' default.
+        if let Some(c) = self.celsius.or(temps.first().copied()) {
             self.net.set_celsius(c)?;
         }
 

@@ -467,17 +467,14 @@ pub fn run(
         Some(s) => load_yaml(s),
         None => Ok(Synapses::new()),
     })?;
-    let mut opts = e.run_options();
-    if let Some(c) = e.celsius {
-        opts.sim.celsius = c;
-    }
+    let opts = e.run_options();
     let threads = opts.threads;
-    let mut env = ExecutionEnvironment::new(comm, e.seed, catalogue, opts);
+    let mut env = ExecutionEnvironment::new(comm, catalogue, opts);
+    if let Some(c) = e.celsius {
+        env.set_celsius(c);
+    }
     progress(comm, format!("loading cells from {}", e.cells.display()));
     env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
-    if let Some(c) = e.celsius {
-        comm.agreed(env.net.set_celsius(c))?;
-    }
     if let Some(conns) = &e.connections {
         progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
