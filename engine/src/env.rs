@@ -80,16 +80,6 @@ struct CellSynapses {
     weights: HashMap<(u32, u16), f64>,
 }
 
-/// Make a local outcome collective: every rank calls this at the same point; if any rank failed, all return
-/// the (lowest failing rank's) error as [`EngineError::Collective`], so no rank runs ahead into a collective
-/// the others never reach.
-pub fn agreed<T, E: std::fmt::Display>(comm: &dyn Communicator, r: Result<T, E>) -> Result<T, EngineError> {
-    match comm.agree(r.as_ref().map(|_| ()).map_err(|e| e.to_string())) {
-        Ok(()) => Ok(r.ok().expect("agreed success")),
-        Err(ce) => Err(EngineError::Collective(ce)),
-    }
-}
-
 /// Cells read (and built) per collective read of `Trees`.
 const READ_CHUNK: usize = 1024;
 
@@ -97,7 +87,8 @@ const READ_CHUNK: usize = 1024;
 pub struct ExecutionEnvironment<'c> {
     pub net: Network<'c>,
     comm: &'c dyn Communicator,
-    pub seed: u64,
+    /// The experiment's temperature, which wins over the templates'.
+    celsius: Option<f64>,
     assignment: Assignment,
     populations: Option<PopulationRanges>,
     h5types: Option<miv_io::H5Types>,
@@ -110,16 +101,11 @@ pub struct ExecutionEnvironment<'c> {
 }
 
 impl<'c> ExecutionEnvironment<'c> {
-    pub fn new(
-        comm: &'c dyn Communicator,
-        seed: u64,
-        catalogue: Catalogue,
-        options: RunOptions,
-    ) -> ExecutionEnvironment<'c> {
+    pub fn new(comm: &'c dyn Communicator, catalogue: Catalogue, options: RunOptions) -> ExecutionEnvironment<'c> {
         ExecutionEnvironment {
             net: Network::new(comm, catalogue, options),
             comm,
-            seed,
+            celsius: None,
             assignment: Assignment::round_robin(comm.size()),
             populations: None,
             h5types: None,
@@ -133,6 +119,11 @@ impl<'c> ExecutionEnvironment<'c> {
 
     pub fn comm(&self) -> &'c dyn Communicator {
         self.comm
+    }
+
+    /// The temperature (degC) of the run, instead of the templates' (call before `load_cells`).
+    pub fn set_celsius(&mut self, celsius: f64) {
+        self.celsius = Some(celsius);
     }
 
     pub fn assignment(&self) -> &Assignment {
@@ -160,8 +151,8 @@ impl<'c> ExecutionEnvironment<'c> {
         io_size: usize,
     ) -> Result<(), EngineError> {
         let comm = self.comm;
-        let f = agreed(comm, NeuroH5File::open(cells, comm))?;
-        let types = agreed(comm, f.read_h5types())?;
+        let f = comm.agreed(NeuroH5File::open(cells, comm))?;
+        let types = comm.agreed(f.read_h5types())?;
         let pops = types.populations.clone();
         let names: Vec<String> = {
             let mut n: Vec<String> = pops.iter().map(|p| p.name.clone()).collect();
@@ -209,8 +200,11 @@ impl<'c> ExecutionEnvironment<'c> {
             if temps.iter().any(|&x| x != c) {
                 let list: Vec<String> =
                     tmpl.values().filter_map(|t| t.celsius().map(|c| format!("{} {c}", t.name))).collect();
-                return agreed(comm, Err(format!("templates ask for different temperatures: {}", list.join(", "))));
+                return Ok(comm.agreed(Err(format!("templates ask for different temperatures: {}", list.join(", "))))?);
             }
+        }
+        // The one place the temperature is set: the experiment's, else the templates', else the solvers' default.
+        if let Some(c) = self.celsius.or(temps.first().copied()) {
             self.net.set_celsius(c)?;
         }
 
@@ -244,7 +238,7 @@ impl<'c> ExecutionEnvironment<'c> {
         } else {
             Selection::Owned(&assignment)
         };
-        let pops = agreed(comm, f.population_ranges())?;
+        let pops = comm.agreed(f.population_ranges())?;
         let mut costs = Vec::new();
         for (pi, name) in names.iter().enumerate() {
             let ct = &cell_types[name];
@@ -258,11 +252,11 @@ impl<'c> ExecutionEnvironment<'c> {
                 for &g in &gids {
                     added = added.and(self.net.add_cell(g, pi, ArtificialCell::vecstim(vec![]).into()));
                 }
-                agreed(comm, added)?;
+                comm.agreed(added)?;
                 self.artificial.insert(name.clone(), gids);
                 continue;
             }
-            let namespaces = agreed(comm, f.namespaces(name))?;
+            let namespaces = comm.agreed(f.namespaces(name))?;
             if !namespaces.iter().any(|n| n == miv_io::names::TREES) {
                 let msg = format!(
                     "{}: /Populations/{name}/Trees is missing: population {name} uses template {} and needs morphologies",
@@ -283,7 +277,7 @@ impl<'c> ExecutionEnvironment<'c> {
             let mut built: Vec<(u64, Arc<CellDescription>)> = Vec::with_capacity(owned.len());
             for k in 0..n_chunks {
                 let chunk_sel = if io_size > 0 { sel } else { Selection::Gids(chunks.get(k).copied().unwrap_or(&[])) };
-                let trees = agreed(comm, f.read_trees(name, &chunk_sel))?;
+                let trees = comm.agreed(f.read_trees(name, &chunk_sel))?;
                 let mut failed: Result<(), String> = Ok(());
                 for (gid, tree) in &trees {
                     if let Some((_, d)) = shared.iter().find(|(t, _)| t == tree) {
@@ -311,7 +305,7 @@ impl<'c> ExecutionEnvironment<'c> {
                         }
                     }
                 }
-                agreed(comm, failed)?;
+                comm.agreed(failed)?;
             }
             if costs_only {
                 for (g, d) in &built {
@@ -325,29 +319,26 @@ impl<'c> ExecutionEnvironment<'c> {
             for (g, d) in built {
                 added = added.and(self.net.add_shared_cell(g, pi, d));
             }
-            agreed(comm, added)?;
+            comm.agreed(added)?;
             if namespaces.iter().any(|n| n == miv_io::names::SYNAPSE_ATTRIBUTES) {
-                let attrs = agreed(
-                    comm,
-                    f.read_cell_attributes(
-                        name,
-                        miv_io::names::SYNAPSE_ATTRIBUTES,
-                        &sel,
-                        Some(&["syn_ids", "syn_locs", "syn_secs", "swc_types"]),
-                    ),
-                )?;
+                let attrs = comm.agreed(f.read_cell_attributes(
+                    name,
+                    miv_io::names::SYNAPSE_ATTRIBUTES,
+                    &sel,
+                    Some(&["syn_ids", "syn_locs", "syn_secs", "swc_types"]),
+                ))?;
                 let r = self.take_synapse_sites(&attrs, f.path(), name);
-                agreed(comm, r)?;
+                comm.agreed(r)?;
             }
-            let weight_ns = agreed(comm, weight_namespaces(ct, name))?;
+            let weight_ns = comm.agreed(weight_namespaces(ct, name))?;
             for ns in weight_ns {
                 if !namespaces.contains(&ns) {
                     let msg = format!("{}: /Populations/{name}/{ns} (the weights namespace of cell_types.{name}.synapses.weights) is missing", f.path().display());
-                    return agreed(comm, Err(msg));
+                    return Ok(comm.agreed(Err(msg))?);
                 }
-                let attrs = agreed(comm, f.read_cell_attributes(name, &ns, &sel, None))?;
+                let attrs = comm.agreed(f.read_cell_attributes(name, &ns, &sel, None))?;
                 let r = self.take_weights(&attrs, f.path(), name, &ns);
-                agreed(comm, r)?;
+                comm.agreed(r)?;
             }
         }
         Ok(costs)
@@ -445,9 +436,9 @@ impl<'c> ExecutionEnvironment<'c> {
         io_size: usize,
     ) -> Result<(), EngineError> {
         let comm = self.comm;
-        let pops = agreed(comm, self.populations.clone().ok_or("load_connections before load_cells"))?;
-        let f = agreed(comm, NeuroH5File::open(connections, comm))?;
-        let projections = agreed(comm, f.projection_names())?;
+        let pops = comm.agreed(self.populations.clone().ok_or("load_connections before load_cells"))?;
+        let f = comm.agreed(NeuroH5File::open(connections, comm))?;
+        let projections = comm.agreed(f.projection_names())?;
         // Every check that depends only on the files and the configuration, before any edge is read.
         let mut problems = Vec::new();
         for (src, dst) in &projections {
@@ -510,10 +501,8 @@ impl<'c> ExecutionEnvironment<'c> {
             rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
-            let edges = agreed(
-                comm,
-                f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel),
-            )?;
+            let edges =
+                comm.agreed(f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
             let syn_ids = edges.attr::<u32>(miv_io::names::SYNAPSES, "syn_id");
             let dist = edges.attr::<f32>(miv_io::names::CONNECTIONS, "distance");
             let local: Result<(), String> = (|| {

@@ -16,4 +16,19 @@ pub enum EngineError {
     /// An error every rank agreed on (it may have happened on another rank).
     #[error(transparent)]
     Collective(#[from] CollectiveError),
+    /// Building the experiment's network through the construction jobs.
+    #[error(transparent)]
+    Build(#[from] miv_jobs::JobError),
+}
+
+impl EngineError {
+    /// True when every rank holds this error (agreed collectively), so every rank can stop normally and only
+    /// rank 0 reports it.
+    pub fn is_collective(&self) -> bool {
+        match self {
+            EngineError::Collective(_) => true,
+            EngineError::Build(e) => e.is_collective(),
+            _ => false,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use miv_partition::Communicator;
 use miv_solvers::{Catalogue, DeliveryRule, Method, SpikeRule};
 use serde::Deserialize;
 
-use crate::env::{agreed, default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
+use crate::env::{default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
 use crate::network::{steps_of, ProbeRequest, RunOptions};
@@ -462,25 +462,19 @@ pub fn run(
     catalogue: Catalogue,
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let t0 = std::time::Instant::now();
-    let cell_types = agreed(comm, load_yaml(&e.cell_types))?;
-    let synapses = agreed(
-        comm,
-        match &e.synapses {
-            Some(s) => load_yaml(s),
-            None => Ok(Synapses::new()),
-        },
-    )?;
-    let mut opts = e.run_options();
-    if let Some(c) = e.celsius {
-        opts.sim.celsius = c;
-    }
+    let cell_types = comm.agreed(load_yaml(&e.cell_types))?;
+    let synapses = comm.agreed(match &e.synapses {
+        Some(s) => load_yaml(s),
+        None => Ok(Synapses::new()),
+    })?;
+    let opts = e.run_options();
     let threads = opts.threads;
-    let mut env = ExecutionEnvironment::new(comm, e.seed, catalogue, opts);
+    let mut env = ExecutionEnvironment::new(comm, catalogue, opts);
+    if let Some(c) = e.celsius {
+        env.set_celsius(c);
+    }
     progress(comm, format!("loading cells from {}", e.cells.display()));
     env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
-    if let Some(c) = e.celsius {
-        agreed(comm, env.net.set_celsius(c))?;
-    }
     if let Some(conns) = &e.connections {
         progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
@@ -499,9 +493,9 @@ pub fn run(
     for l in &e.lfp {
         r = r.and(env.add_lfp(l.clone()).map(|_| ()));
     }
-    agreed(comm, r)?;
+    comm.agreed(r)?;
     let r = add_probes(&mut env, e);
-    agreed(comm, r)?;
+    comm.agreed(r)?;
     let load_s = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();
@@ -586,16 +580,16 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
                     r = r.and(env.net.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
                 }
             }
-            agreed(comm, r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
+            comm.agreed(r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
             continue;
         }
         let population = source.population.as_deref().expect("validated");
         let known = env.populations().and_then(|p| p.get(population)).is_some();
         if !known {
-            return agreed(
-                comm,
-                Err(format!("stimulus[{i}].population: {population} is not a population of {}", e.cells.display())),
-            );
+            return Ok(comm.agreed(Err(format!(
+                "stimulus[{i}].population: {population} is not a population of {}",
+                e.cells.display()
+            )))?);
         }
         let gids: Vec<u64> = env.artificial_cells(population).to_vec();
         let shared = match (&source.times, &source.file) {
@@ -603,15 +597,17 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
             (None, Some(f)) => read_times(f).map(Some),
             _ => Ok(None),
         };
-        let shared = agreed(comm, shared)?;
+        let shared = comm.agreed(shared)?;
         let from_h5 = match (&source.namespace, &source.attribute) {
             (Some(ns), Some(attr)) => {
                 let path = source.h5.clone().unwrap_or_else(|| e.cells.clone());
-                let f = agreed(comm, miv_io::NeuroH5File::open(&path, comm))?;
-                Some(agreed(
-                    comm,
-                    f.read_cell_attributes(population, ns, &miv_io::Selection::Gids(&gids), Some(&[attr.as_str()])),
-                )?)
+                let f = comm.agreed(miv_io::NeuroH5File::open(&path, comm))?;
+                Some(comm.agreed(f.read_cell_attributes(
+                    population,
+                    ns,
+                    &miv_io::Selection::Gids(&gids),
+                    Some(&[attr.as_str()]),
+                ))?)
             }
             _ => None,
         };
@@ -633,7 +629,7 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
             train.sort_by(f64::total_cmp);
             r = r.and(env.play(g, &train));
         }
-        agreed(comm, r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
+        comm.agreed(r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`env`]: [`ExecutionEnvironment`], MiV's runtime: load cells and connections from NeuroH5, stimulus,
 //!   LFP, run, outputs.
-//! - [`experiment`]: `miv run EXPERIMENT.yaml`, the whole flow from one YAML file.
+//! - [`run`]: [`run_experiment`], the one entry for a whole run (YAML → build → load → simulate → outputs).
+//! - [`experiment`]: the experiment YAML and the simulation it drives.
 //! - [`network`]: [`Network`], the local cells in cell groups, connections, min-delay spike exchange,
 //!   probes and LFP sampling.
 //! - [`synthetic`]: the ring and busyring test networks written as NeuroH5 files.
@@ -21,10 +22,12 @@ pub mod lfp;
 pub mod mechanisms;
 pub mod model;
 pub mod network;
+pub mod run;
 pub mod spikes;
 pub mod synthetic;
 
 pub use env::{ExecutionEnvironment, Partitioning, SynapseRule};
 pub use error::EngineError;
 pub use network::{NetCon, Network, ProbeRequest, RunOptions, Trace};
+pub use run::{run_experiment, Overrides};
 pub use spikes::Spike;

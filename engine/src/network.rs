@@ -387,11 +387,10 @@ impl<'c> Network<'c> {
         let dt = self.opts.sim.dt;
         self.local_gids = self.cells.keys().copied().collect();
         let built = self.build_groups();
-        let built = self.comm.agree(built.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| built.unwrap());
-        let (groups, index) = built.map_err(EngineError::Collective)?;
+        let (groups, index) = self.comm.agreed(built)?;
         self.groups = groups;
         let local = self.wire(&index);
-        self.comm.agree(local.as_ref().map_err(|e| e.to_string()).map(|_| ())).map_err(EngineError::Collective)?;
+        self.comm.agreed(local)?;
         let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
         // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();

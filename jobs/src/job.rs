@@ -75,12 +75,7 @@ impl RunContext<'_> {
 
     /// Collective: every rank learns whether any rank failed (the lowest failing rank's message).
     pub fn agree<T>(&self, local: Result<T>) -> Result<T> {
-        let status: std::result::Result<(), String> = match &local {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
-        self.comm.agree(status)?;
-        local
+        Ok(self.comm.agreed(local)?)
     }
 
     /// Fault injection for tests: fails when `MIV_JOBS_FAIL` names this job kind or `kind:stage`.
@@ -233,9 +228,7 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
             } else {
                 Ok(None)
             };
-            let job_id = local.map_err(|e| e.to_string());
-            comm.agree(job_id.as_ref().map(|_| ()).map_err(Clone::clone))?;
-            let job_id = broadcast_opt_string(comm, job_id.unwrap_or(None));
+            let job_id = broadcast_opt_string(comm, comm.agreed(local)?);
             // A batch system that ran the job at once may already have completed (and moved) it.
             let partial = store.partial_dir(&reference);
             if comm.rank() == 0 && partial.is_dir() && !store.is_complete(&reference) {
@@ -330,11 +323,7 @@ pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef) -> Result<()> {
         }
         Ok(job)
     })();
-    let job = {
-        let status = loaded.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        comm.agree(status)?;
-        loaded?
-    };
+    let job = comm.agreed(loaded)?;
     if store.is_complete(reference) {
         return Ok(());
     }

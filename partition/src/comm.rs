@@ -238,6 +238,16 @@ impl dyn Communicator + '_ {
             }),
         }
     }
+
+    /// [`agree`](Self::agree) for an outcome that carries a value: every rank gets its value back when all
+    /// succeeded, and otherwise the same [`CollectiveError`]. The one way the crates make a local result
+    /// collective before the next collective call.
+    pub fn agreed<T, E: std::fmt::Display>(&self, local: Result<T, E>) -> Result<T, CollectiveError> {
+        match local {
+            Ok(v) => self.agree(Ok::<(), E>(())).map(|()| v),
+            Err(e) => Err(self.agree(Err(e)).expect_err("a failing rank fails the agreement")),
+        }
+    }
 }
 
 /// An error that every rank knows about (agreed through `Communicator::agree`): all ranks return it and
@@ -387,6 +397,14 @@ mod tests {
         assert_eq!(many.to_string(), "m (rank 1 and 1 other rank(s))");
         let all = CollectiveError { rank: 0, failed_ranks: 4, ranks: 4, message: "m".into() };
         assert_eq!(all.to_string(), "m (on all 4 ranks)");
+    }
+
+    #[test]
+    fn agreed_keeps_the_value_or_agrees_on_the_failure() {
+        let c: &dyn Communicator = &SerialComm;
+        assert_eq!(c.agreed::<_, String>(Ok(7)).unwrap(), 7);
+        let e = c.agreed::<u8, _>(Err("no file")).unwrap_err();
+        assert_eq!((e.rank, e.message.as_str()), (0, "no file"));
     }
 
     #[test]

@@ -133,8 +133,7 @@ pub fn job_error(e: miv_jobs::JobError) -> CliError {
 
 pub fn run(comm: &dyn Communicator, args: BuildArgs) -> CliResult {
     let loaded = NetworkConfig::load(&args.network);
-    comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
-    let net = loaded.expect("agreed");
+    let net = comm.agreed(loaded)?;
     let io = IoOptions { write_size: args.write_size.max(1), ..IoOptions::default() };
     if args.dry_run && args.store.executor != ExecutorKind::Slurm {
         return plan(comm, &net, &args.store, &io);

@@ -375,7 +375,7 @@ fn import_swc(
     fill: bool,
 ) -> CliResult {
     let tree = miv_io::read_swc(swc);
-    let tree: Tree = agree_io(comm, tree)?;
+    let tree: Tree = comm.agreed(tree)?;
     let f = match h5types {
         Some(src) => {
             let types = {
@@ -412,12 +412,6 @@ fn import_swc(
         );
     }
     Ok(())
-}
-
-fn agree_io<T>(comm: &dyn Communicator, r: miv_io::Result<T>) -> Result<T, CliError> {
-    let flag = r.as_ref().map(|_| ()).map_err(|e| e.to_string());
-    comm.agree(flag)?;
-    r.map_err(io_err)
 }
 
 // ------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use miv_engine::experiment::{self, Experiment};
+use miv_engine::experiment::Experiment;
+use miv_engine::{run_experiment, Overrides};
 use miv_partition::Communicator;
 
 use super::{CliError, CliResult};
@@ -36,31 +37,9 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
     if args.slurm {
         return submit(comm, &args);
     }
-    // Every rank reads the same file; agree so a bad file stops all ranks with one message.
-    let loaded = Experiment::load(&args.experiment);
-    comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
-    let mut e = loaded.expect("agreed");
-    if let Some(t) = args.threads {
-        e.partition.threads = t;
-    }
-    if let Some(net_yaml) = e.network.clone() {
-        // Build (or find in the store) the network's cells.h5 and connections.h5, on this job's ranks.
-        let loaded = miv_io::config::NetworkConfig::load(&net_yaml);
-        comm.agree(loaded.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
-        let store = miv_jobs::Store::with_comm(e.store.clone().expect("set by load"), comm);
-        let built = miv_jobs::build(&loaded.expect("agreed"), &store, &miv_jobs::IoOptions::default())
-            .map_err(super::build::job_error)?;
-        let files = built.graph.files();
-        e.cells = files.cells;
-        e.connections = Some(files.connections);
-    }
-    let catalogue = miv_engine::mechanisms::catalogue(e.mechanisms.as_deref());
-    let catalogue =
-        comm.agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string())).map(|_| catalogue.expect("agreed"))?;
-    let (summary, _) = experiment::run(comm, &e, catalogue).map_err(|err| CliError {
-        collective: matches!(err, miv_engine::EngineError::Collective(_)),
-        message: err.to_string(),
-    })?;
+    let overrides = Overrides { threads: args.threads };
+    let (summary, _) = run_experiment(comm, &args.experiment, &overrides)
+        .map_err(|err| CliError { collective: err.is_collective(), message: err.to_string() })?;
     if comm.rank() == 0 {
         if args.json {
             println!("{}", serde_json::to_string(&summary).expect("json"));
