@@ -107,6 +107,8 @@ pub struct ExecutionEnvironment<'c> {
     cells_file: Option<PathBuf>,
     /// Synapse labels seen in weights namespaces (their index keys `CellSynapses::weights`).
     weight_labels: Vec<String>,
+    /// Populations built from templates (not `VecStim`), sorted by name.
+    cable_populations: Vec<String>,
 }
 
 impl<'c> ExecutionEnvironment<'c> {
@@ -128,6 +130,7 @@ impl<'c> ExecutionEnvironment<'c> {
             unique: HashMap::new(),
             cells_file: None,
             weight_labels: Vec::new(),
+            cable_populations: Vec::new(),
         }
     }
 
@@ -221,6 +224,7 @@ impl<'c> ExecutionEnvironment<'c> {
             self.assignment = Assignment::weighted(&pairs, comm.size());
         }
         self.read_and_build(&f, &names, cell_types, &tmpl, io_size, false)?;
+        self.cable_populations = tmpl.keys().cloned().collect();
         self.populations = Some(pops);
         self.h5types = Some(types);
         self.cells_file = Some(cells.to_path_buf());
@@ -678,7 +682,35 @@ impl<'c> ExecutionEnvironment<'c> {
 
     /// Add an LFP electrode (collective).
     pub fn add_lfp(&mut self, config: LfpConfig) -> Result<usize, EngineError> {
-        self.net.add_lfp(config)
+        if !config.miv_compat {
+            return self.net.add_lfp(config);
+        }
+        let comm = self.comm;
+        let pops = agreed(comm, self.populations.clone().ok_or("add_lfp before load_cells"))?;
+        let mut names = pops.names();
+        names.sort();
+        // MiV's pop_gid_dict: every population, sorted by name, its index seeding the population's Random.
+        let populations: Vec<(usize, Vec<u64>)> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| self.cable_populations.contains(n))
+            .filter_map(|(i, n)| pops.get(n).map(|p| (i, p.range().collect())))
+            .collect();
+        let draws = crate::lfp::MivLfpContext::draws_for(config.seed, &populations);
+        // `area(x)` without a section is taken on the first section NEURON created: section 0 of the first
+        // cell of the first population (by name) built from a template, on rank 0.
+        let reference = self.cable_populations.first().and_then(|n| pops.get(n)).map(|p| p.start);
+        let owner = reference.and_then(|g| self.assignment.rank_of(g)).unwrap_or(0);
+        let mut areas: Vec<f64> = Vec::new();
+        if let Some(CellDescription::Cable(cell)) = reference.and_then(|g| self.net.cell(g)) {
+            let comps = cell.compartments();
+            let nseg = cell.nseg[0];
+            areas = (0..nseg)
+                .map(|j| comps.area[comps.node_at(0, (j as f64 + 0.5) / nseg as f64) as usize])
+                .collect();
+        }
+        let reference_areas = comm.broadcast(owner, &areas);
+        self.net.add_lfp_with(config, Some(crate::lfp::MivLfpContext { draws, reference_areas }))
     }
 
     pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {

@@ -1004,6 +1004,22 @@ struct TemplateYaml {
     /// Threshold (mV) of MiV's default detector.
     #[serde(default = "default_miv_threshold")]
     spike_threshold: f64,
+    /// Swap the x and y coordinates of every 3-D point (MiV's PoolosPyramidalCell `rotate_shape`). It moves the
+    /// cell and changes nothing electrical; the LFP sees it.
+    #[serde(default)]
+    swap_xy: bool,
+    /// MiV's `BiophysCell` constructor (`init_cable`): after the template, every section's nseg is reset by
+    /// MiV's Python d_lambda rule (`{d_lambda: 0.1, frequency: 100}`: mean segment diam and cm under the old
+    /// nseg, the section's Ra), range values copied from the old segments as NEURON does.
+    #[serde(default)]
+    miv_init_cable: Option<MivInitCable>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MivInitCable {
+    d_lambda: f64,
+    frequency: f64,
 }
 
 fn default_miv_threshold() -> f64 {
@@ -1063,6 +1079,14 @@ impl CellTemplate {
         fallback: Option<&miv_io::config::Discretization>,
     ) -> Result<(CableCell, Vec<String>), ModelError> {
         let cx = Ctx { file: &self.file };
+        let mut morphology = morphology;
+        if self.y.swap_xy {
+            for sec in &mut morphology.sections {
+                if let miv_solvers::Geometry::Points(points) = &mut sec.geometry {
+                    points.iter_mut().for_each(|p| std::mem::swap(&mut p.x, &mut p.y));
+                }
+            }
+        }
         let mut cell = CableCell::new(morphology).map_err(|e| cx.err("(morphology)", e.to_string()))?;
         let y = &self.y;
         let from_cell_types = fallback.map(|d| {
@@ -1084,6 +1108,23 @@ impl CellTemplate {
             detectors: &y.detectors,
         };
         let applied = apply_biophysics(&cx, &mut cell, &bio, catalogue, &[])?;
+        if let Some(r) = y.miv_init_cable {
+            if !(r.d_lambda > 0.0 && r.frequency > 0.0) {
+                return Err(cx.err("miv_init_cable", "d_lambda and frequency must be positive"));
+            }
+            let comp = cell.compartments();
+            let nseg: Vec<usize> = (0..cell.section_count())
+                .map(|s| {
+                    let sec = comp.sections[s];
+                    let n = sec.nseg as usize;
+                    let diam = (0..n).map(|j| comp.diam[sec.first as usize + j]).sum::<f64>() / n as f64;
+                    let lambda =
+                        1e5 * (diam / (4.0 * std::f64::consts::PI * r.frequency * cell.ra[s] * cell.cm[s])).sqrt();
+                    ((sec.length / (r.d_lambda * lambda) + 0.9) / 2.0) as usize * 2 + 1
+                })
+                .collect();
+            cell.change_nseg(&nseg);
+        }
         if cell.detectors.is_empty() {
             let at = miv_detector_location(&cell).ok_or_else(|| {
                 cx.err(
