@@ -109,6 +109,9 @@ pub struct ExecutionEnvironment<'c> {
     weight_labels: Vec<String>,
     /// Populations built from templates (not `VecStim`), sorted by name.
     cable_populations: Vec<String>,
+    /// Clip synapse locations into [0.05, 0.95] (MiV-Simulator since 65b9515); else place them where they are
+    /// (MiV-Simulator d2f14d4, the version of MiV-Simulator-Cases).
+    pub clip_synapse_locations: bool,
 }
 
 impl<'c> ExecutionEnvironment<'c> {
@@ -131,6 +134,7 @@ impl<'c> ExecutionEnvironment<'c> {
             cells_file: None,
             weight_labels: Vec::new(),
             cable_populations: Vec::new(),
+            clip_synapse_locations: true,
         }
     }
 
@@ -620,8 +624,8 @@ impl<'c> ExecutionEnvironment<'c> {
                 cell.section_count()
             ));
         }
-        // MiV clips synapse locations into [0.05, 0.95] and places them at the segment's node.
-        let loc = site.loc.clamp(0.05, 0.95);
+        // MiV (since 65b9515) clips synapse locations into [0.05, 0.95]; either way they sit at the segment's node.
+        let loc = if self.clip_synapse_locations { site.loc.clamp(0.05, 0.95) } else { site.loc.clamp(0.0, 1.0) };
         let nseg = cell.nseg[site.section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
         let key = if unique { (u32::MAX, syn_id, label_id) } else { (site.section as u32, seg as u32, label_id) };
