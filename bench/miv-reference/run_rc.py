@@ -33,6 +33,7 @@ ap.add_argument("--seed", type=int, default=1, help="the component seed: LFP see
 ap.add_argument("--out", required=True)
 ap.add_argument("--probe", type=int, action="append", default=[], help="record soma(0.5) v of this gid")
 ap.add_argument("--no-lfp", action="store_true")
+ap.add_argument("--probe-dt", type=float, default=0.1, help="probe sampling interval (ms)")
 args = ap.parse_args()
 
 from mpi4py import MPI  # noqa: E402
@@ -122,7 +123,7 @@ for gid in args.probe:
         cell = env.pc.gid2cell(gid)
         soma = list(cell.soma_list)[0]
         vec = h.Vector()
-        vec.record(soma(0.5)._ref_v, 0.1)
+        vec.record(soma(0.5)._ref_v, args.probe_dt)
         probes.append((gid, vec))
 
 h.v_init = -65
@@ -171,7 +172,7 @@ if rank == 0:
         with open(os.path.join(args.out, "probes.csv"), "w") as f:
             f.write("t_ms," + ",".join(f"v{g}" for g, _ in pr) + "\n")
             for i in range(n):
-                f.write(f"{i * 0.1:.1f}," + ",".join(repr(v[i]) for _, v in pr) + "\n")
+                f.write(f"{i * args.probe_dt:.4f}," + ",".join(repr(v[i]) for _, v in pr) + "\n")
     timing = {
         "ranks": comm.Get_size(),
         "cells": ncells,

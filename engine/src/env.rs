@@ -75,7 +75,8 @@ struct SynapseSite {
 #[derive(Debug, Default)]
 struct CellSynapses {
     sites: HashMap<u32, SynapseSite>,
-    placed: HashMap<(u32, u32, u16), usize>,
+    /// Target index and the presynaptic population whose parameters it has.
+    placed: HashMap<(u32, u32, u16), (usize, String)>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
     weights: HashMap<(u32, u16), f64>,
 }
@@ -568,6 +569,7 @@ impl<'c> ExecutionEnvironment<'c> {
                                 rule,
                                 params,
                                 unique,
+                                src,
                             )?;
                             let per_synapse = weight_label[label_ids[label.as_str()] as usize]
                                 .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
@@ -611,6 +613,7 @@ impl<'c> ExecutionEnvironment<'c> {
         rule: &SynapseRule,
         params: &miv_io::config::MechanismParams,
         unique: bool,
+        src: &str,
     ) -> Result<usize, String> {
         let CellDescription::Cable(cell) =
             self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))?
@@ -629,10 +632,6 @@ impl<'c> ExecutionEnvironment<'c> {
         let nseg = cell.nseg[site.section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
         let key = if unique { (u32::MAX, syn_id, label_id) } else { (site.section as u32, seg as u32, label_id) };
-        let entry = self.synapses.entry(gid).or_default();
-        if let Some(&t) = entry.placed.get(&key) {
-            return Ok(t);
-        }
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
         let mut pp = Vec::new();
         for (k, v) in params {
@@ -648,13 +647,21 @@ impl<'c> ExecutionEnvironment<'c> {
             }
             pp.push((k.as_str(), *v));
         }
-        let placement = PointPlacement {
-            location: Location::new(site.section, loc),
-            mechanism: rule.mechanism.clone(),
-            params: pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        };
+        let params: Vec<(String, f64)> = pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let entry = self.synapses.entry(gid).or_default();
+        if let Some((t, by)) = entry.placed.get(&key).cloned() {
+            // MiV configures a shared point process for every synapse on it, presynaptic populations in name
+            // order: the last population's parameters win.
+            if src > by.as_str() {
+                self.net.set_point_params(gid, t, &params).map_err(|e| e.to_string())?;
+                self.synapses.get_mut(&gid).expect("entry").placed.insert(key, (t, src.to_string()));
+            }
+            return Ok(t);
+        }
+        let placement =
+            PointPlacement { location: Location::new(site.section, loc), mechanism: rule.mechanism.clone(), params };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
-        self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
+        self.synapses.get_mut(&gid).expect("entry").placed.insert(key, (t, src.to_string()));
         Ok(t)
     }
 
@@ -709,9 +716,7 @@ impl<'c> ExecutionEnvironment<'c> {
         if let Some(CellDescription::Cable(cell)) = reference.and_then(|g| self.net.cell(g)) {
             let comps = cell.compartments();
             let nseg = cell.nseg[0];
-            areas = (0..nseg)
-                .map(|j| comps.area[comps.node_at(0, (j as f64 + 0.5) / nseg as f64) as usize])
-                .collect();
+            areas = (0..nseg).map(|j| comps.area[comps.node_at(0, (j as f64 + 0.5) / nseg as f64) as usize]).collect();
         }
         let reference_areas = comm.broadcast(owner, &areas);
         self.net.add_lfp_with(config, Some(crate::lfp::MivLfpContext { draws, reference_areas }))
