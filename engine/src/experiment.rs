@@ -90,6 +90,10 @@ pub struct Experiment {
     /// Longest interval between spike exchanges (ms).
     #[serde(default = "default_max_step")]
     pub max_step: f64,
+    /// NEURON's `nrn_netrec_state_adjust`, which MiV-Simulator's `configure_hoc` sets: NET_RECEIVE jumps of
+    /// cnexp STATEs applied as their change by t + dt/2 (docs/fidelity.md). Off by default, as in NEURON.
+    #[serde(default)]
+    pub netrec_state_adjust: bool,
     /// Clip synapse locations into [0.05, 0.95] before placing them (MiV-Simulator since 65b9515, 2024);
     /// `false` places them at their own location as the MiV-Simulator of MiV-Simulator-Cases (d2f14d4) does.
     #[serde(default = "default_true")]

@@ -134,7 +134,9 @@ impl CableCell {
             }
             for (_, v) in &mut d.params {
                 if let Values::PerSegment(vals) = v {
-                    *vals = (0..new).map(|i| vals[(((i as f64 + 0.5) / new as f64 * old as f64) as usize).min(old - 1)]).collect();
+                    *vals = (0..new)
+                        .map(|i| vals[(((i as f64 + 0.5) / new as f64 * old as f64) as usize).min(old - 1)])
+                        .collect();
                 }
             }
         }

@@ -54,6 +54,8 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
         e.cells = files.cells;
         e.connections = Some(files.connections);
     }
+    // Read by the NMODL compiler: set before any mechanism of this run is compiled.
+    miv_nmodl::set_netrec_state_adjust(e.netrec_state_adjust);
     let catalogue = miv_engine::mechanisms::catalogue(e.mechanisms.as_deref());
     let catalogue = comm
         .agree(catalogue.as_ref().map(|_| ()).map_err(|e| e.to_string()))

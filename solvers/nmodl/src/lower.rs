@@ -1043,6 +1043,31 @@ impl<'m> Lowerer<'m> {
             }
             StmtKind::Assign { name, value } => {
                 let v = self.expr(value)?;
+                let split = if self.mode == Mode::NetReceive && crate::netrec_state_adjust() {
+                    self.cnexp_split_of(name)
+                } else {
+                    None
+                };
+                let v = match split {
+                    // nrn_netrec_state_adjust: the jump d becomes d + (1 - exp(a dt/2)) (inf - d).
+                    Some((a, b)) => {
+                        let old = self.read_name(name, s.pos)?;
+                        let jump = self.binop(Bin::Sub, v, old);
+                        let (av, inf) = self.cnexp_coefficients(&a, b.as_ref())?;
+                        let dt = self.dt();
+                        let half = self.konst(0.5);
+                        let hdt = self.binop(Bin::Mul, half, dt);
+                        let x = self.binop(Bin::Mul, hdt, av);
+                        let e = self.unop(Un::Exp, x);
+                        let one = self.konst(1.0);
+                        let fac = self.binop(Bin::Sub, one, e);
+                        let gap = self.binop(Bin::Sub, inf, jump);
+                        let inc = self.binop(Bin::Mul, fac, gap);
+                        let jump = self.binop(Bin::Add, jump, inc);
+                        self.binop(Bin::Add, old, jump)
+                    }
+                    None => v,
+                };
                 self.assign(name, v, s.pos)?;
             }
             StmtKind::Call(e) => {
@@ -1172,6 +1197,31 @@ impl<'m> Lowerer<'m> {
             Method::Sparse => self.kinetic(f)?,
         }
         Ok(())
+    }
+
+    /// The cnexp split `(a, b)` of `x' = a x + b` for STATE `name`, if a cnexp SOLVE integrates it linearly.
+    fn cnexp_split_of(&self, name: &str) -> Option<(Expr, Option<Expr>)> {
+        let is_state = self.m.by_name.get(name).is_some_and(|&id| self.m.vars[id].kind == crate::model::VarKind::State);
+        if !is_state {
+            return None;
+        }
+        for sol in self.m.solves.iter().filter(|x| x.method == Method::Cnexp) {
+            let f = self.m.func(&sol.func)?;
+            let mut found = None;
+            for st in &f.body {
+                st.walk(&mut |x| {
+                    if let StmtKind::Derivative { state, value, .. } = &x.kind {
+                        if state == name {
+                            found = symbolic::linear(value, state);
+                        }
+                    }
+                });
+            }
+            if let Some((Some(a), b)) = found {
+                return Some((a, b));
+            }
+        }
+        None
     }
 
     /// Body of a DERIVATIVE block with each `x' = f` replaced by the cnexp update, in order.
