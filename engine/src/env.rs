@@ -75,8 +75,8 @@ struct SynapseSite {
 #[derive(Debug, Default)]
 struct CellSynapses {
     sites: HashMap<u32, SynapseSite>,
-    /// Target index and the presynaptic population whose parameters it has.
-    placed: HashMap<(u32, u32, u16), (usize, String)>,
+    /// Point processes by (presynaptic population, section, segment, label) or (.., syn_id, label).
+    placed: HashMap<(u16, u32, u32, u16), usize>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
     weights: HashMap<(u32, u16), f64>,
 }
@@ -519,6 +519,7 @@ impl<'c> ExecutionEnvironment<'c> {
             rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
+            let src_index = pops.iter().position(|p| &p.name == src).unwrap_or(usize::MAX) as u16;
             let edges = agreed(
                 comm,
                 f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel),
@@ -569,7 +570,7 @@ impl<'c> ExecutionEnvironment<'c> {
                                 rule,
                                 params,
                                 unique,
-                                src,
+                                src_index,
                             )?;
                             let per_synapse = weight_label[label_ids[label.as_str()] as usize]
                                 .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
@@ -613,7 +614,7 @@ impl<'c> ExecutionEnvironment<'c> {
         rule: &SynapseRule,
         params: &miv_io::config::MechanismParams,
         unique: bool,
-        src: &str,
+        src: u16,
     ) -> Result<usize, String> {
         let CellDescription::Cable(cell) =
             self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))?
@@ -631,7 +632,10 @@ impl<'c> ExecutionEnvironment<'c> {
         let loc = if self.clip_synapse_locations { site.loc.clamp(0.05, 0.95) } else { site.loc.clamp(0.0, 1.0) };
         let nseg = cell.nseg[site.section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
-        let key = if unique { (u32::MAX, syn_id, label_id) } else { (site.section as u32, seg as u32, label_id) };
+        // MiV shares a point process only among the synapses of one presynaptic population (insert_hoc_cell_syns
+        // keeps its table per cell and source population).
+        let key =
+            if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section as u32, seg as u32, label_id) };
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
         let mut pp = Vec::new();
         for (k, v) in params {
@@ -649,19 +653,13 @@ impl<'c> ExecutionEnvironment<'c> {
         }
         let params: Vec<(String, f64)> = pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let entry = self.synapses.entry(gid).or_default();
-        if let Some((t, by)) = entry.placed.get(&key).cloned() {
-            // MiV configures a shared point process for every synapse on it, presynaptic populations in name
-            // order: the last population's parameters win.
-            if src > by.as_str() {
-                self.net.set_point_params(gid, t, &params).map_err(|e| e.to_string())?;
-                self.synapses.get_mut(&gid).expect("entry").placed.insert(key, (t, src.to_string()));
-            }
+        if let Some(&t) = entry.placed.get(&key) {
             return Ok(t);
         }
         let placement =
             PointPlacement { location: Location::new(site.section, loc), mechanism: rule.mechanism.clone(), params };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
-        self.synapses.get_mut(&gid).expect("entry").placed.insert(key, (t, src.to_string()));
+        self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
         Ok(t)
     }
 

@@ -1013,6 +1013,10 @@ struct TemplateYaml {
     /// nseg, the section's Ra), range values copied from the old segments as NEURON does.
     #[serde(default)]
     miv_init_cable: Option<MivInitCable>,
+    /// Place the default spike detector with the path distances MiV's `get_distance_to_node` computes (the
+    /// full lengths of the section and its ancestors below the root, plus x L; docs/fidelity.md).
+    #[serde(default)]
+    miv_detector_distance: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -1126,7 +1130,7 @@ impl CellTemplate {
             cell.change_nseg(&nseg);
         }
         if cell.detectors.is_empty() {
-            let at = miv_detector_location(&cell).ok_or_else(|| {
+            let at = miv_detector_location_with(&cell, y.miv_detector_distance).ok_or_else(|| {
                 cx.err(
                     "detectors",
                     "the cell has no axon, ais or soma section for MiV's default spike detector; give `detectors`",
@@ -1140,14 +1144,33 @@ impl CellTemplate {
 
 /// MiV's `init_spike_detector` location (see [`CellTemplate::build`]).
 pub fn miv_detector_location(cell: &CableCell) -> Option<Location> {
+    miv_detector_location_with(cell, false)
+}
+
+/// [`miv_detector_location`]; with `miv_distance`, distances as MiV's `get_distance_to_node` computes them:
+/// `x L(s)` plus, for every section w on the path from the root to s (s included), the edge's `parent_loc`
+/// times L(w), the child's length. MiV's tree stores `parent_loc` 1.0 for every edge (`connect_nodes`'
+/// default), so that is `x L(s)` plus the lengths of s and of its ancestors below the root.
+pub fn miv_detector_location_with(cell: &CableCell, miv_distance: bool) -> Option<Location> {
     let axons = cell.sections_of_type(swc::AXON);
     if !axons.is_empty() {
         let comp = cell.compartments();
+        let secs = &cell.morphology.sections;
+        let quirk = |s: usize, x: f64| {
+            let mut d = x * secs[s].length();
+            let mut w = s;
+            while let Some(p) = secs[w].parent {
+                d += secs[w].length();
+                w = p;
+            }
+            d
+        };
         for &s in &axons {
             let sec = comp.sections[s];
             for j in 0..sec.nseg as usize {
                 let node = sec.first as usize + j;
-                if comp.distance[node] >= 100.0 {
+                let d = if miv_distance { quirk(s, comp.x[node]) } else { comp.distance[node] };
+                if d >= 100.0 {
                     return Some(Location::new(s, comp.x[node]));
                 }
             }
