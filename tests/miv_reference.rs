@@ -23,7 +23,9 @@ fn population(gid: u64) -> &'static str {
     }
 }
 
-fn spikes(path: &Path) -> Vec<(u64, f64)> {
+type Spikes = Vec<(u64, f64)>;
+
+fn spikes(path: &Path) -> Spikes {
     let c = read_csv(path);
     c["gid"].iter().zip(&c["t_ms"]).map(|(&g, &t)| (g as u64, t)).collect()
 }
@@ -73,7 +75,7 @@ fn small_network_agrees_with_miv_simulator_and_neuron() {
     let m_spikes = spikes(&dir.join("spikes.csv"));
     // End-time convention: NEURON records the spikes of events due at exactly t_end; miv's run ends before them.
     let t_end = 100.0;
-    let (mut before, at_end): (Vec<(u64, f64)>, Vec<(u64, f64)>) = n_spikes.iter().partition(|x| x.1 < t_end);
+    let (mut before, at_end): (Spikes, Spikes) = n_spikes.iter().partition(|x| x.1 < t_end);
     assert!(at_end.iter().all(|x| x.1 == t_end), "{at_end:?}");
     let mut mine = m_spikes.clone();
     let key = |a: &(u64, f64), b: &(u64, f64)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
