@@ -75,7 +75,8 @@ struct SynapseSite {
 #[derive(Debug, Default)]
 struct CellSynapses {
     sites: HashMap<u32, SynapseSite>,
-    placed: HashMap<(u32, u32, u16), usize>,
+    /// Point processes by (presynaptic population, section, segment, label) or (.., syn_id, label).
+    placed: HashMap<(u16, u32, u32, u16), usize>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
     weights: HashMap<(u32, u16), f64>,
 }
@@ -98,6 +99,11 @@ pub struct ExecutionEnvironment<'c> {
     cells_file: Option<PathBuf>,
     /// Synapse labels seen in weights namespaces (their index keys `CellSynapses::weights`).
     weight_labels: Vec<String>,
+    /// Populations built from templates (not `VecStim`), sorted by name.
+    cable_populations: Vec<String>,
+    /// Clip synapse locations into [0.05, 0.95] (MiV-Simulator since 65b9515); else place them where they are
+    /// (MiV-Simulator d2f14d4, the version of MiV-Simulator-Cases).
+    pub clip_synapse_locations: bool,
 }
 
 impl<'c> ExecutionEnvironment<'c> {
@@ -114,6 +120,8 @@ impl<'c> ExecutionEnvironment<'c> {
             unique: HashMap::new(),
             cells_file: None,
             weight_labels: Vec::new(),
+            cable_populations: Vec::new(),
+            clip_synapse_locations: true,
         }
     }
 
@@ -215,6 +223,7 @@ impl<'c> ExecutionEnvironment<'c> {
             self.assignment = Assignment::weighted(&pairs, comm.size());
         }
         self.read_and_build(&f, &names, cell_types, &tmpl, io_size, false)?;
+        self.cable_populations = tmpl.keys().cloned().collect();
         self.populations = Some(pops);
         self.h5types = Some(types);
         self.cells_file = Some(cells.to_path_buf());
@@ -501,6 +510,7 @@ impl<'c> ExecutionEnvironment<'c> {
             rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
         for (src, dst) in &projections {
             let proj_cfg = &synapses[dst][src];
+            let src_index = pops.iter().position(|p| &p.name == src).unwrap_or(usize::MAX) as u16;
             let edges =
                 comm.agreed(f.read_projection(src, dst, &[miv_io::names::SYNAPSES, miv_io::names::CONNECTIONS], &sel))?;
             let syn_ids = edges.attr::<u32>(miv_io::names::SYNAPSES, "syn_id");
@@ -549,6 +559,7 @@ impl<'c> ExecutionEnvironment<'c> {
                                 rule,
                                 params,
                                 unique,
+                                src_index,
                             )?;
                             let per_synapse = weight_label[label_ids[label.as_str()] as usize]
                                 .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
@@ -592,6 +603,7 @@ impl<'c> ExecutionEnvironment<'c> {
         rule: &SynapseRule,
         params: &miv_io::config::MechanismParams,
         unique: bool,
+        src: u16,
     ) -> Result<usize, String> {
         let CellDescription::Cable(cell) =
             self.net.cell(gid).ok_or_else(|| format!("gid {gid} is not a local cell"))?
@@ -605,15 +617,14 @@ impl<'c> ExecutionEnvironment<'c> {
                 cell.section_count()
             ));
         }
-        // MiV clips synapse locations into [0.05, 0.95] and places them at the segment's node.
-        let loc = site.loc.clamp(0.05, 0.95);
+        // MiV (since 65b9515) clips synapse locations into [0.05, 0.95]; either way they sit at the segment's node.
+        let loc = if self.clip_synapse_locations { site.loc.clamp(0.05, 0.95) } else { site.loc.clamp(0.0, 1.0) };
         let nseg = cell.nseg[site.section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
-        let key = if unique { (u32::MAX, syn_id, label_id) } else { (site.section as u32, seg as u32, label_id) };
-        let entry = self.synapses.entry(gid).or_default();
-        if let Some(&t) = entry.placed.get(&key) {
-            return Ok(t);
-        }
+        // MiV shares a point process only among the synapses of one presynaptic population (insert_hoc_cell_syns
+        // keeps its table per cell and source population).
+        let key =
+            if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section as u32, seg as u32, label_id) };
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
         let mut pp = Vec::new();
         for (k, v) in params {
@@ -629,11 +640,13 @@ impl<'c> ExecutionEnvironment<'c> {
             }
             pp.push((k.as_str(), *v));
         }
-        let placement = PointPlacement {
-            location: Location::new(site.section, loc),
-            mechanism: rule.mechanism.clone(),
-            params: pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        };
+        let params: Vec<(String, f64)> = pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let entry = self.synapses.entry(gid).or_default();
+        if let Some(&t) = entry.placed.get(&key) {
+            return Ok(t);
+        }
+        let placement =
+            PointPlacement { location: Location::new(site.section, loc), mechanism: rule.mechanism.clone(), params };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
         self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
         Ok(t)
@@ -667,7 +680,33 @@ impl<'c> ExecutionEnvironment<'c> {
 
     /// Add an LFP electrode (collective).
     pub fn add_lfp(&mut self, config: LfpConfig) -> Result<usize, EngineError> {
-        self.net.add_lfp(config)
+        if !config.miv_compat {
+            return self.net.add_lfp(config);
+        }
+        let comm = self.comm;
+        let pops = comm.agreed(self.populations.clone().ok_or("add_lfp before load_cells"))?;
+        let mut names = pops.names();
+        names.sort();
+        // MiV's pop_gid_dict: every population, sorted by name, its index seeding the population's Random.
+        let populations: Vec<(usize, Vec<u64>)> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| self.cable_populations.contains(n))
+            .filter_map(|(i, n)| pops.get(n).map(|p| (i, p.range().collect())))
+            .collect();
+        let draws = crate::lfp::MivLfpContext::draws_for(config.seed, &populations);
+        // `area(x)` without a section is taken on the first section NEURON created: section 0 of the first
+        // cell of the first population (by name) built from a template, on rank 0.
+        let reference = self.cable_populations.first().and_then(|n| pops.get(n)).map(|p| p.start);
+        let owner = reference.and_then(|g| self.assignment.rank_of(g)).unwrap_or(0);
+        let mut areas: Vec<f64> = Vec::new();
+        if let Some(CellDescription::Cable(cell)) = reference.and_then(|g| self.net.cell(g)) {
+            let comps = cell.compartments();
+            let nseg = cell.nseg[0];
+            areas = (0..nseg).map(|j| comps.area[comps.node_at(0, (j as f64 + 0.5) / nseg as f64) as usize]).collect();
+        }
+        let reference_areas = comm.broadcast(owner, &areas);
+        self.net.add_lfp_with(config, Some(crate::lfp::MivLfpContext { draws, reference_areas }))
     }
 
     pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {

@@ -90,6 +90,14 @@ pub struct Experiment {
     /// Longest interval between spike exchanges (ms).
     #[serde(default = "default_max_step")]
     pub max_step: f64,
+    /// NEURON's `nrn_netrec_state_adjust`, which MiV-Simulator's `configure_hoc` sets: NET_RECEIVE jumps of
+    /// cnexp STATEs applied as their change by t + dt/2 (docs/fidelity.md). Off by default, as in NEURON.
+    #[serde(default)]
+    pub netrec_state_adjust: bool,
+    /// Clip synapse locations into [0.05, 0.95] before placing them (MiV-Simulator since 65b9515, 2024);
+    /// `false` places them at their own location as the MiV-Simulator of MiV-Simulator-Cases (d2f14d4) does.
+    #[serde(default = "default_true")]
+    pub clip_synapse_locations: bool,
     /// Mechanism and weight rule per synapse label of synapses.yml (MiV's defaults when absent).
     #[serde(default)]
     pub synapse_mechanisms: Option<BTreeMap<String, SynapseRule>>,
@@ -126,6 +134,10 @@ fn default_rule() -> RuleName {
 fn default_velocity() -> f64 {
     250.0
 }
+fn default_true() -> bool {
+    true
+}
+
 fn default_max_step() -> f64 {
     10.0
 }
@@ -478,6 +490,7 @@ pub fn run(
     if let Some(conns) = &e.connections {
         progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
+        env.clip_synapse_locations = e.clip_synapse_locations;
         env.load_connections(
             conns,
             &synapses,

@@ -34,6 +34,15 @@ pub struct LfpConfig {
     pub dt_lfp: f64,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Reproduce what MiV-Simulator's `lfp.py` computes, quirks included (docs/fidelity.md): cells chosen by
+    /// NEURON's `Random(seed + population index)` drawn in Python set order, every segment `j` of a section
+    /// weighted by the coefficient of segment `j` of the last section (in the template's `all` order) that has
+    /// one, each coefficient from the area of the segment at that location of the first section NEURON
+    /// created (not the segment's own), from the interpolation point one node before the segment, applied to
+    /// the membrane current density (mA/cm2). MiV's result depends on the rank count; this is its result on
+    /// one rank.
+    #[serde(default)]
+    pub miv_compat: bool,
 }
 
 fn default_rho() -> f64 {
@@ -174,6 +183,231 @@ pub fn section_coefficients(
         .collect()
 }
 
+/// NEURON 9's `Random(seed)` with `uniform(0, 1)`: a Random123 Philox4x32-10 stream with counter
+/// `(sequence, 0, seed, 55)` and global index 0, each draw `(u + 1) / (2^32 + 1)` of the next 32-bit word.
+/// (NEURON 8 used libg++'s ACG generator instead; MiV's LFP cell choice depends on the NEURON version.)
+#[derive(Debug, Clone)]
+pub struct NeuronRandom {
+    counter: [u32; 4],
+    words: [u32; 4],
+    next: usize,
+}
+
+impl NeuronRandom {
+    pub fn new(seed: u32) -> NeuronRandom {
+        let counter = [0, 0, seed, 55];
+        NeuronRandom { counter, words: philox4x32(counter), next: 0 }
+    }
+
+    /// The next draw of `uniform(0, 1)` (or `repick()`).
+    pub fn uniform(&mut self) -> f64 {
+        let u = self.words[self.next];
+        self.next += 1;
+        if self.next == 4 {
+            self.next = 0;
+            self.counter[0] = self.counter[0].wrapping_add(1);
+            if self.counter[0] == 0 {
+                self.counter[1] = self.counter[1].wrapping_add(1);
+            }
+            self.words = philox4x32(self.counter);
+        }
+        (u as f64 + 1.0) / 4_294_967_297.0
+    }
+}
+
+/// Philox4x32 with 10 rounds and key (0, 0) (Salmon et al. 2011, as Random123 defines it).
+fn philox4x32(mut c: [u32; 4]) -> [u32; 4] {
+    let mut k = [0u32, 0u32];
+    for round in 0..10 {
+        if round > 0 {
+            k = [k[0].wrapping_add(0x9E37_79B9), k[1].wrapping_add(0xBB67_AE85)];
+        }
+        let p0 = 0xD251_1F53u64 * c[0] as u64;
+        let p1 = 0xCD9E_8D57u64 * c[2] as u64;
+        c = [((p1 >> 32) as u32) ^ c[1] ^ k[0], p1 as u32, ((p0 >> 32) as u32) ^ c[3] ^ k[1], p0 as u32];
+    }
+    c
+}
+
+/// The order in which CPython (3.8 to 3.12) iterates `set(keys).difference(other)` when `keys` yields the
+/// non-negative integers `keys` in this order and `other` is empty: MiV's `pop_gid_dict` in `lfp.py`.
+pub fn python_set_order(keys: &[u64]) -> Vec<u64> {
+    // set(iterable): one insertion at a time, growing x4 when 3/5 full.
+    let mut set = PySet::new();
+    for &k in keys {
+        set.add(k);
+    }
+    // difference with an empty set: a copy (table of size >= 2 * used, keys reinserted in slot order) when
+    // len >= 4, else a new set filled by adding the keys in iteration order.
+    let mut out = PySet::new();
+    if keys.len() >> 2 > 0 {
+        if set.used * 5 >= out.mask * 3 {
+            out.resize(set.used * 2);
+        }
+        if out.mask == set.mask {
+            out = set;
+        } else {
+            for k in set.iter() {
+                out.add(k);
+            }
+        }
+    } else {
+        for k in set.iter() {
+            out.add(k);
+        }
+    }
+    out.iter().collect()
+}
+
+struct PySet {
+    table: Vec<Option<u64>>,
+    mask: usize,
+    used: usize,
+}
+
+impl PySet {
+    fn new() -> PySet {
+        PySet { table: vec![None; 8], mask: 7, used: 0 }
+    }
+
+    fn slot(&self, hash: u64) -> usize {
+        // CPython's probe: a run of up to 9 linear probes, then perturbed jumps.
+        let mask = self.mask;
+        let mut perturb = hash as usize;
+        let mut i = hash as usize & mask;
+        loop {
+            if self.table[i].is_none() {
+                return i;
+            }
+            if i + 9 <= mask {
+                for j in 1..=9 {
+                    if self.table[i + j].is_none() {
+                        return i + j;
+                    }
+                }
+            }
+            perturb >>= 5;
+            i = (i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb)) & mask;
+        }
+    }
+
+    fn add(&mut self, k: u64) {
+        let i = self.slot(k);
+        self.table[i] = Some(k);
+        self.used += 1;
+        if self.used * 5 >= self.mask * 3 {
+            self.resize(if self.used > 50_000 { self.used * 2 } else { self.used * 4 });
+        }
+    }
+
+    fn resize(&mut self, min_used: usize) {
+        let mut size = 8;
+        while size <= min_used {
+            size <<= 1;
+        }
+        let old = std::mem::replace(&mut self.table, vec![None; size]);
+        self.mask = size - 1;
+        for k in old.into_iter().flatten() {
+            let i = self.slot(k);
+            self.table[i] = Some(k);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.table.iter().flatten().copied()
+    }
+}
+
+/// MiV's coefficients for one section (`lfp.py`, `setup_lfp_coeffs`), before they are written into the cell's
+/// vector: segment `j` uses interpolation point `j` of the grid {0, (k - 1/2)/nseg, 1} along the section's
+/// 3-D points (`points`, arc lengths `arc`), `l = L/nseg`, `area_at(x)` the area (um2) NEURON's `area(x)`
+/// returns for the segment's `x`, and `scale` 1 or `1/fdst`. Multiplied by a membrane current density in
+/// mA/cm2 they give MiV's LFP units.
+pub fn miv_section_coefficients(
+    cfg: &LfpConfig,
+    points: &[[f64; 3]],
+    arc: &[f64],
+    nseg: usize,
+    area_at: impl Fn(f64) -> f64,
+    scale: f64,
+) -> Vec<f64> {
+    let total = *arc.last().unwrap_or(&0.0);
+    let grid = |j: usize| -> [f64; 3] {
+        let f = if j == 0 { 0.0 } else { (j as f64 - 0.5) / nseg as f64 };
+        point_at_arc(points, arc, f * total)
+    };
+    let s0 = grid(0);
+    let e = cfg.position;
+    let l = total / nseg as f64;
+    (0..nseg)
+        .map(|j| {
+            let p = grid(j);
+            let rd = dist(e, p);
+            let ld = dist(p, s0);
+            let sd = l - ld;
+            let x = (j as f64 + 0.5) / nseg as f64;
+            let k = 1e-4
+                * area_at(x)
+                * (cfg.rho / (4.0 * std::f64::consts::PI * l))
+                * (((ld * ld + rd * rd).sqrt() - ld) / ((sd * sd + rd * rd).sqrt() - sd)).ln().abs();
+            if k.is_nan() {
+                0.0
+            } else {
+                k * scale
+            }
+        })
+        .collect()
+}
+
+/// What MiV's LFP needs besides the electrode (`miv_compat`): each cell's draw from NEURON's `Random` (as MiV
+/// makes them on one rank) and the segment areas (um2) of the section whose `area(x)` MiV takes.
+#[derive(Debug, Clone, Default)]
+pub struct MivLfpContext {
+    pub draws: std::collections::HashMap<u64, f64>,
+    pub reference_areas: Vec<f64>,
+}
+
+impl MivLfpContext {
+    /// The draws for populations given as (sorted-name index, ascending gids of the population): MiV's
+    /// `Random(seed + index)`, one discarded `uniform(0, 1)`, then one `repick()` per gid in set order.
+    pub fn draws_for(seed: u64, populations: &[(usize, Vec<u64>)]) -> std::collections::HashMap<u64, f64> {
+        let mut out = std::collections::HashMap::new();
+        for (index, gids) in populations {
+            let mut r = NeuronRandom::new((seed + *index as u64) as u32);
+            r.uniform();
+            for g in python_set_order(gids) {
+                out.insert(g, r.uniform());
+            }
+        }
+        out
+    }
+
+    /// NEURON's `area(x)` on the reference section: the area of the segment containing `x`.
+    pub fn area_at(&self, x: f64) -> f64 {
+        let n = self.reference_areas.len();
+        if n == 0 {
+            return 0.0;
+        }
+        self.reference_areas[((x * n as f64) as usize).min(n - 1)]
+    }
+}
+
+/// The order of a cell's sections in MiV's templates' `all` list: soma, dendrites (basal and apical, by
+/// index), axon, ais; other types are not in it. Input: each section's SWC type.
+pub fn miv_all_order(types: &[i32]) -> Vec<usize> {
+    let rank = |t: i32| match t {
+        1 => Some(0),
+        3 | 4 => Some(1),
+        2 => Some(2),
+        7 => Some(3),
+        _ => None,
+    };
+    let mut order: Vec<(usize, usize)> =
+        types.iter().enumerate().filter_map(|(i, &t)| rank(t).map(|r| (r, i))).collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// An exact, order-independent sum of f64 terms: each term is rounded once to a multiple of 2^-96 and the
 /// multiples are added as integers. Any grouping of the same terms (over cells, threads or ranks) gives the
 /// same bits.
@@ -218,6 +452,7 @@ mod tests {
             max_e_dist: 100.0,
             dt_lfp: 0.1,
             seed: 3,
+            miv_compat: false,
         }
     }
 
@@ -293,6 +528,41 @@ mod tests {
         let kf = section_coefficients(&far, &pts, &arc, 1, 0.5, 1.0)[0];
         assert!((kf / (1e-2 * 333.0 / (4.0 * std::f64::consts::PI * 1e5)) - 1.0).abs() < 1e-5);
         assert!(k1[0] > k1[1], "the nearer segment weighs more");
+    }
+
+    #[test]
+    fn neuron_random_matches_neuron_9() {
+        // h.Random(seed).uniform(0, 1) then repick(), printed by NEURON 9.0.2 (12 decimals).
+        let cases: [(u32, [f64; 4]); 3] = [
+            (2, [0.113863558249, 0.715999814981, 0.330848044406, 0.792588282192]),
+            (5, [0.652312193147, 0.502732202992, 0.218669315749, 0.437140822076]),
+            (1234567, [0.722321111541, 0.343580395136, 0.556494868929, 0.586274245152]),
+        ];
+        for (seed, want) in cases {
+            let mut r = NeuronRandom::new(seed);
+            for w in want {
+                let x = r.uniform();
+                assert!((x - w).abs() < 1e-12, "seed {seed}: {x} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn python_set_order_matches_cpython() {
+        // list(set(dict.fromkeys(r).keys()).difference(set())) printed by CPython 3.11.
+        let order = |r: Vec<u64>| python_set_order(&r);
+        assert_eq!(order((98..106).collect()), (98..106).collect::<Vec<_>>());
+        assert_eq!(order((5..9).collect()), vec![8, 5, 6, 7]);
+        assert_eq!(order((0..3).collect()), vec![0, 1, 2]);
+        let mut want: Vec<u64> = (384..=400).collect();
+        want.extend(380..384);
+        assert_eq!(order((380..401).collect()), want);
+        let mut want: Vec<u64> = (1024..1100).step_by(3).collect();
+        want.extend((1000..1024).step_by(3));
+        assert_eq!(order((1000..1100).step_by(3).collect()), want);
+        let strided = order((0..40).map(|i| 37 * i).collect());
+        assert_eq!(&strided[..8], &[0, 259, 518, 777, 1036, 1295, 148, 407]);
+        assert_eq!(&strided[34..], &[111, 370, 629, 888, 1147, 1406]);
     }
 
     #[test]

@@ -1004,6 +1004,26 @@ struct TemplateYaml {
     /// Threshold (mV) of MiV's default detector.
     #[serde(default = "default_miv_threshold")]
     spike_threshold: f64,
+    /// Swap the x and y coordinates of every 3-D point (MiV's PoolosPyramidalCell `rotate_shape`). It moves the
+    /// cell and changes nothing electrical; the LFP sees it.
+    #[serde(default)]
+    swap_xy: bool,
+    /// MiV's `BiophysCell` constructor (`init_cable`): after the template, every section's nseg is reset by
+    /// MiV's Python d_lambda rule (`{d_lambda: 0.1, frequency: 100}`: mean segment diam and cm under the old
+    /// nseg, the section's Ra), range values copied from the old segments as NEURON does.
+    #[serde(default)]
+    miv_init_cable: Option<MivInitCable>,
+    /// Place the default spike detector with the path distances MiV's `get_distance_to_node` computes (the
+    /// full lengths of the section and its ancestors below the root, plus x L; docs/fidelity.md).
+    #[serde(default)]
+    miv_detector_distance: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MivInitCable {
+    d_lambda: f64,
+    frequency: f64,
 }
 
 fn default_miv_threshold() -> f64 {
@@ -1063,6 +1083,14 @@ impl CellTemplate {
         fallback: Option<&miv_io::config::Discretization>,
     ) -> Result<(CableCell, Vec<String>), ModelError> {
         let cx = Ctx { file: &self.file };
+        let mut morphology = morphology;
+        if self.y.swap_xy {
+            for sec in &mut morphology.sections {
+                if let miv_solvers::Geometry::Points(points) = &mut sec.geometry {
+                    points.iter_mut().for_each(|p| std::mem::swap(&mut p.x, &mut p.y));
+                }
+            }
+        }
         let mut cell = CableCell::new(morphology).map_err(|e| cx.err("(morphology)", e.to_string()))?;
         let y = &self.y;
         let from_cell_types = fallback.map(|d| {
@@ -1084,8 +1112,25 @@ impl CellTemplate {
             detectors: &y.detectors,
         };
         let applied = apply_biophysics(&cx, &mut cell, &bio, catalogue, &[])?;
+        if let Some(r) = y.miv_init_cable {
+            if !(r.d_lambda > 0.0 && r.frequency > 0.0) {
+                return Err(cx.err("miv_init_cable", "d_lambda and frequency must be positive"));
+            }
+            let comp = cell.compartments();
+            let nseg: Vec<usize> = (0..cell.section_count())
+                .map(|s| {
+                    let sec = comp.sections[s];
+                    let n = sec.nseg as usize;
+                    let diam = (0..n).map(|j| comp.diam[sec.first as usize + j]).sum::<f64>() / n as f64;
+                    let lambda =
+                        1e5 * (diam / (4.0 * std::f64::consts::PI * r.frequency * cell.ra[s] * cell.cm[s])).sqrt();
+                    ((sec.length / (r.d_lambda * lambda) + 0.9) / 2.0) as usize * 2 + 1
+                })
+                .collect();
+            cell.change_nseg(&nseg);
+        }
         if cell.detectors.is_empty() {
-            let at = miv_detector_location(&cell).ok_or_else(|| {
+            let at = miv_detector_location_with(&cell, y.miv_detector_distance).ok_or_else(|| {
                 cx.err(
                     "detectors",
                     "the cell has no axon, ais or soma section for MiV's default spike detector; give `detectors`",
@@ -1099,14 +1144,33 @@ impl CellTemplate {
 
 /// MiV's `init_spike_detector` location (see [`CellTemplate::build`]).
 pub fn miv_detector_location(cell: &CableCell) -> Option<Location> {
+    miv_detector_location_with(cell, false)
+}
+
+/// [`miv_detector_location`]; with `miv_distance`, distances as MiV's `get_distance_to_node` computes them:
+/// `x L(s)` plus, for every section w on the path from the root to s (s included), the edge's `parent_loc`
+/// times L(w), the child's length. MiV's tree stores `parent_loc` 1.0 for every edge (`connect_nodes`'
+/// default), so that is `x L(s)` plus the lengths of s and of its ancestors below the root.
+pub fn miv_detector_location_with(cell: &CableCell, miv_distance: bool) -> Option<Location> {
     let axons = cell.sections_of_type(swc::AXON);
     if !axons.is_empty() {
         let comp = cell.compartments();
+        let secs = &cell.morphology.sections;
+        let quirk = |s: usize, x: f64| {
+            let mut d = x * secs[s].length();
+            let mut w = s;
+            while let Some(p) = secs[w].parent {
+                d += secs[w].length();
+                w = p;
+            }
+            d
+        };
         for &s in &axons {
             let sec = comp.sections[s];
             for j in 0..sec.nseg as usize {
                 let node = sec.first as usize + j;
-                if comp.distance[node] >= 100.0 {
+                let d = if miv_distance { quirk(s, comp.x[node]) } else { comp.distance[node] };
+                if d >= 100.0 {
                     return Some(Location::new(s, comp.x[node]));
                 }
             }

@@ -79,6 +79,8 @@ pub struct Trace {
 #[derive(Debug, Clone)]
 struct Electrode {
     config: LfpConfig,
+    /// MiV's quirks (`miv_compat`): the cell draws and reference areas.
+    miv: Option<lfp::MivLfpContext>,
     /// Local samples, one exact sum per sample.
     samples: Vec<ExactSum>,
     every: u64,
@@ -271,6 +273,25 @@ impl<'c> Network<'c> {
         Ok(c.base_points() + c.points.len() - 1)
     }
 
+    /// Set parameters of a point process placed with [`add_point`](Self::add_point) (`target` as it returned);
+    /// parameters not given keep their values.
+    pub fn set_point_params(&mut self, gid: u64, target: usize, params: &[(String, f64)]) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        let c =
+            self.cells.get_mut(&gid).ok_or_else(|| EngineError::Network(format!("gid {gid} is not a local cell")))?;
+        let base = c.base_points();
+        let p = target.checked_sub(base).and_then(|i| c.points.get_mut(i)).ok_or_else(|| {
+            EngineError::Network(format!("gid {gid}: target {target} is not a point process placed on the cell"))
+        })?;
+        for (k, v) in params {
+            match p.params.iter_mut().find(|(n, _)| n == k) {
+                Some(slot) => slot.1 = *v,
+                None => p.params.push((k.clone(), *v)),
+            }
+        }
+        Ok(())
+    }
+
     /// Local gids, ascending.
     pub fn gids(&self) -> impl Iterator<Item = u64> + '_ {
         let before = (!self.built).then(|| self.cells.keys().copied());
@@ -341,6 +362,12 @@ impl<'c> Network<'c> {
 
     /// Add an LFP electrode. Must be called on every rank (the sum is collective).
     pub fn add_lfp(&mut self, config: LfpConfig) -> Result<usize, EngineError> {
+        self.add_lfp_with(config, None)
+    }
+
+    /// [`add_lfp`](Self::add_lfp); with `miv`, the electrode computes what MiV's `lfp.py` computes
+    /// (`LfpConfig::miv_compat`).
+    pub fn add_lfp_with(&mut self, config: LfpConfig, miv: Option<lfp::MivLfpContext>) -> Result<usize, EngineError> {
         self.check_not_built()?;
         config.validate().map_err(EngineError::Network)?;
         let every = steps_of(config.dt_lfp, self.opts.sim.dt).ok_or_else(|| {
@@ -351,7 +378,7 @@ impl<'c> Network<'c> {
         })?;
         self.opts.sim.membrane_current = true;
         self.opts.sim.geometry = true;
-        self.electrodes.push(Electrode { config, samples: vec![], every });
+        self.electrodes.push(Electrode { config, miv, samples: vec![], every });
         Ok(self.electrodes.len() - 1)
     }
 
@@ -464,6 +491,10 @@ impl<'c> Network<'c> {
         let CellDescription::Cable(cell) = desc else { return };
         for (e, el) in self.electrodes.iter().enumerate() {
             let soma = lfp_soma_point(cell);
+            if let Some(miv) = &el.miv {
+                miv_lfp_nodes(&el.config, miv, gid, soma, cell, c, grp, e);
+                continue;
+            }
             let Some(role) = lfp::select_cell(&el.config, pop, gid, soma) else { continue };
             let scale = if role == LfpRole::Distal { 1.0 / el.config.fdst } else { 1.0 };
             let placed = cell.morphology.placed_points(&cell.nseg);
@@ -790,6 +821,57 @@ fn with_cell(spec: &ProbeSpec, cell: usize) -> ProbeSpec {
             ProbeSpec::DensityState { cell, location, mechanism, variable }
         }
     }
+}
+
+/// MiV's LFP coefficients of one cell (`lfp.py` as it runs, see `LfpConfig::miv_compat`), as (node, mV per
+/// nA) pairs: MiV's per-segment coefficient applies to the current density 100 I / area (mA/cm2, I in nA).
+#[allow(clippy::too_many_arguments)]
+fn miv_lfp_nodes(
+    cfg: &LfpConfig,
+    miv: &lfp::MivLfpContext,
+    gid: u64,
+    soma: [f64; 3],
+    cell: &miv_solvers::CableCell,
+    c: usize,
+    grp: &mut GroupRt,
+    e: usize,
+) {
+    let draw = miv.draws.get(&gid).copied().unwrap_or(1.0);
+    let scale = if dist3(soma, cfg.position) < cfg.max_e_dist {
+        1.0
+    } else if draw < cfg.fdst {
+        1.0 / cfg.fdst
+    } else {
+        return;
+    };
+    let types: Vec<i32> = cell.morphology.sections.iter().map(|s| s.swc_type).collect();
+    let order = lfp::miv_all_order(&types);
+    let placed = cell.morphology.placed_points(&cell.nseg);
+    // MiV writes segment j of every section into slot j of one vector per cell: the last section wins.
+    let mut coeff = vec![0.0; order.iter().map(|&s| cell.nseg[s]).max().unwrap_or(0)];
+    for &s in &order {
+        let p3: Vec<[f64; 3]> = placed[s].iter().map(|p| [p.x, p.y, p.z]).collect();
+        let arc = arc_lengths(&p3);
+        let k = lfp::miv_section_coefficients(cfg, &p3, &arc, cell.nseg[s], |x| miv.area_at(x), scale);
+        coeff[..k.len()].copy_from_slice(&k);
+    }
+    let comps = cell.compartments();
+    for &s in &order {
+        let nseg = cell.nseg[s];
+        for (j, &kj) in coeff.iter().enumerate().take(nseg) {
+            let x = (j as f64 + 0.5) / nseg as f64;
+            let area = comps.area[comps.node_at(s, x) as usize];
+            if let Some(node) = grp.group.node_at(c, Location::new(s, x)) {
+                if area > 0.0 {
+                    grp.lfp_nodes[e].push((node as u32, kj * 100.0 / area));
+                }
+            }
+        }
+    }
+}
+
+fn dist3(a: [f64; 3], b: [f64; 3]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
 /// MiV's soma point for LFP cell selection: the first 3-D point of the first soma section (else of the root).

@@ -38,6 +38,8 @@ pub fn run_experiment(
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let mut e = load_experiment(comm, path, overrides)?;
     build_network(comm, &mut e)?;
+    // Read by the NMODL compiler: set before any mechanism of this run is compiled.
+    miv_nmodl::set_netrec_state_adjust(e.netrec_state_adjust);
     let catalogue = comm.agreed(crate::mechanisms::catalogue(e.mechanisms.as_deref()))?;
     experiment::run(comm, &e, catalogue)
 }

@@ -24,6 +24,7 @@ fn electrode(fdst: f64) -> LfpConfig {
         max_e_dist: 100.0,
         dt_lfp: 0.5,
         seed: 7,
+        miv_compat: false,
     }
 }
 

@@ -115,6 +115,27 @@ impl CableCell {
         (0..self.section_count()).filter(|&s| self.morphology.sections[s].swc_type == t).collect()
     }
 
+    /// Change the sections' nseg as NEURON does when `nseg` is assigned after mechanisms are inserted: each new
+    /// segment `i` of `n` takes the range values of old segment `floor(n_old (i + 1/2) / n)` (the one holding
+    /// its centre). Point processes and detectors keep their `x`.
+    pub fn change_nseg(&mut self, nseg: &[usize]) {
+        assert_eq!(nseg.len(), self.nseg.len());
+        for d in &mut self.density {
+            let (old, new) = (self.nseg[d.section], nseg[d.section]);
+            if old == new {
+                continue;
+            }
+            for (_, v) in &mut d.params {
+                if let Values::PerSegment(vals) = v {
+                    *vals = (0..new)
+                        .map(|i| vals[(((i as f64 + 0.5) / new as f64 * old as f64) as usize).min(old - 1)])
+                        .collect();
+                }
+            }
+        }
+        self.nseg = nseg.to_vec();
+    }
+
     /// Insert a density mechanism with uniform parameter values.
     pub fn insert(&mut self, section: usize, mechanism: &str, params: &[(&str, f64)]) {
         let params = params.iter().map(|(k, v)| (k.to_string(), Values::Uniform(*v))).collect();

@@ -26,6 +26,20 @@ pub mod verbatim;
 pub mod vm;
 
 pub use error::{Diagnostic, Error, Pos, Result};
+
+static NETREC_STATE_ADJUST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// NEURON's `nrn_netrec_state_adjust` (MiV-Simulator sets it to 1): in NET_RECEIVE, a jump of a STATE that its
+/// DERIVATIVE block solves with cnexp (`x' = a x + b`) is applied as the change it makes by t + dt/2,
+/// `d + (1 - exp(a dt/2)) (-b/a - d)` for a jump `d`, instead of `d`. Read when mechanisms are compiled: set it
+/// before compiling them. Off by default, as in NEURON.
+pub fn set_netrec_state_adjust(on: bool) {
+    NETREC_STATE_ADJUST.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn netrec_state_adjust() -> bool {
+    NETREC_STATE_ADJUST.load(std::sync::atomic::Ordering::SeqCst)
+}
 pub use library::Library;
 pub use mechanism::{Context, Instances, IonField, IonInfo, Mechanism, MechanismInfo, ParamInfo};
 pub use model::{IonVarKind, MechKind};

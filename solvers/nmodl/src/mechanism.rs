@@ -246,6 +246,7 @@ impl Mechanism {
             vectors: Vec::new(),
             ws: Workspace::new(),
             ws1: Workspace::new(),
+            last_dt: f64::NAN,
             args: Vec::new(),
             batch: BatchScratch::default(),
         };
@@ -374,6 +375,8 @@ pub struct Instances {
     vectors: Vec<Vec<f64>>,
     ws: Workspace<LANES>,
     ws1: Workspace<1>,
+    /// The time step of the last bulk kernel (NET_RECEIVE reads dt for nrn_netrec_state_adjust).
+    last_dt: f64,
     /// NET_RECEIVE arguments of one event.
     args: Vec<f64>,
     batch: BatchScratch,
@@ -652,6 +655,7 @@ impl Instances {
         ctx: &Context,
         events: &mut Vec<Emitted>,
     ) -> Result<()> {
+        self.last_dt = ctx.dt;
         self.check_tables(ctx)?;
         let mut ws = std::mem::take(&mut self.ws);
         let r = self.launch(which, &mut ws, ctx, 0, self.len, &mut [], events);
@@ -686,7 +690,7 @@ impl Instances {
         t: f64,
         events: &mut Vec<Emitted>,
     ) -> Result<()> {
-        let ctx = Context { t, dt: f64::NAN, celsius: f64::NAN, second_order: false };
+        let ctx = Context { t, dt: self.last_dt, celsius: f64::NAN, second_order: false };
         let mut ws = std::mem::take(&mut self.ws1);
         let r = self.launch(which, &mut ws, &ctx, instance, 1, args, events);
         self.ws1 = ws;
@@ -806,7 +810,7 @@ impl Instances {
                 *d = weights[e as usize * w + a];
             }
         }
-        let ctx = Context { t: f64::NAN, dt: f64::NAN, celsius: f64::NAN, second_order: false };
+        let ctx = Context { t: f64::NAN, dt: self.last_dt, celsius: f64::NAN, second_order: false };
         let mut ws = std::mem::take(&mut self.ws);
         let mut none = Vec::new();
         let mut env =

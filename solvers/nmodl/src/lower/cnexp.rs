@@ -12,6 +12,31 @@ use crate::vm::Op;
 use super::*;
 
 impl Lowerer<'_> {
+    /// The cnexp split `(a, b)` of `x' = a x + b` for STATE `name`, if a cnexp SOLVE integrates it linearly.
+    pub(super) fn cnexp_split_of(&self, name: &str) -> Option<(Expr, Option<Expr>)> {
+        let is_state = self.m.by_name.get(name).is_some_and(|&id| self.m.vars[id].kind == VarKind::State);
+        if !is_state {
+            return None;
+        }
+        for sol in self.m.solves.iter().filter(|x| x.method == Method::Cnexp) {
+            let f = self.m.func(&sol.func)?;
+            let mut found = None;
+            for st in &f.body {
+                st.walk(&mut |x| {
+                    if let StmtKind::Derivative { state, value, .. } = &x.kind {
+                        if state == name {
+                            found = symbolic::linear(value, state);
+                        }
+                    }
+                });
+            }
+            if let Some((Some(a), b)) = found {
+                return Some((a, b));
+            }
+        }
+        None
+    }
+
     /// Body of a DERIVATIVE block with each `x' = f` replaced by the cnexp update, in order.
     pub(super) fn deriv_block(
         &mut self,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::ast::{Expr, Stmt, StmtKind};
 use crate::error::{Pos, Result};
 use crate::model::*;
-use crate::ops::Un;
+use crate::ops::{Bin, Un};
 use crate::verbatim::Verbatim;
 use crate::vm::Op;
 
@@ -31,6 +31,31 @@ impl Lowerer<'_> {
             }
             StmtKind::Assign { name, value } => {
                 let v = self.expr(value)?;
+                let split = if self.mode == Mode::NetReceive && crate::netrec_state_adjust() {
+                    self.cnexp_split_of(name)
+                } else {
+                    None
+                };
+                let v = match split {
+                    // nrn_netrec_state_adjust: the jump d becomes d + (1 - exp(a dt/2)) (inf - d).
+                    Some((a, b)) => {
+                        let old = self.read_name(name, s.pos)?;
+                        let jump = self.binop(Bin::Sub, v, old);
+                        let (av, inf) = self.cnexp_coefficients(&a, b.as_ref())?;
+                        let dt = self.dt();
+                        let half = self.konst(0.5);
+                        let hdt = self.binop(Bin::Mul, half, dt);
+                        let x = self.binop(Bin::Mul, hdt, av);
+                        let e = self.unop(Un::Exp, x);
+                        let one = self.konst(1.0);
+                        let fac = self.binop(Bin::Sub, one, e);
+                        let gap = self.binop(Bin::Sub, inf, jump);
+                        let inc = self.binop(Bin::Mul, fac, gap);
+                        let jump = self.binop(Bin::Add, jump, inc);
+                        self.binop(Bin::Add, old, jump)
+                    }
+                    None => v,
+                };
                 self.assign(name, v, s.pos)?;
             }
             StmtKind::Call(e) => {
