@@ -201,3 +201,73 @@ pub fn curves(path: &Path, title: &str, y_desc: &str, curves: &[Curve]) -> Resul
         .map_err(err(path))?;
     root.present().map_err(err(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+        let f = std::fs::File::open(path).unwrap();
+        let mut r = png::Decoder::new(std::io::BufReader::new(f)).read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size()];
+        let info = r.next_frame(&mut buf).unwrap();
+        let px = buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+        (info.width, info.height, px)
+    }
+
+    fn count(px: &[[u8; 3]], c: RGBColor) -> usize {
+        px.iter().filter(|p| **p == [c.0, c.1, c.2]).count()
+    }
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("miv-analysis-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join(name)
+    }
+
+    #[test]
+    fn raster_has_every_populations_colour_and_text() {
+        // Three populations of 20 cells, 50 spikes each: every colour is drawn (dots and legend swatch), the
+        // fourth palette colour is not, and text (dark pixels of the embedded font) is there.
+        let pops: Vec<PopulationSpikes> = (0..3)
+            .map(|p| PopulationSpikes {
+                name: format!("P{p}"),
+                times: (0..50).map(|k| 2.0 * k as f64).collect(),
+                gids: (0..50).map(|k| 20 * p + k % 20).collect(),
+            })
+            .collect();
+        let path = tmp("raster.png");
+        raster(&path, "test raster", &pops, Some(100.0)).unwrap();
+        let (w, h, px) = decode(&path);
+        assert_eq!((w, h), RASTER_SIZE);
+        for i in 0..3 {
+            // 50 dots of radius 2 (~13 pixels each, some overlapping) plus the 13 x 13 legend swatch.
+            assert!(count(&px, colour(i)) > 300, "population {i}: {}", count(&px, colour(i)));
+        }
+        assert_eq!(count(&px, colour(3)), 0);
+        let dark = px.iter().filter(|p| p.iter().all(|&c| c < 80)).count();
+        assert!(dark > 2000, "axis lines and text: {dark} dark pixels");
+    }
+
+    #[test]
+    fn curves_draw_each_condition() {
+        let t: Vec<f64> = (0..500).map(|i| i as f64).collect();
+        let curves_in: Vec<Curve> = (0..2)
+            .map(|c| Curve {
+                label: format!("d(u,v)={}", c as f64 * 0.1),
+                t: t.clone(),
+                mean: t.iter().map(|x| (c + 1) as f64 * (1.0 + (x / 50.0).sin())).collect(),
+                sd: vec![0.2; t.len()],
+            })
+            .collect();
+        let path = tmp("curves.png");
+        curves(&path, "separation", "state distance", &curves_in).unwrap();
+        let (w, h, px) = decode(&path);
+        assert_eq!((w, h), CURVES_SIZE);
+        for i in 0..2 {
+            assert!(count(&px, colour(i)) > 800, "curve {i}: {}", count(&px, colour(i)));
+        }
+        let e = curves(Path::new("/nonexistent-dir/x.png"), "t", "y", &curves_in).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent-dir/x.png"), "{e}");
+    }
+}
