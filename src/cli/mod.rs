@@ -14,6 +14,7 @@ mod h5;
 mod info;
 mod jobs;
 mod mech;
+mod plot;
 mod run;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
@@ -76,6 +77,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Write a synthetic test network (ring or busyring) as NeuroH5 files plus an experiment.
     Gen(gen::GenArgs),
+    /// Draw a results file's spike raster and LFP trace as PNG.
+    Plot(plot::PlotArgs),
     /// NEURON .mod files: compile and list a folder (`check`), time NMODL hh (`bench`).
     Mech(mech::MechArgs),
     /// Diagnostics used by the multi-rank tests.
@@ -100,6 +103,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Bench(a) => bench::run(comm.as_ref(), a),
         Command::Run(a) => run::run(comm.as_ref(), a),
         Command::Gen(a) => gen::run(comm.as_ref(), a),
+        Command::Plot(a) => plot::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Draw the spike raster and LFP trace (as `miv plot`) next to the results after the run.
+    #[arg(long)]
+    pub plot: bool,
 }
 
 pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
@@ -57,6 +60,9 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
                 summary.write_s,
                 summary.results
             );
+        }
+        if args.plot {
+            super::plot::plot_results(std::path::Path::new(&summary.results), None)?;
         }
     }
     Ok(())
