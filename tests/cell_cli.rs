@@ -227,7 +227,7 @@ fn swc_morphologies_match_neuron() {
         let swc = common::morphology_dir().join(format!("{cell}.swc"));
         let yaml = variant(
             "pvbc_swc.yaml",
-            &[("../../examples/morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)],
+            &[("../morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)],
         );
         let dir = scratch(&format!("cell_cli_swc_{cell}"));
         std::fs::write(dir.join("model.yaml"), yaml).unwrap();
