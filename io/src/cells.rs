@@ -467,38 +467,38 @@ impl NsInfo {
 
 /// Inspect a namespace on this rank alone.
 fn local_namespace_info(f: &NeuroH5File, ns_path: &str) -> Result<NsInfo> {
-    if !h5::exists(f.hid(), ns_path) {
+    if !h5::exists(f.root(), ns_path) {
         return Err(f.missing(ns_path, "cell attribute namespace group"));
     }
-    let g = h5::open_group(f.hid(), ns_path).map_err(f.err(ns_path))?;
+    let g = h5::open_group(f.root(), ns_path).map_err(f.err(ns_path))?;
     let mut info = NsInfo::default();
-    let mut ids: Vec<((u64, u64), usize)> = Vec::new();
-    let mut pids: Vec<((u64, u64), usize)> = Vec::new();
+    let mut ids: Vec<(h5::ObjectId, usize)> = Vec::new();
+    let mut pids: Vec<(h5::ObjectId, usize)> = Vec::new();
     for child in h5::children(&g).map_err(f.err(ns_path))? {
         let apath = format!("{ns_path}/{child}");
-        if h5::kind(f.hid(), &apath).map_err(f.err(&apath))? != h5::Kind::Group {
+        if h5::kind(f.root(), &apath).map_err(f.err(&apath))? != h5::Kind::Group {
             continue;
         }
         let vpath = format!("{apath}/{ATTR_VAL}");
-        if !h5::exists(f.hid(), &vpath) {
+        if !h5::exists(f.root(), &vpath) {
             return Err(f.missing(&vpath, "attribute value dataset"));
         }
-        let vd = h5::open_dataset(f.hid(), &vpath).map_err(f.err(&vpath))?;
+        let vd = h5::open_dataset(f.root(), &vpath).map_err(f.err(&vpath))?;
         let dtype = dtype_of_dataset(f, &vd, &vpath)?;
         let values = len_1d(f, &vd, &vpath)?;
         let st = h5::dataset_storage(&vd).map_err(f.err(&vpath))?;
         let id_of = |name: &str,
-                     table: &mut Vec<((u64, u64), usize)>,
+                     table: &mut Vec<(h5::ObjectId, usize)>,
                      list: &mut Vec<(String, u64)>|
          -> Result<usize> {
             let p = format!("{apath}/{name}");
-            if !h5::exists(f.hid(), &p) {
+            if !h5::exists(f.root(), &p) {
                 return Err(f.missing(
                     &p,
                     if name == CELL_INDEX { "uint32 cell index dataset" } else { "uint64 attribute pointer dataset" },
                 ));
             }
-            let d = h5::open_dataset(f.hid(), &p).map_err(f.err(&p))?;
+            let d = h5::open_dataset(f.root(), &p).map_err(f.err(&p))?;
             let want = if name == CELL_INDEX { Dtype::U32 } else { Dtype::U64 };
             let got = dtype_of_dataset(f, &d, &p)?;
             let int_ok = if name == CELL_INDEX { !got.is_float() && got.size() <= 4 } else { !got.is_float() };
@@ -741,39 +741,37 @@ pub(crate) fn write_namespace(
     let (ptr_exist, val_exist) = rest.split_at(ptr_paths.len());
     let e = |p: &str| f.err(p);
     let created = (|| -> Result<()> {
-        h5::ensure_group(f.hid(), &ns_path).map_err(e(&ns_path))?;
+        h5::ensure_group(f.root(), &ns_path).map_err(e(&ns_path))?;
         let chunk = opts.chunk_size;
         for (p, ex) in index_paths.iter().zip(ix_exist) {
             if !ex {
-                h5::create_dataset_1d(f.hid(), p, h5::file_type(Dtype::U32), chunk, opts.deflate).map_err(e(p))?;
+                h5::create_dataset_1d(f.root(), p, Dtype::U32, chunk, opts.deflate).map_err(e(p))?;
             }
         }
         for (gi, g) in layout.groups.iter().enumerate() {
             let owner = &ptr_paths[gi];
             if !ptr_exist[gi] {
-                h5::create_dataset_1d(f.hid(), owner, h5::file_type(Dtype::U64), chunk, opts.deflate)
-                    .map_err(e(owner))?;
+                h5::create_dataset_1d(f.root(), owner, Dtype::U64, chunk, opts.deflate).map_err(e(owner))?;
                 for (k, m) in g.members.iter().enumerate() {
                     let link = format!("{ns_path}/{m}/{ATTR_PTR}");
                     if k == 0 && g.dataset_name == ATTR_PTR {
                         continue;
                     }
-                    h5::ensure_group(f.hid(), &format!("{ns_path}/{m}")).map_err(e(&link))?;
-                    h5::link_hard(f.hid(), owner, f.hid(), &link).map_err(e(&link))?;
+                    h5::ensure_group(f.root(), &format!("{ns_path}/{m}")).map_err(e(&link))?;
+                    h5::link_hard(f.root(), owner, &link).map_err(e(&link))?;
                 }
             }
             if layout.shared_index && !ix_exist[0] {
                 for m in &g.members {
                     let link = format!("{ns_path}/{m}/{CELL_INDEX}");
-                    h5::ensure_group(f.hid(), &format!("{ns_path}/{m}")).map_err(e(&link))?;
-                    h5::link_hard(f.hid(), &index_paths[0], f.hid(), &link).map_err(e(&link))?;
+                    h5::ensure_group(f.root(), &format!("{ns_path}/{m}")).map_err(e(&link))?;
+                    h5::link_hard(f.root(), &index_paths[0], &link).map_err(e(&link))?;
                 }
             }
         }
         for ((p, ex), (_, d)) in val_paths.iter().zip(val_exist).zip(schema) {
             if !ex {
-                h5::create_dataset_1d(f.hid(), p, h5::file_type(*d), opts.value_chunk_size, opts.deflate)
-                    .map_err(e(p))?;
+                h5::create_dataset_1d(f.root(), p, *d, opts.value_chunk_size, opts.deflate).map_err(e(p))?;
             }
         }
         Ok(())
@@ -784,11 +782,11 @@ pub(crate) fn write_namespace(
     let sizes_local = (|| -> Result<Vec<u64>> {
         let mut s = Vec::new();
         for p in index_paths.iter().chain(&ptr_paths).chain(&val_paths) {
-            let d = h5::open_dataset(f.hid(), p).map_err(e(p))?;
+            let d = h5::open_dataset(f.root(), p).map_err(e(p))?;
             s.push(len_1d(f, &d, p)?);
         }
         for (p, (_, want)) in val_paths.iter().zip(schema) {
-            let d = h5::open_dataset(f.hid(), p).map_err(e(p))?;
+            let d = h5::open_dataset(f.root(), p).map_err(e(p))?;
             let got = dtype_of_dataset(f, &d, p)?;
             if got != *want {
                 return Err(f.invalid(p, format!("existing values are {got}; cannot append {want}")));
@@ -878,14 +876,14 @@ impl NeuroH5File<'_> {
     /// Names of the namespaces of a population (the groups below `/Populations/<pop>`).
     pub fn namespaces(&self, population: &str) -> Result<Vec<String>> {
         let p = format!("{POPULATIONS}/{population}");
-        if !h5::exists(self.hid(), &p) {
+        if !h5::exists(self.root(), &p) {
             return Ok(Vec::new());
         }
-        let g = h5::open_group(self.hid(), &p).map_err(self.err(&p))?;
+        let g = h5::open_group(self.root(), &p).map_err(self.err(&p))?;
         let mut out = Vec::new();
         for c in h5::children(&g).map_err(self.err(&p))? {
             let cp = format!("{p}/{c}");
-            if h5::kind(self.hid(), &cp).map_err(self.err(&cp))? == h5::Kind::Group {
+            if h5::kind(self.root(), &cp).map_err(self.err(&cp))? == h5::Kind::Group {
                 out.push(c);
             }
         }
@@ -952,17 +950,17 @@ impl NeuroH5File<'_> {
     pub fn set_namespace_attribute(&self, population: &str, namespace: &str, name: &str, value: f64) -> Result<()> {
         self.require_writable()?;
         let p = namespace_path(population, namespace);
-        let r = h5::ensure_group(self.hid(), &p).and_then(|g| h5::set_attr_f64(&g, name, value)).map_err(self.err(&p));
+        let r = h5::ensure_group(self.root(), &p).and_then(|g| h5::set_attr_f64(&g, name, value)).map_err(self.err(&p));
         agree(self.comm, r)
     }
 
     /// The numeric HDF5 attributes of a namespace group, as f64.
     pub fn namespace_attributes(&self, population: &str, namespace: &str) -> Result<Vec<(String, f64)>> {
         let p = namespace_path(population, namespace);
-        if !h5::exists(self.hid(), &p) {
+        if !h5::exists(self.root(), &p) {
             return Err(self.missing(&p, "cell attribute namespace group"));
         }
-        let g = h5::open_group(self.hid(), &p).map_err(self.err(&p))?;
+        let g = h5::open_group(self.root(), &p).map_err(self.err(&p))?;
         h5::attrs_f64(&g).map_err(self.err(&p))
     }
 

@@ -11,16 +11,14 @@ use miv_partition::{Communicator, ReadPlan};
 use crate::dtype::{Dtype, Element, Values};
 use crate::error::{IoError, Result};
 use crate::file::{agree, NeuroH5File};
-use crate::h5::{self, Hid};
+use crate::h5;
 
-pub(crate) fn dtype_of_dataset(f: &NeuroH5File, d: &Hid, path: &str) -> Result<Dtype> {
+pub(crate) fn dtype_of_dataset(f: &NeuroH5File, d: &hdf5::Dataset, path: &str) -> Result<Dtype> {
     let t = h5::dataset_type(d).map_err(f.err(path))?;
-    h5::dtype_of(&t)
-        .map_err(f.err(path))?
-        .ok_or_else(|| f.invalid(path, "expected a numeric (integer or float) datatype"))
+    h5::dtype_of(&t).ok_or_else(|| f.invalid(path, "expected a numeric (integer or float) datatype"))
 }
 
-pub(crate) fn len_1d(f: &NeuroH5File, d: &Hid, path: &str) -> Result<u64> {
+pub(crate) fn len_1d(f: &NeuroH5File, d: &hdf5::Dataset, path: &str) -> Result<u64> {
     let dims = h5::dataset_dims(d).map_err(f.err(path))?;
     if dims.len() != 1 {
         return Err(f.invalid(path, format!("expected a 1-D dataset, found {} dimensions", dims.len())));
@@ -30,12 +28,12 @@ pub(crate) fn len_1d(f: &NeuroH5File, d: &Hid, path: &str) -> Result<u64> {
 
 /// Read a whole 1-D dataset on this rank alone, as `dtype`.
 pub(crate) fn read_whole(f: &NeuroH5File, path: &str, dtype: Dtype) -> Result<Values> {
-    let d = h5::open_dataset(f.hid(), path).map_err(f.err(path))?;
+    let d = h5::open_dataset(f.root(), path).map_err(f.err(path))?;
     let n = len_1d(f, &d, path)?;
     let mut v = Values::zeros(dtype, n as usize);
     if n > 0 {
-        h5::read_all_raw(&d, h5::native_type(dtype), v.as_bytes_mut().as_mut_ptr() as *mut std::ffi::c_void)
-            .map_err(f.err(path))?;
+        let t = h5::datatype(dtype).map_err(f.err(path))?;
+        h5::read_all_raw(&d, &t, v.as_bytes_mut()).map_err(f.err(path))?;
     }
     Ok(v)
 }
@@ -59,7 +57,7 @@ const RANGES_PER_READ: usize = 256;
 /// read in batches. With collective transfers every rank makes the same number of HDF5 calls; with
 /// independent ones (the default) each rank reads on its own and the ranks meet once, to agree on errors.
 pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Range<u64>]) -> Result<Values> {
-    let d = if ranges.len() > 1 { h5::open_dataset_cached(f.hid(), path) } else { h5::open_dataset(f.hid(), path) }
+    let d = if ranges.len() > 1 { h5::open_dataset_cached(f.root(), path) } else { h5::open_dataset(f.root(), path) }
         .map_err(f.err(path));
     let collective = h5::collective_read_transfers(f.access);
     let d = if collective {
@@ -76,6 +74,10 @@ pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Ra
     let batches = ranges.len().div_ceil(RANGES_PER_READ);
     let calls = if collective { f.comm.allreduce_max(batches as f64) as usize } else { batches };
     let size = dtype.size();
+    let mtype = match h5::datatype(dtype).map_err(f.err(path)) {
+        Ok(t) => t,
+        Err(e) => return agree(f.comm, Err(e)),
+    };
     let bytes = v.as_bytes_mut();
     let mut at = 0usize;
     let mut r = Ok(());
@@ -87,8 +89,7 @@ pub(crate) fn read_union(f: &NeuroH5File, path: &str, dtype: Dtype, ranges: &[Ra
             ranges.get(b * RANGES_PER_READ..((b + 1) * RANGES_PER_READ).min(ranges.len())).unwrap_or(&[])
         };
         let n = part.iter().map(|x| (x.end - x.start) as usize).sum::<usize>() * size;
-        let rb = h5::read_ranges_raw(&d, h5::native_type(dtype), size, part, &mut bytes[at..at + n], f.access)
-            .map_err(f.err(path));
+        let rb = h5::read_ranges_raw(&d, &mtype, part, &mut bytes[at..at + n], f.access).map_err(f.err(path));
         if r.is_ok() {
             r = rb;
         }
@@ -181,11 +182,11 @@ pub(crate) fn extend_and_write(
     len: u64,
     bytes: &[u8],
 ) -> Result<()> {
-    let d = h5::open_dataset(f.hid(), path).map_err(f.err(path));
+    let d = h5::open_dataset(f.root(), path).map_err(f.err(path));
     let d = agree(f.comm, d)?;
     let r = h5::set_extent(&d, len).map_err(f.err(path));
     agree(f.comm, r)?;
-    let r = h5::write_at_raw(&d, h5::native_type(dtype), dtype.size(), start, bytes, f.access).map_err(f.err(path));
+    let r = h5::datatype(dtype).and_then(|t| h5::write_at_raw(&d, &t, start, bytes, f.access)).map_err(f.err(path));
     agree(f.comm, r)
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use miv_partition::Communicator;
 
 use crate::error::{IoError, Result};
-use crate::h5::{self, Access, H5Error, Hid};
+use crate::h5::{self, Access, H5Error};
 use crate::types::PopulationRanges;
 
 /// Options of the writers.
@@ -42,7 +42,7 @@ pub struct NeuroH5File<'c> {
     pub(crate) comm: &'c dyn Communicator,
     path: PathBuf,
     final_path: Option<PathBuf>,
-    hid: Option<Hid>,
+    file: Option<hdf5::File>,
     pub(crate) access: Access,
     writable: bool,
     ranges: RefCell<Option<PopulationRanges>>,
@@ -78,7 +78,7 @@ impl<'c> NeuroH5File<'c> {
             comm,
             path: tmp,
             final_path: Some(final_path),
-            hid: Some(hid),
+            file: Some(hid),
             access,
             writable: true,
             ranges: RefCell::new(None),
@@ -110,7 +110,7 @@ impl<'c> NeuroH5File<'c> {
             comm,
             path: path.to_path_buf(),
             final_path: None,
-            hid: Some(hid),
+            file: Some(hid),
             access,
             writable,
             ranges: RefCell::new(None),
@@ -119,7 +119,7 @@ impl<'c> NeuroH5File<'c> {
 
     /// Close the file (collective) and, for a file made by [`create`](Self::create), give it its real name.
     pub fn finish(mut self) -> Result<PathBuf> {
-        let hid = self.hid.take().expect("open file");
+        let hid = self.file.take().expect("open file");
         let closed = h5::close_file(hid).map_err(|e| hdf5_error(&self.path, "/", e));
         agree(self.comm, closed)?;
         let Some(final_path) = self.final_path.take() else { return Ok(self.path.clone()) };
@@ -149,8 +149,9 @@ impl<'c> NeuroH5File<'c> {
         self.writable
     }
 
-    pub(crate) fn hid(&self) -> &Hid {
-        self.hid.as_ref().expect("open file")
+    /// The root group of the open file.
+    pub(crate) fn root(&self) -> &hdf5::Group {
+        self.file.as_ref().expect("open file")
     }
 
     /// Map an HDF5 failure at `path` to an error naming this file.
@@ -169,7 +170,7 @@ impl<'c> NeuroH5File<'c> {
 
     /// Whether `path` exists, as rank 0 sees it (broadcast, so every rank takes the same branch).
     pub(crate) fn exists(&self, path: &str) -> bool {
-        let mine = h5::exists(self.hid(), path);
+        let mine = h5::exists(self.root(), path);
         if self.comm.size() == 1 {
             return mine;
         }
@@ -178,7 +179,7 @@ impl<'c> NeuroH5File<'c> {
 
     /// `exists` for many paths with one broadcast.
     pub(crate) fn exist_all(&self, paths: &[String]) -> Vec<bool> {
-        let mine: Vec<u8> = paths.iter().map(|p| h5::exists(self.hid(), p) as u8).collect();
+        let mine: Vec<u8> = paths.iter().map(|p| h5::exists(self.root(), p) as u8).collect();
         let all = if self.comm.size() == 1 { mine } else { self.comm.broadcast(0, &mine) };
         all.into_iter().map(|b| b == 1).collect()
     }
@@ -210,7 +211,7 @@ impl Drop for NeuroH5File<'_> {
     fn drop(&mut self) {
         // A file dropped without `finish` is closed (collectively, as every rank drops it) and keeps its
         // `.partial` name.
-        self.hid.take();
+        self.file.take();
     }
 }
 

@@ -381,16 +381,16 @@ fn edge_attribute_info(f: &NeuroH5File, prj: &str, namespaces: &[&str]) -> Resul
     let mut out = Vec::new();
     for ns in namespaces {
         let p = format!("{prj}/{ns}");
-        if !h5::exists(f.hid(), &p) {
+        if !h5::exists(f.root(), &p) {
             return Err(f.missing(&p, "edge attribute namespace group"));
         }
-        let g = h5::open_group(f.hid(), &p).map_err(f.err(&p))?;
+        let g = h5::open_group(f.root(), &p).map_err(f.err(&p))?;
         for name in h5::children(&g).map_err(f.err(&p))? {
             let ap = format!("{p}/{name}");
-            if h5::kind(f.hid(), &ap).map_err(f.err(&ap))? != h5::Kind::Dataset {
+            if h5::kind(f.root(), &ap).map_err(f.err(&ap))? != h5::Kind::Dataset {
                 continue;
             }
-            let d = h5::open_dataset(f.hid(), &ap).map_err(f.err(&ap))?;
+            let d = h5::open_dataset(f.root(), &ap).map_err(f.err(&ap))?;
             out.push((ns.to_string(), name, dtype_of_dataset(f, &d, &ap)?, len_1d(f, &d, &ap)?));
         }
     }
@@ -452,20 +452,20 @@ impl NeuroH5File<'_> {
     /// The (source, destination) pairs of `/Projections/<dst>/<src>` groups that hold an `Edges` group (the
     /// current layout; the old `/Projections/<name>/Connectivity` layout of neuroh5's sample file is skipped).
     pub fn projection_names(&self) -> Result<Vec<(String, String)>> {
-        if !h5::exists(self.hid(), PROJECTIONS) {
+        if !h5::exists(self.root(), PROJECTIONS) {
             return Ok(Vec::new());
         }
-        let g = h5::open_group(self.hid(), PROJECTIONS).map_err(self.err(PROJECTIONS))?;
+        let g = h5::open_group(self.root(), PROJECTIONS).map_err(self.err(PROJECTIONS))?;
         let mut out = Vec::new();
         for dst in h5::children(&g).map_err(self.err(PROJECTIONS))? {
             let dp = format!("{PROJECTIONS}/{dst}");
-            if h5::kind(self.hid(), &dp).map_err(self.err(&dp))? != h5::Kind::Group {
+            if h5::kind(self.root(), &dp).map_err(self.err(&dp))? != h5::Kind::Group {
                 continue;
             }
-            let dg = h5::open_group(self.hid(), &dp).map_err(self.err(&dp))?;
+            let dg = h5::open_group(self.root(), &dp).map_err(self.err(&dp))?;
             for src in h5::children(&dg).map_err(self.err(&dp))? {
                 let e = format!("{dp}/{src}/{EDGES}");
-                if h5::exists(self.hid(), &e) && h5::kind(self.hid(), &e).map_err(self.err(&e))? == h5::Kind::Group {
+                if h5::exists(self.root(), &e) && h5::kind(self.root(), &e).map_err(self.err(&e))? == h5::Kind::Group {
                     out.push((src, dst.clone()));
                 }
             }
@@ -476,10 +476,10 @@ impl NeuroH5File<'_> {
     /// Edge attribute namespaces of a projection (the groups beside `Edges`).
     pub fn edge_namespaces(&self, source: &str, destination: &str) -> Result<Vec<String>> {
         let p = projection_path(source, destination);
-        if !h5::exists(self.hid(), &p) {
+        if !h5::exists(self.root(), &p) {
             return Err(self.missing(&p, "projection group"));
         }
-        let g = h5::open_group(self.hid(), &p).map_err(self.err(&p))?;
+        let g = h5::open_group(self.root(), &p).map_err(self.err(&p))?;
         Ok(h5::children(&g).map_err(self.err(&p))?.into_iter().filter(|c| c != EDGES).collect())
     }
 
@@ -491,10 +491,10 @@ impl NeuroH5File<'_> {
         let attrs = edge_attribute_info(self, &p, &refs)?;
         let len = |name: &str| -> Result<u64> {
             let dp = format!("{p}/{EDGES}/{name}");
-            if !h5::exists(self.hid(), &dp) {
+            if !h5::exists(self.root(), &dp) {
                 return Err(self.missing(&dp, "projection edge dataset"));
             }
-            let d = h5::open_dataset(self.hid(), &dp).map_err(self.err(&dp))?;
+            let d = h5::open_dataset(self.root(), &dp).map_err(self.err(&dp))?;
             len_1d(self, &d, &dp)
         };
         Ok(ProjectionInfo {
@@ -577,13 +577,12 @@ impl NeuroH5File<'_> {
                 if !exists[i] {
                     let chunk = if i == 3 { opts.value_chunk_size } else { opts.chunk_size };
                     let deflate = if i == 3 { opts.deflate } else { None };
-                    h5::create_dataset_1d(self.hid(), path, h5::file_type(types[i]), chunk, deflate)
-                        .map_err(e(path))?;
+                    h5::create_dataset_1d(self.root(), path, types[i], chunk, deflate).map_err(e(path))?;
                 }
             }
             for (j, (path, (_, d))) in attr_paths.iter().zip(&schema).enumerate() {
                 if !exists[4 + j] {
-                    h5::create_dataset_1d(self.hid(), path, h5::file_type(*d), opts.value_chunk_size, opts.deflate)
+                    h5::create_dataset_1d(self.root(), path, *d, opts.value_chunk_size, opts.deflate)
                         .map_err(e(path))?;
                 }
             }
@@ -594,7 +593,7 @@ impl NeuroH5File<'_> {
             (|| -> Result<Vec<u64>> {
                 let mut s = Vec::new();
                 for (i, path) in all_paths.iter().enumerate() {
-                    let d = h5::open_dataset(self.hid(), path).map_err(e(path))?;
+                    let d = h5::open_dataset(self.root(), path).map_err(e(path))?;
                     s.push(len_1d(self, &d, path)?);
                     if i >= 4 {
                         let want = schema[i - 4].1;
@@ -688,16 +687,16 @@ impl NeuroH5File<'_> {
         // Rank 0: sizes, types, attribute datasets, block index and block pointer, for everyone in one message.
         let info = if comm.rank() == 0 {
             (|| -> Result<Vec<u8>> {
-                if !h5::exists(self.hid(), &prj) {
+                if !h5::exists(self.root(), &prj) {
                     return Err(self.missing(&prj, format!("projection {source} -> {destination}")));
                 }
                 let want = [Dtype::U32, Dtype::U64, Dtype::U64, Dtype::U32];
                 let mut sizes = Vec::new();
                 for (p, w) in paths.iter().zip(want) {
-                    if !h5::exists(self.hid(), p) {
+                    if !h5::exists(self.root(), p) {
                         return Err(self.missing(p, format!("{} dataset of the destination block sparse layout", w)));
                     }
-                    let d = h5::open_dataset(self.hid(), p).map_err(self.err(p))?;
+                    let d = h5::open_dataset(self.root(), p).map_err(self.err(p))?;
                     let got = dtype_of_dataset(self, &d, p)?;
                     if got.is_float() || got.size() > w.size() {
                         return Err(self.invalid(p, format!("expected {w}, found {got}")));

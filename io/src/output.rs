@@ -121,7 +121,7 @@ impl NeuroH5File<'_> {
         let path = format!("/{name}");
         let local = if t.len() != v.len() {
             Err(IoError::bad_input(&path, format!("{} times but {} values", t.len(), v.len())))
-        } else if self.comm.rank() == 0 && h5::exists(self.hid(), &path) {
+        } else if self.comm.rank() == 0 && h5::exists(self.root(), &path) {
             Err(self.invalid(&path, "already exists"))
         } else {
             Ok(())
@@ -129,12 +129,11 @@ impl NeuroH5File<'_> {
         agree(self.comm, local)?;
         let n = self.comm.broadcast(0, &[t.len() as u64])[0];
         let r = (|| -> Result<()> {
-            let g = h5::create_group(self.hid(), &path).map_err(self.err(&path))?;
+            let g = h5::create_group(self.root(), &path).map_err(self.err(&path))?;
             for (ds, data) in [("t", t), ("v", v)] {
-                let ptr =
-                    if self.comm.rank() == 0 { data.as_ptr() as *const std::ffi::c_void } else { std::ptr::null() };
-                let f32t = h5::file_type(Dtype::F32);
-                h5::create_dataset_with(&g, ds, f32t, h5::native_type(Dtype::F32), n, ptr, None)
+                let rows = (self.comm.rank() == 0).then(|| bytemuck::cast_slice::<f32, u8>(data));
+                h5::datatype(Dtype::F32)
+                    .and_then(|f32t| h5::create_dataset_with(&g, ds, &f32t, n, rows, None))
                     .map_err(self.err(&format!("{path}/{ds}")))?;
             }
             Ok(())

@@ -144,7 +144,7 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
         return Err(f.invalid(H5TYPES, "already exists; H5Types is written once"));
     }
     let e = |p: &str| f.err(p);
-    let g = h5::create_group(f.hid(), H5TYPES).map_err(e(H5TYPES))?;
+    let g = h5::create_group(f.root(), H5TYPES).map_err(e(H5TYPES))?;
     let members: Vec<(String, i64)> = t.populations.iter().map(|p| (p.name.clone(), p.index as i64)).collect();
     let committed = h5::enum_type(Dtype::U16, &members).map_err(e(H5TYPES))?;
     h5::commit_type(&g, POPULATION_LABELS, &committed).map_err(e(&format!("{H5TYPES}/{POPULATION_LABELS}")))?;
@@ -152,26 +152,12 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
     // member would tie every later use of the compound to the named type.
     let labels = h5::enum_type(Dtype::U16, &members).map_err(e(H5TYPES))?;
 
-    let range_t = h5::compound_type(
-        RANGE_ROW,
-        &[
-            ("Start", 0, h5::file_type(Dtype::U64)),
-            ("Count", 8, h5::file_type(Dtype::U32)),
-            ("Population", 12, labels.id()),
-        ],
-    )
-    .map_err(e(H5TYPES))?;
+    let (u64t, u32t) = (h5::datatype(Dtype::U64).map_err(e(H5TYPES))?, h5::datatype(Dtype::U32).map_err(e(H5TYPES))?);
+    let range_fields = [("Start", 0, &u64t), ("Count", 8, &u32t), ("Population", 12, &labels)];
+    let range_t = h5::compound_type(RANGE_ROW, &range_fields).map_err(e(H5TYPES))?;
     h5::commit_type(&g, POPULATION_RANGE, &range_t).map_err(e(&format!("{H5TYPES}/{POPULATION_RANGE}")))?;
     // The dataset gets an anonymous copy of the compound, as h5py does when given a numpy dtype.
-    let row_t = h5::compound_type(
-        RANGE_ROW,
-        &[
-            ("Start", 0, h5::file_type(Dtype::U64)),
-            ("Count", 8, h5::file_type(Dtype::U32)),
-            ("Population", 12, labels.id()),
-        ],
-    )
-    .map_err(e(H5TYPES))?;
+    let row_t = h5::compound_type(RANGE_ROW, &range_fields).map_err(e(H5TYPES))?;
     let mut rows = Vec::with_capacity(t.populations.len() * RANGE_ROW);
     for p in t.populations.iter() {
         rows.extend_from_slice(&p.start.to_le_bytes());
@@ -181,8 +167,7 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
     let n = t.populations.len() as u64;
     write_rows(f, &g, POPULATIONS_DATASET, &row_t, n, &rows)?;
 
-    let prj_t =
-        h5::compound_type(4, &[("Source", 0, labels.id()), ("Destination", 2, labels.id())]).map_err(e(H5TYPES))?;
+    let prj_t = h5::compound_type(4, &[("Source", 0, &labels), ("Destination", 2, &labels)]).map_err(e(H5TYPES))?;
     h5::commit_type(&g, POPULATION_PROJECTIONS, &prj_t).map_err(e(&format!("{H5TYPES}/{POPULATION_PROJECTIONS}")))?;
     let prj_t = h5::open_type(&g, POPULATION_PROJECTIONS).map_err(e(H5TYPES))?;
     let mut rows = Vec::with_capacity(t.projections.len() * 4);
@@ -198,10 +183,10 @@ pub(crate) fn write_h5types(f: &NeuroH5File, t: &H5Types) -> Result<()> {
 }
 
 /// A chunked dataset with maxshape (n,) (as h5py's create-then-resize makes it), rows written by rank 0.
-fn write_rows(f: &NeuroH5File, g: &h5::Hid, name: &str, t: &h5::Hid, n: u64, rows: &[u8]) -> Result<()> {
+fn write_rows(f: &NeuroH5File, g: &hdf5::Group, name: &str, t: &hdf5::Datatype, n: u64, rows: &[u8]) -> Result<()> {
     let path = format!("{H5TYPES}/{name}");
-    let data = if f.comm.rank() == 0 { rows.as_ptr() as *const std::ffi::c_void } else { std::ptr::null() };
-    let d = h5::create_dataset_with(g, name, t.id(), t.id(), n, data, Some(n.max(1))).map_err(f.err(&path));
+    let rows = (f.comm.rank() == 0).then_some(rows);
+    let d = h5::create_dataset_with(g, name, t, n, rows, Some(n.max(1))).map_err(f.err(&path));
     agree(f.comm, d).map(|_| ())
 }
 
@@ -230,7 +215,7 @@ fn validate(t: &H5Types) -> Result<()> {
 /// Read an integer column of every named compound field (fields given by name; enums read as their integers).
 fn read_compound_ints(f: &NeuroH5File, path: &str, fields: &[&str]) -> Result<Vec<Vec<i64>>> {
     let e = f.err(path);
-    let d = h5::open_dataset(f.hid(), path).map_err(&e)?;
+    let d = h5::open_dataset(f.root(), path).map_err(&e)?;
     let ft = h5::dataset_type(&d).map_err(&e)?;
     let dims = h5::dataset_dims(&d).map_err(&e)?;
     if dims.len() != 1 {
@@ -243,19 +228,16 @@ fn read_compound_ints(f: &NeuroH5File, path: &str, fields: &[&str]) -> Result<Ve
             .map_err(&e)?
             .ok_or_else(|| f.invalid(path, format!("expected a compound type with field {name:?}")))?;
         let dt = h5::dtype_of(&m)
-            .map_err(&e)?
             .filter(|d| !d.is_float())
             .ok_or_else(|| f.invalid(path, format!("field {name:?} is not an integer or enum")))?;
-        let native = h5::native_copy(&m).map_err(&e)?;
-        members.push((dt, native));
+        members.push((dt, m));
     }
-    let spec: Vec<(&str, usize, hdf5_sys::h5i::hid_t)> =
-        fields.iter().zip(&members).enumerate().map(|(i, (n, (_, t)))| (*n, i * 8, t.id())).collect();
+    // Each field in an 8-byte slot of the member's own type (an enum converts by member name).
+    let spec: Vec<(&str, usize, &hdf5::Datatype)> =
+        fields.iter().zip(&members).enumerate().map(|(i, (n, (_, t)))| (*n, i * 8, t)).collect();
     let mt = h5::compound_type(8 * fields.len(), &spec).map_err(&e)?;
     let mut buf = vec![0u8; n * 8 * fields.len()];
-    if n > 0 {
-        h5::read_all_raw(&d, mt.id(), buf.as_mut_ptr() as *mut std::ffi::c_void).map_err(&e)?;
-    }
+    h5::read_all_raw(&d, &mt, &mut buf).map_err(&e)?;
     let mut cols = vec![Vec::with_capacity(n); fields.len()];
     for row in buf.chunks(8 * fields.len().max(1)) {
         for (j, (dt, _)) in members.iter().enumerate() {
@@ -277,10 +259,10 @@ fn read_compound_ints(f: &NeuroH5File, path: &str, fields: &[&str]) -> Result<Ve
 
 fn labels(f: &NeuroH5File) -> Result<Vec<(String, i64)>> {
     let path = format!("{H5TYPES}/{POPULATION_LABELS}");
-    if !h5::exists(f.hid(), &path) {
+    if !h5::exists(f.root(), &path) {
         return Err(f.missing(&path, "committed enum datatype of population names"));
     }
-    let g = h5::open_group(f.hid(), H5TYPES).map_err(f.err(H5TYPES))?;
+    let g = h5::open_group(f.root(), H5TYPES).map_err(f.err(H5TYPES))?;
     let t = h5::open_type(&g, POPULATION_LABELS).map_err(f.err(&path))?;
     h5::enum_members(&t).map_err(f.err(&path))
 }
@@ -288,7 +270,7 @@ fn labels(f: &NeuroH5File) -> Result<Vec<(String, i64)>> {
 fn local_ranges(f: &NeuroH5File) -> Result<PopulationRanges> {
     let labels = labels(f)?;
     let path = format!("{H5TYPES}/{POPULATIONS_DATASET}");
-    if !h5::exists(f.hid(), &path) {
+    if !h5::exists(f.root(), &path) {
         return Err(f.missing(&path, "dataset of Population range rows"));
     }
     let cols = read_compound_ints(f, &path, &["Start", "Count", "Population"])?;
@@ -340,7 +322,7 @@ pub(crate) fn read_population_ranges(f: &NeuroH5File) -> Result<PopulationRanges
 pub(crate) fn read_valid_projections(f: &NeuroH5File) -> Result<Vec<(String, String)>> {
     let path = format!("{H5TYPES}/{VALID_PROJECTIONS}");
     let ranges = f.population_ranges()?;
-    if !h5::exists(f.hid(), &path) {
+    if !h5::exists(f.root(), &path) {
         return Ok(Vec::new());
     }
     let cols = read_compound_ints(f, &path, &["Source", "Destination"])?;
