@@ -79,6 +79,9 @@ pub struct NetworkConfig {
     /// SWC file per population that gets morphologies, synapses and connections.
     pub morphology: BTreeMap<String, PathBuf>,
     pub distribution: SynapseDistribution,
+    /// Build the network as MiV-Simulator d2f14d4 builds it where miv corrects MiV on purpose (synapse
+    /// placement: the last-listed layer density for every layer, the carry-over past a segment's end).
+    pub miv_compat: bool,
     /// Where each section came from (`inline` or a file).
     pub sources: BTreeMap<String, Source>,
 }
@@ -107,6 +110,8 @@ struct RawNetwork {
     morphology: serde_yaml::Value,
     #[serde(default)]
     distribution: SynapseDistribution,
+    #[serde(default)]
+    miv_compat: bool,
 }
 
 /// A section given inline or as a path (relative to the network file) to a YAML file of its own.
@@ -179,6 +184,7 @@ impl NetworkConfig {
             synapses,
             morphology,
             distribution: raw.distribution,
+            miv_compat: raw.miv_compat,
             sources,
         };
         net.validate()?;
@@ -325,6 +331,7 @@ mod tests {
         );
         assert!(matches!(n.sources["synapses"], Source::File(_)));
         assert_eq!(n.sources["layer_extents"], Source::Inline);
+        assert!(!n.miv_compat, "corrected construction by default");
     }
 
     #[test]

@@ -6,12 +6,21 @@
 //! exponential gaps of mean 1/density. The first synapse of a section is drawn inside the section's first
 //! segment, as in MiV.
 //!
-//! Two MiV quirks are not reproduced, because they contradict the configuration they read. MiV takes the
-//! density of the *last* layer entry for every layer (a closure over a loop variable); here each layer gets its
-//! own entry. And at the start of every later segment MiV adds the segment's first gap to the position already
-//! drawn past the previous segment's end, which loses about one synapse per segment and many more after a
-//! sparse segment (whose overshoot is long); here that gap starts at the segment's start, so the count in each
-//! segment is Poisson with mean density × length. The draws are taken in MiV's order either way.
+//! Two quirks of MiV-Simulator d2f14d4 are not reproduced by default, because they contradict the
+//! configuration they read; [`Quirks::miv`] (the network YAML's `miv_compat: true`) reproduces both:
+//!
+//! * **Last-listed density.** MiV's `synapse_seg_density` decides *whether* a segment gets synapses from its
+//!   layer's entry (else `default`), but draws the density from `density_dict`, the loop variable left over
+//!   from the loop over the layer entries: the *last* entry listed for that (SWC type, synapse type), for every
+//!   layer. By default each layer gets its own entry. (This applies to both distributions: MiV's
+//!   `synapse_seg_counts` has the same closure.)
+//! * **Carry-over.** At the start of every later segment of a section (`interval > 0`), MiV adds the
+//!   segment's first gap to the position already drawn past the previous segment's end, which loses about one
+//!   synapse per segment and many more after a sparse segment (whose overshoot is long). By default that gap
+//!   starts at the segment's start, so the count in each segment is Poisson with mean density × length.
+//!
+//! The draws are taken in MiV's order either way: densities per (synapse type, section in index order,
+//! segment), then per synapse type the sections in placement order, one exponential per gap.
 
 use std::collections::BTreeMap;
 
@@ -60,15 +69,36 @@ impl SynapseSet {
 pub struct LayerDensity {
     pub by_layer: BTreeMap<i8, Density>,
     pub default: Option<Density>,
+    /// The entry listed last (layer or `default`), which MiV d2f14d4 uses for every layer.
+    pub last: Option<Density>,
 }
 
 impl LayerDensity {
-    fn get(&self, layer: i8) -> Option<Density> {
-        if layer > -1 {
-            self.by_layer.get(&layer).copied().or(self.default)
+    /// The density of a segment in `layer`: its layer's entry, else `default`; with `last_listed`, whether
+    /// there is one is decided the same way but the value is the last-listed entry's (MiV's closure).
+    fn get(&self, layer: i8, last_listed: bool) -> Option<Density> {
+        let own = if layer > -1 { self.by_layer.get(&layer).copied().or(self.default) } else { self.default };
+        if last_listed {
+            own.and(self.last)
         } else {
-            self.default
+            own
         }
+    }
+}
+
+/// Which of MiV-Simulator d2f14d4's placement quirks to reproduce (see the module comment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Every layer takes the density of the last-listed layer entry.
+    pub last_listed_density: bool,
+    /// A later segment's first gap is added to the position past the previous segment's end.
+    pub carry_over: bool,
+}
+
+impl Quirks {
+    /// Both quirks: `distribute_poisson_synapses` as MiV d2f14d4 runs it.
+    pub const fn miv() -> Quirks {
+        Quirks { last_listed_density: true, carry_over: true }
     }
 }
 
@@ -82,8 +112,9 @@ impl DensityTable {
         for (swc, by_type) in densities {
             let mut types = Vec::new();
             for (syn, by_layer) in by_type {
-                let mut ld = LayerDensity { by_layer: BTreeMap::new(), default: None };
+                let mut ld = LayerDensity { by_layer: BTreeMap::new(), default: None, last: None };
                 for (name, d) in by_layer {
+                    ld.last = Some(*d);
                     if name == "default" {
                         ld.default = Some(*d);
                     } else {
@@ -105,6 +136,7 @@ pub fn distribute(
     m: &Morphology,
     table: &DensityTable,
     distribution: SynapseDistribution,
+    quirks: Quirks,
     stream: &mut Stream,
 ) -> Result<SynapseSet, String> {
     let mut out = SynapseSet::default();
@@ -119,7 +151,7 @@ pub fn distribute(
                 let mut per_seg = Vec::with_capacity(sec.nseg as usize);
                 for k in 0..sec.nseg {
                     let layer = sec.layer_at(sec.segment_x(k));
-                    let d = match ld.get(layer) {
+                    let d = match ld.get(layer, quirks.last_listed_density) {
                         Some(d) => positive_density(d, stream).ok_or_else(|| {
                             format!(
                                 "no positive {} density on {} in {MAX_DENSITY_DRAWS} draws (mean {}, variance {})",
@@ -143,7 +175,9 @@ pub fn distribute(
                 let si = secs.binary_search(&s).expect("order holds the same sections");
                 let d = &dens[ti][si];
                 match distribution {
-                    SynapseDistribution::Poisson => place_poisson(m, s, d, *syn, *swc, stream, &mut out)?,
+                    SynapseDistribution::Poisson => {
+                        place_poisson(m, s, d, (*syn, *swc), quirks.carry_over, stream, &mut out)?
+                    }
                     SynapseDistribution::Uniform => place_uniform(m, s, d, *syn, *swc, &mut out),
                 }
             }
@@ -161,8 +195,8 @@ fn place_poisson(
     m: &Morphology,
     s: usize,
     dens: &[f64],
-    syn: SynapseType,
-    swc: SwcType,
+    (syn, swc): (SynapseType, SwcType),
+    carry_over: bool,
     stream: &mut Stream,
     out: &mut SynapseSet,
 ) -> Result<(), String> {
@@ -179,8 +213,10 @@ fn place_poisson(
         if d > 0.0 {
             let beta = 1.0 / d;
             interval = if interval > 0.0 {
-                // A later segment: the next gap starts at the segment's start (see the module comment).
-                start + stream.exponential(beta)
+                // A later segment: the next gap starts at the segment's start, or (MiV) at the position
+                // already drawn past the previous segment's end (see the module comment).
+                let from = if carry_over { interval } else { start };
+                from + stream.exponential(beta)
             } else {
                 (0..MAX_PLACEMENT_DRAWS)
                     .map(|_| stream.exponential(beta))
@@ -267,8 +303,14 @@ mod tests {
         let (mut sr, mut slm) = (0usize, 0usize);
         let cells = 40;
         for gid in 0..cells {
-            let s = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("syn"), gid))
-                .unwrap();
+            let s = distribute(
+                &m,
+                &t,
+                SynapseDistribution::Poisson,
+                Quirks::default(),
+                &mut Stream::new(0, Purpose::named("syn"), gid),
+            )
+            .unwrap();
             assert!(s.syn_locs.windows(2).all(|w| w[0] <= w[1]), "one section walked once: locations increase");
             for (&loc, &layer) in s.syn_locs.iter().zip(&s.syn_layers) {
                 assert_eq!(layer, if loc < 0.5 { 8 } else { 9 }, "loc {loc}");
@@ -283,12 +325,80 @@ mod tests {
         }
     }
 
+    /// MiV's quirks: every layer takes the last-listed density (SLM's 0.5 in SR too), and the carry-over of
+    /// the position past a segment's end loses synapses at every segment boundary.
+    #[test]
+    fn miv_quirks_use_the_last_listed_density() {
+        let t = table("apical: {excitatory: {SR: {mean: 3.0, variance: 0.0001}, SLM: {mean: 0.5, variance: 0.0001}}}");
+        let cells = 40u64;
+        let count = |quirks: Quirks, nseg: u32| {
+            let m = Morphology::new(&cable(), SegmentRule::Fixed(nseg)).unwrap();
+            let (mut sr, mut slm) = (0usize, 0usize);
+            for gid in 0..cells {
+                let mut st = Stream::new(0, Purpose::named("syn"), gid);
+                let s = distribute(&m, &t, SynapseDistribution::Poisson, quirks, &mut st).unwrap();
+                sr += s.syn_layers.iter().filter(|&&l| l == 8).count();
+                slm += s.syn_layers.iter().filter(|&&l| l == 9).count();
+            }
+            (sr as f64 / cells as f64, slm as f64 / cells as f64)
+        };
+        // The density quirk alone: Poisson at SLM's 0.5/µm on both halves.
+        let density_only = Quirks { last_listed_density: true, carry_over: false };
+        let (sr, slm) = count(density_only, 20);
+        for got in [sr, slm] {
+            let mean = 0.5 * 1000.0;
+            assert!((got - mean).abs() < 3.0 * (mean / cells as f64).sqrt(), "{got} vs {mean}");
+        }
+        // Both quirks: 20 segments of 100 µm at 0.5/µm, each later segment loses the overshoot past its
+        // start (mean 2 µm, one gap): about one synapse per boundary fewer, still near 0.5/µm.
+        let (sr_miv, slm_miv) = count(Quirks::miv(), 20);
+        assert!(sr_miv < sr && slm_miv < slm, "carry-over loses synapses: {sr_miv} {slm_miv} vs {sr} {slm}");
+        for got in [sr_miv, slm_miv] {
+            assert!((got - 490.0).abs() < 3.0 * (500.0 / cells as f64).sqrt() + 5.0, "{got}");
+        }
+        // Defaults unchanged: the layers' own densities.
+        let (sr, slm) = count(Quirks::default(), 20);
+        assert!((sr - 3000.0).abs() < 3.0 * (3000.0 / cells as f64).sqrt(), "{sr}");
+        assert!((slm - 500.0).abs() < 3.0 * (500.0 / cells as f64).sqrt(), "{slm}");
+    }
+
+    /// A sparse segment before a dense one: the carry-over starts the dense segment far past its start.
+    #[test]
+    fn carry_over_after_a_sparse_segment() {
+        let t =
+            table("apical: {excitatory: {SR: {mean: 0.01, variance: 0.00001}, SLM: {mean: 5.0, variance: 0.0001}}}");
+        let m = Morphology::new(&cable(), SegmentRule::Fixed(2)).unwrap();
+        let (mut plain, mut miv) = (0usize, 0usize);
+        let cells = 40u64;
+        for gid in 0..cells {
+            for (quirks, n) in
+                [(Quirks::default(), &mut plain), (Quirks { carry_over: true, ..Quirks::default() }, &mut miv)]
+            {
+                let mut st = Stream::new(0, Purpose::named("syn"), gid);
+                let s = distribute(&m, &t, SynapseDistribution::Poisson, quirks, &mut st).unwrap();
+                *n += s.syn_layers.iter().filter(|&&l| l == 9).count();
+            }
+        }
+        // SLM: 5/µm × 1000 µm by default; with the carry-over the first SR synapse (mean 100 µm apart at
+        // 0.01/µm) overshoots into SLM's segment by about 100 µm, losing about 500 synapses per cell.
+        let plain = plain as f64 / cells as f64;
+        let miv = miv as f64 / cells as f64;
+        assert!((plain - 5000.0).abs() < 3.0 * (5000.0 / cells as f64).sqrt(), "{plain}");
+        assert!(plain - miv > 250.0, "{plain} vs {miv}");
+    }
+
     #[test]
     fn order_ids_and_defaults() {
         let t = table("apical: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}\nsoma: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}");
         let m = Morphology::new(&small_tree(), SegmentRule::Fixed(1)).unwrap();
-        let s =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let s = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(1, Purpose::named("syn"), 3),
+        )
+        .unwrap();
         assert_eq!(s.syn_ids, (0..s.len() as u32).collect::<Vec<_>>());
         // Table order: every apical synapse (section 2) before every soma synapse (section 0).
         let first_soma = s.syn_secs.iter().position(|&x| x == 0).unwrap_or(s.len());
@@ -302,8 +412,14 @@ mod tests {
             }
         }
         // Same key, same synapses.
-        let again =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let again = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(1, Purpose::named("syn"), 3),
+        )
+        .unwrap();
         assert_eq!(s, again);
     }
 
@@ -311,7 +427,14 @@ mod tests {
     fn uniform_places_floor_of_expected_count() {
         let t = table("apical: {excitatory: {SR: {mean: 2.0, variance: 0.0}, SLM: {mean: 1.0, variance: 0.0}}}");
         let m = Morphology::new(&cable(), SegmentRule::Fixed(4)).unwrap();
-        let s = distribute(&m, &t, SynapseDistribution::Uniform, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap();
+        let s = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Uniform,
+            Quirks::default(),
+            &mut Stream::new(0, Purpose::named("u"), 0),
+        )
+        .unwrap();
         // Segments of 500 µm: two in SR (1000 synapses each), two in SLM (500 each, the last loc = 1 dropped).
         assert_eq!(s.syn_layers.iter().filter(|&&l| l == 8).count(), 2000);
         assert_eq!(s.syn_layers.iter().filter(|&&l| l == 9).count(), 999);
@@ -321,8 +444,14 @@ mod tests {
     fn impossible_density_is_an_error() {
         let t = table("apical: {excitatory: {default: {mean: -5.0, variance: 0.1}}}");
         let m = Morphology::new(&cable(), SegmentRule::Fixed(1)).unwrap();
-        let e =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap_err();
+        let e = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(0, Purpose::named("u"), 0),
+        )
+        .unwrap_err();
         assert!(e.contains("no positive excitatory density on apical"), "{e}");
     }
 }
