@@ -329,3 +329,28 @@ fn one_process_files_allocate_chunks_early_so_neuroh5_can_append() {
     let n: usize = io_common::run_python(&script, &[f.to_str().unwrap()]).trim().parse().expect("dataset count");
     assert!(n > 100, "only {n} datasets checked");
 }
+
+/// `miv h5 dump --topology` on trees written by neuroh5 (0-based `Section` ids): the sections are the stored
+/// point lists, and the stored base is reported as 0.
+#[test]
+fn dump_topology_of_trees_written_by_neuroh5() {
+    no_file_locking();
+    let dir = unpack("io_neuroh5_topology");
+    for f in FIXTURES {
+        let want = expected(f);
+        let trees = want["trees"]["OLM"].as_object().expect("OLM trees");
+        let p = dir.join(f);
+        let args =
+            ["h5", "dump", p.to_str().unwrap(), "--population", "OLM", "--namespace", "Trees", "--topology", "--json"];
+        let got = json_lines(&miv(&args).expect_ok("h5 dump --topology").stdout);
+        assert_eq!(got.len(), trees.len(), "{f}: one line per tree");
+        for l in got {
+            let t = &trees[&l["gid"].to_string()];
+            let stored: Vec<u16> = serde_json::from_value(t["sections"].clone()).expect("sections");
+            let sections = miv_io::Tree::decode_sections(&stored).expect("neuroh5's encoding");
+            assert_eq!(l["sections"], json!(sections), "{f}: gid {}", l["gid"]);
+            assert_eq!((&l["src"], &l["dst"]), (&t["src"], &t["dst"]), "{f}: gid {}", l["gid"]);
+            assert_eq!(l["stored_base"], 0, "{f}: gid {}", l["gid"]);
+        }
+    }
+}

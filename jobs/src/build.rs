@@ -115,6 +115,7 @@ fn chain(net: &NetworkConfig, io: &IoOptions, store: &impl Step) -> Result<Netwo
     uses.extend(synapses.values().map(|j| j.job_ref()));
     uses.extend(connections.values().map(|j| j.job_ref()));
     let mut g = NeuroH5Graph::from(&uses);
+    g.tree_base = net.tree_base;
     g.io = io.clone();
     let graph = store.step(g)?;
     Ok(Network { h5_types, architecture, distances, forests, synapses, connections, graph })
