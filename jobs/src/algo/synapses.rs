@@ -32,6 +32,23 @@ use super::morphology::Morphology;
 const MAX_DENSITY_DRAWS: usize = 1000;
 const MAX_PLACEMENT_DRAWS: usize = 100_000;
 
+/// The random draws placement takes: a cell's [`Stream`], or recorded draws (tests replay MiV's own).
+pub trait Draws {
+    /// A normal draw with this mean and standard deviation.
+    fn normal(&mut self, mean: f64, sd: f64) -> f64;
+    /// An exponential draw with this mean.
+    fn exponential(&mut self, mean: f64) -> f64;
+}
+
+impl Draws for Stream {
+    fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+        Stream::normal(self, mean, sd)
+    }
+    fn exponential(&mut self, mean: f64) -> f64 {
+        Stream::exponential(self, mean)
+    }
+}
+
 /// The `Synapse Attributes` of one cell, structure of arrays.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SynapseSet {
@@ -137,7 +154,7 @@ pub fn distribute(
     table: &DensityTable,
     distribution: SynapseDistribution,
     quirks: Quirks,
-    stream: &mut Stream,
+    stream: &mut impl Draws,
 ) -> Result<SynapseSet, String> {
     let mut out = SynapseSet::default();
     for (swc, by_type) in &table.0 {
@@ -187,7 +204,7 @@ pub fn distribute(
 }
 
 /// `normal(mean, variance)` redrawn until positive (MiV uses "variance" as the standard deviation).
-fn positive_density(d: Density, stream: &mut Stream) -> Option<f64> {
+fn positive_density(d: Density, stream: &mut impl Draws) -> Option<f64> {
     (0..MAX_DENSITY_DRAWS).map(|_| stream.normal(d.mean, d.variance)).find(|&x| x > 0.0)
 }
 
@@ -197,7 +214,7 @@ fn place_poisson(
     dens: &[f64],
     (syn, swc): (SynapseType, SwcType),
     carry_over: bool,
-    stream: &mut Stream,
+    stream: &mut impl Draws,
     out: &mut SynapseSet,
 ) -> Result<(), String> {
     let sec = &m.sections[s];
@@ -385,6 +402,88 @@ mod tests {
         let miv = miv as f64 / cells as f64;
         assert!((plain - 5000.0).abs() < 3.0 * (5000.0 / cells as f64).sqrt(), "{plain}");
         assert!(plain - miv > 250.0, "{plain} vs {miv}");
+    }
+
+    /// Draws recorded from MiV's `distribute_poisson_synapses`, returned in order; each call must ask for
+    /// the same distribution with the same parameter MiV asked for.
+    struct Replay<'a> {
+        draws: &'a [serde_json::Value],
+        next: usize,
+    }
+
+    impl Replay<'_> {
+        fn take(&mut self, kind: &str, params: &[f64]) -> f64 {
+            let d = self
+                .draws
+                .get(self.next)
+                .unwrap_or_else(|| panic!("draw {} beyond MiV's {}", self.next, self.draws.len()));
+            let d = d.as_array().unwrap();
+            assert_eq!(d[0].as_str().unwrap(), kind, "draw {}", self.next);
+            for (k, p) in params.iter().enumerate() {
+                let want = d[1 + k].as_f64().unwrap();
+                assert!(
+                    (want - p).abs() <= 1e-12 * want.abs().max(1.0),
+                    "draw {} parameter {k}: {p} vs MiV {want}",
+                    self.next
+                );
+            }
+            self.next += 1;
+            d[1 + params.len()].as_f64().unwrap()
+        }
+    }
+
+    impl Draws for Replay<'_> {
+        fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+            self.take("normal", &[mean, sd])
+        }
+        fn exponential(&mut self, mean: f64) -> f64 {
+            self.take("exponential", &[mean])
+        }
+    }
+
+    /// `Quirks::miv()` against MiV-Simulator d2f14d4's own function (tests/reference/miv-synapses): fed
+    /// the same random numbers, every draw is asked for in MiV's order with MiV's parameters (so SR's
+    /// density is drawn from SLM's entry), and the same synapses come out.
+    #[test]
+    fn miv_quirks_reproduce_mivs_own_function() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/reference/miv-synapses/distribute_poisson.json"))
+                .unwrap();
+        let n = 201;
+        let tree = TreeData {
+            x: vec![0.0; n],
+            y: (0..n).map(|i| i as f32 * 10.0).collect(),
+            z: vec![0.0; n],
+            radius: vec![1.0; n],
+            layer: (0..n).map(|i| if i < 100 { 8 } else { 9 }).collect(),
+            parent: (0..n as i32).map(|i| i - 1).collect(),
+            swc_type: vec![4; n],
+            sections: vec![(0..=100).collect(), (100..=200).collect()],
+            src: vec![0],
+            dst: vec![1],
+        };
+        let m = Morphology::new(&tree, SegmentRule::Fixed(doc["nseg"].as_u64().unwrap() as u32)).unwrap();
+        // The table in MiV's (file) order; serde_json's map would sort SLM before SR.
+        let yaml = "apical: {excitatory: {SR: {mean: 3.0, variance: 0.5}, SLM: {mean: 0.5, variance: 0.1}}, \
+                    inhibitory: {default: {mean: 0.2, variance: 0.05}}}";
+        let d: SynapseDensities = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(serde_json::to_value(&d).unwrap(), doc["density"], "the density table MiV was given");
+        let t = DensityTable::resolve(&d, &layers()).unwrap();
+        let draws = doc["draws"].as_array().unwrap();
+        let mut replay = Replay { draws, next: 0 };
+        let s = distribute(&m, &t, SynapseDistribution::Poisson, Quirks::miv(), &mut replay).unwrap();
+        assert_eq!(replay.next, draws.len(), "every draw of MiV's used");
+        let want = &doc["synapses"];
+        let col = |k: &str| -> Vec<f64> { want[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let as_f64 = |v: &[u32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        assert_eq!(as_f64(&s.syn_ids), col("syn_ids"));
+        assert_eq!(as_f64(&s.syn_secs), col("syn_secs"));
+        assert_eq!(s.syn_layers.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("syn_layers"));
+        assert_eq!(s.syn_types.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("syn_types"));
+        assert_eq!(s.swc_types.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("swc_types"));
+        for (k, (&got, want)) in s.syn_locs.iter().zip(col("syn_locs")).enumerate() {
+            assert!((got as f64 - want).abs() < 1e-6, "synapse {k}: loc {got} vs MiV {want}");
+        }
     }
 
     #[test]
