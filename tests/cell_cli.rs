@@ -225,10 +225,7 @@ fn invalid_models_are_rejected_naming_the_key() {
 fn swc_morphologies_match_neuron() {
     for (cell, vb) in [("PVBC", "apical[0](1)"), ("OLM", "axon[0](1)"), ("PYR", "apical[0](1)")] {
         let swc = common::morphology_dir().join(format!("{cell}.swc"));
-        let yaml = variant(
-            "pvbc_swc.yaml",
-            &[("../morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)],
-        );
+        let yaml = variant("pvbc_swc.yaml", &[("../morphology/PVBC.swc", swc.to_str().unwrap()), ("apical[0](1)", vb)]);
         let dir = scratch(&format!("cell_cli_swc_{cell}"));
         std::fs::write(dir.join("model.yaml"), yaml).unwrap();
         let out = dir.join("out");

@@ -244,3 +244,48 @@ fn malformed_files_are_reported_with_the_hdf5_path() {
     fails_with(&["h5", "ls", p.to_str().unwrap()], &["truncated.h5", "open file failed"]);
     fails_with(&["h5", "ls", dir.join("absent.h5").to_str().unwrap()], &["absent.h5", "no such file"]);
 }
+
+/// `dump --topology` shows 0-based section point lists whichever base the file stores: the A.7 example
+/// (0-based, as DOMAIN A.7 states it) and the same trees written in the default base (1-based).
+#[test]
+fn dump_topology_shows_0_based_sections_in_either_base() {
+    no_file_locking();
+    let dir = scratch("io_cli_topology");
+    let zero = dir.join("a7.h5");
+    write_a7(&zero);
+    let one = dir.join("one.h5");
+    {
+        let comm = miv_partition::SerialComm;
+        let f = miv_io::NeuroH5File::create(&one, &comm).unwrap();
+        f.write_h5types(&a7_types()).unwrap();
+        let t = a7_tree();
+        f.append_trees("B", [(3u64, &t), (4u64, &t)], &miv_io::WriteOptions::default()).unwrap();
+        f.finish().unwrap();
+    }
+    for (path, base) in [(&zero, 0), (&one, 1)] {
+        let p = path.to_str().unwrap();
+        let raw = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Trees", "--gid", "3", "--json"])
+            .expect_ok("h5 dump Trees");
+        let stored = &lines(&raw)[0]["attributes"]["Section"];
+        assert_eq!(stored[2], json!(base), "{p}: first stored node id");
+        let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Trees", "--topology", "--json"])
+            .expect_ok("h5 dump --topology");
+        let want = |g: u64| json!({"gid": g, "sections": [[0, 1], [1, 2], [1, 3]], "src": [0, 0], "dst": [1, 2], "stored_base": base});
+        assert_eq!(lines(&o), vec![want(3), want(4)], "{p}");
+        let text = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Trees", "--topology"])
+            .expect_ok("h5 dump --topology text");
+        assert!(text.stdout.contains("section 2: [1, 3]"), "{}", text.stdout);
+    }
+    let o = miv(&[
+        "h5",
+        "dump",
+        zero.to_str().unwrap(),
+        "--population",
+        "B",
+        "--namespace",
+        "Synapse Attributes",
+        "--topology",
+    ]);
+    assert!(!o.ok(), "--topology on a namespace other than Trees fails");
+    assert!(o.stderr.contains("--namespace Trees"), "{}", o.stderr);
+}

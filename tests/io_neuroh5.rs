@@ -329,3 +329,57 @@ fn one_process_files_allocate_chunks_early_so_neuroh5_can_append() {
     let n: usize = io_common::run_python(&script, &[f.to_str().unwrap()]).trim().parse().expect("dataset count");
     assert!(n > 100, "only {n} datasets checked");
 }
+
+/// `miv h5 dump --topology` on trees written by neuroh5 (0-based `Section` ids): the sections are the stored
+/// point lists, and the stored base is reported as 0.
+#[test]
+fn dump_topology_of_trees_written_by_neuroh5() {
+    no_file_locking();
+    let dir = unpack("io_neuroh5_topology");
+    for f in FIXTURES {
+        let want = expected(f);
+        let trees = want["trees"]["OLM"].as_object().expect("OLM trees");
+        let p = dir.join(f);
+        let args =
+            ["h5", "dump", p.to_str().unwrap(), "--population", "OLM", "--namespace", "Trees", "--topology", "--json"];
+        let got = json_lines(&miv(&args).expect_ok("h5 dump --topology").stdout);
+        assert_eq!(got.len(), trees.len(), "{f}: one line per tree");
+        for l in got {
+            let t = &trees[&l["gid"].to_string()];
+            let stored: Vec<u16> = serde_json::from_value(t["sections"].clone()).expect("sections");
+            let sections = miv_io::Tree::decode_sections(&stored).expect("neuroh5's encoding");
+            assert_eq!(l["sections"], json!(sections), "{f}: gid {}", l["gid"]);
+            assert_eq!((&l["src"], &l["dst"]), (&t["src"], &t["dst"]), "{f}: gid {}", l["gid"]);
+            assert_eq!(l["stored_base"], 0, "{f}: gid {}", l["gid"]);
+        }
+    }
+}
+
+/// Trees with 1-based `Section` ids written by neuroh5 (4937699's `append_cell_trees`,
+/// `make_trees_1based.py`): miv detects the base, and `dump --topology` shows the stored ids minus one.
+#[test]
+fn one_based_trees_written_by_neuroh5_read_as_0_based_sections() {
+    no_file_locking();
+    let dir = scratch("io_neuroh5_1based");
+    let f = "nh5_trees_1based.h5";
+    let gz = reference_dir().join(format!("{f}.gz"));
+    let out = Command::new("gzip").arg("-dc").arg(&gz).output().expect("run gzip");
+    assert!(out.status.success(), "gzip -dc {}", gz.display());
+    std::fs::write(dir.join(f), out.stdout).unwrap();
+    let want = read_json("nh5_trees_1based.json");
+    let p = dir.join(f);
+    let args =
+        ["h5", "dump", p.to_str().unwrap(), "--population", "OLM", "--namespace", "Trees", "--topology", "--json"];
+    let got = json_lines(&miv(&args).expect_ok("h5 dump --topology").stdout);
+    assert_eq!(got.len(), want.as_object().unwrap().len(), "one line per tree");
+    for l in got {
+        let t = &want[&l["gid"].to_string()];
+        let stored: Vec<u16> = serde_json::from_value(t["sections"].clone()).expect("sections");
+        let mut sections = miv_io::Tree::decode_sections(&stored).expect("neuroh5's encoding");
+        assert!(sections.iter().flatten().all(|&p| p >= 1), "the fixture is 1-based");
+        sections.iter_mut().flatten().for_each(|p| *p -= 1);
+        assert_eq!(l["sections"], json!(sections), "gid {}", l["gid"]);
+        assert_eq!((&l["src"], &l["dst"]), (&t["src"], &t["dst"]), "gid {}", l["gid"]);
+        assert_eq!(l["stored_base"], 1, "gid {}", l["gid"]);
+    }
+}

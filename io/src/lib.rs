@@ -62,7 +62,7 @@ pub use file::{NeuroH5File, WriteOptions};
 pub use graph::{EdgeAttribute, Projection, ProjectionInfo};
 pub use output::{write_results, LfpTrace, SpikeOutput};
 pub use swc::{parse_swc, read_swc};
-pub use tree::{contract, SectionTopology, Tree};
+pub use tree::{contract, NodeBase, SectionTopology, Tree};
 pub use types::{H5Types, Population, PopulationRanges};
 
 pub mod config;

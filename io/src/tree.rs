@@ -24,6 +24,68 @@ pub const SECTION: &str = "Section";
 pub const SRC_SECTION: &str = "Source Section";
 pub const DST_SECTION: &str = "Destination Section";
 
+/// The base of the point indices stored in `Section`: MiV-Simulator's files, miv before this option and
+/// neuroh5 up to 4937699 use 0-based positions; neuroh5 since 6f26369 builds the topology only from 1-based
+/// indices. `Parent Point`, `Source Section` and `Destination Section` are 0-based in both conventions.
+/// Readers detect the base of every tree ([`NodeBase::detect`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum NodeBase {
+    /// 0-based point positions (neuroh5 4937699, MiV-Simulator d2f14d4).
+    Zero,
+    /// 1-based point indices (neuroh5 HEAD, since 6f26369).
+    #[default]
+    One,
+}
+
+impl TryFrom<u8> for NodeBase {
+    type Error = String;
+    fn try_from(v: u8) -> std::result::Result<NodeBase, String> {
+        match v {
+            0 => Ok(NodeBase::Zero),
+            1 => Ok(NodeBase::One),
+            _ => Err(format!("tree node base {v}: expected 0 or 1")),
+        }
+    }
+}
+
+impl From<NodeBase> for u8 {
+    fn from(b: NodeBase) -> u8 {
+        match b {
+            NodeBase::Zero => 0,
+            NodeBase::One => 1,
+        }
+    }
+}
+
+impl NodeBase {
+    pub fn offset(self) -> u32 {
+        u8::from(self) as u32
+    }
+
+    /// The base of one tree's stored `Section` node indices (as decoded, before any shift), for a tree of
+    /// `num_points` points. Every point belongs to a section, so a 0-based tree lists 0 and never
+    /// `num_points`, a 1-based one `num_points` and never 0; anything else is ambiguous or invalid.
+    pub fn detect(sections: &[Vec<u32>], num_points: usize) -> std::result::Result<NodeBase, String> {
+        let n = num_points as u32;
+        let ids = || sections.iter().flatten().copied();
+        if let Some(bad) = ids().find(|&p| p > n) {
+            return Err(format!("node index {bad} exceeds the {n} points of the tree in either base"));
+        }
+        let (zero, last) = (ids().any(|p| p == 0), ids().any(|p| p == n));
+        match (zero, last) {
+            (true, false) => Ok(NodeBase::Zero),
+            (false, true) => Ok(NodeBase::One),
+            (true, true) => {
+                Err(format!("ambiguous node indices: both 0 and {n} occur ({n} points), neither 0-based nor 1-based"))
+            }
+            (false, false) => {
+                Err(format!("ambiguous node indices: neither 0 nor {n} occurs ({n} points), the base cannot be told"))
+            }
+        }
+    }
+}
+
 /// SWC structure types used by MiV's cells.
 pub mod swc_types {
     pub const SOMA: i8 = 1;
@@ -139,13 +201,19 @@ impl Tree {
         Ok(())
     }
 
-    /// The `Section` attribute encoding: `[n_sections, n_pts(s0), ids.., n_pts(s1), ids.., ..]`.
+    /// The `Section` attribute encoding: `[n_sections, n_pts(s0), ids.., n_pts(s1), ids.., ..]`, 0-based.
     pub fn encode_sections(&self) -> Vec<u16> {
+        self.encode_sections_in(NodeBase::Zero)
+    }
+
+    /// The `Section` encoding with point ids in `base`.
+    pub fn encode_sections_in(&self, base: NodeBase) -> Vec<u16> {
+        let off = base.offset();
         let mut v = Vec::with_capacity(1 + self.sections.len() + self.sections.iter().map(|s| s.len()).sum::<usize>());
         v.push(self.sections.len() as u16);
         for s in &self.sections {
             v.push(s.len() as u16);
-            v.extend(s.iter().map(|&p| p as u16));
+            v.extend(s.iter().map(|&p| (p + off) as u16));
         }
         v
     }
@@ -322,7 +390,7 @@ fn trees_schema() -> Vec<(String, Dtype)> {
 }
 
 /// The trees as the cell attributes of the `Trees` namespace.
-fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>) -> Result<CellAttributes> {
+fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>, base: NodeBase) -> Result<CellAttributes> {
     let mut c = CellAttributes::new();
     for (name, d) in trees_schema() {
         c.declare(&name, d)?;
@@ -336,7 +404,13 @@ fn trees_to_cells<'t>(trees: impl IntoIterator<Item = (u64, &'t Tree)>) -> Resul
         c.push(LAYER, gid, &t.layer)?;
         c.push(PARENT, gid, &t.parent)?;
         c.push(SWC_TYPE, gid, &t.swc_type)?;
-        c.push(SECTION, gid, &t.encode_sections())?;
+        if base == NodeBase::One && t.num_points() > u16::MAX as usize {
+            return Err(IoError::bad_input(
+                format!("tree of gid {gid}"),
+                format!("{} points: 1-based node ids exceed uint16", t.num_points()),
+            ));
+        }
+        c.push(SECTION, gid, &t.encode_sections_in(base))?;
         c.push(SRC_SECTION, gid, &t.src)?;
         c.push(DST_SECTION, gid, &t.dst)?;
     }
@@ -366,8 +440,14 @@ fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64, Tre
     };
     for &gid in xs.gids() {
         let sec = col::<u16>(c, ns_path, SECTION, gid)?;
-        let sections = Tree::decode_sections(sec)
+        let mut sections = Tree::decode_sections(sec)
             .map_err(|m| IoError::bad_input(format!("{ns_path}/{SECTION}"), format!("gid {gid}: {m}")))?;
+        let n = c.attribute(X_COORD).and_then(|a| a.get::<f32>(gid)).map_or(0, |v| v.len());
+        let base = NodeBase::detect(&sections, n)
+            .map_err(|m| IoError::bad_input(format!("{ns_path}/{SECTION}"), format!("gid {gid}: {m}")))?;
+        if base == NodeBase::One {
+            sections.iter_mut().flatten().for_each(|p| *p -= 1);
+        }
         let t = Tree {
             x: col::<f32>(c, ns_path, X_COORD, gid)?.to_vec(),
             y: col::<f32>(c, ns_path, Y_COORD, gid)?.to_vec(),
@@ -387,17 +467,29 @@ fn cells_to_trees(c: &CellAttributes, ns_path: &str) -> Result<BTreeMap<u64, Tre
 }
 
 impl NeuroH5File<'_> {
-    /// Append trees to `/Populations/<pop>/Trees` (collective; each rank passes its own gids).
+    /// Append trees to `/Populations/<pop>/Trees` (collective; each rank passes its own gids), `Section`
+    /// node ids in the default base (1-based, neuroh5 HEAD).
     pub fn append_trees<'t>(
         &self,
         population: &str,
         trees: impl IntoIterator<Item = (u64, &'t Tree)>,
         opts: &WriteOptions,
     ) -> Result<()> {
+        self.append_trees_in(population, trees, NodeBase::default(), opts)
+    }
+
+    /// [`append_trees`](Self::append_trees) with `Section` node ids in `base`.
+    pub fn append_trees_in<'t>(
+        &self,
+        population: &str,
+        trees: impl IntoIterator<Item = (u64, &'t Tree)>,
+        base: NodeBase,
+        opts: &WriteOptions,
+    ) -> Result<()> {
         self.require_writable()?;
         let pop = self.population(population)?;
         let context = format!("{}: {}", self.path().display(), namespace_path(population, TREES));
-        let cells = trees_to_cells(trees);
+        let cells = trees_to_cells(trees, base);
         let cells = crate::file::agree(self.comm, cells)?;
         let data = crate::cells::distribute(self, &pop, &cells, &trees_schema(), opts, &context)?;
         crate::cells::write_namespace(self, &pop, TREES, &trees_layout(), &data, &trees_schema(), opts)
@@ -452,6 +544,23 @@ mod tests {
         let (s, e) = contract(&[-1, 0, 1], &[1, 3, 3]).unwrap();
         assert_eq!(s, vec![vec![0, 1, 2]]);
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn node_bases_are_detected_and_ambiguity_rejected() {
+        let t = a7();
+        for base in [NodeBase::Zero, NodeBase::One] {
+            let raw = Tree::decode_sections(&t.encode_sections_in(base)).unwrap();
+            assert_eq!(NodeBase::detect(&raw, t.num_points()), Ok(base));
+        }
+        assert_eq!(t.encode_sections_in(NodeBase::One), vec![3, 2, 1, 2, 2, 2, 3, 2, 2, 4]);
+        // 4 points: both 0 and 4, or neither, cannot be told; 5 is out of range either way.
+        assert!(NodeBase::detect(&[vec![0, 1], vec![1, 4]], 4).unwrap_err().contains("ambiguous"));
+        assert!(NodeBase::detect(&[vec![1, 2], vec![2, 3]], 4).unwrap_err().contains("ambiguous"));
+        assert!(NodeBase::detect(&[vec![1, 5]], 4).is_err());
+        assert_eq!(serde_json::to_string(&NodeBase::Zero).unwrap(), "0");
+        assert_eq!(serde_json::from_str::<NodeBase>("1").unwrap(), NodeBase::One);
+        assert!(serde_json::from_str::<NodeBase>("2").is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use common::*;
 use std::collections::BTreeMap;
 
 use miv_io::{
-    CellAttributes, Dtype, H5Types, NeuroH5File, PopulationRanges, Projection, Selection, Values, WriteOptions,
+    CellAttributes, Dtype, H5Types, NeuroH5File, NodeBase, PopulationRanges, Projection, Selection, Values,
+    WriteOptions,
 };
 use miv_partition::{Assignment, SerialComm};
 
@@ -253,4 +254,58 @@ fn malformed_trees_name_the_dataset() {
     assert!(e.contains("a7.h5") && e.contains("/Populations/B/Trees/Section") && e.contains("gid 3"), "{e}");
     // The raw namespace still reads.
     assert_eq!(f.read_cell_attributes("B", "Trees", &Selection::All, None).unwrap().gids(), vec![3, 4]);
+}
+
+/// `Section` node ids written 0-based and 1-based read back to the same trees; the stored values differ by
+/// one; a tree whose ids fit neither base is rejected naming the file, population, gid and dataset.
+#[test]
+fn trees_round_trip_in_both_node_bases() {
+    no_file_locking();
+    let dir = scratch("io_tree_bases");
+    let comm = SerialComm;
+    let t = a7_tree();
+    for (base, first_ids) in [(NodeBase::Zero, [0u16, 1]), (NodeBase::One, [1u16, 2])] {
+        let path = dir.join(format!("base{}.h5", u8::from(base)));
+        let f = NeuroH5File::create(&path, &comm).unwrap();
+        f.write_h5types(&a7_types()).unwrap();
+        f.append_trees_in("B", [(3u64, &t), (4u64, &t)], base, &WriteOptions::default()).unwrap();
+        f.finish().unwrap();
+        let f = NeuroH5File::open(&path, &comm).unwrap();
+        let raw = f.read_cell_attributes("B", "Trees", &Selection::All, Some(&["Section"])).unwrap();
+        assert_eq!(&raw.get::<u16>("Section", 3).unwrap()[2..4], &first_ids, "{base:?}");
+        let trees = f.read_trees("B", &Selection::All).unwrap();
+        assert_eq!(trees[&3], t, "{base:?}");
+        assert_eq!(trees[&4], t, "{base:?}");
+    }
+    // The default is 1-based (neuroh5 HEAD).
+    let path = dir.join("default.h5");
+    let f = NeuroH5File::create(&path, &comm).unwrap();
+    f.write_h5types(&a7_types()).unwrap();
+    f.append_trees("B", [(3u64, &t)], &WriteOptions::default()).unwrap();
+    f.finish().unwrap();
+    let f = NeuroH5File::open(&path, &comm).unwrap();
+    let raw = f.read_cell_attributes("B", "Trees", &Selection::All, Some(&["Section"])).unwrap();
+    assert_eq!(raw.get::<u16>("Section", 3).unwrap(), t.encode_sections_in(NodeBase::One).as_slice());
+    // Ambiguous: a 4-point tree whose sections list neither 0 nor 4 (a point left out), written raw.
+    let path = dir.join("ambiguous.h5");
+    let f = NeuroH5File::create(&path, &comm).unwrap();
+    f.write_h5types(&a7_types()).unwrap();
+    let mut c = CellAttributes::new();
+    c.push("X Coordinate", 3, &[0.0f32; 4]).unwrap();
+    c.push("Y Coordinate", 3, &[0.0f32; 4]).unwrap();
+    c.push("Z Coordinate", 3, &[0.0f32; 4]).unwrap();
+    c.push("Radius", 3, &[1.0f32; 4]).unwrap();
+    c.push("Point Layer", 3, &[-1i8; 4]).unwrap();
+    c.push("Parent Point", 3, &[-1i32, 0, 1, 1]).unwrap();
+    c.push("SWC Type", 3, &[1i8, 1, 3, 3]).unwrap();
+    c.push("Section", 3, &[2u16, 2, 1, 2, 2, 2, 3]).unwrap();
+    c.push("Source Section", 3, &[0u16]).unwrap();
+    c.push("Destination Section", 3, &[1u16]).unwrap();
+    f.append_cell_attributes("B", "Trees", &c, &WriteOptions::default()).unwrap();
+    f.finish().unwrap();
+    let f = NeuroH5File::open(&path, &comm).unwrap();
+    let e = f.read_trees("B", &Selection::All).unwrap_err().to_string();
+    for part in ["ambiguous.h5", "/Populations/B/Trees", "Section", "gid 3", "ambiguous"] {
+        assert!(e.contains(part), "{part} missing from: {e}");
+    }
 }

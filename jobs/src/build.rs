@@ -93,6 +93,7 @@ fn chain(net: &NetworkConfig, io: &IoOptions, store: &impl Step) -> Result<Netwo
     for (pop, forest) in &forests {
         let mut s = DistributeSynapses::new(pop, &net.cell_types[pop], net.layer_definitions.clone()).uses(forest);
         s.distribution = net.distribution;
+        s.miv_compat = net.miv_compat;
         s.seed = net.seed;
         s.io = io.clone();
         synapses.insert(pop.clone(), store.step(s)?);
@@ -114,6 +115,7 @@ fn chain(net: &NetworkConfig, io: &IoOptions, store: &impl Step) -> Result<Netwo
     uses.extend(synapses.values().map(|j| j.job_ref()));
     uses.extend(connections.values().map(|j| j.job_ref()));
     let mut g = NeuroH5Graph::from(&uses);
+    g.tree_base = net.tree_base;
     g.io = io.clone();
     let graph = store.step(g)?;
     Ok(Network { h5_types, architecture, distances, forests, synapses, connections, graph })

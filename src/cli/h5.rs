@@ -42,6 +42,11 @@ pub enum H5Command {
         /// Only this gid.
         #[arg(long)]
         gid: Option<u64>,
+        /// With `--namespace Trees`: each tree's sections as 0-based point lists (`sections`), its section
+        /// edges (`src`, `dst`) and the base its `Section` node ids are stored in (`stored_base`), whichever
+        /// base the file uses.
+        #[arg(long)]
+        topology: bool,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -167,7 +172,10 @@ fn on_root(comm: &dyn Communicator, f: impl FnOnce() -> CliResult) -> CliResult 
 pub fn run(comm: &dyn Communicator, args: H5Args) -> CliResult {
     match args.command {
         H5Command::Ls { file, json } => on_root(comm, || ls(&file, json)),
-        H5Command::Dump { file, population, namespace, gid, json } => {
+        H5Command::Dump { file, population, namespace, gid, topology: true, json } => {
+            on_root(comm, || dump_topology(&file, &population, &namespace, gid, json))
+        }
+        H5Command::Dump { file, population, namespace, gid, topology: false, json } => {
             on_root(comm, || dump(&file, &population, &namespace, gid, json))
         }
         H5Command::Edges { file, projection, namespaces, gid, json } => {
@@ -323,6 +331,42 @@ fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_jso
             w.line(json!({"gid": g, "attributes": attrs}))
         } else {
             w.line(format!("gid {g}")) && text.iter().all(|t| w.line(t))
+        };
+        if !ok {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `dump --topology`: the trees of a `Trees` namespace, sections as 0-based point lists.
+fn dump_topology(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_json: bool) -> CliResult {
+    if namespace != miv_io::names::TREES {
+        return Err(CliError::local(format!(
+            "--topology shows trees: it needs --namespace {}, not {namespace:?}",
+            miv_io::names::TREES
+        )));
+    }
+    let comm = SerialComm;
+    let f = NeuroH5File::open(file, &comm).map_err(io_err)?;
+    let one: Vec<u64> = gid.into_iter().collect();
+    let sel = only(&one);
+    let trees = f.read_trees(population, &sel).map_err(io_err)?;
+    // The stored base of each tree, from the raw `Section` values (read_trees has already accepted them).
+    let raw = f.read_cell_attributes(population, namespace, &sel, Some(&["Section"])).map_err(io_err)?;
+    let mut w = Lines::new();
+    for (g, t) in &trees {
+        let base = raw
+            .get::<u16>("Section", *g)
+            .and_then(|v| miv_io::Tree::decode_sections(v).ok())
+            .and_then(|s| miv_io::NodeBase::detect(&s, t.num_points()).ok())
+            .map(u8::from);
+        let ok = if as_json {
+            w.line(json!({"gid": g, "sections": t.sections, "src": t.src, "dst": t.dst, "stored_base": base}))
+        } else {
+            w.line(format!("gid {g} ({} points, stored {}-based)", t.num_points(), base.unwrap_or(0)))
+                && t.sections.iter().enumerate().all(|(k, s)| w.line(format!("  section {k}: {s:?}")))
+                && w.line(format!("  edges: {:?}", t.src.iter().zip(&t.dst).collect::<Vec<_>>()))
         };
         if !ok {
             break;

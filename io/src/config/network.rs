@@ -79,6 +79,12 @@ pub struct NetworkConfig {
     /// SWC file per population that gets morphologies, synapses and connections.
     pub morphology: BTreeMap<String, PathBuf>,
     pub distribution: SynapseDistribution,
+    /// Build the network as MiV-Simulator d2f14d4 builds it where miv corrects MiV on purpose (synapse
+    /// placement: the last-listed layer density for every layer, the carry-over past a segment's end).
+    pub miv_compat: bool,
+    /// Base of the `Section` node ids in the `Trees` of `cells.h5`: 1 (neuroh5 since 6f26369, the default)
+    /// or 0 (neuroh5 4937699, MiV-Simulator's own files).
+    pub tree_base: crate::tree::NodeBase,
     /// Where each section came from (`inline` or a file).
     pub sources: BTreeMap<String, Source>,
 }
@@ -107,6 +113,10 @@ struct RawNetwork {
     morphology: serde_yaml::Value,
     #[serde(default)]
     distribution: SynapseDistribution,
+    #[serde(default)]
+    miv_compat: bool,
+    #[serde(default)]
+    tree_base: crate::tree::NodeBase,
 }
 
 /// A section given inline or as a path (relative to the network file) to a YAML file of its own.
@@ -179,6 +189,8 @@ impl NetworkConfig {
             synapses,
             morphology,
             distribution: raw.distribution,
+            miv_compat: raw.miv_compat,
+            tree_base: raw.tree_base,
             sources,
         };
         net.validate()?;
@@ -325,6 +337,8 @@ mod tests {
         );
         assert!(matches!(n.sources["synapses"], Source::File(_)));
         assert_eq!(n.sources["layer_extents"], Source::Inline);
+        assert!(!n.miv_compat, "corrected construction by default");
+        assert_eq!(n.tree_base, crate::tree::NodeBase::One, "neuroh5 HEAD's tree convention by default");
     }
 
     #[test]

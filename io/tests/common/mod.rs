@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use miv_io::{CellAttributes, H5Types, NeuroH5File, PopulationRanges, Projection, Tree, WriteOptions};
+use miv_io::{CellAttributes, H5Types, NeuroH5File, NodeBase, PopulationRanges, Projection, Tree, WriteOptions};
 use miv_partition::SerialComm;
 
 /// Paths into the repository, for the tests of this crate (the root's tests have their own in `tests/common`).
@@ -100,7 +100,8 @@ pub fn write_a7(path: &Path) {
         f.set_namespace_attribute("B", "Arc Distances", name, v).unwrap();
     }
     let t = a7_tree();
-    f.append_trees("B", [(3u64, &t), (4u64, &t)], &opts).unwrap();
+    // DOMAIN A.7 states the 0-based `Section` encoding (MiV's files, neuroh5 4937699).
+    f.append_trees_in("B", [(3u64, &t), (4u64, &t)], NodeBase::Zero, &opts).unwrap();
     let r = f.population_ranges().unwrap();
     let mut p = Projection::new(r.get("A").unwrap(), r.get("B").unwrap());
     p.push(3, &[2, 0]).unwrap();

@@ -6,12 +6,21 @@
 //! exponential gaps of mean 1/density. The first synapse of a section is drawn inside the section's first
 //! segment, as in MiV.
 //!
-//! Two MiV quirks are not reproduced, because they contradict the configuration they read. MiV takes the
-//! density of the *last* layer entry for every layer (a closure over a loop variable); here each layer gets its
-//! own entry. And at the start of every later segment MiV adds the segment's first gap to the position already
-//! drawn past the previous segment's end, which loses about one synapse per segment and many more after a
-//! sparse segment (whose overshoot is long); here that gap starts at the segment's start, so the count in each
-//! segment is Poisson with mean density × length. The draws are taken in MiV's order either way.
+//! Two quirks of MiV-Simulator d2f14d4 are not reproduced by default, because they contradict the
+//! configuration they read; [`Quirks::miv`] (the network YAML's `miv_compat: true`) reproduces both:
+//!
+//! * **Last-listed density.** MiV's `synapse_seg_density` decides *whether* a segment gets synapses from its
+//!   layer's entry (else `default`), but draws the density from `density_dict`, the loop variable left over
+//!   from the loop over the layer entries: the *last* entry listed for that (SWC type, synapse type), for every
+//!   layer. By default each layer gets its own entry. (This applies to both distributions: MiV's
+//!   `synapse_seg_counts` has the same closure.)
+//! * **Carry-over.** At the start of every later segment of a section (`interval > 0`), MiV adds the
+//!   segment's first gap to the position already drawn past the previous segment's end, which loses about one
+//!   synapse per segment and many more after a sparse segment (whose overshoot is long). By default that gap
+//!   starts at the segment's start, so the count in each segment is Poisson with mean density × length.
+//!
+//! The draws are taken in MiV's order either way: densities per (synapse type, section in index order,
+//! segment), then per synapse type the sections in placement order, one exponential per gap.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +31,23 @@ use super::morphology::Morphology;
 
 const MAX_DENSITY_DRAWS: usize = 1000;
 const MAX_PLACEMENT_DRAWS: usize = 100_000;
+
+/// The random draws placement takes: a cell's [`Stream`], or recorded draws (tests replay MiV's own).
+pub trait Draws {
+    /// A normal draw with this mean and standard deviation.
+    fn normal(&mut self, mean: f64, sd: f64) -> f64;
+    /// An exponential draw with this mean.
+    fn exponential(&mut self, mean: f64) -> f64;
+}
+
+impl Draws for Stream {
+    fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+        Stream::normal(self, mean, sd)
+    }
+    fn exponential(&mut self, mean: f64) -> f64 {
+        Stream::exponential(self, mean)
+    }
+}
 
 /// The `Synapse Attributes` of one cell, structure of arrays.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,15 +86,36 @@ impl SynapseSet {
 pub struct LayerDensity {
     pub by_layer: BTreeMap<i8, Density>,
     pub default: Option<Density>,
+    /// The entry listed last (layer or `default`), which MiV d2f14d4 uses for every layer.
+    pub last: Option<Density>,
 }
 
 impl LayerDensity {
-    fn get(&self, layer: i8) -> Option<Density> {
-        if layer > -1 {
-            self.by_layer.get(&layer).copied().or(self.default)
+    /// The density of a segment in `layer`: its layer's entry, else `default`; with `last_listed`, whether
+    /// there is one is decided the same way but the value is the last-listed entry's (MiV's closure).
+    fn get(&self, layer: i8, last_listed: bool) -> Option<Density> {
+        let own = if layer > -1 { self.by_layer.get(&layer).copied().or(self.default) } else { self.default };
+        if last_listed {
+            own.and(self.last)
         } else {
-            self.default
+            own
         }
+    }
+}
+
+/// Which of MiV-Simulator d2f14d4's placement quirks to reproduce (see the module comment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Every layer takes the density of the last-listed layer entry.
+    pub last_listed_density: bool,
+    /// A later segment's first gap is added to the position past the previous segment's end.
+    pub carry_over: bool,
+}
+
+impl Quirks {
+    /// Both quirks: `distribute_poisson_synapses` as MiV d2f14d4 runs it.
+    pub const fn miv() -> Quirks {
+        Quirks { last_listed_density: true, carry_over: true }
     }
 }
 
@@ -82,8 +129,9 @@ impl DensityTable {
         for (swc, by_type) in densities {
             let mut types = Vec::new();
             for (syn, by_layer) in by_type {
-                let mut ld = LayerDensity { by_layer: BTreeMap::new(), default: None };
+                let mut ld = LayerDensity { by_layer: BTreeMap::new(), default: None, last: None };
                 for (name, d) in by_layer {
+                    ld.last = Some(*d);
                     if name == "default" {
                         ld.default = Some(*d);
                     } else {
@@ -105,7 +153,8 @@ pub fn distribute(
     m: &Morphology,
     table: &DensityTable,
     distribution: SynapseDistribution,
-    stream: &mut Stream,
+    quirks: Quirks,
+    stream: &mut impl Draws,
 ) -> Result<SynapseSet, String> {
     let mut out = SynapseSet::default();
     for (swc, by_type) in &table.0 {
@@ -119,7 +168,7 @@ pub fn distribute(
                 let mut per_seg = Vec::with_capacity(sec.nseg as usize);
                 for k in 0..sec.nseg {
                     let layer = sec.layer_at(sec.segment_x(k));
-                    let d = match ld.get(layer) {
+                    let d = match ld.get(layer, quirks.last_listed_density) {
                         Some(d) => positive_density(d, stream).ok_or_else(|| {
                             format!(
                                 "no positive {} density on {} in {MAX_DENSITY_DRAWS} draws (mean {}, variance {})",
@@ -143,7 +192,9 @@ pub fn distribute(
                 let si = secs.binary_search(&s).expect("order holds the same sections");
                 let d = &dens[ti][si];
                 match distribution {
-                    SynapseDistribution::Poisson => place_poisson(m, s, d, *syn, *swc, stream, &mut out)?,
+                    SynapseDistribution::Poisson => {
+                        place_poisson(m, s, d, (*syn, *swc), quirks.carry_over, stream, &mut out)?
+                    }
                     SynapseDistribution::Uniform => place_uniform(m, s, d, *syn, *swc, &mut out),
                 }
             }
@@ -153,7 +204,7 @@ pub fn distribute(
 }
 
 /// `normal(mean, variance)` redrawn until positive (MiV uses "variance" as the standard deviation).
-fn positive_density(d: Density, stream: &mut Stream) -> Option<f64> {
+fn positive_density(d: Density, stream: &mut impl Draws) -> Option<f64> {
     (0..MAX_DENSITY_DRAWS).map(|_| stream.normal(d.mean, d.variance)).find(|&x| x > 0.0)
 }
 
@@ -161,9 +212,9 @@ fn place_poisson(
     m: &Morphology,
     s: usize,
     dens: &[f64],
-    syn: SynapseType,
-    swc: SwcType,
-    stream: &mut Stream,
+    (syn, swc): (SynapseType, SwcType),
+    carry_over: bool,
+    stream: &mut impl Draws,
     out: &mut SynapseSet,
 ) -> Result<(), String> {
     let sec = &m.sections[s];
@@ -179,8 +230,10 @@ fn place_poisson(
         if d > 0.0 {
             let beta = 1.0 / d;
             interval = if interval > 0.0 {
-                // A later segment: the next gap starts at the segment's start (see the module comment).
-                start + stream.exponential(beta)
+                // A later segment: the next gap starts at the segment's start, or (MiV) at the position
+                // already drawn past the previous segment's end (see the module comment).
+                let from = if carry_over { interval } else { start };
+                from + stream.exponential(beta)
             } else {
                 (0..MAX_PLACEMENT_DRAWS)
                     .map(|_| stream.exponential(beta))
@@ -267,8 +320,14 @@ mod tests {
         let (mut sr, mut slm) = (0usize, 0usize);
         let cells = 40;
         for gid in 0..cells {
-            let s = distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("syn"), gid))
-                .unwrap();
+            let s = distribute(
+                &m,
+                &t,
+                SynapseDistribution::Poisson,
+                Quirks::default(),
+                &mut Stream::new(0, Purpose::named("syn"), gid),
+            )
+            .unwrap();
             assert!(s.syn_locs.windows(2).all(|w| w[0] <= w[1]), "one section walked once: locations increase");
             for (&loc, &layer) in s.syn_locs.iter().zip(&s.syn_layers) {
                 assert_eq!(layer, if loc < 0.5 { 8 } else { 9 }, "loc {loc}");
@@ -283,12 +342,162 @@ mod tests {
         }
     }
 
+    /// MiV's quirks: every layer takes the last-listed density (SLM's 0.5 in SR too), and the carry-over of
+    /// the position past a segment's end loses synapses at every segment boundary.
+    #[test]
+    fn miv_quirks_use_the_last_listed_density() {
+        let t = table("apical: {excitatory: {SR: {mean: 3.0, variance: 0.0001}, SLM: {mean: 0.5, variance: 0.0001}}}");
+        let cells = 40u64;
+        let count = |quirks: Quirks, nseg: u32| {
+            let m = Morphology::new(&cable(), SegmentRule::Fixed(nseg)).unwrap();
+            let (mut sr, mut slm) = (0usize, 0usize);
+            for gid in 0..cells {
+                let mut st = Stream::new(0, Purpose::named("syn"), gid);
+                let s = distribute(&m, &t, SynapseDistribution::Poisson, quirks, &mut st).unwrap();
+                sr += s.syn_layers.iter().filter(|&&l| l == 8).count();
+                slm += s.syn_layers.iter().filter(|&&l| l == 9).count();
+            }
+            (sr as f64 / cells as f64, slm as f64 / cells as f64)
+        };
+        // The density quirk alone: Poisson at SLM's 0.5/µm on both halves.
+        let density_only = Quirks { last_listed_density: true, carry_over: false };
+        let (sr, slm) = count(density_only, 20);
+        for got in [sr, slm] {
+            let mean = 0.5 * 1000.0;
+            assert!((got - mean).abs() < 3.0 * (mean / cells as f64).sqrt(), "{got} vs {mean}");
+        }
+        // Both quirks: 20 segments of 100 µm at 0.5/µm, each later segment loses the overshoot past its
+        // start (mean 2 µm, one gap): about one synapse per boundary fewer, still near 0.5/µm.
+        let (sr_miv, slm_miv) = count(Quirks::miv(), 20);
+        assert!(sr_miv < sr && slm_miv < slm, "carry-over loses synapses: {sr_miv} {slm_miv} vs {sr} {slm}");
+        for got in [sr_miv, slm_miv] {
+            assert!((got - 490.0).abs() < 3.0 * (500.0 / cells as f64).sqrt() + 5.0, "{got}");
+        }
+        // Defaults unchanged: the layers' own densities.
+        let (sr, slm) = count(Quirks::default(), 20);
+        assert!((sr - 3000.0).abs() < 3.0 * (3000.0 / cells as f64).sqrt(), "{sr}");
+        assert!((slm - 500.0).abs() < 3.0 * (500.0 / cells as f64).sqrt(), "{slm}");
+    }
+
+    /// A sparse segment before a dense one: the carry-over starts the dense segment far past its start.
+    #[test]
+    fn carry_over_after_a_sparse_segment() {
+        let t =
+            table("apical: {excitatory: {SR: {mean: 0.01, variance: 0.00001}, SLM: {mean: 5.0, variance: 0.0001}}}");
+        let m = Morphology::new(&cable(), SegmentRule::Fixed(2)).unwrap();
+        let (mut plain, mut miv) = (0usize, 0usize);
+        let cells = 40u64;
+        for gid in 0..cells {
+            for (quirks, n) in
+                [(Quirks::default(), &mut plain), (Quirks { carry_over: true, ..Quirks::default() }, &mut miv)]
+            {
+                let mut st = Stream::new(0, Purpose::named("syn"), gid);
+                let s = distribute(&m, &t, SynapseDistribution::Poisson, quirks, &mut st).unwrap();
+                *n += s.syn_layers.iter().filter(|&&l| l == 9).count();
+            }
+        }
+        // SLM: 5/µm × 1000 µm by default; with the carry-over the first SR synapse (mean 100 µm apart at
+        // 0.01/µm) overshoots into SLM's segment by about 100 µm, losing about 500 synapses per cell.
+        let plain = plain as f64 / cells as f64;
+        let miv = miv as f64 / cells as f64;
+        assert!((plain - 5000.0).abs() < 3.0 * (5000.0 / cells as f64).sqrt(), "{plain}");
+        assert!(plain - miv > 250.0, "{plain} vs {miv}");
+    }
+
+    /// Draws recorded from MiV's `distribute_poisson_synapses`, returned in order; each call must ask for
+    /// the same distribution with the same parameter MiV asked for.
+    struct Replay<'a> {
+        draws: &'a [serde_json::Value],
+        next: usize,
+    }
+
+    impl Replay<'_> {
+        fn take(&mut self, kind: &str, params: &[f64]) -> f64 {
+            let d = self
+                .draws
+                .get(self.next)
+                .unwrap_or_else(|| panic!("draw {} beyond MiV's {}", self.next, self.draws.len()));
+            let d = d.as_array().unwrap();
+            assert_eq!(d[0].as_str().unwrap(), kind, "draw {}", self.next);
+            for (k, p) in params.iter().enumerate() {
+                let want = d[1 + k].as_f64().unwrap();
+                assert!(
+                    (want - p).abs() <= 1e-12 * want.abs().max(1.0),
+                    "draw {} parameter {k}: {p} vs MiV {want}",
+                    self.next
+                );
+            }
+            self.next += 1;
+            d[1 + params.len()].as_f64().unwrap()
+        }
+    }
+
+    impl Draws for Replay<'_> {
+        fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+            self.take("normal", &[mean, sd])
+        }
+        fn exponential(&mut self, mean: f64) -> f64 {
+            self.take("exponential", &[mean])
+        }
+    }
+
+    /// `Quirks::miv()` against MiV-Simulator d2f14d4's own function (tests/reference/miv-synapses): fed
+    /// the same random numbers, every draw is asked for in MiV's order with MiV's parameters (so SR's
+    /// density is drawn from SLM's entry), and the same synapses come out.
+    #[test]
+    fn miv_quirks_reproduce_mivs_own_function() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/reference/miv-synapses/distribute_poisson.json"))
+                .unwrap();
+        let n = 201;
+        let tree = TreeData {
+            x: vec![0.0; n],
+            y: (0..n).map(|i| i as f32 * 10.0).collect(),
+            z: vec![0.0; n],
+            radius: vec![1.0; n],
+            layer: (0..n).map(|i| if i < 100 { 8 } else { 9 }).collect(),
+            parent: (0..n as i32).map(|i| i - 1).collect(),
+            swc_type: vec![4; n],
+            sections: vec![(0..=100).collect(), (100..=200).collect()],
+            src: vec![0],
+            dst: vec![1],
+        };
+        let m = Morphology::new(&tree, SegmentRule::Fixed(doc["nseg"].as_u64().unwrap() as u32)).unwrap();
+        // The table in MiV's (file) order; serde_json's map would sort SLM before SR.
+        let yaml = "apical: {excitatory: {SR: {mean: 3.0, variance: 0.5}, SLM: {mean: 0.5, variance: 0.1}}, \
+                    inhibitory: {default: {mean: 0.2, variance: 0.05}}}";
+        let d: SynapseDensities = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(serde_json::to_value(&d).unwrap(), doc["density"], "the density table MiV was given");
+        let t = DensityTable::resolve(&d, &layers()).unwrap();
+        let draws = doc["draws"].as_array().unwrap();
+        let mut replay = Replay { draws, next: 0 };
+        let s = distribute(&m, &t, SynapseDistribution::Poisson, Quirks::miv(), &mut replay).unwrap();
+        assert_eq!(replay.next, draws.len(), "every draw of MiV's used");
+        let want = &doc["synapses"];
+        let col = |k: &str| -> Vec<f64> { want[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+        let as_f64 = |v: &[u32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+        assert_eq!(as_f64(&s.syn_ids), col("syn_ids"));
+        assert_eq!(as_f64(&s.syn_secs), col("syn_secs"));
+        assert_eq!(s.syn_layers.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("syn_layers"));
+        assert_eq!(s.syn_types.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("syn_types"));
+        assert_eq!(s.swc_types.iter().map(|&x| x as f64).collect::<Vec<_>>(), col("swc_types"));
+        for (k, (&got, want)) in s.syn_locs.iter().zip(col("syn_locs")).enumerate() {
+            assert!((got as f64 - want).abs() < 1e-6, "synapse {k}: loc {got} vs MiV {want}");
+        }
+    }
+
     #[test]
     fn order_ids_and_defaults() {
         let t = table("apical: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}\nsoma: {inhibitory: {default: {mean: 0.5, variance: 0.1}}}");
         let m = Morphology::new(&small_tree(), SegmentRule::Fixed(1)).unwrap();
-        let s =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let s = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(1, Purpose::named("syn"), 3),
+        )
+        .unwrap();
         assert_eq!(s.syn_ids, (0..s.len() as u32).collect::<Vec<_>>());
         // Table order: every apical synapse (section 2) before every soma synapse (section 0).
         let first_soma = s.syn_secs.iter().position(|&x| x == 0).unwrap_or(s.len());
@@ -302,8 +511,14 @@ mod tests {
             }
         }
         // Same key, same synapses.
-        let again =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(1, Purpose::named("syn"), 3)).unwrap();
+        let again = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(1, Purpose::named("syn"), 3),
+        )
+        .unwrap();
         assert_eq!(s, again);
     }
 
@@ -311,7 +526,14 @@ mod tests {
     fn uniform_places_floor_of_expected_count() {
         let t = table("apical: {excitatory: {SR: {mean: 2.0, variance: 0.0}, SLM: {mean: 1.0, variance: 0.0}}}");
         let m = Morphology::new(&cable(), SegmentRule::Fixed(4)).unwrap();
-        let s = distribute(&m, &t, SynapseDistribution::Uniform, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap();
+        let s = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Uniform,
+            Quirks::default(),
+            &mut Stream::new(0, Purpose::named("u"), 0),
+        )
+        .unwrap();
         // Segments of 500 µm: two in SR (1000 synapses each), two in SLM (500 each, the last loc = 1 dropped).
         assert_eq!(s.syn_layers.iter().filter(|&&l| l == 8).count(), 2000);
         assert_eq!(s.syn_layers.iter().filter(|&&l| l == 9).count(), 999);
@@ -321,8 +543,14 @@ mod tests {
     fn impossible_density_is_an_error() {
         let t = table("apical: {excitatory: {default: {mean: -5.0, variance: 0.1}}}");
         let m = Morphology::new(&cable(), SegmentRule::Fixed(1)).unwrap();
-        let e =
-            distribute(&m, &t, SynapseDistribution::Poisson, &mut Stream::new(0, Purpose::named("u"), 0)).unwrap_err();
+        let e = distribute(
+            &m,
+            &t,
+            SynapseDistribution::Poisson,
+            Quirks::default(),
+            &mut Stream::new(0, Purpose::named("u"), 0),
+        )
+        .unwrap_err();
         assert!(e.contains("no positive excitatory density on apical"), "{e}");
     }
 }

@@ -16,7 +16,7 @@ use crate::kinds::synapses::DistributeSynapses;
 use crate::kinds::{DistributeSynapses as Dist, GenerateConnections, MeasureDistances, NetworkArchitecture};
 use crate::store::{write_json, JobRef};
 use miv_io::names::{ARC_DISTANCES, CONNECTIONS, COORDINATES, DISTANCE, SYNAPSES, SYNAPSE_ATTRIBUTES, SYN_ID};
-use miv_io::{NeuroH5File, Projection, Selection};
+use miv_io::{NeuroH5File, NodeBase, Projection, Selection};
 use miv_partition::Assignment;
 
 pub const CELLS: &str = "cells.h5";
@@ -35,8 +35,21 @@ pub struct NeuroH5Graph {
     /// The jobs to merge: one `network_architecture`, one `measure_distances`, and per population its
     /// `generate_synapse_forest`, `distribute_synapses` and `generate_connections`.
     pub uses: Vec<JobRef>,
+    /// Base of the `Section` node ids of `cells.h5`'s `Trees` (the network YAML's `tree_base`). Absent
+    /// from the configuration means 0-based (what this job wrote before the option), so a job pinned to 0
+    /// keeps its identity; `miv build` sets the network's value (default 1, neuroh5 HEAD).
+    #[serde(default = "zero_based", skip_serializing_if = "is_zero_based")]
+    pub tree_base: NodeBase,
     #[serde(default)]
     pub io: super::IoOptions,
+}
+
+fn zero_based() -> NodeBase {
+    NodeBase::Zero
+}
+
+fn is_zero_based(b: &NodeBase) -> bool {
+    *b == NodeBase::Zero
 }
 
 impl NeuroH5Graph {
@@ -44,7 +57,7 @@ impl NeuroH5Graph {
         let mut uses = jobs.to_vec();
         uses.sort();
         uses.dedup();
-        NeuroH5Graph { uses, io: Default::default() }
+        NeuroH5Graph { uses, tree_base: NodeBase::default(), io: Default::default() }
     }
 }
 
@@ -197,7 +210,9 @@ impl Job for NeuroH5Graph {
             for block in self.io.blocks(p.range()) {
                 let gids = share(comm, &block);
                 let trees = fo.read_trees(pop, &Selection::Gids(&gids)).map_err(io_err)?;
-                cells.append_trees(pop, trees.iter().map(|(g, t)| (*g, t)), &opts).map_err(io_err)?;
+                cells
+                    .append_trees_in(pop, trees.iter().map(|(g, t)| (*g, t)), self.tree_base, &opts)
+                    .map_err(io_err)?;
                 let s =
                     sy.read_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &Selection::Gids(&gids), None).map_err(io_err)?;
                 cells.append_cell_attributes(pop, SYNAPSE_ATTRIBUTES, &s, &opts).map_err(io_err)?;
@@ -257,4 +272,24 @@ fn copy_projection(
         out.attr_mut::<f32>(CONNECTIONS, DISTANCE)?.extend_from_slice(&distance[range]);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::job_id;
+
+    #[test]
+    fn tree_base_0_keeps_the_identity_of_jobs_made_before_the_option() {
+        let uses = vec![JobRef { kind: "network_architecture".into(), id: "x".into() }];
+        let zero = NeuroH5Graph { tree_base: NodeBase::Zero, ..NeuroH5Graph::from(&uses) };
+        let json = serde_json::to_string(&zero).unwrap();
+        assert!(!json.contains("tree_base"), "{json}");
+        let back: NeuroH5Graph = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.tree_base, NodeBase::Zero, "absent means 0-based");
+        let one = NeuroH5Graph::from(&uses);
+        assert_eq!(one.tree_base, NodeBase::One);
+        assert!(serde_json::to_string(&one).unwrap().contains("\"tree_base\":1"));
+        assert_ne!(job_id(&zero), job_id(&one));
+    }
 }

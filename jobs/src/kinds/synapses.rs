@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{create_with_types, forest, io_err, share, used, IoOptions};
 use crate::algo::morphology::Morphology;
-use crate::algo::synapses::{distribute, DensityTable, SynapseSet};
+use crate::algo::synapses::{distribute, DensityTable, Quirks, SynapseSet};
 use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::forest::GenerateSynapseForest;
@@ -36,6 +36,11 @@ pub struct DistributeSynapses {
     pub distribution: SynapseDistribution,
     #[serde(default)]
     pub seed: u64,
+    /// Reproduce MiV-Simulator d2f14d4's placement (the last-listed density for every layer, the carry-over
+    /// past a segment's end; `crate::algo::synapses`). Left out of the configuration when false, so jobs
+    /// made before the switch keep their identity.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub miv_compat: bool,
     #[serde(default)]
     pub io: IoOptions,
 }
@@ -54,6 +59,7 @@ impl DistributeSynapses {
             layer_definitions,
             distribution: SynapseDistribution::Poisson,
             seed: 0,
+            miv_compat: false,
             io: IoOptions::default(),
         }
     }
@@ -115,6 +121,7 @@ impl Job for DistributeSynapses {
         let input = NeuroH5File::open(&forest_file, comm).map_err(io_err)?;
         let pop = input.population(&self.population).map_err(io_err)?;
         let rule = self.rule();
+        let quirks = if self.miv_compat { Quirks::miv() } else { Quirks::default() };
         let mut cached: Option<(Tree, Morphology)> = None;
         let (mut cells_done, mut synapses) = (0u64, 0u64);
         let (mut compute, mut read, mut write) =
@@ -144,7 +151,7 @@ impl Job for DistributeSynapses {
                     }
                     let m = &cached.as_ref().expect("set above").1;
                     let mut stream = Stream::new(self.seed, SYNAPSE_LOCATIONS, *gid);
-                    let s = distribute(m, &table, self.distribution, &mut stream).map_err(|message| {
+                    let s = distribute(m, &table, self.distribution, quirks, &mut stream).map_err(|message| {
                         JobError::Cell { population: self.population.clone(), gid: *gid, message }
                     })?;
                     if s.is_empty() {
@@ -184,5 +191,35 @@ impl Job for DistributeSynapses {
         ));
         out.finish().map_err(io_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::job_id;
+
+    #[test]
+    fn miv_compat_enters_the_identity_only_when_set() {
+        let density: SynapseDensities =
+            serde_yaml::from_str("apical: {excitatory: {SR: {mean: 1.0, variance: 0.1}}}").unwrap();
+        let layers: LayerDefinitions = [("SR".to_string(), 8)].into();
+        let plain = DistributeSynapses {
+            forest: None,
+            population: "PYR".into(),
+            density,
+            discretization: None,
+            layer_definitions: layers,
+            distribution: SynapseDistribution::Poisson,
+            seed: 0,
+            miv_compat: false,
+            io: IoOptions::default(),
+        };
+        // The default leaves the key out: jobs configured before the switch keep their identity.
+        assert!(!serde_json::to_string(&plain).unwrap().contains("miv_compat"));
+        let compat = DistributeSynapses { miv_compat: true, ..plain.clone() };
+        assert_ne!(job_id(&plain), job_id(&compat));
+        let back: DistributeSynapses = serde_json::from_str(&serde_json::to_string(&compat).unwrap()).unwrap();
+        assert_eq!(back, compat);
     }
 }
