@@ -727,6 +727,11 @@ impl<'c> ExecutionEnvironment<'c> {
         self.net.min_delay()
     }
 
+    /// This rank's gids, ascending.
+    pub fn local_gids(&self) -> Vec<u64> {
+        self.net.gids().collect()
+    }
+
     /// Whether this rank owns `gid` (NEURON's `pc.gid_exists(gid)`).
     pub fn owns(&self, gid: u64) -> bool {
         self.net.is_local(gid)
