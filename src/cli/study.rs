@@ -295,7 +295,17 @@ pub fn run(comm: &dyn Communicator, a: StudyArgs) -> CliResult {
         if cached[i] == 1 || !done.insert(keys[i].clone()) {
             continue;
         }
+        let t0 = std::time::Instant::now();
         let readout_v = simulate(&mut env, &s, &e, stim.clone(), r, readout, first).map_err(engine)?;
+        if comm.rank() == 0 {
+            tracing::info!(
+                "run {} of {todo} to simulate ({} spikes in, context {}) done in {:.1} s",
+                done.len(),
+                r.train.len(),
+                r.context,
+                t0.elapsed().as_secs_f64()
+            );
+        }
         first = false;
         let mut res = Ok(());
         if let Some((t, v)) = readout_v {
