@@ -289,6 +289,9 @@ pub fn run(comm: &dyn Communicator, a: StudyArgs) -> CliResult {
     let cached = comm.broadcast(0, &cached);
     let keys: Vec<String> = runs.iter().map(|r| run_key(&network, &s, e.dt, &readout_label, r)).collect();
     let todo = cached.iter().filter(|&&c| c == 0).count();
+    let distinct: std::collections::HashSet<&String> =
+        keys.iter().zip(&cached).filter(|(_, &c)| c == 0).map(|(k, _)| k).collect();
+    let distinct = distinct.len();
     let mut first = true;
     let mut done = std::collections::HashSet::new();
     for (i, r) in runs.iter().enumerate() {
@@ -299,7 +302,7 @@ pub fn run(comm: &dyn Communicator, a: StudyArgs) -> CliResult {
         let readout_v = simulate(&mut env, &s, &e, stim.clone(), r, readout, first).map_err(engine)?;
         if comm.rank() == 0 {
             tracing::info!(
-                "run {} of {todo} to simulate ({} spikes in, context {}) done in {:.1} s",
+                "run {} of {distinct} to simulate ({} spikes in, context {}) done in {:.1} s",
                 done.len(),
                 r.train.len(),
                 r.context,
