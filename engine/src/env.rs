@@ -652,7 +652,8 @@ impl<'c> ExecutionEnvironment<'c> {
         Ok(t)
     }
 
-    /// Play `times` (ms, sorted, >= 0) from the artificial cell `gid` (NEURON's `VecStim.play`).
+    /// Play `times` (ms, sorted, >= 0) from the artificial cell `gid` (NEURON's `VecStim.play`): before
+    /// `finitialize`, or between runs to replace the train (played from the next `finitialize`/`reset` on).
     pub fn play(&mut self, gid: u64, times: &[f64]) -> Result<(), EngineError> {
         if let Some(bad) = times.windows(2).find(|w| w[1] < w[0]) {
             return Err(EngineError::Network(format!(
@@ -663,19 +664,7 @@ impl<'c> ExecutionEnvironment<'c> {
         if let Some(t) = times.iter().find(|t| !(t.is_finite() && **t >= 0.0)) {
             return Err(EngineError::Network(format!("spike train of gid {gid} has time {t}; times must be >= 0 ms")));
         }
-        match self.net.cell_mut(gid) {
-            Some(CellDescription::Artificial(a)) => {
-                a.arrays.retain(|(n, _)| n != "times");
-                a.arrays.push(("times".into(), times.to_vec()));
-                Ok(())
-            }
-            Some(_) => Err(EngineError::Network(format!(
-                "gid {gid} is not an artificial cell; only VecStim cells play spike trains"
-            ))),
-            None => Err(EngineError::Network(format!(
-                "gid {gid} is not on this rank (or the network is already initialised)"
-            ))),
-        }
+        self.net.set_train(gid, times)
     }
 
     /// Add an LFP electrode (collective).
@@ -709,12 +698,171 @@ impl<'c> ExecutionEnvironment<'c> {
         self.net.add_lfp_with(config, Some(crate::lfp::MivLfpContext { draws, reference_areas }))
     }
 
+    /// NEURON's `h.finitialize(v_init)`: builds the network on first use; called again it restarts it (as
+    /// [`reset`](Self::reset) with a new `v_init`). Collective.
     pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {
         self.net.finitialize(v_init)
     }
 
+    /// Advance to `t_stop` (ms), NEURON's `pc.psolve(t_stop)`; call it again with a later time to go on.
+    /// Collective.
     pub fn psolve(&mut self, t_stop: f64) -> Result<(), EngineError> {
         self.net.psolve(t_stop)
+    }
+
+    /// Restart from the initial state of the first `finitialize` (time 0, voltages, mechanism states, event
+    /// queues, random streams, spike records, probe traces, LFP samples) without reading any file; played
+    /// trains, direct events, probes and weights stay as they are now. Collective.
+    pub fn reset(&mut self) -> Result<(), EngineError> {
+        self.net.reset()
+    }
+
+    /// Current time (ms).
+    pub fn time(&self) -> f64 {
+        self.net.time()
+    }
+
+    /// The global minimum connection delay (ms), known after `finitialize`.
+    pub fn min_delay(&self) -> f64 {
+        self.net.min_delay()
+    }
+
+    /// This rank's gids, ascending.
+    pub fn local_gids(&self) -> Vec<u64> {
+        self.net.gids().collect()
+    }
+
+    /// Whether this rank owns `gid` (NEURON's `pc.gid_exists(gid)`).
+    pub fn owns(&self, gid: u64) -> bool {
+        self.net.is_local(gid)
+    }
+
+    /// Read `variable` at `section(x)` of `gid` (`v`, `i_membrane`, `MECH.VAR`, `TARGET.VAR`; see
+    /// [`crate::network::probe_at`]) on the rank owning it, after `finitialize`.
+    pub fn state(&self, gid: u64, section: usize, x: f64, variable: &str) -> Result<f64, EngineError> {
+        self.net.state(gid, &crate::network::probe_at(section, x, variable)?)
+    }
+
+    /// Set `variable` at `section(x)` of `gid` on the rank owning it, between runs (NEURON's
+    /// `cell.soma(0.5).v = -50`): the next step starts from the new value.
+    pub fn set_state(
+        &mut self,
+        gid: u64,
+        section: usize,
+        x: f64,
+        variable: &str,
+        value: f64,
+    ) -> Result<(), EngineError> {
+        self.net.set_state(gid, &crate::network::probe_at(section, x, variable)?, value)
+    }
+
+    /// Set the membrane potential of every compartment of cable cell `gid` (on the rank owning it).
+    pub fn set_cell_voltage(&mut self, gid: u64, v: f64) -> Result<(), EngineError> {
+        self.net.set_cell_voltage(gid, v)
+    }
+
+    /// Weight vectors of the connections from `source` onto `target_gid` (on the rank owning the target), in
+    /// the order they were made.
+    pub fn netcon_weights(&self, source: u64, target_gid: u64) -> Result<Vec<Vec<f64>>, EngineError> {
+        self.net.netcon_weights(source, target_gid)
+    }
+
+    /// Set the leading weights of connection `k` from `source` onto `target_gid` (NEURON's `nc.weight[0] = w`),
+    /// on the rank owning the target.
+    pub fn set_netcon_weights(
+        &mut self,
+        source: u64,
+        target_gid: u64,
+        k: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        self.net.set_netcon_weights(source, target_gid, k, weights)
+    }
+
+    /// Record `variable` at `section(x)` of `gid` every `every_steps` time steps (one interval for all probes)
+    /// from the next `finitialize`/`reset`; a no-op on ranks not owning `gid`. Returns the trace's label.
+    pub fn record(
+        &mut self,
+        gid: u64,
+        section: usize,
+        x: f64,
+        variable: &str,
+        every_steps: u64,
+    ) -> Result<String, EngineError> {
+        let label = format!("{variable}@{gid}:{section}({x})");
+        let spec = crate::network::probe_at(section, x, variable)?;
+        if self.owns(gid) {
+            self.net.add_probe(crate::network::ProbeRequest { gid, spec, label: label.clone() }, every_steps)?;
+        }
+        Ok(label)
+    }
+
+    /// Forget every probe.
+    pub fn clear_probes(&mut self) {
+        self.net.clear_probes()
+    }
+
+    /// Deliver one event to target `target` of `gid` at `t` (NEURON's `NetCon(None, syn).event(t)`) from the
+    /// next `finitialize`/`reset` on; a no-op on ranks not owning `gid`.
+    pub fn add_event(&mut self, gid: u64, target: usize, t: f64, weights: Vec<f64>) -> Result<(), EngineError> {
+        if self.owns(gid) {
+            self.net.add_event(gid, target, t, weights)?;
+        }
+        Ok(())
+    }
+
+    /// Forget every direct event.
+    pub fn clear_events(&mut self) {
+        self.net.clear_events()
+    }
+
+    /// Every spike so far on root (sorted by (t, gid)); `None` elsewhere. Collective.
+    pub fn gather_spikes(&self) -> Option<Vec<Spike>> {
+        self.net.gather_spikes()
+    }
+
+    /// Electrode labels, in the order they were added.
+    pub fn lfp_labels(&self) -> Vec<String> {
+        self.net.electrodes().iter().map(|e| e.label.clone()).collect()
+    }
+
+    /// The LFP of electrode `e` so far on root: (times ms, values mV); `None` elsewhere. Collective.
+    pub fn gather_lfp(&self, e: usize) -> Result<Option<(Vec<f64>, Vec<f64>)>, EngineError> {
+        let n = self.net.electrodes().len();
+        if e >= n {
+            return Err(EngineError::Network(format!("no LFP electrode {e} ({n} added)")));
+        }
+        Ok(self.net.gather_lfp(e))
+    }
+
+    /// Every probe trace on root as (label, values), sorted by label; `None` elsewhere. Collective.
+    pub fn gather_traces(&mut self) -> Option<Vec<(String, Vec<f64>)>> {
+        let local = self.net.traces();
+        let mut words: Vec<f64> = Vec::new();
+        let mut labels = String::new();
+        for t in &local {
+            words.push(t.values.len() as f64);
+            words.extend_from_slice(&t.values);
+            labels.push_str(&t.label);
+            labels.push('\n');
+        }
+        let values = self.comm.gatherv(0, &words);
+        let names = self.comm.gather_strings(0, &labels);
+        let ((all, counts), names) = (values?, names?);
+        let mut out = Vec::new();
+        let mut off = 0;
+        for (c, text) in counts.iter().zip(&names) {
+            let chunk = &all[off..off + c];
+            off += c;
+            let mut i = 0;
+            for label in text.lines() {
+                let n = chunk[i] as usize;
+                out.push((label.to_string(), chunk[i + 1..i + 1 + n].to_vec()));
+                i += 1 + n;
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(out)
     }
 
     /// Gather spikes (optionally of some populations only) and LFP on root and write the results file there

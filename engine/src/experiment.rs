@@ -558,6 +558,46 @@ pub fn run(
     Ok((summary, spikes))
 }
 
+/// The execution environment of an experiment, ready for `finitialize`: cells, connections, its stimulus, LFP
+/// electrodes and probes (collective). The imperative API (docs/api.md) starts here.
+pub fn environment<'c>(
+    comm: &'c dyn Communicator,
+    e: &Experiment,
+    catalogue: Catalogue,
+) -> Result<ExecutionEnvironment<'c>, EngineError> {
+    let cell_types = comm.agreed(load_yaml(&e.cell_types))?;
+    let synapses = comm.agreed(match &e.synapses {
+        Some(s) => load_yaml(s),
+        None => Ok(Synapses::new()),
+    })?;
+    let mut env = ExecutionEnvironment::new(comm, catalogue, e.run_options());
+    if let Some(c) = e.celsius {
+        env.set_celsius(c);
+    }
+    env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
+    if let Some(conns) = &e.connections {
+        let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
+        env.clip_synapse_locations = e.clip_synapse_locations;
+        env.load_connections(
+            conns,
+            &synapses,
+            &rules,
+            e.velocity,
+            e.min_delay.unwrap_or(2.0 * e.dt),
+            e.partition.io_size,
+        )?;
+    }
+    apply_stimulus(&mut env, e)?;
+    let mut r = Ok(());
+    for l in &e.lfp {
+        r = r.and(env.add_lfp(l.clone()).map(|_| ()));
+    }
+    comm.agreed(r)?;
+    let r = add_probes(&mut env, e);
+    comm.agreed(r)?;
+    Ok(env)
+}
+
 fn progress(comm: &dyn Communicator, msg: String) {
     if comm.rank() == 0 {
         tracing::info!("{msg}");

@@ -175,6 +175,12 @@ pub struct Network<'c> {
     recorded: Vec<Spike>,
     traces: Vec<Trace>,
     min_delay: f64,
+    /// gid -> (group, cell in group), kept after instantiation for the imperative calls.
+    index: HashMap<u64, (u32, u32)>,
+    /// Direct events given so far (their keys count down from `u64::MAX - 1`); reset by `clear_events`.
+    direct_count: u64,
+    /// The `v_init` of the last `finitialize` (what `reset` initialises to).
+    v_init: f64,
 }
 
 impl<'c> Network<'c> {
@@ -202,6 +208,9 @@ impl<'c> Network<'c> {
             recorded: vec![],
             traces: vec![],
             min_delay: f64::INFINITY,
+            index: HashMap::new(),
+            direct_count: 0,
+            v_init: -65.0,
         }
     }
 
@@ -244,8 +253,18 @@ impl<'c> Network<'c> {
         Ok(())
     }
 
+    /// Whether `gid` is a cell of this rank (not yet instantiated).
     pub fn has_cell(&self, gid: u64) -> bool {
         self.cells.contains_key(&gid)
+    }
+
+    /// Whether `gid` is a cell of this rank, before or after instantiation.
+    pub fn is_local(&self, gid: u64) -> bool {
+        if self.built {
+            self.index.contains_key(&gid)
+        } else {
+            self.cells.contains_key(&gid)
+        }
     }
 
     /// A local cell's description, without the point processes added by [`add_point`](Self::add_point).
@@ -340,22 +359,234 @@ impl<'c> Network<'c> {
     }
 
     /// Deliver one event straight to a target at time `t` (NEURON's `NetCon(None, target).event(t)`).
+    /// Before `finitialize` or between runs: the event is queued by every following `finitialize`/`reset`
+    /// until [`clear_events`](Self::clear_events).
     pub fn add_event(&mut self, gid: u64, target: usize, t: f64, weights: Vec<f64>) -> Result<(), EngineError> {
-        self.check_not_built()?;
-        if !self.cells.contains_key(&gid) {
-            return Err(EngineError::Network(format!("event for gid {gid}: the cell is not on this rank")));
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(EngineError::Network(format!("event for gid {gid}: time {t} ms; times must be >= 0")));
         }
-        self.direct.push((gid, target, t, weights));
+        if !self.built {
+            if !self.cells.contains_key(&gid) {
+                return Err(EngineError::Network(format!("event for gid {gid}: the cell is not on this rank")));
+            }
+            self.direct.push((gid, target, t, weights));
+            self.direct_count += 1;
+            return Ok(());
+        }
+        let (g, c) = self.locate(gid)?;
+        let key = u64::MAX - 1 - self.direct_count;
+        let grp = &mut self.groups[g];
+        let tid = grp
+            .group
+            .target(c, target)
+            .ok_or_else(|| EngineError::Network(format!("event for gid {gid}: the cell has no target {target}")))?;
+        let id = grp
+            .group
+            .connect(tid, &weights, key)
+            .map_err(|e| EngineError::Network(format!("event for gid {gid}: {e}")))?;
+        self.direct_events[g].push(Event { time: t, connection: id });
+        self.direct_count += 1;
         Ok(())
     }
 
-    /// Record a probe every `every_steps` steps (the same interval for all probes).
-    pub fn add_probe(&mut self, p: ProbeRequest, every_steps: u64) -> Result<(), EngineError> {
-        self.check_not_built()?;
-        if !self.cells.contains_key(&p.gid) {
-            return Err(EngineError::Network(format!("probe {}: gid {} is not on this rank", p.label, p.gid)));
+    /// Forget every direct event given so far (they are not queued by the next `finitialize`/`reset`).
+    pub fn clear_events(&mut self) {
+        self.direct.clear();
+        self.direct_events.iter_mut().for_each(Vec::clear);
+        self.direct_count = 0;
+    }
+
+    /// (group, cell in group) of a local gid once the network is instantiated.
+    fn locate(&self, gid: u64) -> Result<(usize, usize), EngineError> {
+        self.index.get(&gid).map(|&(g, c)| (g as usize, c as usize)).ok_or_else(|| {
+            EngineError::Network(format!(
+                "gid {gid} is not on rank {} (see ExecutionEnvironment::owns)",
+                self.comm.rank()
+            ))
+        })
+    }
+
+    /// Whether the network is instantiated (the first `finitialize` builds it).
+    pub fn is_built(&self) -> bool {
+        self.built
+    }
+
+    /// The spike train an artificial (VecStim) cell plays: before `finitialize`, or between runs (it is
+    /// played from the next `finitialize`/`reset` on).
+    pub fn set_train(&mut self, gid: u64, times: &[f64]) -> Result<(), EngineError> {
+        if !self.built {
+            return match self.cell_mut(gid) {
+                Some(CellDescription::Artificial(a)) => {
+                    a.arrays.retain(|(n, _)| n != "times");
+                    a.arrays.push(("times".into(), times.to_vec()));
+                    Ok(())
+                }
+                Some(_) => Err(EngineError::Network(format!(
+                    "gid {gid} is not an artificial cell; only VecStim cells play spike trains"
+                ))),
+                None => Err(EngineError::Network(format!("gid {gid} is not on rank {}", self.comm.rank()))),
+            };
         }
+        let (g, c) = self.locate(gid)?;
+        let grp = &mut self.groups[g];
+        if !grp.group.cell_nodes(c).is_empty() {
+            return Err(EngineError::Network(format!(
+                "gid {gid} is not an artificial cell; only VecStim cells play spike trains"
+            )));
+        }
+        let t = grp.group.target(c, 0).ok_or_else(|| EngineError::Network(format!("gid {gid}: no target")))?;
+        grp.group.set_target_array(t, "times", times).map_err(|e| EngineError::Network(format!("gid {gid}: {e}")))
+    }
+
+    /// A probe of a local cell resolved in its group (after instantiation).
+    fn resolve(&self, gid: u64, spec: &ProbeSpec) -> Result<(usize, Probe), EngineError> {
+        let (g, c) = self.locate(gid)?;
+        let p = self.groups[g]
+            .group
+            .probe(&with_cell(spec, c))
+            .map_err(|e| EngineError::Network(format!("gid {gid}: {e}")))?;
+        Ok((g, p))
+    }
+
+    /// The present value of what `spec` names on local cell `gid` (after `finitialize`): NEURON's
+    /// `sec(x).v` or `sec(x).m_hh`.
+    pub fn state(&self, gid: u64, spec: &ProbeSpec) -> Result<f64, EngineError> {
+        self.check_built("reading a state")?;
+        let (g, p) = self.resolve(gid, spec)?;
+        Ok(self.groups[g].group.read(&p))
+    }
+
+    /// Set what `spec` names on local cell `gid` (after `finitialize`, between `psolve` calls); the next step
+    /// starts from it.
+    pub fn set_state(&mut self, gid: u64, spec: &ProbeSpec, value: f64) -> Result<(), EngineError> {
+        self.check_built("setting a state")?;
+        let (g, p) = self.resolve(gid, spec)?;
+        self.groups[g].group.write(&p, value).map_err(|e| EngineError::Network(format!("gid {gid}: {e}")))
+    }
+
+    /// Set the membrane potential of every node of local cable cell `gid` (after `finitialize`).
+    pub fn set_cell_voltage(&mut self, gid: u64, v: f64) -> Result<(), EngineError> {
+        self.check_built("setting a voltage")?;
+        let (g, c) = self.locate(gid)?;
+        let grp = &mut self.groups[g];
+        let nodes: Vec<u32> = grp.group.cell_nodes(c).to_vec();
+        for n in nodes {
+            grp.group
+                .write(&Probe::Voltage { node: n }, v)
+                .map_err(|e| EngineError::Network(format!("gid {gid}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn check_built(&self, what: &str) -> Result<(), EngineError> {
+        if !self.built {
+            return Err(EngineError::Network(format!("{what} needs an instantiated network: call finitialize first")));
+        }
+        Ok(())
+    }
+
+    /// Connection ids (group, id) from `source` onto local cell `target_gid`, in the order they were made.
+    fn netcon_ids(&self, source: u64, target_gid: u64) -> Result<(usize, Vec<ConnectionId>), EngineError> {
+        let (g, c) = self.locate(target_gid)?;
+        let grp = &self.groups[g].group;
+        let targets = grp.targets(c);
+        let lo = self.routes.partition_point(|r| (r.0, r.1) < (source, g as u32));
+        let mut ids = Vec::new();
+        if let Some(r) = self.routes.get(lo).filter(|r| r.0 == source && r.1 == g as u32) {
+            for id in r.2..r.3 {
+                let t = grp.connection_target(ConnectionId(id)).expect("connection of the group");
+                if targets.start.0 <= t.0 && t.0 < targets.end.0 {
+                    ids.push(ConnectionId(id));
+                }
+            }
+        }
+        Ok((g, ids))
+    }
+
+    /// Weight vectors of the connections (NetCons) from `source` onto local cell `target_gid`, in the order they
+    /// were made (empty if there are none).
+    pub fn netcon_weights(&self, source: u64, target_gid: u64) -> Result<Vec<Vec<f64>>, EngineError> {
+        if !self.built {
+            return Ok(self
+                .netcons
+                .iter()
+                .filter(|n| n.source == source && n.target_gid == target_gid)
+                .map(|n| self.nc_weights[n.w_off as usize..(n.w_off + n.w_len) as usize].to_vec())
+                .collect());
+        }
+        let (g, ids) = self.netcon_ids(source, target_gid)?;
+        Ok(ids.into_iter().map(|id| self.groups[g].group.weights(id).to_vec()).collect())
+    }
+
+    /// Set the weight vector of connection `k` (in [`netcon_weights`](Self::netcon_weights) order) from `source`
+    /// onto local cell `target_gid` (NEURON's `nc.weight[i] = w`); `weights` may be shorter than the vector.
+    pub fn set_netcon_weights(
+        &mut self,
+        source: u64,
+        target_gid: u64,
+        k: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        let missing = || EngineError::Network(format!("no connection #{k} from gid {source} onto gid {target_gid}"));
+        if !self.built {
+            let n = *self
+                .netcons
+                .iter()
+                .filter(|n| n.source == source && n.target_gid == target_gid)
+                .nth(k)
+                .ok_or_else(missing)?;
+            if weights.len() > n.w_len as usize {
+                return Err(EngineError::Network(format!(
+                    "connection {source} -> {target_gid} has {} weights, not {}",
+                    n.w_len,
+                    weights.len()
+                )));
+            }
+            self.nc_weights[n.w_off as usize..n.w_off as usize + weights.len()].copy_from_slice(weights);
+            return Ok(());
+        }
+        let (g, ids) = self.netcon_ids(source, target_gid)?;
+        let id = *ids.get(k).ok_or_else(missing)?;
+        let w = self.groups[g].group.weights_mut(id);
+        if weights.len() > w.len() {
+            return Err(EngineError::Network(format!(
+                "connection {source} -> {target_gid} has {} weights, not {}",
+                w.len(),
+                weights.len()
+            )));
+        }
+        w[..weights.len()].copy_from_slice(weights);
+        Ok(())
+    }
+
+    /// Forget every probe (before `finitialize` or between runs).
+    pub fn clear_probes(&mut self) {
+        self.probes.clear();
+        self.traces.clear();
+        for g in &mut self.groups {
+            g.probes.clear();
+            g.probe_values.clear();
+        }
+    }
+
+    /// Record a probe every `every_steps` steps (the same interval for all probes).
+    /// Before `finitialize` or between runs (recorded from the next `finitialize`/`reset` on).
+    pub fn add_probe(&mut self, p: ProbeRequest, every_steps: u64) -> Result<(), EngineError> {
+        if !self.built {
+            if !self.cells.contains_key(&p.gid) {
+                return Err(EngineError::Network(format!("probe {}: gid {} is not on this rank", p.label, p.gid)));
+            }
+            self.probe_every = every_steps.max(1);
+            self.probes.push(p);
+            return Ok(());
+        }
+        let (g, probe) =
+            self.resolve(p.gid, &p.spec).map_err(|e| EngineError::Network(format!("probe {}: {e}", p.label)))?;
         self.probe_every = every_steps.max(1);
+        let grp = &mut self.groups[g];
+        grp.probes.push((probe, self.traces.len()));
+        grp.probe_values.push(vec![]);
+        self.traces.push(Trace { gid: p.gid, label: p.label.clone(), values: vec![] });
         self.probes.push(p);
         Ok(())
     }
@@ -409,6 +640,25 @@ impl<'c> Network<'c> {
         self.groups.iter().map(|g| g.group.num_compartments()).sum()
     }
 
+    /// Random streams keyed by (seed, gid, target); targets that draw no random numbers decline. Keying a
+    /// stream restarts it, so every `finitialize` starts the streams where the first one did.
+    fn key_random_streams(&mut self) {
+        let seed_word = {
+            let h =
+                miv_partition::rng::splitmix64(self.opts.seed ^ miv_partition::Purpose::named("mechanism streams").0);
+            (h ^ (h >> 32)) as u32
+        };
+        for grp in &mut self.groups {
+            for (c, &gid) in grp.gids.iter().enumerate() {
+                let r = grp.group.targets(c);
+                for t in r.start.0..r.end.0 {
+                    let key = [gid as u32, (gid >> 32) as u32, t - r.start.0, seed_word];
+                    let _ = grp.group.set_target_random_stream(TargetId(t), key);
+                }
+            }
+        }
+    }
+
     /// Build the cell groups, connections and samplers. Collective.
     fn instantiate(&mut self) -> Result<(), EngineError> {
         let dt = self.opts.sim.dt;
@@ -418,6 +668,7 @@ impl<'c> Network<'c> {
         self.groups = groups;
         let local = self.wire(&index);
         self.comm.agreed(local)?;
+        self.index = index;
         let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
         // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();
@@ -516,21 +767,7 @@ impl<'c> Network<'c> {
 
     /// Connections, direct events, probes and LFP coefficients onto the built groups.
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
-        // Random streams keyed by (seed, gid, target); targets that draw no random numbers decline.
-        let seed_word = {
-            let h =
-                miv_partition::rng::splitmix64(self.opts.seed ^ miv_partition::Purpose::named("mechanism streams").0);
-            (h ^ (h >> 32)) as u32
-        };
-        for grp in &mut self.groups {
-            for (c, &gid) in grp.gids.iter().enumerate() {
-                let r = grp.group.targets(c);
-                for t in r.start.0..r.end.0 {
-                    let key = [gid as u32, (gid >> 32) as u32, t - r.start.0, seed_word];
-                    let _ = grp.group.set_target_random_stream(TargetId(t), key);
-                }
-            }
-        }
+        self.key_random_streams();
         // Key of a connection: its source gid and its position among its target cell's connections in (source,
         // position) order, so that simultaneous events on a cell are ordered the same way whatever the grouping
         // or rank count. Stable sort: ties keep the order in which connections were made.
@@ -609,10 +846,14 @@ impl<'c> Network<'c> {
 
     /// NEURON `finitialize(v_init)`: build on first use, set every cell to `v_init`, mechanism steady states,
     /// queue the direct events, and take the samples at t = 0. Collective.
+    /// Called again it restarts the network from the same initial state (see [`reset`](Self::reset)).
     pub fn finitialize(&mut self, v_init: f64) -> Result<(), EngineError> {
         if !self.built {
             self.instantiate()?;
+        } else {
+            self.key_random_streams();
         }
+        self.v_init = v_init;
         self.step = 0;
         self.recorded.clear();
         for t in &mut self.traces {
@@ -641,6 +882,16 @@ impl<'c> Network<'c> {
         self.check_groups()?;
         self.collect_spikes();
         Ok(())
+    }
+
+    /// `finitialize` with the last `v_init`: t = 0, voltages, mechanism states, event queues, random streams,
+    /// recorded spikes, probe traces and LFP samples as at the first `finitialize`; played trains, direct
+    /// events, probes, weights and parameters as they are now. Collective.
+    pub fn reset(&mut self) -> Result<(), EngineError> {
+        if !self.built {
+            return Err(EngineError::Network("reset before finitialize".into()));
+        }
+        self.finitialize(self.v_init)
     }
 
     /// Advance the network to `t_stop` (ms), exchanging spikes every min-delay interval. Collective.
@@ -810,6 +1061,28 @@ fn sample(g: &mut GroupRt, s: u64, probe_every: u64, everies: &[u64]) {
             g.lfp_values[e].push(acc);
         }
     }
+}
+
+/// What `variable` names at `section(x)` of a cell: `v`, `i_membrane`, `MECH.VAR` (a density mechanism's
+/// variable there, e.g. `hh.m`) or `TARGET.VAR` (a point process's, by target index, e.g. `0.A`).
+pub fn probe_at(section: usize, x: f64, variable: &str) -> Result<ProbeSpec, EngineError> {
+    if !(0.0..=1.0).contains(&x) {
+        return Err(EngineError::Network(format!("location x = {x}: must be within [0, 1]")));
+    }
+    let location = Location::new(section, x);
+    Ok(match variable {
+        "v" => ProbeSpec::Voltage { cell: 0, location },
+        "i_membrane" => ProbeSpec::MembraneCurrent { cell: 0, location },
+        other => {
+            let (owner, var) = other.split_once('.').ok_or_else(|| {
+                EngineError::Network(format!("variable {other:?}: expected v, i_membrane, MECH.VAR or TARGET.VAR"))
+            })?;
+            match owner.parse::<usize>() {
+                Ok(t) => ProbeSpec::TargetState { cell: 0, target: t, variable: var.into() },
+                Err(_) => ProbeSpec::DensityState { cell: 0, location, mechanism: owner.into(), variable: var.into() },
+            }
+        }
+    })
 }
 
 fn with_cell(spec: &ProbeSpec, cell: usize) -> ProbeSpec {

@@ -44,6 +44,21 @@ pub fn run_experiment(
     experiment::run(comm, &e, catalogue)
 }
 
+/// The experiment at `path` loaded into an execution environment, ready for `finitialize` (collective): its
+/// network built if needed (cached), catalogue compiled, cells, connections, stimulus, LFP and probes added.
+pub fn load_environment<'c>(
+    comm: &'c dyn Communicator,
+    path: &Path,
+    overrides: &Overrides,
+) -> Result<(Experiment, crate::ExecutionEnvironment<'c>), EngineError> {
+    let mut e = load_experiment(comm, path, overrides)?;
+    build_network(comm, &mut e)?;
+    miv_nmodl::set_netrec_state_adjust(e.netrec_state_adjust);
+    let catalogue = comm.agreed(crate::mechanisms::catalogue(e.mechanisms.as_deref()))?;
+    let env = experiment::environment(comm, &e, catalogue)?;
+    Ok((e, env))
+}
+
 /// When the experiment names a network YAML: build it (or find it in the store) on this job's ranks and take
 /// its `cells.h5` and `connections.h5`.
 fn build_network(comm: &dyn Communicator, e: &mut Experiment) -> Result<(), EngineError> {

@@ -30,6 +30,9 @@ pub struct Spec {
     pub delay: f64,
     pub fanin: u64,
     pub t_end: f64,
+    /// Artificial (VecStim) cells of a population STIM (gids first, before the ring's), each ring cell i
+    /// receiving one connection from STIM cell i % stim; 0 for none.
+    pub stim: u64,
 }
 
 const VELOCITY: f64 = 250.0;
@@ -103,19 +106,28 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
         return Err(EngineError::Network("a ring needs at least 2 cells".into()));
     }
     let comm = SerialComm;
-    let pops = PopulationRanges::from_counts(&[(pop, 0, spec.n)])?;
-    let types = H5Types { populations: pops.clone(), projections: vec![(pop.to_string(), pop.to_string())] };
+    let mut defs = vec![(pop, (spec.stim > 0) as u16, spec.n)];
+    let mut projections = vec![(pop.to_string(), pop.to_string())];
+    if spec.stim > 0 {
+        defs.push(("STIM", 0, spec.stim));
+        projections.push(("STIM".to_string(), pop.to_string()));
+    }
+    let pops = PopulationRanges::from_counts(&defs)?;
+    let types = H5Types { populations: pops.clone(), projections };
     let p = pops.get(pop).expect("defined").clone();
+    // Ring cell i is gid b + i.
+    let b = p.start;
+    let stim_syn = if spec.fanin > 0 { 2u32 } else { 1 };
     let opts = WriteOptions::default();
 
     let f = NeuroH5File::create(dir.join("cells.h5"), &comm)?;
     f.write_h5types(&types)?;
-    f.append_trees(pop, (0..spec.n).map(|g| (g, &t)), &opts)?;
+    f.append_trees(pop, (b..b + spec.n).map(|g| (g, &t)), &opts)?;
     // Synapse 0 carries the ring connection, synapse 1 (same place) the fan-in ones.
     let mut syn = CellAttributes::new();
     let mut w = CellAttributes::new();
-    for g in 0..spec.n {
-        let k = if spec.fanin > 0 { 2 } else { 1 };
+    for g in b..b + spec.n {
+        let k = stim_syn as usize + (spec.stim > 0) as usize;
         syn.push("syn_ids", g, &(0..k as u32).collect::<Vec<_>>())?;
         syn.push("syn_locs", g, &vec![0.5f32; k])?;
         syn.push("syn_secs", g, &vec![syn_sec; k])?;
@@ -124,7 +136,11 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
         syn.push("swc_types", g, &vec![3u8; k])?;
         syn.push("syn_cdists", g, &vec![100.0f32; k])?;
         w.push("syn_id", g, &(0..k as u32).collect::<Vec<_>>())?;
-        w.push("AMPA", g, &[0.01f32, 0.0][..k])?;
+        let mut weights = vec![0.01f32, 0.0][..stim_syn as usize].to_vec();
+        if spec.stim > 0 {
+            weights.push(0.02);
+        }
+        w.push("AMPA", g, &weights)?;
     }
     f.append_cell_attributes(pop, miv_io::names::SYNAPSE_ATTRIBUTES, &syn, &opts)?;
     f.append_cell_attributes(pop, "Synapse Weights", &w, &opts)?;
@@ -135,10 +151,11 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
     let mut proj = Projection::new(&p, &p);
     let mut syn_ids = Vec::new();
     let mut dists = Vec::new();
-    for g in 0..spec.n {
-        let mut srcs = vec![(g + spec.n - 1) % spec.n];
+    for i in 0..spec.n {
+        let g = b + i;
+        let mut srcs = vec![b + (i + spec.n - 1) % spec.n];
         for k in 0..spec.fanin {
-            srcs.push((g + 1 + splitmix64(g * spec.fanin + k) % (spec.n - 1)) % spec.n);
+            srcs.push(b + (i + 1 + splitmix64(i * spec.fanin + k) % (spec.n - 1)) % spec.n);
         }
         proj.push(g, &srcs)?;
         syn_ids.push(0u32);
@@ -148,26 +165,44 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
     *proj.attr_mut::<u32>(miv_io::names::SYNAPSES, miv_io::names::SYN_ID)? = syn_ids;
     *proj.attr_mut::<f32>(miv_io::names::CONNECTIONS, miv_io::names::DISTANCE)? = dists;
     f.append_projection(&proj, &opts)?;
+    if let Some(sp) = pops.get("STIM").filter(|_| spec.stim > 0) {
+        let mut proj = Projection::new(sp, &p);
+        for i in 0..spec.n {
+            proj.push(b + i, &[sp.start + i % spec.stim])?;
+        }
+        *proj.attr_mut::<u32>(miv_io::names::SYNAPSES, miv_io::names::SYN_ID)? = vec![stim_syn; spec.n as usize];
+        *proj.attr_mut::<f32>(miv_io::names::CONNECTIONS, miv_io::names::DISTANCE)? =
+            vec![(spec.delay * VELOCITY) as f32; spec.n as usize];
+        f.append_projection(&proj, &opts)?;
+    }
     f.finish()?;
 
     let write = |name: &str, text: String| std::fs::write(dir.join(name), text).map_err(io);
     write(&format!("templates/{template}.yaml"), TEMPLATE.to_string())?;
+    let stim_type = if spec.stim > 0 { "STIM:\n  template: VecStim\n" } else { "" };
     write(
         "cell_types.yml",
-        format!("{pop}:\n  template: {template}\n  synapses:\n    weights: {{namespace: Synapse Weights}}\n"),
-    )?;
-    write(
-        "synapses.yml",
         format!(
-            "{pop}:\n  {pop}:\n    type: excitatory\n    sections: [basal]\n    layers: [SR]\n    proportions: [1.0]\n    \
-             mechanisms:\n      AMPA: {{tau1: 0.5, tau2: 2.0, e: 0, weight: 0.01}}\n"
+            "{pop}:\n  template: {template}\n  synapses:\n    weights: {{namespace: Synapse Weights}}\n{stim_type}"
         ),
     )?;
+    let projection = |src: &str| {
+        format!(
+            "  {src}:\n    type: excitatory\n    sections: [basal]\n    layers: [SR]\n    proportions: [1.0]\n    \
+             mechanisms:\n      AMPA: {{tau1: 0.5, tau2: 2.0, e: 0, weight: 0.01}}\n"
+        )
+    };
+    let mut synapses = format!("{pop}:\n{}", projection(pop));
+    if spec.stim > 0 {
+        synapses.push_str(&projection("STIM"));
+    }
+    write("synapses.yml", synapses)?;
     let kicks: Vec<String> = match spec.kind {
-        Kind::Ring => vec!["{gid: 0, t: 5.005, weights: [0.01]}".into()],
-        Kind::Busyring => {
-            (0..spec.n).filter(|g| g % 10 == 0).map(|g| format!("{{gid: {g}, t: 1.005, weights: [0.01]}}")).collect()
-        }
+        Kind::Ring => vec![format!("{{gid: {b}, t: 5.005, weights: [0.01]}}")],
+        Kind::Busyring => (0..spec.n)
+            .filter(|i| i % 10 == 0)
+            .map(|i| format!("{{gid: {}, t: 1.005, weights: [0.01]}}", b + i))
+            .collect(),
     };
     let exp = format!(
         "# Written by `miv gen`. Run with: miv run experiment.yaml (or under mpirun).\n\

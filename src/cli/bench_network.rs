@@ -137,6 +137,7 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
             delay: 5.0,
             fanin: 10,
             t_end: a.tstop,
+            stim: 0,
         };
         let exp = miv_engine::synthetic::write(&dir, &spec).map_err(|e| fail(e.to_string()))?;
         let mut configs: Vec<(String, Box<MeasureFn>)> = vec![

@@ -32,6 +32,14 @@ pub enum DebugCommand {
         #[arg(long, default_value_t = 0)]
         io_size: usize,
     },
+    /// Load an experiment once and run trials on it with `reset` between them; print one JSON line per trial
+    /// (spikes, LFP, probe traces) on rank 0. Trial k plays its own STIM trains, direct event and probe.
+    Trials {
+        experiment: std::path::PathBuf,
+        /// Trials to run, in this order.
+        #[arg(long, value_delimiter = ',')]
+        trials: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -48,6 +56,8 @@ pub fn run(comm: &dyn Communicator, args: DebugArgs) -> CliResult {
     match args.command {
         DebugCommand::Collectives => collectives(comm),
         DebugCommand::Fail { rank, mode } => fail(comm, rank, mode),
+        DebugCommand::Trials { experiment, trials } => trials_run(comm, &experiment, &trials)
+            .map_err(|e| CliError { collective: e.is_collective(), message: e.to_string() }),
         DebugCommand::Partition { start, count, io_size } => {
             let a = Assignment::round_robin(comm.size());
             let owned = a.gids_of(comm.rank(), &[start..start + count]);
@@ -154,4 +164,49 @@ fn fail(comm: &dyn Communicator, failing: usize, mode: FailMode) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// Load once, then per trial: replace trains, events and probes, reset (or first finitialize), run, gather.
+fn trials_run(comm: &dyn Communicator, path: &std::path::Path, trials: &[u64]) -> Result<(), miv_engine::EngineError> {
+    let (e, mut env) = miv_engine::run::load_environment(comm, path, &miv_engine::Overrides::default())?;
+    let pops = env.populations().cloned().ok_or_else(|| miv_engine::EngineError::Network("no populations".into()))?;
+    let stim = pops.get("STIM").map(|p| p.range()).unwrap_or(0..0);
+    let first_cell = pops
+        .names()
+        .into_iter()
+        .filter(|n| n != "STIM")
+        .filter_map(|n| pops.get(&n).map(|p| p.start))
+        .min()
+        .unwrap_or(0);
+    for (i, &k) in trials.iter().enumerate() {
+        for g in stim.clone() {
+            if env.owns(g) {
+                let times: Vec<f64> = (0..4).map(|j| 1.0 + ((g * 7 + k * 3) % 10) as f64 + 15.0 * j as f64).collect();
+                env.play(g, &times)?;
+            }
+        }
+        env.clear_events();
+        env.add_event(first_cell, 0, 5.005 + k as f64, vec![0.01 * (1.0 + (k % 2) as f64)])?;
+        env.clear_probes();
+        env.record(first_cell + k % 2, 0, 0.5, "v", 4)?;
+        if k % 2 == 1 {
+            env.record(first_cell, 0, 0.5, "hh.m", 4)?;
+        }
+        if i == 0 {
+            env.finitialize(e.v_init)?;
+        } else {
+            env.reset()?;
+        }
+        env.psolve(e.t_end)?;
+        let spikes = env.gather_spikes();
+        let lfp: Vec<Option<(Vec<f64>, Vec<f64>)>> =
+            (0..env.lfp_labels().len()).map(|l| env.gather_lfp(l)).collect::<Result<_, _>>()?;
+        let traces = env.gather_traces();
+        if let (Some(spikes), Some(traces)) = (spikes, traces) {
+            let s: Vec<(u64, f64)> = spikes.iter().map(|s| (s.gid, s.t)).collect();
+            let l: Vec<Vec<f64>> = lfp.into_iter().flatten().map(|(_, v)| v).collect();
+            println!("{}", serde_json::json!({"trial": k, "spikes": s, "lfp": l, "traces": traces}));
+        }
+    }
+    Ok(())
 }

@@ -29,6 +29,9 @@ pub struct GenArgs {
     /// Extra weight-0 connections per cell (busyring; default 10).
     #[arg(long)]
     pub fanin: Option<u64>,
+    /// Artificial (VecStim) cells of a population STIM driving the ring (cell i from STIM cell i % stim).
+    #[arg(long, default_value_t = 0)]
+    pub stim: u64,
     /// Simulated time written into the experiment (ms).
     #[arg(long)]
     pub t_end: Option<f64>,
@@ -41,7 +44,7 @@ pub fn run(comm: &dyn Communicator, a: GenArgs) -> CliResult {
         Network::Ring => (Kind::Ring, a.fanin.unwrap_or(0), a.t_end.unwrap_or(100.0)),
         Network::Busyring => (Kind::Busyring, a.fanin.unwrap_or(10), a.t_end.unwrap_or(200.0)),
     };
-    let spec = Spec { kind, n: a.n, delay: a.delay, fanin, t_end };
+    let spec = Spec { kind, n: a.n, delay: a.delay, fanin, t_end, stim: a.stim };
     let r =
         if comm.rank() == 0 { synthetic::write(&a.out, &spec).map(|p| println!("{}", p.display())) } else { Ok(()) };
     comm.agree(r.map_err(|e| e.to_string())).map_err(CliError::from)

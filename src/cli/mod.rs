@@ -16,6 +16,7 @@ mod jobs;
 mod mech;
 mod plot;
 mod run;
+mod study;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
@@ -79,6 +80,8 @@ pub enum Command {
     Gen(gen::GenArgs),
     /// Draw a results file's spike raster and LFP trace as PNG.
     Plot(plot::PlotArgs),
+    /// The separation study (rc-separation.py) on one loaded network, cached per run (docs/api.md).
+    Study(study::StudyArgs),
     /// NEURON .mod files: compile and list a folder (`check`), time NMODL hh (`bench`).
     Mech(mech::MechArgs),
     /// Diagnostics used by the multi-rank tests.
@@ -104,6 +107,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run(a) => run::run(comm.as_ref(), a),
         Command::Gen(a) => gen::run(comm.as_ref(), a),
         Command::Plot(a) => plot::run(comm.as_ref(), a),
+        Command::Study(a) => study::run(comm.as_ref(), a),
     };
     match result {
         Ok(()) => 0,

@@ -268,6 +268,12 @@ impl miv_solvers::Mechanism for ModMechanism {
         self.instances.column(self.state_fields[index])[instance]
     }
 
+    fn set_state(&mut self, instance: usize, index: usize, value: f64) -> std::result::Result<(), String> {
+        let f = self.state_fields[index];
+        self.instances.column_mut(f)[instance] = value;
+        Ok(())
+    }
+
     fn global(&self, index: usize) -> f64 {
         self.instances.global(&self.info.globals[index].name).unwrap_or(f64::NAN)
     }

@@ -492,6 +492,29 @@ impl CellGroup {
         }
     }
 
+    /// Set what a probe reads (NEURON's `sec(x).v = ...` or `sec(x).m_hh = ...` between runs): a node's
+    /// membrane potential or a mechanism variable. Membrane currents are computed and cannot be set.
+    pub fn write(&mut self, p: &Probe, value: f64) -> Result<(), SolverError> {
+        match *p {
+            Probe::Voltage { node } => {
+                self.v[node as usize] = value;
+                Ok(())
+            }
+            Probe::MembraneCurrent { .. } => {
+                Err(SolverError::Invalid("the membrane current is computed and cannot be set".into()))
+            }
+            Probe::State { mechanism, instance, index } => self.mechs[mechanism as usize]
+                .mech
+                .set_state(instance as usize, index as usize, value)
+                .map_err(SolverError::Invalid),
+        }
+    }
+
+    /// The target a connection delivers to.
+    pub fn connection_target(&self, c: ConnectionId) -> Option<TargetId> {
+        self.conn_target.get(c.0 as usize).map(|&t| TargetId(t))
+    }
+
     fn node_of(&self, cell: usize, loc: &Location) -> Option<u32> {
         let (s0, s1) = (*self.cell_section_offset.get(cell)? as usize, self.cell_section_offset[cell + 1] as usize);
         let s = self.sections[s0..s1].get(loc.section)?;

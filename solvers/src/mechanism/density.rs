@@ -241,6 +241,15 @@ impl Mechanism for Hh {
             _ => self.p.cols[1][i] * self.n[i].powi(4),
         }
     }
+    fn set_state(&mut self, i: usize, k: usize, value: f64) -> Result<(), String> {
+        match k {
+            0 => self.m[i] = value,
+            1 => self.h[i] = value,
+            2 => self.n[i] = value,
+            _ => return Err("hh: only m, h and n can be set (gna and gk are computed)".into()),
+        }
+        Ok(())
+    }
     fn global(&self, k: usize) -> f64 {
         if k == 0 {
             self.usetable as i32 as f64

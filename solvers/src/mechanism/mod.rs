@@ -285,6 +285,12 @@ pub trait Mechanism: Send {
     fn set_param(&mut self, instance: usize, index: usize, value: f64);
     /// Value of `info().states[index]` of an instance.
     fn state(&self, instance: usize, index: usize) -> f64;
+    /// Set `info().states[index]` of an instance (NEURON's `sec(x).m_hh = ...`); mechanisms whose states are
+    /// not stored as such decline.
+    fn set_state(&mut self, instance: usize, index: usize, value: f64) -> Result<(), String> {
+        let _ = (instance, index, value);
+        Err(format!("the states of mechanism {:?} cannot be set", self.info().name))
+    }
     fn global(&self, index: usize) -> f64 {
         let _ = index;
         f64::NAN

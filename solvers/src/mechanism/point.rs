@@ -225,6 +225,14 @@ impl Mechanism for Exp2Syn {
             _ => self.factor[i],
         }
     }
+    fn set_state(&mut self, i: usize, k: usize, value: f64) -> Result<(), String> {
+        match k {
+            0 => self.a[i] = value,
+            1 => self.b[i] = value,
+            _ => return Err("Exp2Syn: only A and B can be set (g, i and factor are computed)".into()),
+        }
+        Ok(())
+    }
     fn initialize(&mut self, _cx: &mut Cx) -> KernelResult {
         for k in 0..self.sites.len() {
             let tau2 = self.p.cols[1][k];
