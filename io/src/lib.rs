@@ -18,8 +18,8 @@
 //! Every data method of [`NeuroH5File`] is collective over the communicator the file was opened with: each
 //! rank calls it with its own share (cells it holds, edges whose destination it generated) and receives the
 //! share [`Selection`] gives it. Writers send data to the rank owning its gid block first, so a file's
-//! contents do not depend on the number of ranks that wrote it. The layout is specified in
-//! `../shared/DOMAIN.md` section A and documented with the API in `docs/io.md`.
+//! contents do not depend on the number of ranks that wrote it. The layout (NeuroH5's, as
+//! neuroh5 and MiV-Simulator write it) is documented with the API in `docs/io.md`.
 //!
 //! ```no_run
 //! use miv_io::{NeuroH5File, Selection, WriteOptions, H5Types, PopulationRanges, CellAttributes};

@@ -1,5 +1,5 @@
 """Check a file written by miv for the DOMAIN A.7 worked example with h5py: exact group/dataset names, dtypes
-and values as the spec states them (../shared/DOMAIN.md, A.2-A.7), the hard links of the Trees namespace,
+and values as the NeuroH5 layout states them (docs/io.md; the worked example A.7 of the layout notes), the hard links of the Trees namespace,
 and /H5Types compared object by object with the same table written the way MiV's create_neural_h5 writes
 it with h5py (argv[2] is a scratch path for that file)."""
 import sys
