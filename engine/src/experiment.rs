@@ -474,41 +474,8 @@ pub fn run(
     catalogue: Catalogue,
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let t0 = std::time::Instant::now();
-    let cell_types = comm.agreed(load_yaml(&e.cell_types))?;
-    let synapses = comm.agreed(match &e.synapses {
-        Some(s) => load_yaml(s),
-        None => Ok(Synapses::new()),
-    })?;
-    let opts = e.run_options();
-    let threads = opts.threads;
-    let mut env = ExecutionEnvironment::new(comm, catalogue, opts);
-    if let Some(c) = e.celsius {
-        env.set_celsius(c);
-    }
-    progress(comm, format!("loading cells from {}", e.cells.display()));
-    env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
-    if let Some(conns) = &e.connections {
-        progress(comm, format!("loading connections from {}", conns.display()));
-        let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
-        env.clip_synapse_locations = e.clip_synapse_locations;
-        env.load_connections(
-            conns,
-            &synapses,
-            &rules,
-            e.velocity,
-            e.min_delay.unwrap_or(2.0 * e.dt),
-            e.partition.io_size,
-        )?;
-    }
-    progress(comm, "connections loaded".to_string());
-    apply_stimulus(&mut env, e)?;
-    let mut r = Ok(());
-    for l in &e.lfp {
-        r = r.and(env.add_lfp(l.clone()).map(|_| ()));
-    }
-    comm.agreed(r)?;
-    let r = add_probes(&mut env, e);
-    comm.agreed(r)?;
+    let threads = e.run_options().threads;
+    let mut env = environment(comm, e, catalogue)?;
     let load_s = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();
@@ -574,8 +541,10 @@ pub fn environment<'c>(
     if let Some(c) = e.celsius {
         env.set_celsius(c);
     }
+    progress(comm, format!("loading cells from {}", e.cells.display()));
     env.load_cells(&e.cells, &cell_types, &e.templates, e.partition.strategy, e.partition.io_size)?;
     if let Some(conns) = &e.connections {
+        progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
         env.clip_synapse_locations = e.clip_synapse_locations;
         env.load_connections(
@@ -586,6 +555,7 @@ pub fn environment<'c>(
             e.min_delay.unwrap_or(2.0 * e.dt),
             e.partition.io_size,
         )?;
+        progress(comm, "connections loaded".to_string());
     }
     apply_stimulus(&mut env, e)?;
     let mut r = Ok(());
