@@ -180,7 +180,7 @@ impl<'c> ExecutionEnvironment<'c> {
                 break;
             };
             if let Some(m) = &ct.mechanism {
-                if !matches!(m, serde_yaml::Value::Mapping(x) if x.is_empty()) && !m.is_null() {
+                if !matches!(m, serde_norway::Value::Mapping(x) if x.is_empty()) && !m.is_null() {
                     local = Err(EngineError::Network(format!(
                         "cell_types.{name}.mechanism: per-population mechanism overrides are not supported; put the biophysics in the template {}",
                         ct.template
@@ -777,19 +777,19 @@ impl<'c> ExecutionEnvironment<'c> {
 fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
     let Some(w) = &ct.synapses.weights else { return Ok(vec![]) };
     let key = format!("cell_types.{pop}.synapses.weights");
-    let entries: Vec<&serde_yaml::Value> = match w {
-        serde_yaml::Value::Sequence(v) => v.iter().collect(),
+    let entries: Vec<&serde_norway::Value> = match w {
+        serde_norway::Value::Sequence(v) => v.iter().collect(),
         v => vec![v],
     };
     let mut out = Vec::new();
     for e in entries {
-        let serde_yaml::Value::Mapping(m) = e else {
+        let serde_norway::Value::Mapping(m) = e else {
             return Err(EngineError::Network(format!("{key}: expected {{namespace: NAME}} entries")));
         };
         for (k, v) in m {
             match (k.as_str(), v) {
-                (Some("namespace"), serde_yaml::Value::String(n)) => out.push(n.clone()),
-                (Some("namespace"), serde_yaml::Value::Sequence(ns)) => {
+                (Some("namespace"), serde_norway::Value::String(n)) => out.push(n.clone()),
+                (Some("namespace"), serde_norway::Value::Sequence(ns)) => {
                     for n in ns {
                         out.push(
                             n.as_str()

@@ -345,6 +345,14 @@ impl Ctx<'_> {
     fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ModelError {
         ModelError { file: self.file.into(), key: key.into(), message: message.into() }
     }
+
+    /// Parse YAML text through `miv_io::config`, whose errors name the key path (`(document)` for the whole).
+    fn parse_yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ModelError> {
+        miv_io::config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
+            let key = if e.key.is_empty() { "(document)".to_string() } else { e.key };
+            self.err(key, e.message)
+        })
+    }
 }
 
 /// Read and check a model file.
@@ -361,13 +369,7 @@ pub fn load_model(path: &Path) -> Result<CellModel, ModelError> {
 /// Check a model given as YAML text; `file` names it in errors, `base` resolves relative paths.
 pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, ModelError> {
     let cx = Ctx { file };
-    let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        match msg.split_once(": ") {
-            Some((key, rest)) if !key.contains(' ') => cx.err(key, rest),
-            _ => cx.err("(document)", msg),
-        }
-    })?;
+    let y: ModelYaml = cx.parse_yaml(text)?;
 
     let mechanisms = match &y.mechanisms_path {
         Some(dir) => {
@@ -1053,7 +1055,7 @@ impl CellTemplate {
 
     pub fn parse(name: &str, text: &str, file: &str) -> Result<CellTemplate, ModelError> {
         let cx = Ctx { file };
-        let y: TemplateYaml = serde_yaml::from_str(text).map_err(|e| yaml_error(&cx, e))?;
+        let y: TemplateYaml = cx.parse_yaml(text)?;
         if let Some(c) = y.celsius {
             if !c.is_finite() {
                 return Err(cx.err("celsius", "must be a number (degC)"));
@@ -1181,14 +1183,6 @@ pub fn miv_detector_location_with(cell: &CableCell, miv_distance: bool) -> Optio
         return Some(Location::new(s, 0.5));
     }
     cell.sections_of_type(swc::SOMA).last().map(|&s| Location::new(s, 0.5))
-}
-
-fn yaml_error(cx: &Ctx, e: serde_yaml::Error) -> ModelError {
-    let msg = e.to_string();
-    match msg.split_once(": ") {
-        Some((key, rest)) if !key.contains(' ') => cx.err(key, rest),
-        _ => cx.err("(document)", msg),
-    }
 }
 
 /// A probe of a cell from text: `at` is `SECTION(x)`, `variable` is `v`, `i_membrane`, `MECH.VAR` (a density

@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn table(yaml: &str) -> DensityTable {
-        let d: SynapseDensities = serde_yaml::from_str(yaml).unwrap();
+        let d: SynapseDensities = serde_norway::from_str(yaml).unwrap();
         DensityTable::resolve(&d, &layers()).unwrap()
     }
 
