@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use miv_io::config::{self, CellTypes, ConfigError, Synapses};
 use miv_partition::Communicator;
-use miv_solvers::{Catalogue, DeliveryRule, Method, SpikeRule};
+use miv_solvers::Catalogue;
 use serde::Deserialize;
 
+use crate::config::{default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
 use crate::env::{default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
@@ -22,21 +23,6 @@ use crate::spikes::Spike;
 pub enum InlineOrPath<T> {
     Path(PathBuf),
     Inline(T),
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MethodName {
-    BackwardEuler,
-    CrankNicolson,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleName {
-    Neuron,
-    Interpolated,
-    Arbor,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,17 +55,17 @@ pub struct Experiment {
     pub t_end: f64,
     #[serde(default = "default_dt")]
     pub dt: f64,
-    #[serde(default = "default_method")]
+    #[serde(default)]
     pub method: MethodName,
     #[serde(default = "default_v_init")]
     pub v_init: f64,
     /// Temperature (degC); the templates' `celsius` when absent (6.3 if they say nothing).
     #[serde(default)]
     pub celsius: Option<f64>,
-    #[serde(default = "default_rule")]
-    pub spike_rule: RuleName,
-    #[serde(default = "default_rule")]
-    pub delivery_rule: RuleName,
+    #[serde(default)]
+    pub spike_rule: SpikeRuleName,
+    #[serde(default)]
+    pub delivery_rule: DeliveryRuleName,
     /// Conduction velocity (um/ms) turning `Connections/distance` into delays.
     #[serde(default = "default_velocity")]
     pub velocity: f64,
@@ -118,18 +104,6 @@ pub struct Experiment {
 
 fn default_templates() -> PathBuf {
     PathBuf::from("templates")
-}
-fn default_dt() -> f64 {
-    0.025
-}
-fn default_method() -> MethodName {
-    MethodName::BackwardEuler
-}
-fn default_v_init() -> f64 {
-    -65.0
-}
-fn default_rule() -> RuleName {
-    RuleName::Neuron
 }
 fn default_velocity() -> f64 {
     250.0
@@ -405,13 +379,9 @@ impl Experiment {
     fn run_options(&self) -> RunOptions {
         let mut o = RunOptions::default();
         o.sim.dt = self.dt;
-        o.sim.method = match self.method {
-            MethodName::BackwardEuler => Method::BackwardEuler,
-            MethodName::CrankNicolson => Method::CrankNicolson,
-        };
-        o.sim.spike_rule = if self.spike_rule == RuleName::Neuron { SpikeRule::Grid } else { SpikeRule::Interpolated };
-        o.sim.delivery_rule =
-            if self.delivery_rule == RuleName::Neuron { DeliveryRule::Nearest } else { DeliveryRule::Floor };
+        o.sim.method = self.method.into();
+        o.sim.spike_rule = self.spike_rule.into();
+        o.sim.delivery_rule = self.delivery_rule.into();
         o.sim.globals =
             self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
         o.max_step = self.max_step;
@@ -733,6 +703,28 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use miv_solvers::{DeliveryRule, SpikeRule};
+
+    #[test]
+    fn unknown_rules_are_rejected_naming_the_key() {
+        let base = "cells: cells.h5\ncell_types: {}\nt_end: 1\n";
+        for (line, key, allowed) in [
+            ("spike_rule: arbor", "spike_rule", "`interpolated`"),
+            ("delivery_rule: interpolated", "delivery_rule", "`arbor`"),
+            ("method: euler", "method", "`crank_nicolson`"),
+        ] {
+            let e = config::from_yaml_str::<Experiment>(&format!("{base}{line}\n"), Path::new("exp.yaml")).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.key, key, "{text}");
+            assert!(text.starts_with("exp.yaml: key `") && text.contains(allowed), "{text}");
+        }
+        let ok: Experiment =
+            config::from_yaml_str(&format!("{base}spike_rule: interpolated\ndelivery_rule: arbor\n"), Path::new("e"))
+                .unwrap();
+        let o = ok.run_options();
+        assert_eq!((o.sim.spike_rule, o.sim.delivery_rule), (SpikeRule::Interpolated, DeliveryRule::Floor));
+        assert_eq!((ok.dt, ok.v_init), (crate::config::DEFAULT_DT, crate::config::DEFAULT_V_INIT));
+    }
 
     #[test]
     fn environment_variables_in_paths() {

@@ -7,6 +7,7 @@
 //! the morphology of every cell of a population (read from NeuroH5 `Trees`), replacing MiV's hoc templates.
 //! Every error names the file and the YAML key at fault.
 
+use crate::config::{default_celsius, default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -14,8 +15,8 @@ use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
 use miv_solvers::compartments::{nseg_d_lambda, Compartments};
 use miv_solvers::morphology::swc;
 use miv_solvers::{
-    CableCell, Catalogue, DeliveryRule, Location, MechanismKind, Method, Morphology, MorphologyError, Point3,
-    ProbeSpec, Section, SimOptions, SpikeRule, TreePoint, Values,
+    CableCell, Catalogue, Location, MechanismKind, Morphology, MorphologyError, Point3, ProbeSpec, Section, SimOptions,
+    TreePoint, Values,
 };
 use serde::Deserialize;
 
@@ -58,66 +59,26 @@ struct ModelYaml {
     probes: Vec<ProbeYaml>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MethodYaml {
-    BackwardEuler,
-    CrankNicolson,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum SpikeRuleYaml {
-    Neuron,
-    Interpolated,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum DeliveryRuleYaml {
-    Neuron,
-    Arbor,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SimulationYaml {
     tstop: f64,
     #[serde(default = "default_dt")]
     dt: f64,
-    #[serde(default = "default_method")]
-    method: MethodYaml,
+    #[serde(default)]
+    method: MethodName,
     #[serde(default = "default_celsius")]
     celsius: f64,
     #[serde(default = "default_v_init")]
     v_init: f64,
-    #[serde(default = "default_spike_rule")]
-    spike_rule: SpikeRuleYaml,
-    #[serde(default = "default_delivery_rule")]
-    delivery_rule: DeliveryRuleYaml,
+    #[serde(default)]
+    spike_rule: SpikeRuleName,
+    #[serde(default)]
+    delivery_rule: DeliveryRuleName,
     #[serde(default)]
     record_dt: Option<f64>,
     #[serde(default)]
     globals: BTreeMap<String, BTreeMap<String, f64>>,
-}
-
-fn default_dt() -> f64 {
-    0.025
-}
-fn default_method() -> MethodYaml {
-    MethodYaml::BackwardEuler
-}
-fn default_celsius() -> f64 {
-    6.3
-}
-fn default_v_init() -> f64 {
-    -65.0
-}
-fn default_spike_rule() -> SpikeRuleYaml {
-    SpikeRuleYaml::Neuron
-}
-fn default_delivery_rule() -> DeliveryRuleYaml {
-    DeliveryRuleYaml::Neuron
 }
 
 #[derive(Debug, Deserialize)]
@@ -509,19 +470,10 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
 
     let options = SimOptions {
         dt: s.dt,
-        method: match s.method {
-            MethodYaml::BackwardEuler => Method::BackwardEuler,
-            MethodYaml::CrankNicolson => Method::CrankNicolson,
-        },
+        method: s.method.into(),
         celsius: s.celsius,
-        spike_rule: match s.spike_rule {
-            SpikeRuleYaml::Neuron => SpikeRule::Grid,
-            SpikeRuleYaml::Interpolated => SpikeRule::Interpolated,
-        },
-        delivery_rule: match s.delivery_rule {
-            DeliveryRuleYaml::Neuron => DeliveryRule::Nearest,
-            DeliveryRuleYaml::Arbor => DeliveryRule::Floor,
-        },
+        spike_rule: s.spike_rule.into(),
+        delivery_rule: s.delivery_rule.into(),
         membrane_current,
         geometry: false,
         globals,
