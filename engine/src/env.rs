@@ -22,7 +22,7 @@ use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, Mechanis
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
 use crate::model::CellTemplate;
-use crate::network::{Network, RunOptions};
+use crate::network::{Network, ProbeRequest, RunOptions, Trace};
 use crate::spikes::Spike;
 
 /// How gids are spread over ranks.
@@ -86,7 +86,7 @@ const READ_CHUNK: usize = 1024;
 
 /// MiV's `ExecutionEnvironment`.
 pub struct ExecutionEnvironment<'c> {
-    pub net: Network<'c>,
+    net: Network<'c>,
     comm: &'c dyn Communicator,
     /// The experiment's temperature, which wins over the templates'.
     celsius: Option<f64>,
@@ -136,6 +136,41 @@ impl<'c> ExecutionEnvironment<'c> {
 
     pub fn assignment(&self) -> &Assignment {
         &self.assignment
+    }
+
+    /// Whether `gid` is a cell of this rank.
+    pub fn has_cell(&self, gid: u64) -> bool {
+        self.net.has_cell(gid)
+    }
+
+    /// A cell of this rank as loaded (before the run builds its group).
+    pub fn cell(&self, gid: u64) -> Option<&CellDescription> {
+        self.net.cell(gid)
+    }
+
+    /// An event delivered to target `target` of cell `gid` at `t` (NEURON's `NetCon(None, syn).event(t)`).
+    pub fn add_event(&mut self, gid: u64, target: usize, t: f64, weights: Vec<f64>) -> Result<(), EngineError> {
+        self.net.add_event(gid, target, t, weights)
+    }
+
+    /// Record a probe of a cell of this rank every `every_steps` steps.
+    pub fn add_probe(&mut self, p: ProbeRequest, every_steps: u64) -> Result<(), EngineError> {
+        self.net.add_probe(p, every_steps)
+    }
+
+    /// The probe traces of this rank recorded so far.
+    pub fn traces(&mut self) -> Vec<Trace> {
+        self.net.traces()
+    }
+
+    /// The minimum connection delay (ms), the interval between spike exchanges.
+    pub fn min_delay(&self) -> f64 {
+        self.net.min_delay()
+    }
+
+    /// Cells, compartments and connections of this rank.
+    pub fn local_counts(&self) -> [u64; 3] {
+        [self.net.gids().count() as u64, self.net.local_compartments() as u64, self.net.local_connections() as u64]
     }
 
     /// Populations of the loaded cells file.

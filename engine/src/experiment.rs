@@ -484,10 +484,10 @@ pub fn run(
     let t1 = std::time::Instant::now();
     env.finitialize(e.v_init)?;
     let init_s = t1.elapsed().as_secs_f64();
-    progress(comm, format!("initialised; min delay {} ms; running to {} ms", env.net.min_delay(), e.t_end));
+    progress(comm, format!("initialised; min delay {} ms; running to {} ms", env.min_delay(), e.t_end));
     let t2 = std::time::Instant::now();
     // Run in chunks so long runs show progress on rank 0.
-    let chunk = (e.t_end / 10.0).max(env.net.min_delay().min(e.max_step));
+    let chunk = (e.t_end / 10.0).max(env.min_delay().min(e.max_step));
     let mut t = 0.0;
     while t < e.t_end - 1e-9 {
         t = (t + chunk).min(e.t_end);
@@ -502,8 +502,7 @@ pub fn run(
     write_csvs(&mut env, e, spikes.as_deref())?;
     let write_s = t3.elapsed().as_secs_f64();
 
-    let mut counts =
-        [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
+    let mut counts = env.local_counts();
     comm.allreduce_sum_u64(&mut counts);
     let rss = peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0);
     let rss_max = comm.allreduce_max(rss);
@@ -515,7 +514,7 @@ pub fn run(
         compartments: counts[1],
         connections: counts[2],
         spikes: spikes.as_ref().map_or(0, |s| s.len() as u64),
-        min_delay: env.net.min_delay(),
+        min_delay: env.min_delay(),
         t_end: e.t_end,
         load_s,
         init_s,
@@ -559,8 +558,8 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
         if let Some(events) = &source.events {
             let mut r = Ok(());
             for ev in events {
-                if env.net.has_cell(ev.gid) {
-                    r = r.and(env.net.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
+                if env.has_cell(ev.gid) {
+                    r = r.and(env.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
                 }
             }
             comm.agreed(r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
@@ -627,13 +626,12 @@ fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), Engi
                 return Err(EngineError::Network(format!("probes[{i}].dt: all probes share one interval ({dt} ms)")));
             }
         }
-        if !env.net.has_cell(p.gid) {
+        if !env.has_cell(p.gid) {
             continue;
         }
-        let spec = crate::model::probe_spec(env.net.cell(p.gid).expect("local"), &p.at, &p.variable)
+        let spec = crate::model::probe_spec(env.cell(p.gid).expect("local"), &p.at, &p.variable)
             .map_err(|m| EngineError::Network(format!("probes[{i}]: {m}")))?;
-        env.net
-            .add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
+        env.add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
     }
     Ok(())
 }
@@ -651,7 +649,7 @@ fn write_csvs(env: &mut ExecutionEnvironment, e: &Experiment, spikes: Option<&[S
     }
     comm.agree(res)?;
     if let Some(path) = &e.output.probes_csv {
-        let traces = env.net.traces();
+        let traces = env.traces();
         let mut lines = Vec::new();
         for t in &traces {
             let vals: Vec<String> = t.values.iter().map(|v| v.to_string()).collect();
