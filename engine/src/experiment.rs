@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use miv_io::atomic::AtomicFile;
 use miv_io::config::{self, CellTypes, ConfigError, Synapses};
 use miv_partition::Communicator;
 use miv_solvers::Catalogue;
@@ -631,7 +632,7 @@ fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), Engi
         }
         let spec = crate::model::probe_spec(env.cell(p.gid).expect("local"), &p.at, &p.variable)
             .map_err(|m| EngineError::Network(format!("probes[{i}]: {m}")))?;
-        env.add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
+        env.add_probe(ProbeRequest { gid: p.gid, spec, label: probe_label(p) }, every)?;
     }
     Ok(())
 }
@@ -641,61 +642,70 @@ fn write_csvs(env: &mut ExecutionEnvironment, e: &Experiment, spikes: Option<&[S
     let comm = env.comm();
     let mut res: Result<(), String> = Ok(());
     if let (Some(path), Some(spikes)) = (&e.output.spikes_csv, spikes) {
-        let mut text = String::from("gid,t_ms\n");
-        for s in spikes {
-            text.push_str(&format!("{},{}\n", s.gid, s.t));
-        }
-        res = write_atomic(path, &text);
+        res = write_csv(path, ["gid", "t_ms"], spikes.iter().map(|s| vec![s.gid.to_string(), s.t.to_string()]));
     }
     comm.agree(res)?;
     if let Some(path) = &e.output.probes_csv {
+        // Each trace as (its probe's index in the experiment file, its length) and its values.
+        let labels: Vec<String> = e.probes.iter().map(probe_label).collect();
         let traces = env.traces();
-        let mut lines = Vec::new();
+        let mut heads: Vec<u64> = Vec::with_capacity(2 * traces.len());
+        let mut values: Vec<f64> = Vec::new();
         for t in &traces {
-            let vals: Vec<String> = t.values.iter().map(|v| v.to_string()).collect();
-            lines.push(format!("{}\t{}", t.label, vals.join(",")));
+            let index = labels.iter().position(|l| *l == t.label).expect("a trace of an experiment probe");
+            heads.extend([index as u64, t.values.len() as u64]);
+            values.extend_from_slice(&t.values);
         }
-        let gathered = comm.gather_strings(0, &lines.join("\n"));
+        let heads = comm.gatherv(0, &heads);
+        let values = comm.gatherv(0, &values);
         let mut res: Result<(), String> = Ok(());
-        if let Some(all) = gathered {
-            let mut cols: Vec<(String, Vec<String>)> = all
-                .iter()
-                .flat_map(|s| s.lines())
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    let (label, vals) = l.split_once('\t').unwrap_or((l, ""));
-                    (label.to_string(), vals.split(',').map(str::to_string).collect())
-                })
-                .collect();
-            // Probe order of the experiment file.
-            let order: Vec<String> = e.probes.iter().map(|p| format!("{}@{}:{}", p.variable, p.gid, p.at)).collect();
-            cols.sort_by_key(|(l, _)| order.iter().position(|o| o == l).unwrap_or(usize::MAX));
+        if let (Some((heads, _)), Some((values, _))) = (heads, values) {
+            let mut cols: Vec<(usize, &[f64])> = Vec::with_capacity(heads.len() / 2);
+            let mut start = 0;
+            for h in heads.chunks_exact(2) {
+                let n = h[1] as usize;
+                cols.push((h[0] as usize, &values[start..start + n]));
+                start += n;
+            }
+            // Probe order of the experiment file (gather order among equal labels).
+            cols.sort_by_key(|c| c.0);
             let n = cols.iter().map(|c| c.1.len()).max().unwrap_or(0);
             let dt = e.probes.iter().find_map(|p| p.dt).unwrap_or(e.dt);
-            let mut text = String::from("t_ms");
-            for (l, _) in &cols {
-                text.push(',');
-                text.push_str(l);
-            }
-            text.push('\n');
-            for k in 0..n {
-                text.push_str(&format!("{}", k as f64 * dt));
-                for (_, v) in &cols {
-                    text.push(',');
-                    text.push_str(v.get(k).map_or("", |s| s.as_str()));
-                }
-                text.push('\n');
-            }
-            res = write_atomic(path, &text);
+            let header = std::iter::once("t_ms").chain(cols.iter().map(|c| labels[c.0].as_str()));
+            let rows = (0..n).map(|k| {
+                std::iter::once((k as f64 * dt).to_string())
+                    .chain(cols.iter().map(|c| c.1.get(k).map_or(String::new(), f64::to_string)))
+                    .collect::<Vec<_>>()
+            });
+            res = write_csv(path, header, rows);
         }
         comm.agree(res)?;
     }
     Ok(())
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+/// A probe's column name: `VARIABLE@GID:AT`.
+fn probe_label(p: &ProbeConfig) -> String {
+    format!("{}@{}:{}", p.variable, p.gid, p.at)
+}
+
+/// Write a CSV file atomically (numbers as Rust prints them: `0.5`, `-65`, `1e-7`).
+fn write_csv<H, R>(path: &Path, header: H, rows: impl Iterator<Item = R>) -> Result<(), String>
+where
+    H: IntoIterator,
+    H::Item: AsRef<[u8]>,
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = AtomicFile::create(path).map_err(|e| fail(&e))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(header).map_err(|e| fail(&e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| fail(&e))?;
+    }
+    let file = w.into_inner().map_err(|e| fail(&e.error()))?;
+    file.commit().map(|_| ()).map_err(|e| fail(&e))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use miv_engine::model::{catalogue_of, load_model, CellModel};
+use miv_io::atomic::write_atomic;
 use miv_partition::Communicator;
 use miv_solvers::{CableCell, CellDescription, CellGroup, Event};
 
@@ -164,10 +165,4 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("csv.partial");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
