@@ -110,7 +110,7 @@ fn run(comm: &dyn Communicator) -> Result<(), Box<dyn std::error::Error>> {
     env.load_cells(&files.cells, &net.cell_types, &templates, Partitioning::RoundRobin, 0)?;
     env.load_connections(&files.connections, &net.synapses, &default_synapse_rules(), 250.0, 2.0 * 0.025, 0)?;
     // The LFP electrode (rc.py's ReadoutElectrode).
-    let lfp: LfpConfig = serde_yaml::from_str(
+    let lfp: LfpConfig = serde_norway::from_str(
         "{label: ReadoutElectrode, position: [500, 500, 0], rho: 333, dt_lfp: 0.1, fdst: 0.1, max_e_dist: 100, seed: 2}",
     )?;
     env.add_lfp(lfp)?;

@@ -22,7 +22,7 @@ use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, Mechanis
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
 use crate::model::CellTemplate;
-use crate::network::{Network, RunOptions};
+use crate::network::{Network, ProbeRequest, RunOptions, Trace};
 use crate::spikes::Spike;
 
 /// How gids are spread over ranks.
@@ -86,7 +86,7 @@ const READ_CHUNK: usize = 1024;
 
 /// MiV's `ExecutionEnvironment`.
 pub struct ExecutionEnvironment<'c> {
-    pub net: Network<'c>,
+    net: Network<'c>,
     comm: &'c dyn Communicator,
     /// The experiment's temperature, which wins over the templates'.
     celsius: Option<f64>,
@@ -138,6 +138,31 @@ impl<'c> ExecutionEnvironment<'c> {
         &self.assignment
     }
 
+    /// Whether `gid` is a cell of this rank.
+    pub fn has_cell(&self, gid: u64) -> bool {
+        self.net.has_cell(gid)
+    }
+
+    /// A cell of this rank as loaded (before the run builds its group).
+    pub fn cell(&self, gid: u64) -> Option<&CellDescription> {
+        self.net.cell(gid)
+    }
+
+    /// Record a probe of a cell of this rank every `every_steps` steps.
+    pub fn add_probe(&mut self, p: ProbeRequest, every_steps: u64) -> Result<(), EngineError> {
+        self.net.add_probe(p, every_steps)
+    }
+
+    /// The probe traces of this rank recorded so far.
+    pub fn traces(&mut self) -> Vec<Trace> {
+        self.net.traces()
+    }
+
+    /// Cells, compartments and connections of this rank.
+    pub fn local_counts(&self) -> [u64; 3] {
+        [self.net.gids().count() as u64, self.net.local_compartments() as u64, self.net.local_connections() as u64]
+    }
+
     /// Populations of the loaded cells file.
     pub fn populations(&self) -> Option<&PopulationRanges> {
         self.populations.as_ref()
@@ -180,7 +205,7 @@ impl<'c> ExecutionEnvironment<'c> {
                 break;
             };
             if let Some(m) = &ct.mechanism {
-                if !matches!(m, serde_yaml::Value::Mapping(x) if x.is_empty()) && !m.is_null() {
+                if !matches!(m, serde_norway::Value::Mapping(x) if x.is_empty()) && !m.is_null() {
                     local = Err(EngineError::Network(format!(
                         "cell_types.{name}.mechanism: per-population mechanism overrides are not supported; put the biophysics in the template {}",
                         ct.template
@@ -925,19 +950,19 @@ impl<'c> ExecutionEnvironment<'c> {
 fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
     let Some(w) = &ct.synapses.weights else { return Ok(vec![]) };
     let key = format!("cell_types.{pop}.synapses.weights");
-    let entries: Vec<&serde_yaml::Value> = match w {
-        serde_yaml::Value::Sequence(v) => v.iter().collect(),
+    let entries: Vec<&serde_norway::Value> = match w {
+        serde_norway::Value::Sequence(v) => v.iter().collect(),
         v => vec![v],
     };
     let mut out = Vec::new();
     for e in entries {
-        let serde_yaml::Value::Mapping(m) = e else {
+        let serde_norway::Value::Mapping(m) = e else {
             return Err(EngineError::Network(format!("{key}: expected {{namespace: NAME}} entries")));
         };
         for (k, v) in m {
             match (k.as_str(), v) {
-                (Some("namespace"), serde_yaml::Value::String(n)) => out.push(n.clone()),
-                (Some("namespace"), serde_yaml::Value::Sequence(ns)) => {
+                (Some("namespace"), serde_norway::Value::String(n)) => out.push(n.clone()),
+                (Some("namespace"), serde_norway::Value::Sequence(ns)) => {
                     for n in ns {
                         out.push(
                             n.as_str()

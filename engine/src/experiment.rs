@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use miv_io::atomic::AtomicFile;
 use miv_io::config::{self, CellTypes, ConfigError, Synapses};
 use miv_partition::Communicator;
-use miv_solvers::{Catalogue, DeliveryRule, Method, SpikeRule};
+use miv_solvers::Catalogue;
 use serde::Deserialize;
 
+use crate::config::{default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
 use crate::env::{default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
@@ -22,21 +24,6 @@ use crate::spikes::Spike;
 pub enum InlineOrPath<T> {
     Path(PathBuf),
     Inline(T),
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MethodName {
-    BackwardEuler,
-    CrankNicolson,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleName {
-    Neuron,
-    Interpolated,
-    Arbor,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,17 +56,17 @@ pub struct Experiment {
     pub t_end: f64,
     #[serde(default = "default_dt")]
     pub dt: f64,
-    #[serde(default = "default_method")]
+    #[serde(default)]
     pub method: MethodName,
     #[serde(default = "default_v_init")]
     pub v_init: f64,
     /// Temperature (degC); the templates' `celsius` when absent (6.3 if they say nothing).
     #[serde(default)]
     pub celsius: Option<f64>,
-    #[serde(default = "default_rule")]
-    pub spike_rule: RuleName,
-    #[serde(default = "default_rule")]
-    pub delivery_rule: RuleName,
+    #[serde(default)]
+    pub spike_rule: SpikeRuleName,
+    #[serde(default)]
+    pub delivery_rule: DeliveryRuleName,
     /// Conduction velocity (um/ms) turning `Connections/distance` into delays.
     #[serde(default = "default_velocity")]
     pub velocity: f64,
@@ -118,18 +105,6 @@ pub struct Experiment {
 
 fn default_templates() -> PathBuf {
     PathBuf::from("templates")
-}
-fn default_dt() -> f64 {
-    0.025
-}
-fn default_method() -> MethodName {
-    MethodName::BackwardEuler
-}
-fn default_v_init() -> f64 {
-    -65.0
-}
-fn default_rule() -> RuleName {
-    RuleName::Neuron
 }
 fn default_velocity() -> f64 {
     250.0
@@ -405,13 +380,9 @@ impl Experiment {
     fn run_options(&self) -> RunOptions {
         let mut o = RunOptions::default();
         o.sim.dt = self.dt;
-        o.sim.method = match self.method {
-            MethodName::BackwardEuler => Method::BackwardEuler,
-            MethodName::CrankNicolson => Method::CrankNicolson,
-        };
-        o.sim.spike_rule = if self.spike_rule == RuleName::Neuron { SpikeRule::Grid } else { SpikeRule::Interpolated };
-        o.sim.delivery_rule =
-            if self.delivery_rule == RuleName::Neuron { DeliveryRule::Nearest } else { DeliveryRule::Floor };
+        o.sim.method = self.method.into();
+        o.sim.spike_rule = self.spike_rule.into();
+        o.sim.delivery_rule = self.delivery_rule.into();
         o.sim.globals =
             self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
         o.max_step = self.max_step;
@@ -481,10 +452,10 @@ pub fn run(
     let t1 = std::time::Instant::now();
     env.finitialize(e.v_init)?;
     let init_s = t1.elapsed().as_secs_f64();
-    progress(comm, format!("initialised; min delay {} ms; running to {} ms", env.net.min_delay(), e.t_end));
+    progress(comm, format!("initialised; min delay {} ms; running to {} ms", env.min_delay(), e.t_end));
     let t2 = std::time::Instant::now();
     // Run in chunks so long runs show progress on rank 0.
-    let chunk = (e.t_end / 10.0).max(env.net.min_delay().min(e.max_step));
+    let chunk = (e.t_end / 10.0).max(env.min_delay().min(e.max_step));
     let mut t = 0.0;
     while t < e.t_end - 1e-9 {
         t = (t + chunk).min(e.t_end);
@@ -499,8 +470,7 @@ pub fn run(
     write_csvs(&mut env, e, spikes.as_deref())?;
     let write_s = t3.elapsed().as_secs_f64();
 
-    let mut counts =
-        [env.net.gids().count() as u64, env.net.local_compartments() as u64, env.net.local_connections() as u64];
+    let mut counts = env.local_counts();
     comm.allreduce_sum_u64(&mut counts);
     let rss = peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0);
     let rss_max = comm.allreduce_max(rss);
@@ -512,7 +482,7 @@ pub fn run(
         compartments: counts[1],
         connections: counts[2],
         spikes: spikes.as_ref().map_or(0, |s| s.len() as u64),
-        min_delay: env.net.min_delay(),
+        min_delay: env.min_delay(),
         t_end: e.t_end,
         load_s,
         init_s,
@@ -599,8 +569,8 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
         if let Some(events) = &source.events {
             let mut r = Ok(());
             for ev in events {
-                if env.net.has_cell(ev.gid) {
-                    r = r.and(env.net.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
+                if env.has_cell(ev.gid) {
+                    r = r.and(env.add_event(ev.gid, ev.target, ev.t, ev.weights.clone()));
                 }
             }
             comm.agreed(r.map_err(|err| format!("stimulus[{i}]: {err}")))?;
@@ -667,13 +637,12 @@ fn add_probes(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), Engi
                 return Err(EngineError::Network(format!("probes[{i}].dt: all probes share one interval ({dt} ms)")));
             }
         }
-        if !env.net.has_cell(p.gid) {
+        if !env.has_cell(p.gid) {
             continue;
         }
-        let spec = crate::model::probe_spec(env.net.cell(p.gid).expect("local"), &p.at, &p.variable)
+        let spec = crate::model::probe_spec(env.cell(p.gid).expect("local"), &p.at, &p.variable)
             .map_err(|m| EngineError::Network(format!("probes[{i}]: {m}")))?;
-        env.net
-            .add_probe(ProbeRequest { gid: p.gid, spec, label: format!("{}@{}:{}", p.variable, p.gid, p.at) }, every)?;
+        env.add_probe(ProbeRequest { gid: p.gid, spec, label: probe_label(p) }, every)?;
     }
     Ok(())
 }
@@ -683,66 +652,97 @@ fn write_csvs(env: &mut ExecutionEnvironment, e: &Experiment, spikes: Option<&[S
     let comm = env.comm();
     let mut res: Result<(), String> = Ok(());
     if let (Some(path), Some(spikes)) = (&e.output.spikes_csv, spikes) {
-        let mut text = String::from("gid,t_ms\n");
-        for s in spikes {
-            text.push_str(&format!("{},{}\n", s.gid, s.t));
-        }
-        res = write_atomic(path, &text);
+        res = write_csv(path, ["gid", "t_ms"], spikes.iter().map(|s| vec![s.gid.to_string(), s.t.to_string()]));
     }
     comm.agree(res)?;
     if let Some(path) = &e.output.probes_csv {
-        let traces = env.net.traces();
-        let mut lines = Vec::new();
+        // Each trace as (its probe's index in the experiment file, its length) and its values.
+        let labels: Vec<String> = e.probes.iter().map(probe_label).collect();
+        let traces = env.traces();
+        let mut heads: Vec<u64> = Vec::with_capacity(2 * traces.len());
+        let mut values: Vec<f64> = Vec::new();
         for t in &traces {
-            let vals: Vec<String> = t.values.iter().map(|v| v.to_string()).collect();
-            lines.push(format!("{}\t{}", t.label, vals.join(",")));
+            let index = labels.iter().position(|l| *l == t.label).expect("a trace of an experiment probe");
+            heads.extend([index as u64, t.values.len() as u64]);
+            values.extend_from_slice(&t.values);
         }
-        let gathered = comm.gather_strings(0, &lines.join("\n"));
+        let heads = comm.gatherv(0, &heads);
+        let values = comm.gatherv(0, &values);
         let mut res: Result<(), String> = Ok(());
-        if let Some(all) = gathered {
-            let mut cols: Vec<(String, Vec<String>)> = all
-                .iter()
-                .flat_map(|s| s.lines())
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    let (label, vals) = l.split_once('\t').unwrap_or((l, ""));
-                    (label.to_string(), vals.split(',').map(str::to_string).collect())
-                })
-                .collect();
-            // Probe order of the experiment file.
-            let order: Vec<String> = e.probes.iter().map(|p| format!("{}@{}:{}", p.variable, p.gid, p.at)).collect();
-            cols.sort_by_key(|(l, _)| order.iter().position(|o| o == l).unwrap_or(usize::MAX));
+        if let (Some((heads, _)), Some((values, _))) = (heads, values) {
+            let mut cols: Vec<(usize, &[f64])> = Vec::with_capacity(heads.len() / 2);
+            let mut start = 0;
+            for h in heads.chunks_exact(2) {
+                let n = h[1] as usize;
+                cols.push((h[0] as usize, &values[start..start + n]));
+                start += n;
+            }
+            // Probe order of the experiment file (gather order among equal labels).
+            cols.sort_by_key(|c| c.0);
             let n = cols.iter().map(|c| c.1.len()).max().unwrap_or(0);
             let dt = e.probes.iter().find_map(|p| p.dt).unwrap_or(e.dt);
-            let mut text = String::from("t_ms");
-            for (l, _) in &cols {
-                text.push(',');
-                text.push_str(l);
-            }
-            text.push('\n');
-            for k in 0..n {
-                text.push_str(&format!("{}", k as f64 * dt));
-                for (_, v) in &cols {
-                    text.push(',');
-                    text.push_str(v.get(k).map_or("", |s| s.as_str()));
-                }
-                text.push('\n');
-            }
-            res = write_atomic(path, &text);
+            let header = std::iter::once("t_ms").chain(cols.iter().map(|c| labels[c.0].as_str()));
+            let rows = (0..n).map(|k| {
+                std::iter::once((k as f64 * dt).to_string())
+                    .chain(cols.iter().map(|c| c.1.get(k).map_or(String::new(), f64::to_string)))
+                    .collect::<Vec<_>>()
+            });
+            res = write_csv(path, header, rows);
         }
         comm.agree(res)?;
     }
     Ok(())
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+/// A probe's column name: `VARIABLE@GID:AT`.
+fn probe_label(p: &ProbeConfig) -> String {
+    format!("{}@{}:{}", p.variable, p.gid, p.at)
+}
+
+/// Write a CSV file atomically (numbers as Rust prints them: `0.5`, `-65`, `1e-7`).
+fn write_csv<H, R>(path: &Path, header: H, rows: impl Iterator<Item = R>) -> Result<(), String>
+where
+    H: IntoIterator,
+    H::Item: AsRef<[u8]>,
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = AtomicFile::create(path).map_err(|e| fail(&e))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(header).map_err(|e| fail(&e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| fail(&e))?;
+    }
+    let file = w.into_inner().map_err(|e| fail(&e.error()))?;
+    file.commit().map(|_| ()).map_err(|e| fail(&e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use miv_solvers::{DeliveryRule, SpikeRule};
+
+    #[test]
+    fn unknown_rules_are_rejected_naming_the_key() {
+        let base = "cells: cells.h5\ncell_types: {}\nt_end: 1\n";
+        for (line, key, allowed) in [
+            ("spike_rule: arbor", "spike_rule", "`interpolated`"),
+            ("delivery_rule: interpolated", "delivery_rule", "`arbor`"),
+            ("method: euler", "method", "`crank_nicolson`"),
+        ] {
+            let e = config::from_yaml_str::<Experiment>(&format!("{base}{line}\n"), Path::new("exp.yaml")).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.key, key, "{text}");
+            assert!(text.starts_with("exp.yaml: key `") && text.contains(allowed), "{text}");
+        }
+        let ok: Experiment =
+            config::from_yaml_str(&format!("{base}spike_rule: interpolated\ndelivery_rule: arbor\n"), Path::new("e"))
+                .unwrap();
+        let o = ok.run_options();
+        assert_eq!((o.sim.spike_rule, o.sim.delivery_rule), (SpikeRule::Interpolated, DeliveryRule::Floor));
+        assert_eq!((ok.dt, ok.v_init), (crate::config::DEFAULT_DT, crate::config::DEFAULT_V_INIT));
+    }
 
     #[test]
     fn environment_variables_in_paths() {

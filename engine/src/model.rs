@@ -7,6 +7,7 @@
 //! the morphology of every cell of a population (read from NeuroH5 `Trees`), replacing MiV's hoc templates.
 //! Every error names the file and the YAML key at fault.
 
+use crate::config::{default_celsius, default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -14,8 +15,8 @@ use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
 use miv_solvers::compartments::{nseg_d_lambda, Compartments};
 use miv_solvers::morphology::swc;
 use miv_solvers::{
-    CableCell, Catalogue, DeliveryRule, Location, MechanismKind, Method, Morphology, MorphologyError, Point3,
-    ProbeSpec, Section, SimOptions, SpikeRule, TreePoint, Values,
+    CableCell, Catalogue, Location, MechanismKind, Morphology, MorphologyError, Point3, ProbeSpec, Section, SimOptions,
+    TreePoint, Values,
 };
 use serde::Deserialize;
 
@@ -58,66 +59,26 @@ struct ModelYaml {
     probes: Vec<ProbeYaml>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum MethodYaml {
-    BackwardEuler,
-    CrankNicolson,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum SpikeRuleYaml {
-    Neuron,
-    Interpolated,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum DeliveryRuleYaml {
-    Neuron,
-    Arbor,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SimulationYaml {
     tstop: f64,
     #[serde(default = "default_dt")]
     dt: f64,
-    #[serde(default = "default_method")]
-    method: MethodYaml,
+    #[serde(default)]
+    method: MethodName,
     #[serde(default = "default_celsius")]
     celsius: f64,
     #[serde(default = "default_v_init")]
     v_init: f64,
-    #[serde(default = "default_spike_rule")]
-    spike_rule: SpikeRuleYaml,
-    #[serde(default = "default_delivery_rule")]
-    delivery_rule: DeliveryRuleYaml,
+    #[serde(default)]
+    spike_rule: SpikeRuleName,
+    #[serde(default)]
+    delivery_rule: DeliveryRuleName,
     #[serde(default)]
     record_dt: Option<f64>,
     #[serde(default)]
     globals: BTreeMap<String, BTreeMap<String, f64>>,
-}
-
-fn default_dt() -> f64 {
-    0.025
-}
-fn default_method() -> MethodYaml {
-    MethodYaml::BackwardEuler
-}
-fn default_celsius() -> f64 {
-    6.3
-}
-fn default_v_init() -> f64 {
-    -65.0
-}
-fn default_spike_rule() -> SpikeRuleYaml {
-    SpikeRuleYaml::Neuron
-}
-fn default_delivery_rule() -> DeliveryRuleYaml {
-    DeliveryRuleYaml::Neuron
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,6 +306,14 @@ impl Ctx<'_> {
     fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ModelError {
         ModelError { file: self.file.into(), key: key.into(), message: message.into() }
     }
+
+    /// Parse YAML text through `miv_io::config`, whose errors name the key path (`(document)` for the whole).
+    fn parse_yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ModelError> {
+        miv_io::config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
+            let key = if e.key.is_empty() { "(document)".to_string() } else { e.key };
+            self.err(key, e.message)
+        })
+    }
 }
 
 /// Read and check a model file.
@@ -361,13 +330,7 @@ pub fn load_model(path: &Path) -> Result<CellModel, ModelError> {
 /// Check a model given as YAML text; `file` names it in errors, `base` resolves relative paths.
 pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, ModelError> {
     let cx = Ctx { file };
-    let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        match msg.split_once(": ") {
-            Some((key, rest)) if !key.contains(' ') => cx.err(key, rest),
-            _ => cx.err("(document)", msg),
-        }
-    })?;
+    let y: ModelYaml = cx.parse_yaml(text)?;
 
     let mechanisms = match &y.mechanisms_path {
         Some(dir) => {
@@ -507,19 +470,10 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
 
     let options = SimOptions {
         dt: s.dt,
-        method: match s.method {
-            MethodYaml::BackwardEuler => Method::BackwardEuler,
-            MethodYaml::CrankNicolson => Method::CrankNicolson,
-        },
+        method: s.method.into(),
         celsius: s.celsius,
-        spike_rule: match s.spike_rule {
-            SpikeRuleYaml::Neuron => SpikeRule::Grid,
-            SpikeRuleYaml::Interpolated => SpikeRule::Interpolated,
-        },
-        delivery_rule: match s.delivery_rule {
-            DeliveryRuleYaml::Neuron => DeliveryRule::Nearest,
-            DeliveryRuleYaml::Arbor => DeliveryRule::Floor,
-        },
+        spike_rule: s.spike_rule.into(),
+        delivery_rule: s.delivery_rule.into(),
         membrane_current,
         geometry: false,
         globals,
@@ -1053,7 +1007,7 @@ impl CellTemplate {
 
     pub fn parse(name: &str, text: &str, file: &str) -> Result<CellTemplate, ModelError> {
         let cx = Ctx { file };
-        let y: TemplateYaml = serde_yaml::from_str(text).map_err(|e| yaml_error(&cx, e))?;
+        let y: TemplateYaml = cx.parse_yaml(text)?;
         if let Some(c) = y.celsius {
             if !c.is_finite() {
                 return Err(cx.err("celsius", "must be a number (degC)"));
@@ -1181,14 +1135,6 @@ pub fn miv_detector_location_with(cell: &CableCell, miv_distance: bool) -> Optio
         return Some(Location::new(s, 0.5));
     }
     cell.sections_of_type(swc::SOMA).last().map(|&s| Location::new(s, 0.5))
-}
-
-fn yaml_error(cx: &Ctx, e: serde_yaml::Error) -> ModelError {
-    let msg = e.to_string();
-    match msg.split_once(": ") {
-        Some((key, rest)) if !key.contains(' ') => cx.err(key, rest),
-        _ => cx.err("(document)", msg),
-    }
 }
 
 /// A probe of a cell from text: `at` is `SECTION(x)`, `variable` is `v`, `i_membrane`, `MECH.VAR` (a density

@@ -177,7 +177,7 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, EngineError> {
     }
     f.finish()?;
 
-    let write = |name: &str, text: String| std::fs::write(dir.join(name), text).map_err(io);
+    let write = |name: &str, text: String| miv_io::atomic::write_atomic(dir.join(name), text).map_err(io);
     write(&format!("templates/{template}.yaml"), TEMPLATE.to_string())?;
     let stim_type = if spec.stim > 0 { "STIM:\n  template: VecStim\n" } else { "" };
     write(

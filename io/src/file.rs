@@ -59,12 +59,8 @@ fn access_for(comm: &dyn Communicator) -> Access {
     Access::Serial
 }
 
-/// The name a file is written under until [`NeuroH5File::finish`] renames it.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}
+/// The name a file is written under until [`NeuroH5File::finish`] renames it (the name of [`crate::atomic`]).
+pub use crate::atomic::partial_path;
 
 impl<'c> NeuroH5File<'c> {
     /// Create a new file (collective). It lives at `<path>.partial` until [`finish`](Self::finish).
@@ -124,7 +120,7 @@ impl<'c> NeuroH5File<'c> {
         agree(self.comm, closed)?;
         let Some(final_path) = self.final_path.take() else { return Ok(self.path.clone()) };
         let renamed = if self.comm.rank() == 0 {
-            std::fs::rename(&self.path, &final_path).map_err(|e| IoError::Fs {
+            crate::atomic::commit_partial(&self.path, &final_path).map_err(|e| IoError::Fs {
                 file: final_path.clone(),
                 what: "rename from .partial".into(),
                 detail: e.to_string(),

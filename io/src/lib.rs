@@ -3,6 +3,7 @@
 //!
 //! | module | what | main items |
 //! |---|---|---|
+//! | [`atomic`] | output files written as `<name>.partial`, synced and renamed | [`atomic::write_atomic`], [`atomic::AtomicFile`] |
 //! | [`file`] | a file open on every rank (MPI-IO when parallel), written under `<name>.partial` until finished | [`NeuroH5File`], [`WriteOptions`] |
 //! | [`types`] | `/H5Types`: population enum, gid ranges, valid projections | [`H5Types`], [`PopulationRanges`], [`Population`] |
 //! | `dataset` (private) | the collective 1-D dataset layer `cells` and `graph` share: whole, broadcast and range-union reads, resize-and-write at per-rank offsets, writer blocks | |
@@ -40,6 +41,7 @@
 //! # let _ = mine; Ok(()) }
 //! ```
 
+pub mod atomic;
 pub mod cells;
 pub(crate) mod dataset;
 pub mod dtype;

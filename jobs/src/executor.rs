@@ -1,26 +1,55 @@
-//! Where a job's ranks run: in this process, as `mpirun -n N miv jobs exec ...` children the launching
-//! process waits for, or as a Slurm batch job rendered from `templates/slurm.sbatch` and submitted with
-//! `sbatch` (after the batch jobs of what it uses).
+//! Where a job's ranks run: the [`Executor`] trait and its three implementations, [`InProcess`] (this
+//! process, on the store's communicator), [`MpirunOptions`] (`mpirun -n N miv jobs exec ...` children the
+//! launching process waits for) and [`SlurmOptions`] (a Slurm batch job rendered from
+//! `templates/slurm.sbatch` and submitted with `sbatch`, after the batch jobs of what it uses). A new
+//! executor is one more `impl Executor`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{JobError, Result};
-use crate::store::JobRef;
+use crate::store::{write_json, JobRef, Store, Submission, SUBMISSION_FILE};
+use miv_partition::Communicator;
 
 /// The Slurm script template shipped with miv.
 pub const SLURM_TEMPLATE: &str = include_str!("../templates/slurm.sbatch");
 /// The batch script of a simulation run (`miv run --slurm`).
 pub const SLURM_RUN_TEMPLATE: &str = include_str!("../templates/run.sbatch");
 
-#[derive(Debug, Clone, Default)]
-pub enum Executor {
-    /// In this process, on the store's communicator.
-    #[default]
-    Local,
-    Mpirun(MpirunOptions),
-    Slurm(SlurmOptions),
+/// What became of a job handed to an executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The caller runs the job here, on the store's communicator.
+    Here,
+    /// The job ran elsewhere and is complete in the store.
+    Complete,
+    /// The job is queued (the batch system's id; none for a dry run).
+    Submitted(Option<String>),
+}
+
+/// Runs (or queues) a job prepared in its partial directory (`config.json`), whose ranks load it with
+/// `miv jobs exec` unless the executor says [`Dispatch::Here`].
+pub trait Executor: std::fmt::Debug + Send + Sync {
+    /// True when jobs go to a queue: a submitted job then counts as available to the jobs that use it (they
+    /// are queued after it), and launching it again returns it as submitted.
+    fn queues(&self) -> bool {
+        false
+    }
+
+    /// Collective over the store's communicator: run or submit the prepared job `job`. `after` (rank 0) holds
+    /// the queue ids of the submitted jobs it uses.
+    fn dispatch(&self, store: &Store, job: &JobRef, after: &[String]) -> Result<Dispatch>;
+}
+
+/// In this process, on the store's communicator (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcess;
+
+impl Executor for InProcess {
+    fn dispatch(&self, _store: &Store, _job: &JobRef, _after: &[String]) -> Result<Dispatch> {
+        Ok(Dispatch::Here)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,8 +109,69 @@ impl SlurmOptions {
     }
 }
 
+impl Executor for MpirunOptions {
+    fn dispatch(&self, store: &Store, job: &JobRef, _after: &[String]) -> Result<Dispatch> {
+        let comm = store.comm();
+        let local = if comm.rank() == 0 { run_mpirun(self, store.root(), job) } else { Ok(()) };
+        comm.agree(local.map_err(|e| e.to_string()))?;
+        let complete = comm.rank() != 0 || store.is_complete(job);
+        comm.agree(if complete { Ok(()) } else { Err(format!("{job}: mpirun finished but the job is not complete")) })?;
+        Ok(Dispatch::Complete)
+    }
+}
+
+impl Executor for SlurmOptions {
+    fn queues(&self) -> bool {
+        true
+    }
+
+    fn dispatch(&self, store: &Store, job: &JobRef, after: &[String]) -> Result<Dispatch> {
+        let comm = store.comm();
+        let partial = store.partial_dir(job);
+        let local = if comm.rank() == 0 { submit_slurm(self, store.root(), &partial, job, after) } else { Ok(None) };
+        let job_id = broadcast_opt_string(comm, comm.agreed(local)?);
+        // A batch system that ran the job at once may already have completed (and moved) it.
+        if comm.rank() == 0 && partial.is_dir() && !store.is_complete(job) {
+            let sub = Submission { job_id: job_id.clone(), script: partial.join("job.sbatch") };
+            write_json(&partial.join(SUBMISSION_FILE), &sub)?;
+        }
+        comm.barrier();
+        Ok(Dispatch::Submitted(job_id))
+    }
+}
+
+impl SlurmOptions {
+    /// `miv run --slurm`: render the run's batch script (`templates/run.sbatch`, or `template`) as
+    /// `<experiment stem>.sbatch` beside the experiment and submit it (print it on a dry run). `run_args` are
+    /// extra `miv run` arguments. Returns the script's path and the Slurm job id.
+    pub fn submit_run(&self, experiment: &Path, run_args: &[String]) -> Result<(PathBuf, Option<String>)> {
+        let template = match &self.template {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
+            None => SLURM_RUN_TEMPLATE.to_string(),
+        };
+        let dir = experiment.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let name = experiment.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let mut v = common_values(self, &format!("miv-run-{name}"));
+        let q = |p: &Path| shell_quote(&p.display().to_string());
+        v.insert("experiment", Some(q(experiment)));
+        v.insert("workdir", Some(q(&dir)));
+        v.insert("output_dir", Some(dir.display().to_string()));
+        v.insert("run_args", Some(run_args.join(" ")));
+        let script = render(&template, &v).map_err(JobError::Other)?;
+        let path = dir.join(format!("{name}.sbatch"));
+        let id = submit_script(self, &path, &script, &format!("run {}", experiment.display()))?;
+        Ok((path, id))
+    }
+}
+
+/// Rank 0's optional string on every rank.
+pub(crate) fn broadcast_opt_string(comm: &dyn Communicator, s: Option<String>) -> Option<String> {
+    let text = comm.broadcast_string(0, &s.map(|s| format!("+{s}")).unwrap_or_default());
+    text.strip_prefix('+').map(str::to_string)
+}
+
 /// Start `mpirun -n N <miv> jobs exec ...` for a prepared job and wait for it.
-pub(crate) fn run_mpirun(m: &MpirunOptions, store: &Path, job: &JobRef) -> Result<()> {
+fn run_mpirun(m: &MpirunOptions, store: &Path, job: &JobRef) -> Result<()> {
     let mut cmd = Command::new(&m.mpirun);
     cmd.args(&m.args).arg("-n").arg(m.ranks.to_string()).arg(&m.program);
     cmd.args(["jobs", "exec", "--store"]).arg(store).args(["--kind", &job.kind, "--id", &job.id]);
@@ -96,7 +186,7 @@ pub(crate) fn run_mpirun(m: &MpirunOptions, store: &Path, job: &JobRef) -> Resul
 
 /// Render the batch script of `job`, save it as `job.sbatch` in its directory, and submit it (or print it on
 /// a dry run). Returns the Slurm job id.
-pub(crate) fn submit_slurm(
+fn submit_slurm(
     s: &SlurmOptions,
     store: &Path,
     job_dir: &Path,
@@ -120,7 +210,7 @@ pub(crate) fn submit_slurm(
 
 /// The placeholders every batch script shares: job name, nodes, tasks, time, partition, account, modules,
 /// launcher and program.
-pub fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str, Option<String>> {
+fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str, Option<String>> {
     let mut v: BTreeMap<&str, Option<String>> = BTreeMap::new();
     v.insert("job_name", Some(job_name.to_string()));
     v.insert("nodes", Some(s.nodes.to_string()));
@@ -143,8 +233,8 @@ pub fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str,
 
 /// Save `script` at `path` and submit it with `sbatch --parsable` (or print it on a dry run); returns the Slurm
 /// job id. `what` names the job in messages.
-pub fn submit_script(s: &SlurmOptions, path: &Path, script: &str, what: &str) -> Result<Option<String>> {
-    std::fs::write(path, script).map_err(|e| JobError::io(path, e))?;
+fn submit_script(s: &SlurmOptions, path: &Path, script: &str, what: &str) -> Result<Option<String>> {
+    miv_io::atomic::write_atomic(path, script).map_err(|e| JobError::io(path, e))?;
     if s.dry_run {
         println!("{script}");
         return Ok(None);
@@ -174,7 +264,7 @@ pub fn submit_script(s: &SlurmOptions, path: &Path, script: &str, what: &str) ->
 
 /// Replace `{{name}}` placeholders. A line with a placeholder whose value is `None` is left out; an unknown
 /// placeholder is an error.
-pub fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::result::Result<String, String> {
+fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::result::Result<String, String> {
     let mut out = String::new();
     'lines: for line in template.lines() {
         let mut rendered = String::new();
@@ -200,7 +290,7 @@ pub fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::r
 }
 
 /// Quote for a POSIX shell when needed.
-pub fn shell_quote(s: &str) -> String {
+fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
         s.to_string()
     } else {

@@ -13,10 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{JobError, Result};
-use crate::executor::{self, Executor};
-use crate::store::{
-    identity, read_json, write_json, JobRef, Status, Store, Submission, CONFIG_FILE, META_FILE, SUBMISSION_FILE,
-};
+use crate::executor::{broadcast_opt_string, Dispatch};
+use crate::store::{identity, read_json, write_json, JobRef, Status, Store, CONFIG_FILE, META_FILE, SUBMISSION_FILE};
 use miv_partition::Communicator;
 
 /// A construction job. Implementors are plain configuration structs; `run` is collective over the ranks of
@@ -182,11 +180,12 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
         tracing::debug!("{reference}: cached");
         return Ok(done(Status::Complete, true));
     }
-    if let (Some(Status::Submitted { job_id }), Executor::Slurm(_)) = (&state, store.get_executor()) {
+    let queues = store.get_executor().queues();
+    if let (Some(Status::Submitted { job_id }), true) = (&state, queues) {
         return Ok(done(Status::Submitted { job_id: job_id.clone() }, false));
     }
 
-    // Every job used must be complete, or (on Slurm) submitted, so this one can wait for it.
+    // Every job used must be complete, or (with a queueing executor) submitted, so this one can wait for it.
     let mut dependencies = Vec::new();
     let local: Result<()> = (|| {
         if comm.rank() != 0 {
@@ -195,7 +194,7 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
         for u in job.uses() {
             match store.status(&u) {
                 Some(Status::Complete) => {}
-                Some(Status::Submitted { job_id }) if matches!(store.get_executor(), Executor::Slurm(_)) => {
+                Some(Status::Submitted { job_id }) if queues => {
                     dependencies.push(job_id.unwrap_or_else(|| format!("<{u}>")))
                 }
                 _ => return Err(JobError::Missing { kind: u.kind.clone(), id: u.id.clone(), dir: store.dir(&u) }),
@@ -205,39 +204,14 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
     })();
     comm.agree(local.map_err(|e| e.to_string()))?;
 
-    match store.get_executor() {
-        Executor::Local => {
+    match store.get_executor().dispatch(store, &reference, &dependencies)? {
+        Dispatch::Here => {
             tracing::info!("{reference}: running on {} rank(s)", comm.size());
             run_here(job, store, &reference)?;
             Ok(done(Status::Complete, false))
         }
-        Executor::Mpirun(m) => {
-            let local = if comm.rank() == 0 { executor::run_mpirun(m, store.root(), &reference) } else { Ok(()) };
-            comm.agree(local.map_err(|e| e.to_string()))?;
-            let complete = comm.rank() != 0 || store.is_complete(&reference);
-            comm.agree(if complete {
-                Ok(())
-            } else {
-                Err(format!("{reference}: mpirun finished but the job is not complete"))
-            })?;
-            Ok(done(Status::Complete, false))
-        }
-        Executor::Slurm(s) => {
-            let local = if comm.rank() == 0 {
-                executor::submit_slurm(s, store.root(), &store.partial_dir(&reference), &reference, &dependencies)
-            } else {
-                Ok(None)
-            };
-            let job_id = broadcast_opt_string(comm, comm.agreed(local)?);
-            // A batch system that ran the job at once may already have completed (and moved) it.
-            let partial = store.partial_dir(&reference);
-            if comm.rank() == 0 && partial.is_dir() && !store.is_complete(&reference) {
-                let sub = Submission { job_id: job_id.clone(), script: partial.join("job.sbatch") };
-                write_json(&partial.join(SUBMISSION_FILE), &sub)?;
-            }
-            comm.barrier();
-            Ok(done(Status::Submitted { job_id }, false))
-        }
+        Dispatch::Complete => Ok(done(Status::Complete, false)),
+        Dispatch::Submitted(job_id) => Ok(done(Status::Submitted { job_id }, false)),
     }
 }
 
@@ -304,11 +278,6 @@ fn broadcast_status(comm: &dyn Communicator, s: Option<Status>) -> Option<Status
         3 => Some(Status::Submitted { job_id }),
         _ => None,
     }
-}
-
-fn broadcast_opt_string(comm: &dyn Communicator, s: Option<String>) -> Option<String> {
-    let text = comm.broadcast_string(0, &s.map(|s| format!("+{s}")).unwrap_or_default());
-    text.strip_prefix('+').map(str::to_string)
 }
 
 /// The child side of the mpirun and Slurm executors (`miv jobs exec`): load the job prepared in the partial

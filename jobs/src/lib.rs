@@ -6,7 +6,7 @@
 //!
 //! - [`job`]: the [`Job`] trait, identities, `launch()` with caching and atomic completion.
 //! - [`store`]: the on-disk [`Store`] (`<root>/<kind>/<id>/`).
-//! - [`executor`]: in-process, `mpirun -n N`, and Slurm executors.
+//! - [`executor`]: the [`Executor`] trait: in-process, `mpirun -n N`, and Slurm executors.
 //! - [`kinds`]: the seven job kinds ([`H5Types`], [`NetworkArchitecture`], [`MeasureDistances`],
 //!   [`GenerateSynapseForest`], [`DistributeSynapses`], [`GenerateConnections`], [`NeuroH5Graph`]).
 //! - [`build`]: the whole chain from one network YAML.
@@ -36,7 +36,7 @@ pub mod store;
 
 pub use build::{build, Network};
 pub use error::{JobError, Result};
-pub use executor::{Executor, MpirunOptions, SlurmOptions};
+pub use executor::{Dispatch, Executor, InProcess, MpirunOptions, SlurmOptions};
 pub use job::{runs_in_this_process, Job, Launch, Launched, RunContext};
 pub use kinds::{
     DistributeSynapses, GenerateConnections, GenerateSynapseForest, GraphFiles, H5Types, IoOptions, MeasureDistances,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{JobError, Result};
-use crate::executor::Executor;
+use crate::executor::{Executor, InProcess};
 use miv_partition::{Communicator, SerialComm};
 
 /// A reference to a job in a store: its kind and identity.
@@ -44,7 +44,7 @@ static SERIAL: SerialComm = SerialComm;
 pub struct Store<'c> {
     root: PathBuf,
     comm: &'c dyn Communicator,
-    executor: Executor,
+    executor: Box<dyn Executor>,
 }
 
 /// What the store knows about one job.
@@ -83,15 +83,16 @@ pub(crate) const SUBMISSION_FILE: &str = "submission.json";
 impl<'c> Store<'c> {
     /// A store at `root` that runs jobs in this process, on one rank.
     pub fn open(root: impl Into<PathBuf>) -> Store<'static> {
-        Store { root: root.into(), comm: &SERIAL, executor: Executor::Local }
+        Store { root: root.into(), comm: &SERIAL, executor: Box::new(InProcess) }
     }
 
     /// A store whose in-process jobs run on `comm` (every rank of `comm` must make the same calls).
     pub fn with_comm(root: impl Into<PathBuf>, comm: &'c dyn Communicator) -> Store<'c> {
-        Store { root: root.into(), comm, executor: Executor::Local }
+        Store { root: root.into(), comm, executor: Box::new(InProcess) }
     }
 
-    pub fn executor(mut self, executor: Executor) -> Self {
+    /// Launch jobs through `executor` (default: [`InProcess`]).
+    pub fn executor(mut self, executor: Box<dyn Executor>) -> Self {
         self.executor = executor;
         self
     }
@@ -104,8 +105,8 @@ impl<'c> Store<'c> {
         self.comm
     }
 
-    pub fn get_executor(&self) -> &Executor {
-        &self.executor
+    pub fn get_executor(&self) -> &dyn Executor {
+        self.executor.as_ref()
     }
 
     /// Directory of a completed job.
@@ -195,7 +196,7 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| JobError::io(path, e))?;
-    std::fs::write(path, text + "\n").map_err(|e| JobError::io(path, e))
+    miv_io::atomic::write_atomic(path, text + "\n").map_err(|e| JobError::io(path, e))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use miv_io::config::NetworkConfig;
-use miv_jobs::{Executor, IoOptions, MpirunOptions, SlurmOptions, Status, Store};
+use miv_jobs::{Executor, InProcess, IoOptions, MpirunOptions, SlurmOptions, Status, Store};
 use miv_partition::Communicator;
 
 use super::{CliError, CliResult};
@@ -103,21 +103,18 @@ impl SlurmArgs {
 }
 
 impl StoreArgs {
-    pub fn executor(&self, dry_run: bool) -> CliResult<Executor> {
+    pub fn executor(&self, dry_run: bool) -> CliResult<Box<dyn Executor>> {
         let program =
             std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
         Ok(match self.executor {
-            ExecutorKind::Local => Executor::Local,
+            ExecutorKind::Local => Box::new(InProcess),
             ExecutorKind::Mpirun => {
                 let mut m = MpirunOptions::new(self.ranks, program);
                 m.mpirun = self.mpirun.clone();
                 m.args = self.mpirun_args.clone();
-                Executor::Mpirun(m)
+                Box::new(m)
             }
-            ExecutorKind::Slurm => {
-                let s = self.slurm.options(self.ranks, dry_run)?;
-                Executor::Slurm(s)
-            }
+            ExecutorKind::Slurm => Box::new(self.slurm.options(self.ranks, dry_run)?),
         })
     }
 

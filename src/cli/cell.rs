@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use miv_engine::model::{catalogue_of, load_model, CellModel};
+use miv_io::atomic::write_atomic;
 use miv_partition::Communicator;
 use miv_solvers::{CableCell, CellDescription, CellGroup, Event};
 
@@ -36,7 +37,7 @@ pub fn run(comm: &dyn Communicator, args: CellArgs) -> CliResult {
     write_outputs(&args.out, &model, &out).map_err(|e| CliError::local(e.to_string()))?;
     if args.geometry {
         let text = serde_json::to_string_pretty(&geometry_json(&model.cell)).expect("json");
-        write_atomic(&args.out.join("geometry.json"), &text).map_err(|e| CliError::local(e.to_string()))?;
+        write_atomic(args.out.join("geometry.json"), &text).map_err(|e| CliError::local(e.to_string()))?;
     }
     let summary = serde_json::json!({
         "model": args.model.display().to_string(),
@@ -117,8 +118,8 @@ pub fn write_outputs(dir: &Path, m: &CellModel, out: &Outputs) -> std::io::Resul
     for (d, t) in &out.spikes {
         spikes.push_str(&format!("{},{t}\n", csv_field(&m.detector_names[*d])));
     }
-    write_atomic(&dir.join("probes.csv"), &probes)?;
-    write_atomic(&dir.join("spikes.csv"), &spikes)
+    write_atomic(dir.join("probes.csv"), &probes)?;
+    write_atomic(dir.join("spikes.csv"), &spikes)
 }
 
 /// The discretised cell as JSON: sections (name, type, parent, parent_x, nseg, Ra, cm, L, diam or points,
@@ -164,10 +165,4 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("csv.partial");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

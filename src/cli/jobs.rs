@@ -165,7 +165,7 @@ fn bench(
     for &r in ranks {
         let mut m = miv_jobs::MpirunOptions::new(r, &program);
         m.args = mpirun_args.to_vec();
-        let store = Store::open(dir.join(format!("store-{r}"))).executor(miv_jobs::Executor::Mpirun(m));
+        let store = Store::open(dir.join(format!("store-{r}"))).executor(Box::new(m));
         let built = miv_jobs::build(&net, &store, &miv_jobs::IoOptions::default()).map_err(job_error)?;
         let meta = |d: &std::path::Path| -> serde_json::Value {
             std::fs::read_to_string(d.join("meta.json"))

@@ -79,17 +79,6 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
     // Check the experiment now rather than in the queue.
     Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
     let s = args.slurm_args.options(args.ranks.max(1), args.dry_run)?;
-    let template = match &s.template {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| fail(format!("{}: {e}", p.display())))?,
-        None => miv_jobs::executor::SLURM_RUN_TEMPLATE.to_string(),
-    };
-    let dir = exp.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
-    let name = exp.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
-    let mut v = miv_jobs::executor::common_values(&s, &format!("miv-run-{name}"));
-    let q = |p: &std::path::Path| miv_jobs::executor::shell_quote(&p.display().to_string());
-    v.insert("experiment", Some(q(&exp)));
-    v.insert("workdir", Some(q(&dir)));
-    v.insert("output_dir", Some(dir.display().to_string()));
     let mut extra = Vec::new();
     if let Some(t) = args.threads {
         extra.push(format!("--threads {t}"));
@@ -97,11 +86,7 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
     if args.json {
         extra.push("--json".into());
     }
-    v.insert("run_args", Some(extra.join(" ")));
-    let script = miv_jobs::executor::render(&template, &v).map_err(fail)?;
-    let path = dir.join(format!("{name}.sbatch"));
-    let id = miv_jobs::executor::submit_script(&s, &path, &script, &format!("run {}", exp.display()))
-        .map_err(|e| fail(e.to_string()))?;
+    let (path, id) = s.submit_run(&exp, &extra).map_err(|e| fail(e.to_string()))?;
     if let Some(id) = id {
         println!("submitted {} as Slurm job {id}", path.display());
     }

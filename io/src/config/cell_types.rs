@@ -26,7 +26,7 @@ pub struct CellType {
     /// Mechanism parameters: an inline mapping (often `{}`) or a path to a YAML file. Kept as YAML here; the
     /// engine interprets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mechanism: Option<serde_yaml::Value>,
+    pub mechanism: Option<serde_norway::Value>,
     #[serde(default)]
     pub synapses: CellSynapses,
     /// Input cells: where their spike trains are stored.
@@ -48,7 +48,7 @@ pub struct CellSynapses {
     pub unique: Option<bool>,
     /// Synaptic weight rules (namespaces + expression); interpreted by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<serde_yaml::Value>,
+    pub weights: Option<serde_norway::Value>,
 }
 
 /// Synapses per µm: drawn per segment from a normal with this mean and standard deviation (MiV calls the

@@ -61,7 +61,7 @@ impl ConfigError {
 
 /// Parse YAML text into `T`; `origin` names the source in errors.
 pub fn from_yaml_str<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T, ConfigError> {
-    let de = serde_yaml::Deserializer::from_str(text);
+    let de = serde_norway::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = key_path(e.path());
         let (key, message) = prefer_yaml_path(key, e.into_inner().to_string());
@@ -77,7 +77,7 @@ pub fn from_yaml_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError
 
 /// Convert an already parsed YAML value into `T` (used for sections of a bigger document).
 pub fn from_yaml_value<T: DeserializeOwned>(
-    value: serde_yaml::Value,
+    value: serde_norway::Value,
     origin: &Path,
     key: &str,
 ) -> Result<T, ConfigError> {
@@ -87,9 +87,9 @@ pub fn from_yaml_value<T: DeserializeOwned>(
         if !inner.contains('?') {
             return ConfigError::new(origin, inner, message).nested(key);
         }
-        // Enum-keyed maps show as `?`: parse the value again as text, whose errors carry serde_yaml's key path
+        // Enum-keyed maps show as `?`: parse the value again as text, whose errors carry serde_norway's key path
         // (its line numbers would refer to that text, so they are dropped).
-        let text = serde_yaml::to_string(&value).unwrap_or_default();
+        let text = serde_norway::to_string(&value).unwrap_or_default();
         match from_yaml_str::<T>(&text, origin) {
             Err(mut again) => {
                 if let Some(i) = again.message.find(" at line ") {
@@ -113,7 +113,7 @@ fn key_path(p: &serde_path_to_error::Path) -> String {
     }
 }
 
-/// serde_yaml prefixes its messages with the key path it knows (`PYR.synapses.density.apical: ...`), which
+/// serde_norway prefixes its messages with the key path it knows (`PYR.synapses.density.apical: ...`), which
 /// names enum-keyed maps that the generic path shows as `?`; use it when it is there.
 fn prefer_yaml_path(key: String, message: String) -> (String, String) {
     if let Some((path, rest)) = message.split_once(": ") {

@@ -94,23 +94,23 @@ pub struct NetworkConfig {
 struct RawNetwork {
     #[serde(default)]
     seed: u64,
-    population_definitions: serde_yaml::Value,
-    layer_definitions: serde_yaml::Value,
-    cell_distributions: serde_yaml::Value,
-    layer_extents: serde_yaml::Value,
+    population_definitions: serde_norway::Value,
+    layer_definitions: serde_norway::Value,
+    cell_distributions: serde_norway::Value,
+    layer_extents: serde_norway::Value,
     #[serde(default)]
-    cell_constraints: Option<serde_yaml::Value>,
+    cell_constraints: Option<serde_norway::Value>,
     #[serde(default)]
     rotation: Option<Rotation>,
     #[serde(default)]
     origin: Option<Origin>,
     #[serde(default)]
     placement: Option<Placement>,
-    axon_extents: serde_yaml::Value,
-    cell_types: serde_yaml::Value,
-    synapses: serde_yaml::Value,
+    axon_extents: serde_norway::Value,
+    cell_types: serde_norway::Value,
+    synapses: serde_norway::Value,
     /// `{population: swc path}` or a directory holding `<population>.swc`.
-    morphology: serde_yaml::Value,
+    morphology: serde_norway::Value,
     #[serde(default)]
     distribution: SynapseDistribution,
     #[serde(default)]
@@ -121,13 +121,13 @@ struct RawNetwork {
 
 /// A section given inline or as a path (relative to the network file) to a YAML file of its own.
 fn section<T: DeserializeOwned>(
-    value: serde_yaml::Value,
+    value: serde_norway::Value,
     key: &str,
     file: &Path,
     sources: &mut BTreeMap<String, Source>,
 ) -> Result<T, ConfigError> {
     match value {
-        serde_yaml::Value::String(p) => {
+        serde_norway::Value::String(p) => {
             let path = relative_to(file, &p);
             sources.insert(key.to_string(), Source::File(path.clone()));
             from_yaml_file(&path)
@@ -161,7 +161,7 @@ impl NetworkConfig {
         let cell_types: CellTypes = section(raw.cell_types, "cell_types", path, s)?;
         let synapses: Synapses = section(raw.synapses, "synapses", path, s)?;
         let morphology = match raw.morphology {
-            serde_yaml::Value::String(dir) => {
+            serde_norway::Value::String(dir) => {
                 let dir = relative_to(path, &dir);
                 synapses.keys().map(|p| (p.clone(), dir.join(format!("{p}.swc")))).collect()
             }

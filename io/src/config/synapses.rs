@@ -29,11 +29,11 @@ pub enum MechanismSite {
 }
 
 impl MechanismSite {
-    fn parse(key: &serde_yaml::Value) -> Option<MechanismSite> {
+    fn parse(key: &serde_norway::Value) -> Option<MechanismSite> {
         match key {
-            serde_yaml::Value::String(s) if s == "default" => Some(MechanismSite::Default),
-            serde_yaml::Value::String(s) => SwcType::from_name(s).map(MechanismSite::Swc),
-            serde_yaml::Value::Number(n) => n.as_i64().and_then(SwcType::from_code).map(MechanismSite::Swc),
+            serde_norway::Value::String(s) if s == "default" => Some(MechanismSite::Default),
+            serde_norway::Value::String(s) => SwcType::from_name(s).map(MechanismSite::Swc),
+            serde_norway::Value::Number(n) => n.as_i64().and_then(SwcType::from_code).map(MechanismSite::Swc),
             _ => None,
         }
     }
@@ -79,7 +79,7 @@ struct RawProjection {
     #[serde(default = "one")]
     contacts: u32,
     #[serde(default)]
-    mechanisms: Option<serde_yaml::Value>,
+    mechanisms: Option<serde_norway::Value>,
     #[serde(default, rename = "swctype mechanisms")]
     swctype_mechanisms: Option<IndexMap<SwcType, IndexMap<String, MechanismParams>>>,
 }
@@ -130,9 +130,9 @@ impl TryFrom<RawProjection> for Projection {
 
 /// The flat `{label: {param: value}}` form or the keyed `{site: {label: {param: value}}}` form.
 fn parse_mechanisms(
-    v: serde_yaml::Value,
+    v: serde_norway::Value,
 ) -> Result<IndexMap<MechanismSite, IndexMap<String, MechanismParams>>, String> {
-    let serde_yaml::Value::Mapping(map) = v else {
+    let serde_norway::Value::Mapping(map) = v else {
         return Err("expected a mapping".into());
     };
     if map.is_empty() {
@@ -141,10 +141,10 @@ fn parse_mechanisms(
     let keyed = !map.is_empty()
         && map.iter().all(|(k, v)| {
             MechanismSite::parse(k).is_some()
-                && matches!(v, serde_yaml::Value::Mapping(m) if m.values().all(|x| matches!(x, serde_yaml::Value::Mapping(_))))
+                && matches!(v, serde_norway::Value::Mapping(m) if m.values().all(|x| matches!(x, serde_norway::Value::Mapping(_))))
         });
-    let labels = |v: serde_yaml::Value| -> Result<IndexMap<String, MechanismParams>, String> {
-        serde_yaml::from_value(v).map_err(|e| format!("expected {{label: {{parameter: number}}}}: {e}"))
+    let labels = |v: serde_norway::Value| -> Result<IndexMap<String, MechanismParams>, String> {
+        serde_norway::from_value(v).map_err(|e| format!("expected {{label: {{parameter: number}}}}: {e}"))
     };
     let mut out = IndexMap::new();
     if keyed {
@@ -152,7 +152,7 @@ fn parse_mechanisms(
             out.insert(MechanismSite::parse(&k).expect("checked"), labels(v)?);
         }
     } else {
-        out.insert(MechanismSite::Default, labels(serde_yaml::Value::Mapping(map))?);
+        out.insert(MechanismSite::Default, labels(serde_norway::Value::Mapping(map))?);
     }
     Ok(out)
 }

@@ -292,7 +292,7 @@ mod tests {
     }
 
     fn table(yaml: &str) -> DensityTable {
-        let d: SynapseDensities = serde_yaml::from_str(yaml).unwrap();
+        let d: SynapseDensities = serde_norway::from_str(yaml).unwrap();
         DensityTable::resolve(&d, &layers()).unwrap()
     }
 
@@ -466,7 +466,7 @@ mod tests {
         // The table in MiV's (file) order; serde_json's map would sort SLM before SR.
         let yaml = "apical: {excitatory: {SR: {mean: 3.0, variance: 0.5}, SLM: {mean: 0.5, variance: 0.1}}, \
                     inhibitory: {default: {mean: 0.2, variance: 0.05}}}";
-        let d: SynapseDensities = serde_yaml::from_str(yaml).unwrap();
+        let d: SynapseDensities = serde_norway::from_str(yaml).unwrap();
         assert_eq!(serde_json::to_value(&d).unwrap(), doc["density"], "the density table MiV was given");
         let t = DensityTable::resolve(&d, &layers()).unwrap();
         let draws = doc["draws"].as_array().unwrap();

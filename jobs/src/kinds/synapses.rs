@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn miv_compat_enters_the_identity_only_when_set() {
         let density: SynapseDensities =
-            serde_yaml::from_str("apical: {excitatory: {SR: {mean: 1.0, variance: 0.1}}}").unwrap();
+            serde_norway::from_str("apical: {excitatory: {SR: {mean: 1.0, variance: 0.1}}}").unwrap();
         let layers: LayerDefinitions = [("SR".to_string(), 8)].into();
         let plain = DistributeSynapses {
             forest: None,

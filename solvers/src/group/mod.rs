@@ -68,12 +68,19 @@ pub struct SimOptions {
     pub globals: Vec<(String, String, f64)>,
 }
 
+impl SimOptions {
+    /// NEURON's default time step (ms).
+    pub const DEFAULT_DT: f64 = 0.025;
+    /// NEURON's default temperature (degC).
+    pub const DEFAULT_CELSIUS: f64 = 6.3;
+}
+
 impl Default for SimOptions {
     fn default() -> SimOptions {
         SimOptions {
-            dt: 0.025,
+            dt: SimOptions::DEFAULT_DT,
             method: Method::BackwardEuler,
-            celsius: 6.3,
+            celsius: SimOptions::DEFAULT_CELSIUS,
             spike_rule: SpikeRule::Grid,
             delivery_rule: DeliveryRule::Nearest,
             membrane_current: false,
