@@ -292,25 +292,6 @@ impl<'c> Network<'c> {
         Ok(c.base_points() + c.points.len() - 1)
     }
 
-    /// Set parameters of a point process placed with [`add_point`](Self::add_point) (`target` as it returned);
-    /// parameters not given keep their values.
-    pub fn set_point_params(&mut self, gid: u64, target: usize, params: &[(String, f64)]) -> Result<(), EngineError> {
-        self.check_not_built()?;
-        let c =
-            self.cells.get_mut(&gid).ok_or_else(|| EngineError::Network(format!("gid {gid} is not a local cell")))?;
-        let base = c.base_points();
-        let p = target.checked_sub(base).and_then(|i| c.points.get_mut(i)).ok_or_else(|| {
-            EngineError::Network(format!("gid {gid}: target {target} is not a point process placed on the cell"))
-        })?;
-        for (k, v) in params {
-            match p.params.iter_mut().find(|(n, _)| n == k) {
-                Some(slot) => slot.1 = *v,
-                None => p.params.push((k.clone(), *v)),
-            }
-        }
-        Ok(())
-    }
-
     /// Local gids, ascending.
     pub fn gids(&self) -> impl Iterator<Item = u64> + '_ {
         let before = (!self.built).then(|| self.cells.keys().copied());

@@ -141,10 +141,6 @@ impl<'c> NeuroH5File<'c> {
         self.comm
     }
 
-    pub fn is_writable(&self) -> bool {
-        self.writable
-    }
-
     /// The root group of the open file.
     pub(crate) fn root(&self) -> &hdf5::Group {
         self.file.as_ref().expect("open file")

@@ -147,12 +147,6 @@ impl<'c> Store<'c> {
         }
     }
 
-    /// The `config.json` of a job (complete or partial).
-    pub fn config_of(&self, job: &JobRef) -> Result<serde_json::Value> {
-        let p = if self.is_complete(job) { self.dir(job) } else { self.partial_dir(job) };
-        read_json(&p.join(CONFIG_FILE))
-    }
-
     /// Every job in the store, complete or not, by kind then id.
     pub fn list(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();

@@ -101,25 +101,22 @@ pub fn simulate(m: &CellModel) -> Result<Outputs, miv_solvers::SolverError> {
 /// through a temporary name renamed when complete.
 pub fn write_outputs(dir: &Path, m: &CellModel, out: &Outputs) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut probes = String::from("t_ms");
-    for (name, _) in &m.probes {
-        probes.push(',');
-        probes.push_str(&csv_field(name));
-    }
-    probes.push('\n');
+    let mut probes = csv::Writer::from_writer(Vec::new());
+    probes.write_record(std::iter::once("t_ms").chain(m.probes.iter().map(|(name, _)| name.as_str())))?;
     for (t, row) in out.times.iter().zip(&out.samples) {
-        probes.push_str(&format!("{t}"));
-        for v in row {
-            probes.push_str(&format!(",{v}"));
-        }
-        probes.push('\n');
+        probes.write_record(std::iter::once(t).chain(row).map(|v| v.to_string()))?;
     }
-    let mut spikes = String::from("detector,t_ms\n");
+    let mut spikes = csv::Writer::from_writer(Vec::new());
+    spikes.write_record(["detector", "t_ms"])?;
     for (d, t) in &out.spikes {
-        spikes.push_str(&format!("{},{t}\n", csv_field(&m.detector_names[*d])));
+        spikes.write_record([m.detector_names[*d].as_str(), &t.to_string()])?;
     }
-    write_atomic(dir.join("probes.csv"), &probes)?;
-    write_atomic(dir.join("spikes.csv"), &spikes)
+    write_atomic(dir.join("probes.csv"), csv_bytes(probes)?)?;
+    write_atomic(dir.join("spikes.csv"), csv_bytes(spikes)?)
+}
+
+fn csv_bytes(w: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    w.into_inner().map_err(|e| e.into_error())
 }
 
 /// The discretised cell as JSON: sections (name, type, parent, parent_x, nseg, Ra, cm, L, diam or points,
@@ -157,12 +154,4 @@ pub fn geometry_json(cell: &CableCell) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({"sections": sections, "nodes": nodes})
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

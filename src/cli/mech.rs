@@ -163,13 +163,14 @@ fn run_one(m: &Mechanism, catalogue: &Catalogue, tstop: f64) -> Result<RunResult
     let probe = g
         .probe(&miv_solvers::ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) })
         .map_err(|e| e.to_string())?;
-    g.initialize(-65.0).map_err(|e| e.to_string())?;
+    g.initialize(miv_engine::config::DEFAULT_V_INIT).map_err(|e| e.to_string())?;
     g.enqueue(&events);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut spikes: Vec<Spike> = Vec::new();
-    let steps = (tstop / 0.025).round() as usize;
+    let dt = SimOptions::DEFAULT_DT;
+    let steps = (tstop / dt).round() as usize;
     for k in 1..=steps {
-        g.advance(k as f64 * 0.025, &mut Vec::new(), &mut spikes).map_err(|e| e.to_string())?;
+        g.advance(k as f64 * dt, &mut Vec::new(), &mut spikes).map_err(|e| e.to_string())?;
         let v = g.read(&probe);
         lo = lo.min(v);
         hi = hi.max(v);
@@ -282,8 +283,8 @@ fn time_kernel(mech: &mut dyn miv_solvers::Mechanism, n: usize, steps: usize) ->
               f: &mut dyn FnMut(&mut Cx) -> Result<(), String>| {
         let mut c = Cx {
             t: 0.0,
-            dt: 0.025,
-            celsius: 6.3,
+            dt: SimOptions::DEFAULT_DT,
+            celsius: SimOptions::DEFAULT_CELSIUS,
             second_order: false,
             v,
             rhs,
@@ -303,7 +304,7 @@ fn time_kernel(mech: &mut dyn miv_solvers::Mechanism, n: usize, steps: usize) ->
             *x = -70.0 + 40.0 * (((k + s) % n) as f64 / n as f64);
         }
         for ion in ions.iter_mut() {
-            ion.begin_currents(6.3);
+            ion.begin_currents(SimOptions::DEFAULT_CELSIUS);
         }
         cx(&v, &mut rhs, &mut d, &mut ions, &mut out, &mut |c| mech.current(c));
         cx(&v, &mut rhs, &mut d, &mut ions, &mut out, &mut |c| mech.update_state(c));

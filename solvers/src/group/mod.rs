@@ -356,14 +356,6 @@ impl CellGroup {
         Ok(ConnectionId(id))
     }
 
-    /// Reserve room for `n` more connections of `weights` weights each (avoids regrowth while connecting).
-    pub fn reserve_connections(&mut self, n: usize, weights: usize) {
-        self.conn_target.reserve(n);
-        self.conn_key.reserve(n);
-        self.conn_offset.reserve(n);
-        self.conn_weights.reserve(n * weights);
-    }
-
     /// Release spare capacity of the connection tables (call when all connections are made).
     pub fn shrink_to_fit(&mut self) {
         self.conn_target.shrink_to_fit();
@@ -412,19 +404,6 @@ impl CellGroup {
         let end = self.conn_offset[c as usize] as usize;
         let start = if c == 0 { 0 } else { self.conn_offset[c as usize - 1] as usize };
         start..end
-    }
-
-    /// Set a parameter of a target (point process or artificial cell).
-    pub fn set_target_param(&mut self, target: TargetId, name: &str, value: f64) -> Result<(), SolverError> {
-        let t = self.targets[target.0 as usize];
-        let m = &mut self.mechs[t.mech as usize].mech;
-        let k = m.info().param_index(name).ok_or_else(|| SolverError::UnknownParameter {
-            mechanism: m.info().name.clone(),
-            parameter: name.into(),
-            known: m.info().param_names(),
-        })?;
-        m.set_param(t.instance as usize, k, value);
-        Ok(())
     }
 
     /// Attach an array to a target, e.g. ("times", ...) of a `VecStim`.
