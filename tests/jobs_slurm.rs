@@ -211,3 +211,50 @@ fn miv_run_slurm_submits_a_script_that_runs_the_experiment() {
     assert!(!ok && err.contains("t_end"), "{err}");
     assert!(!log.join("1002.sh").exists());
 }
+
+#[test]
+fn miv_study_slurm_submits_one_job_that_runs_the_whole_study() {
+    let dir = scratch("study_slurm");
+    let net = dir.join("ring");
+    miv(&["gen", "ring", "--n", "6", "--stim", "3", "--out", net.to_str().unwrap()]).expect_ok("miv gen");
+    let exp = net.join("experiment.yaml");
+    let text = std::fs::read_to_string(&exp).unwrap();
+    let text = text.replace("output:", "lfp:\n  - {label: e, position: [100, 20, 0], dt_lfp: 0.5, fdst: 1.0}\noutput:");
+    std::fs::write(&exp, text).unwrap();
+    let study = net.join("study.yaml");
+    std::fs::write(
+        &study,
+        "experiment: experiment.yaml\nstimulus_population: STIM\ndistances: [0, 0.2]\ntrials: 3\nt_end: 50\nseed: 3\n",
+    )
+    .unwrap();
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let out = dir.join("out dir"); // a space: the path must reach the script quoted
+    let s = study.to_str().unwrap();
+    let args =
+        ["study", s, "--out", out.to_str().unwrap(), "--trials", "2", "--slurm", "--ranks", "2", "--launcher", "env"];
+    let (ok, stdout, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("as Slurm job 1001"), "{stdout}");
+    let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
+    assert!(script.contains("#SBATCH --ntasks=2"), "{script}");
+    assert!(script.contains(" study ") && script.contains("--trials 2"), "{script}");
+    assert!(!out.join("separation.csv").exists(), "submitting must not run the study");
+    // Running the script (as Slurm would) runs the study; its results equal a direct run's.
+    assert!(run_script(&log.join("1001.sh"), &dir.join("modules-loaded")));
+    let direct = dir.join("direct");
+    miv(&["study", s, "--out", direct.to_str().unwrap(), "--trials", "2"]).expect_ok("direct study");
+    let a = std::fs::read_to_string(out.join("separation.csv")).unwrap();
+    assert_eq!(a, std::fs::read_to_string(direct.join("separation.csv")).unwrap());
+    assert!(a.lines().count() > 100, "{a}");
+    // A bad study is refused before anything is submitted.
+    std::fs::write(net.join("bad.yaml"), "experiment: experiment.yaml\ndistances: [0]\ntrials: 0\nt_end: 50\n")
+        .unwrap();
+    let bad = net.join("bad.yaml");
+    let (ok, _, err) = miv_env(
+        &["study", bad.to_str().unwrap(), "--out", out.to_str().unwrap(), "--slurm"],
+        &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)],
+    );
+    assert!(!ok && err.contains("trials"), "{err}");
+    assert!(!log.join("1002.sh").exists());
+}

@@ -141,25 +141,32 @@ impl Executor for SlurmOptions {
 }
 
 impl SlurmOptions {
-    /// `miv run --slurm`: render the run's batch script (`templates/run.sbatch`, or `template`) as
-    /// `<experiment stem>.sbatch` beside the experiment and submit it (print it on a dry run). `run_args` are
-    /// extra `miv run` arguments. Returns the script's path and the Slurm job id.
-    pub fn submit_run(&self, experiment: &Path, run_args: &[String]) -> Result<(PathBuf, Option<String>)> {
+    /// `miv run --slurm` (`command` "run") and `miv study --slurm` ("study"): render the batch script
+    /// (`templates/run.sbatch`, or `template`) that runs `miv COMMAND INPUT ARGS...` as `<input stem>.sbatch`
+    /// beside the input file and submit it (print it on a dry run). `run_args` are extra arguments of the
+    /// command. Returns the script's path and the Slurm job id.
+    pub fn submit_run(
+        &self,
+        command: &str,
+        experiment: &Path,
+        run_args: &[String],
+    ) -> Result<(PathBuf, Option<String>)> {
         let template = match &self.template {
             Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
             None => SLURM_RUN_TEMPLATE.to_string(),
         };
         let dir = experiment.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name = experiment.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
-        let mut v = common_values(self, &format!("miv-run-{name}"));
+        let mut v = common_values(self, &format!("miv-{command}-{name}"));
         let q = |p: &Path| shell_quote(&p.display().to_string());
         v.insert("experiment", Some(q(experiment)));
         v.insert("workdir", Some(q(&dir)));
         v.insert("output_dir", Some(dir.display().to_string()));
+        v.insert("command", Some(command.to_string()));
         v.insert("run_args", Some(run_args.join(" ")));
         let script = render(&template, &v).map_err(JobError::Other)?;
         let path = dir.join(format!("{name}.sbatch"));
-        let id = submit_script(self, &path, &script, &format!("run {}", experiment.display()))?;
+        let id = submit_script(self, &path, &script, &format!("{command} {}", experiment.display()))?;
         Ok((path, id))
     }
 }
@@ -290,7 +297,7 @@ fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::resul
 }
 
 /// Quote for a POSIX shell when needed.
-fn shell_quote(s: &str) -> String {
+pub fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
         s.to_string()
     } else {

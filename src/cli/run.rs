@@ -86,7 +86,7 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
     if args.json {
         extra.push("--json".into());
     }
-    let (path, id) = s.submit_run(&exp, &extra).map_err(|e| fail(e.to_string()))?;
+    let (path, id) = s.submit_run("run", &exp, &extra).map_err(|e| fail(e.to_string()))?;
     if let Some(id) = id {
         println!("submitted {} as Slurm job {id}", path.display());
     }

@@ -34,6 +34,18 @@ pub struct StudyArgs {
     /// Simulated time per run in ms (replaces `t_end`).
     #[arg(long)]
     pub t_end: Option<f64>,
+    /// Submit the whole study as one Slurm batch job (rendered from jobs/templates/run.sbatch) instead of
+    /// running it.
+    #[arg(long)]
+    pub slurm: bool,
+    /// With --slurm: MPI ranks (tasks) of the job.
+    #[arg(long, default_value_t = 1)]
+    pub ranks: usize,
+    /// With --slurm: print the batch script instead of submitting it.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub slurm_args: super::build::SlurmArgs,
 }
 
 /// The study file.
@@ -191,6 +203,9 @@ fn read_cached(path: &Path) -> Option<(Vec<f64>, Vec<f64>)> {
 }
 
 pub fn run(comm: &dyn Communicator, a: StudyArgs) -> CliResult {
+    if a.slurm {
+        return submit(comm, &a);
+    }
     let s = comm.agreed(Study::load(&a.study, &a))?;
     let (e, mut env) = miv_engine::run::load_environment(comm, &s.experiment, &Overrides::default()).map_err(engine)?;
     let file = a.study.display().to_string();
@@ -438,4 +453,30 @@ fn finish(
     )
     .map_err(|e| e.to_string())?;
     Ok(out.to_path_buf())
+}
+
+/// Check the study now (not in the queue), then render its batch script beside the study file and submit it
+/// with sbatch (or print it): one job runs every trial on one loaded network.
+fn submit(comm: &dyn Communicator, a: &StudyArgs) -> CliResult {
+    if comm.rank() != 0 {
+        return Ok(());
+    }
+    let fail = |m: String| CliError { message: m, collective: true };
+    let study = std::fs::canonicalize(&a.study).map_err(|e| fail(format!("{}: {e}", a.study.display())))?;
+    Study::load(&study, a).map_err(fail)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
+    let out = std::fs::canonicalize(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
+    let mut extra = vec![format!("--out {}", miv_jobs::executor::shell_quote(&out.display().to_string()))];
+    if let Some(n) = a.trials {
+        extra.push(format!("--trials {n}"));
+    }
+    if let Some(t) = a.t_end {
+        extra.push(format!("--t-end {t}"));
+    }
+    let s = a.slurm_args.options(a.ranks.max(1), a.dry_run)?;
+    let (path, id) = s.submit_run("study", &study, &extra).map_err(|e| fail(e.to_string()))?;
+    if let Some(id) = id {
+        println!("submitted {} as Slurm job {id}", path.display());
+    }
+    Ok(())
 }
