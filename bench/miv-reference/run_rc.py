@@ -112,10 +112,14 @@ if not args.no_lfp:
     )
 
 stimulus = np.loadtxt(args.stimulus, comments="#").ravel()
+# The played vectors are kept alive here: the Cases' VecStim holds a reference to its vector, miv's
+# (bench/miv-reference/standin-mechanisms.sh) does not.
+played = []
 for gid, cell in env.artificial_cells["STIM"].items():
     if not env.pc.gid_exists(gid):
         continue
-    cell.play(h.Vector(np.array(stimulus)[int(gid) :: 10]))
+    played.append(h.Vector(np.array(stimulus)[int(gid) :: 10]))
+    cell.play(played[-1])
 
 probes = []
 for gid in args.probe:

@@ -4,6 +4,7 @@
 
 #[path = "../../solvers/tests/common/cell.rs"]
 pub mod cell;
+pub mod miv_net;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -665,6 +665,11 @@ impl CellGroup {
         f: impl FnOnce(&mut dyn Mechanism, &mut Cx) -> crate::mechanism::KernelResult,
     ) -> Result<(), SolverError> {
         let slot = &mut self.mechs[k];
+        // A mechanism type kept only because a global configures it (e.g. hh's usetable in a group of artificial
+        // cells) has no instances and nothing to compute.
+        if slot.mech.is_empty() {
+            return Ok(());
+        }
         let electrode = self.imem.as_mut().map(|m| (m.el_rhs.as_mut_slice(), m.el_d.as_mut_slice()));
         let mut cx = Cx {
             t,
@@ -895,6 +900,31 @@ mod tests {
 
     fn err(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    }
+
+    /// A global configures hh in a group without any hh (e.g. a group of artificial cells in a network whose
+    /// experiment sets `{hh: {usetable: 1}}`): the group runs, and runs as it does without the global.
+    #[test]
+    fn a_global_for_a_mechanism_the_group_does_not_use() {
+        let m = Morphology::new(vec![Section::cylinder("c", 3, 200.0, 1.0)]);
+        let mut c = CableCell::new(m).unwrap();
+        c.nseg[0] = 5;
+        c.density.push(crate::cell::DensityPlacement {
+            section: 0,
+            mechanism: "pas".into(),
+            params: vec![("g".into(), Values::Uniform(0.001)), ("e".into(), Values::Uniform(-70.0))],
+        });
+        let run = |globals: Vec<(String, String, f64)>| {
+            let opts = SimOptions { globals, ..SimOptions::default() };
+            let mut g = CellGroup::new(&[c.clone().into()], &Catalogue::builtin(), opts).unwrap();
+            g.initialize(-65.0).unwrap();
+            g.advance(5.0, &mut Vec::new(), &mut Vec::new()).unwrap();
+            g.voltages().to_vec()
+        };
+        let plain = run(vec![]);
+        let with = run(vec![("hh".into(), "usetable".into(), 1.0)]);
+        assert!(plain[1] < -65.5, "the cable relaxes towards e_pas: {}", plain[1]);
+        assert_eq!(plain, with);
     }
 
     #[test]
