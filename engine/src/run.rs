@@ -23,6 +23,7 @@ pub struct Overrides {
 /// The experiment at `path` with the overrides applied, checked on every rank (collective).
 pub fn load_experiment(comm: &dyn Communicator, path: &Path, overrides: &Overrides) -> Result<Experiment, EngineError> {
     let mut e = comm.agreed(Experiment::load(path))?;
+    comm.agreed(e.check_outputs(path))?;
     if let Some(t) = overrides.threads {
         e.partition.threads = t;
     }
@@ -38,6 +39,8 @@ pub fn run_experiment(
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let mut e = load_experiment(comm, path, overrides)?;
     build_network(comm, &mut e)?;
+    // The built files are inputs too.
+    comm.agreed(e.check_outputs(path))?;
     // Read by the NMODL compiler: set before any mechanism of this run is compiled.
     miv_nmodl::set_netrec_state_adjust(e.netrec_state_adjust);
     let catalogue = comm.agreed(crate::mechanisms::catalogue(e.mechanisms.as_deref()))?;

@@ -40,6 +40,12 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
     if args.slurm {
         return submit(comm, &args);
     }
+    if args.dry_run {
+        return Err(CliError {
+            message: "--dry-run prints the batch script of --slurm; give --slurm as well".into(),
+            collective: true,
+        });
+    }
     let overrides = Overrides { threads: args.threads };
     let (summary, _) = run_experiment(comm, &args.experiment, &overrides)
         .map_err(|err| CliError { collective: err.is_collective(), message: err.to_string() })?;
@@ -77,7 +83,8 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
     let exp =
         std::fs::canonicalize(&args.experiment).map_err(|e| fail(format!("{}: {e}", args.experiment.display())))?;
     // Check the experiment now rather than in the queue.
-    Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
+    let e = Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
+    e.check_outputs(&exp).map_err(|e| fail(e.to_string()))?;
     let s = args.slurm_args.options(args.ranks.max(1), args.dry_run)?;
     let mut extra = Vec::new();
     if let Some(t) = args.threads {
