@@ -345,6 +345,8 @@ pub(crate) fn create_dataset_1d(
     if let Some(level) = deflate {
         b = b.deflate(level);
     }
+    // A Fletcher-32 checksum per chunk: a damaged chunk is a read error, never different data.
+    b = b.fletcher32();
     b.empty_as(descriptor(dtype)).shape(Extents::from(0..)).create(path).map_err(ctx("create dataset"))
 }
 
@@ -363,7 +365,7 @@ pub(crate) fn create_dataset_with(
     let mut b = loc.new_dataset_builder().obj_track_times(true).fill_time(FillTime::IfSet);
     let extents = match maxdims {
         Some(max) => {
-            b = b.chunk(max.clamp(1, 1024) as usize);
+            b = b.chunk(max.clamp(1, 1024) as usize).fletcher32();
             Extents::from(hdf5::Extent::new(n as usize, Some(max as usize)))
         }
         None => {

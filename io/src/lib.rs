@@ -55,6 +55,7 @@ pub mod output;
 pub mod swc;
 pub mod tree;
 pub mod types;
+pub mod verify;
 pub(crate) mod wire;
 
 pub use cells::{AttributeData, AttributeInfo, CellAttributes, Selection};
