@@ -193,3 +193,129 @@ fn bad_stimulus_events_name_the_event() {
         run_fails(&exp, what);
     }
 }
+
+/// A deterministic stream of positions (a failure reproduces).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) as usize % n
+    }
+}
+
+#[test]
+fn byte_overwrites_of_inputs_give_an_error_or_the_same_result() {
+    let exp = ring("overwrite");
+    let dir = exp.parent().unwrap().to_path_buf();
+    let e = exp.to_str().unwrap();
+    miv(&["-q", "run", e]).expect_ok("clean run");
+    let clean = bytes(&dir.join("spikes.csv"));
+    let mut rng = Lcg(7);
+    let (mut errors, mut same) = (0, 0);
+    for name in ["cells.h5", "connections.h5"] {
+        let f = dir.join(name);
+        let good = bytes(&f);
+        for i in 0..25 {
+            let at = rng.next(good.len() - 64);
+            let mut b = good.clone();
+            for (k, x) in b[at..at + 64].iter_mut().enumerate() {
+                *x ^= 0x5a ^ (k as u8).wrapping_mul(31) | 1;
+            }
+            std::fs::write(&f, &b).unwrap();
+            let _ = std::fs::remove_file(dir.join("spikes.csv"));
+            let o = miv(&["-q", "run", e]);
+            assert!(!o.timed_out && !o.stderr.contains("panicked"), "{name} overwrite {i} at {at}:\n{}", o.stderr);
+            if o.code == Some(0) {
+                assert_eq!(
+                    bytes(&dir.join("spikes.csv")),
+                    clean,
+                    "{name} overwrite {i} at byte {at}: exit 0 with different spikes"
+                );
+                same += 1;
+            } else {
+                assert_eq!(o.code, Some(1), "{name} overwrite {i} at {at}: {}", o.stderr);
+                assert!(
+                    o.stderr.contains(name),
+                    "{name} overwrite {i} at {at}: the error names the file:\n{}",
+                    o.stderr
+                );
+                errors += 1;
+            }
+        }
+        std::fs::write(&f, &good).unwrap();
+    }
+    eprintln!("50 overwrites: {errors} clear errors, {same} identical results");
+}
+
+#[test]
+fn killed_runs_rerun_to_the_same_result() {
+    let dir = scratch("fault-killrun");
+    let out = dir.join("net");
+    miv(&["-q", "gen", "busyring", "--n", "64", "--out", out.to_str().unwrap()]).expect_ok("gen");
+    let exp = out.join("experiment.yaml");
+    let e = exp.to_str().unwrap();
+    let t0 = std::time::Instant::now();
+    miv(&["-q", "run", e]).expect_ok("clean run");
+    let full = t0.elapsed();
+    let clean_spikes = bytes(&out.join("spikes.csv"));
+    let clean_h5 = out.join("clean-results.h5");
+    std::fs::rename(out.join("results.h5"), &clean_h5).unwrap();
+    std::fs::remove_file(out.join("spikes.csv")).unwrap();
+    for (i, frac) in [0.1, 0.3, 0.5, 0.7, 0.9].iter().enumerate() {
+        let mut k = std::process::Command::new(miv_bin())
+            .args(["-q", "run", e])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(*frac));
+        unsafe { libc::kill(k.id() as i32, libc::SIGKILL) };
+        let _ = k.wait();
+        // A killed run leaves no output under its real name (only a *.partial, or a complete earlier file).
+        for name in ["results.h5", "spikes.csv"] {
+            if out.join(name).exists() {
+                assert!(i > 0 || *frac > 0.5, "kill {i}: {name} exists");
+            }
+        }
+        miv(&["-q", "run", e]).expect_ok(&format!("rerun after kill {i}"));
+        assert_eq!(bytes(&out.join("spikes.csv")), clean_spikes, "kill {i}");
+        let d = std::process::Command::new("h5diff").arg(out.join("results.h5")).arg(&clean_h5).status().unwrap();
+        assert!(d.success(), "kill {i}: results.h5 differs");
+        std::fs::remove_file(out.join("spikes.csv")).unwrap();
+        std::fs::remove_file(out.join("results.h5")).unwrap();
+    }
+}
+
+#[test]
+fn absurd_sizes_are_clear_errors() {
+    let dir = scratch("fault-sizes");
+    let out = dir.join("huge");
+    let o = miv(&["-q", "gen", "busyring", "--n", "4000000000", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(o.stderr.contains("--n 4000000000") && o.stderr.contains("GiB"), "{}", o.stderr);
+    assert!(!out.exists(), "nothing written");
+    // A template asking for 10^12 segments.
+    let exp = ring("nseg");
+    let t = exp.with_file_name("templates").join("BallStick.yaml");
+    let text = std::fs::read_to_string(&t).unwrap();
+    let patched = if text.contains("nseg:") {
+        let re = text.lines().map(|l| match l.find("nseg:") {
+            Some(p) => format!("{}nseg: 1000000000000{}", &l[..p], if l.trim_end().ends_with('}') { "}" } else { "" }),
+            None => l.to_string(),
+        });
+        re.collect::<Vec<_>>().join("\n")
+    } else {
+        panic!("no nseg in {}:\n{text}", t.display())
+    };
+    std::fs::write(&t, patched).unwrap();
+    run_fails(&exp, &["nseg", "32767", "1000000000000"]);
+    // 100000 threads on 4 cells: capped at the cores, with a warning, and the same spikes.
+    let exp = ring("threads");
+    miv(&["-q", "run", exp.to_str().unwrap()]).expect_ok("1 thread");
+    let one = bytes(&exp.with_file_name("spikes.csv"));
+    let t0 = std::time::Instant::now();
+    let o = miv(&["run", exp.to_str().unwrap(), "--threads", "100000"]).expect_ok("100000 threads");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+    assert!(o.stderr.contains("100000 threads per rank asked for"), "{}", o.stderr);
+    assert_eq!(bytes(&exp.with_file_name("spikes.csv")), one);
+}

@@ -162,7 +162,7 @@ fn jobs_rm_verify_and_a_mistyped_store() {
     }
     eprintln!("jobs verify detected {detected} of 24 overwrites of connections.h5 (the others hit unused bytes)");
     assert!(detected > 0);
-    std::fs::write(&conns, &bytes_with_damage(&before_conns)).unwrap();
+    std::fs::write(&conns, bytes_with_damage(&before_conns)).unwrap();
 
     // rm: an unknown id, then the graph job by KIND/ID, then by its bare id (gone).
     let o = miv(&["jobs", "rm", "--store", s, "0123456789"]);

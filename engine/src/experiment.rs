@@ -258,6 +258,8 @@ pub struct Summary {
     pub results: String,
 }
 
+pub use miv_io::memory::{available_memory_bytes, check_memory};
+
 /// This process's peak resident set size in bytes (VmHWM), if the OS tells.
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -678,10 +680,8 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
                     Some(format!("gid {} is not a cell of {}", ev.gid, e.cells.display()))
                 } else if !(ev.t.is_finite() && ev.t >= 0.0) {
                     Some(format!("t = {} ms; expected a finite time >= 0", ev.t))
-                } else if let Some(w) = ev.weights.iter().find(|w| !w.is_finite()) {
-                    Some(format!("weight {w}; expected finite weights"))
                 } else {
-                    None
+                    ev.weights.iter().find(|w| !w.is_finite()).map(|w| format!("weight {w}; expected finite weights"))
                 };
                 if let Some(m) = problem {
                     return Ok(comm.agreed(Err(format!("{key}: {m}")))?);

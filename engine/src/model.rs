@@ -117,6 +117,9 @@ struct SectionYaml {
     nseg: Option<usize>,
 }
 
+/// The most segments a section may have (NEURON's limit), so a typo cannot ask for terabytes.
+pub const MAX_NSEG: usize = 32767;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiscretizationYaml {
@@ -385,7 +388,12 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
     if let Some(secs) = &y.morphology.sections {
         for (i, s) in secs.iter().enumerate() {
             match s.nseg {
-                Some(0) => return Err(cx.err(format!("morphology.sections[{i}].nseg"), "must be >= 1")),
+                Some(n) if !(1..=MAX_NSEG).contains(&n) => {
+                    return Err(cx.err(
+                        format!("morphology.sections[{i}].nseg"),
+                        format!("must be from 1 to {MAX_NSEG} (NEURON's limit), got {n}"),
+                    ))
+                }
                 Some(n) => section_nseg.push((i, n)),
                 None => {}
             }
@@ -549,7 +557,10 @@ fn apply_biophysics(
             };
             match (d.nseg, d.d_lambda) {
                 (Some(_), Some(_)) => return Err(cx.err(key, "give either nseg or d_lambda, not both")),
-                (Some(0), None) => return Err(cx.err(format!("{key}.nseg"), "must be >= 1")),
+                (Some(n), None) if !(1..=MAX_NSEG).contains(&n) => {
+                    return Err(cx
+                        .err(format!("{key}.nseg"), format!("must be from 1 to {MAX_NSEG} (NEURON's limit), got {n}")))
+                }
                 (Some(n), None) => secs.iter().for_each(|&s| cell.nseg[s] = n),
                 (None, Some(dl)) => {
                     if !(dl > 0.0) || !(d.frequency > 0.0) {

@@ -18,6 +18,8 @@ use crate::spikes::Spike;
 pub struct Overrides {
     /// Worker threads per rank (replaces `partition.threads`; 0 = all cores).
     pub threads: Option<usize>,
+    /// Use more threads than this rank's cores (otherwise the count is capped at the cores, with a warning).
+    pub force_threads: bool,
 }
 
 /// The experiment at `path` with the overrides applied, checked on every rank (collective).
@@ -26,6 +28,16 @@ pub fn load_experiment(comm: &dyn Communicator, path: &Path, overrides: &Overrid
     comm.agreed(e.check_outputs(path))?;
     if let Some(t) = overrides.threads {
         e.partition.threads = t;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if e.partition.threads > cores && !overrides.force_threads {
+        if comm.rank() == 0 {
+            tracing::warn!(
+                "{} threads per rank asked for, but this rank has {cores} core(s): using {cores} (--force-threads keeps the number)",
+                e.partition.threads
+            );
+        }
+        e.partition.threads = cores;
     }
     Ok(e)
 }

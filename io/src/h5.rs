@@ -365,7 +365,7 @@ pub(crate) fn create_dataset_with(
     let mut b = loc.new_dataset_builder().obj_track_times(true).fill_time(FillTime::IfSet);
     let extents = match maxdims {
         Some(max) => {
-            b = b.chunk(max.clamp(1, 1024) as usize).fletcher32();
+            b = b.chunk(max.clamp(1, 1024) as usize);
             Extents::from(hdf5::Extent::new(n as usize, Some(max as usize)))
         }
         None => {

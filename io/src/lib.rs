@@ -50,6 +50,7 @@ pub(crate) mod exchange;
 pub mod file;
 pub mod graph;
 pub(crate) mod h5;
+pub mod memory;
 pub mod names;
 pub mod output;
 pub mod swc;

@@ -249,12 +249,12 @@ impl<'c> Store<'c> {
     /// Take a job's lock now, or say who holds it (`Err(JobError::InUse)`).
     pub fn try_lock(&self, job: &JobRef) -> Result<JobLock> {
         let f = self.open_lock(job)?;
-        match f.try_lock() {
+        match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
             Ok(()) => self.locked(job, f),
-            Err(std::fs::TryLockError::WouldBlock) => {
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
                 Err(JobError::InUse { job: job.to_string(), holder: self.lock_holder(job) })
             }
-            Err(std::fs::TryLockError::Error(e)) => Err(JobError::io(self.lock_path(job), e)),
+            Err(e) => Err(JobError::io(self.lock_path(job), e)),
         }
     }
 
@@ -264,7 +264,7 @@ impl<'c> Store<'c> {
             Err(JobError::InUse { holder, .. }) => {
                 tracing::warn!("{job}: in use by {holder}; waiting for it to finish");
                 let f = self.open_lock(job)?;
-                f.lock().map_err(|e| JobError::io(self.lock_path(job), e))?;
+                flock(&f, libc::LOCK_EX).map_err(|e| JobError::io(self.lock_path(job), e))?;
                 self.locked(job, f)
             }
             other => other,
@@ -280,6 +280,21 @@ impl<'c> Store<'c> {
             }
         }
         Ok(())
+    }
+}
+
+/// `flock(2)` on an open file (advisory, per open file description, released when the process ends).
+fn flock(f: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: a valid open file descriptor, borrowed for the call.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
