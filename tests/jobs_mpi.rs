@@ -46,6 +46,9 @@ fn same_files_for_1_2_and_4_ranks() {
     for kind in ["network_architecture", "measure_distances", "distribute_synapses", "generate_connections"] {
         for e in std::fs::read_dir(dir.join("store1").join(kind)).unwrap() {
             let d1 = e.unwrap().path();
+            if !d1.is_dir() {
+                continue; // a job's lock file
+            }
             for f in std::fs::read_dir(&d1)
                 .unwrap()
                 .map(|f| f.unwrap().path())

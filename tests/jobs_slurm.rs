@@ -258,3 +258,71 @@ fn miv_study_slurm_submits_one_job_that_runs_the_whole_study() {
     assert!(!ok && err.contains("trials"), "{err}");
     assert!(!log.join("1002.sh").exists());
 }
+
+#[test]
+fn slurm_values_are_checked_and_quoted() {
+    let dir = scratch("run_slurm_values");
+    let net = dir.join("ring net");
+    miv(&["gen", "ring", "--n", "4", "--out", net.to_str().unwrap()]).expect_ok("gen");
+    let exp = net.join("experiment.yaml");
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let env = [("PATH", path.as_str()), ("FAKE_SBATCH_LOG", log_s.as_str())];
+    let e = exp.to_str().unwrap();
+    // Each bad value is refused before anything is written or submitted, naming the option.
+    let bad: [(&[&str], &str); 8] = [
+        (&["--ranks", "0"], "--ranks"),
+        (&["--ranks", "2", "--nodes", "3"], "--nodes"),
+        (&["--time", "banana"], "--time"),
+        (&["--time", "1:2:3:4"], "--time"),
+        (&["--partition", ""], "--partition"),
+        (&["--account", "a b"], "--account"),
+        (&["--module", "x; rm -rf ~"], "--module"),
+        (&["--launcher", "srun $(id)"], "--launcher"),
+    ];
+    for (extra, opt) in bad {
+        let mut a = vec!["run", e, "--slurm"];
+        a.extend_from_slice(extra);
+        let (ok, _, err) = miv_env(&a, &env);
+        assert!(!ok && err.contains(opt), "{extra:?}: {err}");
+        assert!(!net.join("experiment.sbatch").exists(), "{extra:?}: a script was written");
+        assert_eq!(std::fs::read_dir(&log).unwrap().count(), 0, "{extra:?}: submitted");
+    }
+    // Good values: the log path with a space is quoted, threads ask for CPUs, modules load before `set -u`.
+    let a = ["run", e, "--slurm", "--threads", "4", "--time", "1-00:30", "--module", "hdf5/1.14", "--launcher", "env"];
+    let (ok, out, err) = miv_env(&a, &env);
+    assert!(ok, "{out}\n{err}");
+    let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
+    let want_log = format!("#SBATCH --output=\"{}/slurm-%j.out\"", net.display());
+    assert!(script.lines().any(|l| l == want_log), "{want_log} missing in:\n{script}");
+    assert!(script.lines().any(|l| l == "#SBATCH --cpus-per-task=4"), "{script}");
+    assert!(script.lines().any(|l| l == "#SBATCH --time=1-00:30"), "{script}");
+    let lines: Vec<&str> = script.lines().collect();
+    let module = lines.iter().position(|l| *l == "module load hdf5/1.14").unwrap();
+    let set_u = lines.iter().position(|l| *l == "set -u").unwrap();
+    assert!(module < set_u, "{script}");
+    assert!(!lines[..module].iter().any(|l| l.starts_with("set -") && l.contains('u')), "{script}");
+    // The script runs (the experiment's folder has a space) with --threads passed on.
+    assert!(script.contains("--threads 4"), "{script}");
+    let modules = dir.join("modules-loaded");
+    assert!(run_script(&log.join("1001.sh"), &modules));
+    assert!(net.join("spikes.csv").exists());
+}
+
+#[test]
+fn slurm_build_logs_are_outside_the_partial_directories() {
+    let dir = scratch("jobs_slurm_logs");
+    let net = network_yaml(&dir, SMALL, 23);
+    let store = dir.join("store");
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let args = ["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm"];
+    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{out}\n{err}");
+    let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
+    let out_line = script.lines().find(|l| l.starts_with("#SBATCH --output=")).unwrap();
+    let logs = store.join("logs");
+    assert!(logs.is_dir());
+    assert!(out_line.starts_with(&format!("#SBATCH --output={}/h5_types-", logs.display())), "{out_line}");
+    assert!(!out_line.contains(".partial"), "{out_line}");
+}

@@ -104,6 +104,9 @@ pub struct ExecutionEnvironment<'c> {
     /// Clip synapse locations into [0.05, 0.95] (MiV-Simulator since 65b9515); else place them where they are
     /// (MiV-Simulator d2f14d4, the version of MiV-Simulator-Cases).
     pub clip_synapse_locations: bool,
+    /// Accept a connections file without some projection that synapses.yml declares (between populations of
+    /// the cells file); by default that is an error (a damaged or wrong file would load as no connections).
+    pub allow_missing_projections: bool,
 }
 
 impl<'c> ExecutionEnvironment<'c> {
@@ -122,6 +125,7 @@ impl<'c> ExecutionEnvironment<'c> {
             weight_labels: Vec::new(),
             cable_populations: Vec::new(),
             clip_synapse_locations: true,
+            allow_missing_projections: false,
         }
     }
 
@@ -450,6 +454,12 @@ impl<'c> ExecutionEnvironment<'c> {
                 let li = self.label_index(&label);
                 let entry = self.synapses.entry(gid).or_default();
                 for (id, x) in ids.iter().zip(w) {
+                    if !x.is_finite() {
+                        return Err(format!(
+                            "{}: /Populations/{name}/{ns}/{label}: gid {gid} syn_id {id} has weight {x}; expected a finite number",
+                            file.display()
+                        ));
+                    }
                     entry.weights.insert((*id, li), *x as f64);
                 }
             }
@@ -492,7 +502,12 @@ impl<'c> ExecutionEnvironment<'c> {
                 )),
                 Some(proj) => {
                     for labels in proj.mechanisms.values() {
-                        for label in labels.keys() {
+                        for (label, params) in labels {
+                            if let Some((k, v)) = params.iter().find(|(_, v)| !v.is_finite()) {
+                                problems.push(format!(
+                                    "synapses.{dst}.{src}.mechanisms.{label}.{k}: {v}; expected a finite number"
+                                ));
+                            }
                             match rules.get(label) {
                                 None => problems.push(format!(
                                     "synapses.{dst}.{src}.mechanisms: label {label} has no synaptic mechanism (known labels: {})",
@@ -516,8 +531,24 @@ impl<'c> ExecutionEnvironment<'c> {
                 }
             }
         }
-        if !(velocity > 0.0) {
+        if !self.allow_missing_projections {
+            for (dst, by_src) in synapses.iter() {
+                for src in by_src.keys() {
+                    let present = projections.iter().any(|(s, d)| s == src && d == dst);
+                    if !present && pops.get(src).is_some() && pops.get(dst).is_some() {
+                        problems.push(format!(
+                            "{}: /Projections/{dst}/{src} is missing, but synapses.yml declares {dst}.{src} (a damaged or wrong connections file; set allow_missing_projections to run without it)",
+                            connections.display()
+                        ));
+                    }
+                }
+            }
+        }
+        if !(velocity > 0.0 && velocity.is_finite()) {
             problems.push(format!("connection velocity must be positive (um/ms), got {velocity}"));
+        }
+        if !(min_delay >= 0.0 && min_delay.is_finite()) {
+            problems.push(format!("the minimum connection delay must be >= 0 ms, got {min_delay}"));
         }
         comm.agree(match problems.first() {
             Some(p) => Err(p.clone()),
@@ -573,7 +604,14 @@ impl<'c> ExecutionEnvironment<'c> {
                                     site.swc_type
                                 )
                             })?;
-                        let delay = (dist[e] as f64 / velocity).max(min_delay);
+                        let d = dist[e];
+                        if !(d >= 0.0 && d.is_finite()) {
+                            return Err(format!(
+                                "{}: /Projections/{dst}/{src}/Connections/distance: edge {src_gid} -> {dst_gid} has distance {d}; expected a finite number >= 0 (um)",
+                                connections.display()
+                            ));
+                        }
+                        let delay = (d as f64 / velocity).max(min_delay);
                         for (label, params) in labels {
                             let rule = &rules[label];
                             let target = self.synapse(
@@ -600,6 +638,11 @@ impl<'c> ExecutionEnvironment<'c> {
                                         )
                                     })?,
                                 });
+                            }
+                            if let Some((w, x)) = rule.netcon.iter().zip(&wbuf).find(|(_, x)| !x.is_finite()) {
+                                return Err(format!(
+                                    "synapses.{dst}.{src}.mechanisms.{label}: {w} of edge {src_gid} -> {dst_gid} is {x}; expected a finite number"
+                                ));
                             }
                             let weights = &wbuf;
                             self.net

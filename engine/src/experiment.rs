@@ -85,6 +85,10 @@ pub struct Experiment {
     /// `false` places them at their own location as the MiV-Simulator of MiV-Simulator-Cases (d2f14d4) does.
     #[serde(default = "default_true")]
     pub clip_synapse_locations: bool,
+    /// Run although the connections file lacks a projection that synapses.yml declares between two
+    /// populations of the cells file (an error by default: a damaged file would load as 0 connections).
+    #[serde(default)]
+    pub allow_missing_projections: bool,
     /// Mechanism and weight rule per synapse label of synapses.yml (MiV's defaults when absent).
     #[serde(default)]
     pub synapse_mechanisms: Option<BTreeMap<String, SynapseRule>>,
@@ -254,6 +258,8 @@ pub struct Summary {
     pub results: String,
 }
 
+pub use miv_io::memory::{available_memory_bytes, check_memory};
+
 /// This process's peak resident set size in bytes (VmHWM), if the OS tells.
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -321,6 +327,27 @@ impl Experiment {
         if !(self.t_end >= 0.0 && self.t_end.is_finite()) {
             return bad("t_end", format!("must be >= 0 ms, got {}", self.t_end));
         }
+        let steps = self.t_end / self.dt;
+        if (steps - steps.round()).abs() > 1e-6 * steps.max(1.0) {
+            return bad(
+                "t_end",
+                format!(
+                    "{} ms is not a whole number of time steps (dt = {} ms); the nearest are {} ms and {} ms",
+                    self.t_end,
+                    self.dt,
+                    steps.floor() * self.dt,
+                    steps.ceil() * self.dt
+                ),
+            );
+        }
+        if !(self.velocity > 0.0 && self.velocity.is_finite()) {
+            return bad("velocity", format!("must be a positive conduction velocity (um/ms), got {}", self.velocity));
+        }
+        if let Some(d) = self.min_delay {
+            if !(d >= 0.0 && d.is_finite()) {
+                return bad("min_delay", format!("must be a finite delay >= 0 ms, got {d}"));
+            }
+        }
         if !(self.max_step >= self.dt) {
             return bad("max_step", format!("must be at least dt ({}), got {}", self.dt, self.max_step));
         }
@@ -373,6 +400,83 @@ impl Experiment {
             if source.slice_step == Some(0) {
                 return bad(&format!("stimulus[{i}].slice_step"), "must be >= 1".into());
             }
+        }
+        Ok(())
+    }
+
+    /// Every file the run reads that exists (the experiment itself, cells, connections, the network YAML,
+    /// cell types, synapses, stimulus files), for the output checks.
+    fn inputs(&self, file: &Path) -> Vec<(String, PathBuf)> {
+        let mut v = vec![("experiment".to_string(), file.to_path_buf())];
+        if !self.cells.as_os_str().is_empty() {
+            v.push(("cells".into(), self.cells.clone()));
+        }
+        if let Some(c) = &self.connections {
+            v.push(("connections".into(), c.clone()));
+        }
+        if let Some(n) = &self.network {
+            v.push(("network".into(), n.clone()));
+        }
+        if let InlineOrPath::Path(p) = &self.cell_types {
+            v.push(("cell_types".into(), p.clone()));
+        }
+        if let Some(InlineOrPath::Path(p)) = &self.synapses {
+            v.push(("synapses".into(), p.clone()));
+        }
+        for (i, s) in self.stimulus.iter().enumerate() {
+            if let Some(f) = &s.file {
+                v.push((format!("stimulus[{i}].file"), f.clone()));
+            }
+            if let Some(f) = &s.h5 {
+                v.push((format!("stimulus[{i}].h5"), f.clone()));
+            }
+        }
+        v
+    }
+
+    /// Check the outputs before any work: each goes into an existing folder, is not a folder itself, and is
+    /// none of the run's inputs nor another output (compared as canonical paths, so links and `..` cannot
+    /// hide an alias). `file` is the experiment file (for the messages).
+    pub fn check_outputs(&self, file: &Path) -> Result<(), ConfigError> {
+        let mut outputs = vec![("output.path".to_string(), self.output.path.clone())];
+        if let Some(p) = &self.output.spikes_csv {
+            outputs.push(("output.spikes_csv".into(), p.clone()));
+        }
+        if let Some(p) = &self.output.probes_csv {
+            outputs.push(("output.probes_csv".into(), p.clone()));
+        }
+        let mut seen: Vec<(String, PathBuf)> = Vec::new();
+        for (key, p) in &self.inputs(file) {
+            if let Ok(c) = std::fs::canonicalize(p) {
+                seen.push((key.clone(), c));
+            }
+        }
+        for (key, p) in outputs {
+            let bad = |m: String| ConfigError::new(file, key.as_str(), format!("{}: {m}", p.display()));
+            let name = p.file_name().ok_or_else(|| bad("expected a file name".into()))?;
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let dir = std::fs::canonicalize(&parent)
+                .map_err(|e| bad(format!("the folder {} cannot be used: {e}", parent.display())))?;
+            if !dir.is_dir() {
+                return Err(bad(format!("{} is not a folder", parent.display())));
+            }
+            let full = dir.join(name);
+            if full.is_dir() {
+                return Err(bad("is a folder; expected a file name".into()));
+            }
+            // A symbolic link to an input is the input.
+            let full = std::fs::canonicalize(&full).unwrap_or(full);
+            if let Some((other, _)) = seen.iter().find(|(_, q)| *q == full) {
+                return Err(bad(format!("is also `{other}`; an output must not overwrite an input or another output")));
+            }
+            let meta = std::fs::metadata(&dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+            if meta.permissions().readonly() {
+                return Err(bad(format!("the folder {} is read-only", dir.display())));
+            }
+            seen.push((key.clone(), full));
         }
         Ok(())
     }
@@ -517,6 +621,7 @@ pub fn environment<'c>(
         progress(comm, format!("loading connections from {}", conns.display()));
         let rules = e.synapse_mechanisms.clone().unwrap_or_else(default_synapse_rules);
         env.clip_synapse_locations = e.clip_synapse_locations;
+        env.allow_missing_projections = e.allow_missing_projections;
         env.load_connections(
             conns,
             &synapses,
@@ -567,6 +672,21 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
     let comm = env.comm();
     for (i, source) in e.stimulus.iter().enumerate() {
         if let Some(events) = &source.events {
+            // Checked on every rank (each event is applied only where its cell lives).
+            for (j, ev) in events.iter().enumerate() {
+                let key = format!("stimulus[{i}].events[{j}]");
+                let known = env.populations().is_some_and(|p| p.iter().any(|p| p.contains(ev.gid)));
+                let problem = if !known {
+                    Some(format!("gid {} is not a cell of {}", ev.gid, e.cells.display()))
+                } else if !(ev.t.is_finite() && ev.t >= 0.0) {
+                    Some(format!("t = {} ms; expected a finite time >= 0", ev.t))
+                } else {
+                    ev.weights.iter().find(|w| !w.is_finite()).map(|w| format!("weight {w}; expected finite weights"))
+                };
+                if let Some(m) = problem {
+                    return Ok(comm.agreed(Err(format!("{key}: {m}")))?);
+                }
+            }
             let mut r = Ok(());
             for ev in events {
                 if env.has_cell(ev.gid) {
@@ -585,6 +705,15 @@ fn apply_stimulus(env: &mut ExecutionEnvironment, e: &Experiment) -> Result<(), 
             )))?);
         }
         let gids: Vec<u64> = env.artificial_cells(population).to_vec();
+        if let Some(map) = &source.per_gid {
+            let range = env.populations().and_then(|p| p.get(population)).map(|p| p.range());
+            if let Some(g) = map.keys().find(|g| !range.as_ref().is_some_and(|r| r.contains(g))) {
+                return Ok(comm.agreed(Err(format!(
+                    "stimulus[{i}].per_gid: gid {g} is not a cell of population {population} in {}",
+                    e.cells.display()
+                )))?);
+            }
+        }
         let shared = match (&source.times, &source.file) {
             (Some(t), _) => Ok(Some(t.clone())),
             (None, Some(f)) => read_times(f).map(Some),

@@ -18,13 +18,26 @@ use crate::spikes::Spike;
 pub struct Overrides {
     /// Worker threads per rank (replaces `partition.threads`; 0 = all cores).
     pub threads: Option<usize>,
+    /// Use more threads than this rank's cores (otherwise the count is capped at the cores, with a warning).
+    pub force_threads: bool,
 }
 
 /// The experiment at `path` with the overrides applied, checked on every rank (collective).
 pub fn load_experiment(comm: &dyn Communicator, path: &Path, overrides: &Overrides) -> Result<Experiment, EngineError> {
     let mut e = comm.agreed(Experiment::load(path))?;
+    comm.agreed(e.check_outputs(path))?;
     if let Some(t) = overrides.threads {
         e.partition.threads = t;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if e.partition.threads > cores && !overrides.force_threads {
+        if comm.rank() == 0 {
+            tracing::warn!(
+                "{} threads per rank asked for, but this rank has {cores} core(s): using {cores} (--force-threads keeps the number)",
+                e.partition.threads
+            );
+        }
+        e.partition.threads = cores;
     }
     Ok(e)
 }
@@ -38,6 +51,8 @@ pub fn run_experiment(
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let mut e = load_experiment(comm, path, overrides)?;
     build_network(comm, &mut e)?;
+    // The built files are inputs too.
+    comm.agreed(e.check_outputs(path))?;
     // Read by the NMODL compiler: set before any mechanism of this run is compiled.
     miv_nmodl::set_netrec_state_adjust(e.netrec_state_adjust);
     let catalogue = comm.agreed(crate::mechanisms::catalogue(e.mechanisms.as_deref()))?;

@@ -345,6 +345,8 @@ pub(crate) fn create_dataset_1d(
     if let Some(level) = deflate {
         b = b.deflate(level);
     }
+    // A Fletcher-32 checksum per chunk: a damaged chunk is a read error, never different data.
+    b = b.fletcher32();
     b.empty_as(descriptor(dtype)).shape(Extents::from(0..)).create(path).map_err(ctx("create dataset"))
 }
 

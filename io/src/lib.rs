@@ -50,11 +50,13 @@ pub(crate) mod exchange;
 pub mod file;
 pub mod graph;
 pub(crate) mod h5;
+pub mod memory;
 pub mod names;
 pub mod output;
 pub mod swc;
 pub mod tree;
 pub mod types;
+pub mod verify;
 pub(crate) mod wire;
 
 pub use cells::{AttributeData, AttributeInfo, CellAttributes, Selection};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
+use crate::error::{JobError, Result};
 use crate::job::{planned, Job, Launch, Launched};
 use crate::kinds::{
     DistributeSynapses, GenerateConnections, GenerateSynapseForest, H5Types, IoOptions, MeasureDistances,
@@ -56,7 +56,18 @@ impl Step for Plan {
 
 /// Launch the chain for `net` into `store`.
 pub fn build(net: &NetworkConfig, store: &Store, io: &IoOptions) -> Result<Network> {
+    check_size(net)?;
     chain(net, io, store)
+}
+
+/// The least memory a build holds per cell (coordinates, attributes and index entries), for the size check.
+const BYTES_PER_CELL: f64 = 128.0;
+
+/// An error naming `cell_distributions` when the network cannot fit in memory, before anything is allocated.
+fn check_size(net: &NetworkConfig) -> Result<()> {
+    let cells: u64 = net.cell_distributions.values().flat_map(|l| l.values()).map(|&n| n as u64).sum();
+    miv_io::memory::check_memory(&format!("cell_distributions ({cells} cells)"), cells as f64 * BYTES_PER_CELL)
+        .map_err(|m| JobError::invalid("network_architecture", "cell_distributions", m))
 }
 
 /// The jobs `build` would launch, in order, without running anything.

@@ -17,6 +17,9 @@ pub enum JobError {
     /// Construction failed for one cell (e.g. no projection takes a synapse).
     #[error("{population} gid {gid}: {message}")]
     Cell { population: String, gid: u64, message: String },
+    /// Another process holds the job's lock (it is being built, run or removed there).
+    #[error("job {job} is in use by {holder}")]
+    InUse { job: String, holder: String },
     #[error("executor: {0}")]
     Executor(String),
     /// An error every rank agreed on (reported once by rank 0).

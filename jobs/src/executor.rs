@@ -89,6 +89,8 @@ pub struct SlurmOptions {
     pub sbatch: String,
     /// Print the script instead of submitting it.
     pub dry_run: bool,
+    /// CPUs per task (`--cpus-per-task`, the worker threads of each rank); none leaves Slurm's default.
+    pub cpus_per_task: Option<u32>,
 }
 
 impl SlurmOptions {
@@ -105,7 +107,70 @@ impl SlurmOptions {
             template: None,
             sbatch: "sbatch".into(),
             dry_run: false,
+            cpus_per_task: None,
         }
+    }
+
+    /// Check every value that goes into a batch script; the error names the option and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |opt: &str, m: String| Err(JobError::Executor(format!("slurm: {opt}: {m}")));
+        if self.ntasks == 0 {
+            return bad("--ranks", "expected at least 1 task".into());
+        }
+        if self.nodes == 0 || self.nodes > self.ntasks {
+            return bad("--nodes", format!("expected 1 to {} (the number of tasks), got {}", self.ntasks, self.nodes));
+        }
+        if self.cpus_per_task == Some(0) {
+            return bad("--threads", "expected at least 1 CPU per task".into());
+        }
+        if !valid_slurm_time(&self.time) {
+            return bad(
+                "--time",
+                format!(
+                    "{:?} is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)",
+                    self.time
+                ),
+            );
+        }
+        let name = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+        for (opt, v) in [("--partition", &self.partition), ("--account", &self.account)] {
+            if let Some(v) = v {
+                if v.is_empty() || !v.chars().all(|c| name(c) || c == ',') {
+                    return bad(opt, format!("{v:?}: expected a name (letters, digits, `_.-`, a comma list)"));
+                }
+            }
+        }
+        for m in &self.modules {
+            if m.is_empty() || !m.chars().all(|c| name(c) || "/+@:".contains(c)) {
+                return bad("--module", format!("{m:?}: expected a module name such as openmpi/4.1.5"));
+            }
+        }
+        // The launcher is a command line (`srun`, `mpirun -n 64`): words only, nothing the shell would
+        // interpret.
+        if self.launcher.trim().is_empty() || !self.launcher.chars().all(|c| name(c) || " /+=:,@%".contains(c)) {
+            return bad(
+                "--launcher",
+                format!("{:?}: expected a command and its arguments without shell characters", self.launcher),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A Slurm `--time` value: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED / infinite.
+fn valid_slurm_time(t: &str) -> bool {
+    if matches!(t, "UNLIMITED" | "infinite" | "INFINITE" | "unlimited") {
+        return true;
+    }
+    let nums = |s: &str, max_parts: usize| {
+        let parts: Vec<&str> = s.split(':').collect();
+        !s.is_empty()
+            && parts.len() <= max_parts
+            && parts.iter().all(|p| !p.is_empty() && p.len() <= 6 && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    match t.split_once('-') {
+        Some((days, rest)) => nums(days, 1) && nums(rest, 3),
+        None => nums(t, 3),
     }
 }
 
@@ -128,7 +193,11 @@ impl Executor for SlurmOptions {
     fn dispatch(&self, store: &Store, job: &JobRef, after: &[String]) -> Result<Dispatch> {
         let comm = store.comm();
         let partial = store.partial_dir(job);
-        let local = if comm.rank() == 0 { submit_slurm(self, store.root(), &partial, job, after) } else { Ok(None) };
+        let local = if comm.rank() == 0 {
+            self.validate().and_then(|_| submit_slurm(self, store.root(), &partial, job, after))
+        } else {
+            Ok(None)
+        };
         let job_id = broadcast_opt_string(comm, comm.agreed(local)?);
         // A batch system that ran the job at once may already have completed (and moved) it.
         if comm.rank() == 0 && partial.is_dir() && !store.is_complete(job) {
@@ -151,6 +220,7 @@ impl SlurmOptions {
         experiment: &Path,
         run_args: &[String],
     ) -> Result<(PathBuf, Option<String>)> {
+        self.validate()?;
         let template = match &self.template {
             Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
             None => SLURM_RUN_TEMPLATE.to_string(),
@@ -163,7 +233,8 @@ impl SlurmOptions {
         v.insert("workdir", Some(q(&dir)));
         v.insert("output_dir", Some(dir.display().to_string()));
         v.insert("command", Some(command.to_string()));
-        v.insert("run_args", Some(run_args.join(" ")));
+        v.insert("log", Some(sbatch_quote(&dir.join("slurm-%j.out"))?));
+        v.insert("run_args", Some(run_args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")));
         let script = render(&template, &v).map_err(JobError::Other)?;
         let path = dir.join(format!("{name}.sbatch"));
         let id = submit_script(self, &path, &script, &format!("{command} {}", experiment.display()))?;
@@ -209,6 +280,10 @@ fn submit_slurm(
     v.insert("id", Some(job.id.clone()));
     v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
     v.insert("job_dir", Some(job_dir.display().to_string()));
+    // The log goes beside the job, not into its partial directory, which a retry replaces.
+    let logs = store.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| JobError::io(&logs, e))?;
+    v.insert("log", Some(sbatch_quote(&logs.join(format!("{}-{}-%j.out", job.kind, job.id)))?));
     v.insert("store", Some(shell_quote(&store.display().to_string())));
     let script = render(&template, &v).map_err(JobError::Executor)?;
     let path = job_dir.join("job.sbatch");
@@ -227,12 +302,13 @@ fn common_values(s: &SlurmOptions, job_name: &str) -> BTreeMap<&'static str, Opt
     v.insert("account", s.account.clone());
     v.insert("program", Some(shell_quote(&s.program.display().to_string())));
     v.insert("launcher", Some(s.launcher.clone()));
+    v.insert("cpus_per_task", s.cpus_per_task.map(|c| c.to_string()));
     v.insert(
         "modules",
         if s.modules.is_empty() {
             None
         } else {
-            Some(s.modules.iter().map(|m| format!("module load {m}")).collect::<Vec<_>>().join("\n"))
+            Some(s.modules.iter().map(|m| format!("module load {}", shell_quote(m))).collect::<Vec<_>>().join("\n"))
         },
     );
     v
@@ -294,6 +370,16 @@ fn render(template: &str, values: &BTreeMap<&str, Option<String>>) -> std::resul
         out.push('\n');
     }
     Ok(out)
+}
+
+/// A path for an `#SBATCH` line (read by sbatch, not the shell): double-quoted when it has spaces; a path
+/// with a double quote or a line break cannot be written there.
+fn sbatch_quote(p: &Path) -> Result<String> {
+    let s = p.display().to_string();
+    if s.contains('"') || s.contains('\n') || s.contains('\r') {
+        return Err(JobError::io(p, "a Slurm log path must not contain `\"` or a line break"));
+    }
+    Ok(if s.chars().any(|c| c.is_whitespace() || c == '\'' || c == '#') { format!("\"{s}\"") } else { s })
 }
 
 /// Quote for a POSIX shell when needed.

@@ -173,6 +173,10 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
         cached,
     };
 
+    // Rank 0 holds the job's lock from here until the job is complete or submitted, so a concurrent build of
+    // the same job waits for this one (and then finds it cached) instead of removing its partial directory.
+    let lock = if comm.rank() == 0 { Some(store.lock(&reference)) } else { None };
+    let lock = comm.agreed(lock.transpose())?;
     // Rank 0 decides from the file system; everyone follows.
     let state = if comm.rank() == 0 { store.status(&reference) } else { None };
     let state = broadcast_status(comm, state);
@@ -204,7 +208,7 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
     })();
     comm.agree(local.map_err(|e| e.to_string()))?;
 
-    match store.get_executor().dispatch(store, &reference, &dependencies)? {
+    let result = match store.get_executor().dispatch(store, &reference, &dependencies)? {
         Dispatch::Here => {
             tracing::info!("{reference}: running on {} rank(s)", comm.size());
             run_here(job, store, &reference)?;
@@ -212,7 +216,9 @@ fn launch<J: Job>(job: &J, store: &Store) -> Result<Launched<J>> {
         }
         Dispatch::Complete => Ok(done(Status::Complete, false)),
         Dispatch::Submitted(job_id) => Ok(done(Status::Submitted { job_id }, false)),
-    }
+    };
+    drop(lock);
+    result
 }
 
 /// Rank 0: a fresh partial directory holding the job's `config.json`.

@@ -42,4 +42,4 @@ pub use kinds::{
     DistributeSynapses, GenerateConnections, GenerateSynapseForest, GraphFiles, H5Types, IoOptions, MeasureDistances,
     NetworkArchitecture, NeuroH5Graph,
 };
-pub use store::{Entry, JobRef, Status, Store};
+pub use store::{Entry, JobLock, JobRef, Status, Store};

@@ -183,6 +183,115 @@ impl<'c> Store<'c> {
     }
 }
 
+/// An advisory lock on one job of a store (`<root>/<kind>/.<id>.lock`), held by the process that prepares,
+/// runs or removes the job. The operating system releases it when the process ends, however it ends, so a
+/// crashed build never leaves a job locked. The file names the holder (`pid N on host H`).
+#[derive(Debug)]
+pub struct JobLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl JobLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl<'c> Store<'c> {
+    /// The lock file of a job.
+    pub fn lock_path(&self, job: &JobRef) -> PathBuf {
+        self.root.join(&job.kind).join(format!(".{}.lock", job.id))
+    }
+
+    fn open_lock(&self, job: &JobRef) -> Result<std::fs::File> {
+        let path = self.lock_path(job);
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| JobError::io(d, e))?;
+        }
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| JobError::io(&path, e))
+    }
+
+    fn locked(&self, job: &JobRef, file: std::fs::File) -> Result<JobLock> {
+        use std::io::{Seek, Write};
+        let path = self.lock_path(job);
+        let mut f = file;
+        let holder = format!("pid {} on host {}\n", std::process::id(), miv_partition::comm::hostname());
+        f.set_len(0)
+            .and_then(|_| f.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| f.write_all(holder.as_bytes()))
+            .and_then(|_| f.flush())
+            .map_err(|e| JobError::io(&path, e))?;
+        Ok(JobLock { _file: f, path })
+    }
+
+    /// Who holds a job's lock, as its lock file says (`pid N on host H`).
+    pub fn lock_holder(&self, job: &JobRef) -> String {
+        std::fs::read_to_string(self.lock_path(job))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "another process".into())
+    }
+
+    /// Take a job's lock now, or say who holds it (`Err(JobError::InUse)`).
+    pub fn try_lock(&self, job: &JobRef) -> Result<JobLock> {
+        let f = self.open_lock(job)?;
+        match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => self.locked(job, f),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                Err(JobError::InUse { job: job.to_string(), holder: self.lock_holder(job) })
+            }
+            Err(e) => Err(JobError::io(self.lock_path(job), e)),
+        }
+    }
+
+    /// Take a job's lock, waiting (with a log line naming the holder) while another process holds it.
+    pub fn lock(&self, job: &JobRef) -> Result<JobLock> {
+        match self.try_lock(job) {
+            Err(JobError::InUse { holder, .. }) => {
+                tracing::warn!("{job}: in use by {holder}; waiting for it to finish");
+                let f = self.open_lock(job)?;
+                flock(&f, libc::LOCK_EX).map_err(|e| JobError::io(self.lock_path(job), e))?;
+                self.locked(job, f)
+            }
+            other => other,
+        }
+    }
+
+    /// Remove a job (complete or not) from the store; an error naming the holder when it is in use.
+    pub fn remove(&self, job: &JobRef) -> Result<()> {
+        let _lock = self.try_lock(job)?;
+        for d in [self.dir(job), self.partial_dir(job)] {
+            if d.exists() {
+                std::fs::remove_dir_all(&d).map_err(|e| JobError::io(&d, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `flock(2)` on an open file (advisory, per open file description, released when the process ends).
+fn flock(f: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: a valid open file descriptor, borrowed for the call.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| JobError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| JobError::io(path, e))

@@ -40,6 +40,7 @@ pub struct StoreArgs {
     /// The job store directory.
     #[arg(long, default_value = ".miv-store", env = "MIV_STORE")]
     pub store: PathBuf,
+    /// Where each job runs.
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
     /// Ranks per job (mpirun) or tasks per job (Slurm).
@@ -64,8 +65,10 @@ pub struct SlurmArgs {
     /// Slurm: wall time per job.
     #[arg(long, default_value = "01:00:00")]
     pub time: String,
+    /// Slurm: partition (queue) of the jobs.
     #[arg(long)]
     pub partition: Option<String>,
+    /// Slurm: account charged for the jobs.
     #[arg(long)]
     pub account: Option<String>,
     /// Slurm: environment module to load (repeat).
@@ -98,6 +101,7 @@ impl SlurmArgs {
         s.template = self.template.clone();
         s.sbatch = self.sbatch.clone();
         s.dry_run = dry_run;
+        s.validate().map_err(|e| CliError::local(e.to_string()))?;
         Ok(s)
     }
 }
@@ -106,6 +110,9 @@ impl StoreArgs {
     pub fn executor(&self, dry_run: bool) -> CliResult<Box<dyn Executor>> {
         let program =
             std::env::current_exe().map_err(|e| CliError::local(format!("cannot find the miv binary: {e}")))?;
+        if self.ranks == 0 {
+            return Err(CliError::local("--ranks: expected at least 1"));
+        }
         Ok(match self.executor {
             ExecutorKind::Local => Box::new(InProcess),
             ExecutorKind::Mpirun => {

@@ -44,6 +44,10 @@ pub fn run(comm: &dyn Communicator, a: GenArgs) -> CliResult {
         Network::Ring => (Kind::Ring, a.fanin.unwrap_or(0), a.t_end.unwrap_or(100.0)),
         Network::Busyring => (Kind::Busyring, a.fanin.unwrap_or(10), a.t_end.unwrap_or(200.0)),
     };
+    // At least a cell's tree, attributes and edges in memory while writing (a low estimate).
+    let per_cell = 256.0 + 24.0 * (fanin + 1) as f64;
+    miv_engine::experiment::check_memory(&format!("--n {}", a.n), per_cell * (a.n + a.stim) as f64)
+        .map_err(|m| CliError { message: m, collective: true })?;
     let spec = Spec { kind, n: a.n, delay: a.delay, fanin, t_end, stim: a.stim };
     let r =
         if comm.rank() == 0 { synthetic::write(&a.out, &spec).map(|p| println!("{}", p.display())) } else { Ok(()) };

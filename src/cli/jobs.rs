@@ -26,6 +26,19 @@ pub enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove one job (complete or not) from a store; refused while another process holds the job's lock.
+    Rm {
+        #[arg(long, default_value = ".miv-store", env = "MIV_STORE")]
+        store: PathBuf,
+        /// The job: its identity (as `miv jobs ls` prints it) or KIND/ID.
+        id: String,
+    },
+    /// Re-open every file of every completed job and read all its data back (checksums included); exits 1
+    /// naming the job and file when one is damaged.
+    Verify {
+        #[arg(long, default_value = ".miv-store", env = "MIV_STORE")]
+        store: PathBuf,
+    },
     /// Benchmark: cells per second of distribute_synapses and edges per second of generate_connections on a
     /// synthetic network, for each rank count (each run as `mpirun -n R` jobs; 1 rank runs in-process).
     Bench {
@@ -63,7 +76,7 @@ pub fn run(comm: &dyn Communicator, args: JobsArgs) -> CliResult {
             if comm.rank() != 0 {
                 return Ok(());
             }
-            let entries = Store::open(&store).list().map_err(|e| CliError::local(e.to_string()))?;
+            let entries = existing_store(&store)?.list().map_err(|e| CliError::local(e.to_string()))?;
             for e in entries {
                 let status = match &e.status {
                     Status::Complete => "complete".to_string(),
@@ -81,6 +94,35 @@ pub fn run(comm: &dyn Communicator, args: JobsArgs) -> CliResult {
             }
             Ok(())
         }
+        JobsCommand::Rm { store, id } => {
+            if comm.rank() != 0 {
+                return Ok(());
+            }
+            let st = existing_store(&store)?;
+            let entries = st.list().map_err(|e| CliError::local(e.to_string()))?;
+            let matches: Vec<_> =
+                entries.iter().filter(|e| e.job.id == id || e.job.to_string() == id).map(|e| e.job.clone()).collect();
+            let job = match matches.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(CliError::local(format!("{}: no job {id} (see `miv jobs ls`)", store.display()))),
+                _ => {
+                    return Err(CliError::local(format!(
+                        "{}: {id} names several jobs ({}); give KIND/ID",
+                        store.display(),
+                        matches.iter().map(|j| j.to_string()).collect::<Vec<_>>().join(", ")
+                    )))
+                }
+            };
+            st.remove(&job).map_err(|e| CliError::local(format!("{}: {e}", store.display())))?;
+            println!("removed {job}");
+            Ok(())
+        }
+        JobsCommand::Verify { store } => {
+            if comm.rank() != 0 {
+                return Ok(());
+            }
+            verify(&store)
+        }
         JobsCommand::Bench { cells, ranks, morphology, dir, mpirun_args } => {
             if comm.size() > 1 {
                 return Err(CliError::local("run `miv jobs bench` as one process; it starts mpirun itself"));
@@ -91,6 +133,72 @@ pub fn run(comm: &dyn Communicator, args: JobsArgs) -> CliResult {
             let store = Store::with_comm(store, comm);
             miv_jobs::kinds::exec(&store, &JobRef { kind, id }).map_err(job_error)
         }
+    }
+}
+
+/// The store at `path`, which must exist (a mistyped `--store` is an error, not an empty list).
+fn existing_store(path: &std::path::Path) -> CliResult<Store<'static>> {
+    if !path.is_dir() {
+        return Err(CliError::local(format!(
+            "{}: no job store here (expected a folder made by `miv build`)",
+            path.display()
+        )));
+    }
+    Ok(Store::open(path))
+}
+
+/// `miv jobs verify`: read back every file of every completed job.
+fn verify(path: &std::path::Path) -> CliResult {
+    let store = existing_store(path)?;
+    let entries = store.list().map_err(|e| CliError::local(e.to_string()))?;
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for e in entries.iter().filter(|e| e.status == Status::Complete) {
+        let mut files: Vec<_> = std::fs::read_dir(&e.dir)
+            .map_err(|err| CliError::local(format!("{}: {err}", e.dir.display())))?
+            .filter_map(|f| f.ok().map(|f| f.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut problems = Vec::new();
+        for f in &files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let r = if name.ends_with(".h5") {
+                miv_io::verify::verify_file(f).map(|_| ())
+            } else if name.ends_with(".json") {
+                std::fs::read_to_string(f)
+                    .map_err(|err| err.to_string())
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|err| err.to_string()))
+                    .map(|_| ())
+                    .map_err(|err| format!("{}: {err}", f.display()))
+            } else {
+                Ok(())
+            };
+            if let Err(m) = r {
+                problems.push(m);
+            }
+        }
+        checked += 1;
+        if problems.is_empty() {
+            println!("{:<24} {}  ok ({} files)", e.job.kind, e.job.id, files.len());
+        } else {
+            println!("{:<24} {}  DAMAGED", e.job.kind, e.job.id);
+            for p in &problems {
+                println!("    {p}");
+            }
+            bad.push(e.job.to_string());
+        }
+    }
+    if bad.is_empty() {
+        println!("{checked} complete job(s) verified");
+        Ok(())
+    } else {
+        Err(CliError::local(format!(
+            "{}: {} damaged job(s): {} (remove them with `miv jobs rm KIND/ID` and build again)",
+            path.display(),
+            bad.len(),
+            bad.join(", ")
+        )))
     }
 }
 

@@ -25,9 +25,13 @@ pub struct RunArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub slurm_args: super::build::SlurmArgs,
-    /// Worker threads per rank (overrides partition.threads; 0 = all cores).
+    /// Worker threads per rank (overrides partition.threads; 0 = all cores). More than the cores is capped
+    /// at the cores unless --force-threads.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Keep a thread count above the number of cores.
+    #[arg(long)]
+    pub force_threads: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -40,7 +44,13 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
     if args.slurm {
         return submit(comm, &args);
     }
-    let overrides = Overrides { threads: args.threads };
+    if args.dry_run {
+        return Err(CliError {
+            message: "--dry-run prints the batch script of --slurm; give --slurm as well".into(),
+            collective: true,
+        });
+    }
+    let overrides = Overrides { threads: args.threads, force_threads: args.force_threads };
     let (summary, _) = run_experiment(comm, &args.experiment, &overrides)
         .map_err(|err| CliError { collective: err.is_collective(), message: err.to_string() })?;
     if comm.rank() == 0 {
@@ -77,11 +87,17 @@ fn submit(comm: &dyn Communicator, args: &RunArgs) -> CliResult {
     let exp =
         std::fs::canonicalize(&args.experiment).map_err(|e| fail(format!("{}: {e}", args.experiment.display())))?;
     // Check the experiment now rather than in the queue.
-    Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
-    let s = args.slurm_args.options(args.ranks.max(1), args.dry_run)?;
+    let e = Experiment::load(&exp).map_err(|e| fail(e.to_string()))?;
+    e.check_outputs(&exp).map_err(|e| fail(e.to_string()))?;
+    let mut s = args.slurm_args.options(args.ranks, args.dry_run)?;
+    s.cpus_per_task = args.threads.filter(|&t| t > 0).map(|t| t.min(u32::MAX as usize) as u32);
     let mut extra = Vec::new();
     if let Some(t) = args.threads {
-        extra.push(format!("--threads {t}"));
+        extra.push("--threads".into());
+        extra.push(t.to_string());
+    }
+    if args.force_threads {
+        extra.push("--force-threads".into());
     }
     if args.json {
         extra.push("--json".into());

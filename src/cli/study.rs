@@ -466,12 +466,13 @@ fn submit(comm: &dyn Communicator, a: &StudyArgs) -> CliResult {
     Study::load(&study, a).map_err(fail)?;
     std::fs::create_dir_all(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
     let out = std::fs::canonicalize(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
-    let mut extra = vec![format!("--out {}", miv_jobs::executor::shell_quote(&out.display().to_string()))];
+    // Each argument is one word; submit_run quotes them for the script.
+    let mut extra = vec!["--out".to_string(), out.display().to_string()];
     if let Some(n) = a.trials {
-        extra.push(format!("--trials {n}"));
+        extra.extend(["--trials".to_string(), n.to_string()]);
     }
     if let Some(t) = a.t_end {
-        extra.push(format!("--t-end {t}"));
+        extra.extend(["--t-end".to_string(), t.to_string()]);
     }
     let s = a.slurm_args.options(a.ranks.max(1), a.dry_run)?;
     let (path, id) = s.submit_run("study", &study, &extra).map_err(|e| fail(e.to_string()))?;

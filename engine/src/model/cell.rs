@@ -95,7 +95,12 @@ pub fn parse_model(text: &str, file: &str, base: &Path) -> Result<CellModel, Mod
     if let Some(secs) = &y.morphology.sections {
         for (i, s) in secs.iter().enumerate() {
             match s.nseg {
-                Some(0) => return Err(cx.err(format!("morphology.sections[{i}].nseg"), "must be >= 1")),
+                Some(n) if !(1..=MAX_NSEG).contains(&n) => {
+                    return Err(cx.err(
+                        format!("morphology.sections[{i}].nseg"),
+                        format!("must be from 1 to {MAX_NSEG} (NEURON's limit), got {n}"),
+                    ))
+                }
                 Some(n) => section_nseg.push((i, n)),
                 None => {}
             }

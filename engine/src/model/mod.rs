@@ -41,6 +41,9 @@ use morphology::*;
 use paint::*;
 use schema::*;
 
+/// The most segments a section may have (NEURON's limit), so a typo cannot ask for terabytes.
+pub const MAX_NSEG: usize = 32767;
+
 pub use cell::{load_model, parse_model, CellModel, EventTrain};
 pub use morphology::morphology_from_tree;
 pub use paint::probe_spec;

@@ -61,7 +61,10 @@ pub(super) fn apply_biophysics(
             };
             match (d.nseg, d.d_lambda) {
                 (Some(_), Some(_)) => return Err(cx.err(key, "give either nseg or d_lambda, not both")),
-                (Some(0), None) => return Err(cx.err(format!("{key}.nseg"), "must be >= 1")),
+                (Some(n), None) if !(1..=MAX_NSEG).contains(&n) => {
+                    return Err(cx
+                        .err(format!("{key}.nseg"), format!("must be from 1 to {MAX_NSEG} (NEURON's limit), got {n}")))
+                }
                 (Some(n), None) => secs.iter().for_each(|&s| cell.nseg[s] = n),
                 (None, Some(dl)) => {
                     if !(dl > 0.0) || !(d.frequency > 0.0) {
