@@ -272,8 +272,11 @@ class ExecutionEnvironment:
         return [np.array(w) for w in self._env.netcon_weights(_args.gid("source", source), _args.gid("target", target))]
 
     def set_netcon_weights(self, source, target, k, weights):
+        """NEURON's ``nc.weight[0] = w`` on connection ``k`` source -> target; a no-op off the target's owner."""
         w = [float(x) for x in np.atleast_1d(weights)]
-        self._env.set_netcon_weights(_args.gid("source", source), _args.gid("target", target), int(k), w)
+        target = _args.gid("target", target)
+        if self._env.owns(target):
+            self._env.set_netcon_weights(_args.gid("source", source), target, int(k), w)
 
     # --- results (collective; values on rank 0, None elsewhere) ---
 
