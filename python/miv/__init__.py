@@ -32,13 +32,16 @@ _sys.excepthook = _mpi_excepthook
 
 from .env import Cell, ExecutionEnvironment, LFP, ParallelContext  # noqa: E402
 from .hoc import configure_hoc, h  # noqa: E402
-from .jobs import GraphFiles, build, run, study  # noqa: E402
+from .jobs import GraphFiles, Job, Launched, build, get, run, study  # noqa: E402
 from . import config, utils  # noqa: E402
 
 __all__ = [
     "Cell",
     "ExecutionEnvironment",
     "GraphFiles",
+    "Job",
+    "Launched",
+    "get",
     "LFP",
     "MivError",
     "ParallelContext",

@@ -2,6 +2,7 @@
 ``miv.run`` (an experiment YAML, as ``miv run``) and ``miv.study`` (the separation study, as ``miv study``).
 All collective."""
 
+import json
 import os
 
 from . import _args, _miv
@@ -61,3 +62,130 @@ def study(study, out, trials=None, t_end=None):
     if t_end is not None:
         t_end = _args.number("t_end", t_end, positive=True)
     _miv.study(path, out, trials, t_end)
+
+
+# --- The chained form: one job at a time, as the seed's rc-separation.py launches them. ---
+
+KINDS = (
+    "h5_types",
+    "network_architecture",
+    "measure_distances",
+    "generate_synapse_forest",
+    "distribute_synapses",
+    "generate_connections",
+    "neuroh5_graph",
+)
+
+# The configuration field that holds a used job, per (job kind, used kind).
+_USES = {
+    "network_architecture": {"h5_types": "h5_types"},
+    "measure_distances": {"network_architecture": "architecture"},
+    "generate_synapse_forest": {"network_architecture": "architecture"},
+    "distribute_synapses": {"generate_synapse_forest": "forest"},
+    "generate_connections": {"measure_distances": "distances", "distribute_synapses": "synapses_job"},
+}
+
+default_store = ".miv-store"
+
+
+class Job:
+    """A construction job not launched yet: ``kind``, its configuration (the fields of docs/jobs.md) and the
+    jobs it uses. ``launch(store)`` runs it (collective), or finds it complete in the store."""
+
+    def __init__(self, kind, config=None, uses=None):
+        if kind.startswith("miv_simulator.interface."):
+            kind = kind[len("miv_simulator.interface."):]
+        if kind not in KINDS:
+            raise ValueError(f"kind: {kind!r} is not a construction job ({', '.join(KINDS)})")
+        if isinstance(config, (list, tuple)):  # MiV passes [config] for h5_types
+            merged = {}
+            for c in config:
+                merged.update(c)
+            config = merged
+        if config is not None and not isinstance(config, dict):
+            raise ValueError(f"config: expected a dict, got {type(config).__name__}")
+        self.kind = kind
+        self.config = dict(config or {})
+        if uses is None:
+            uses = []
+        elif isinstance(uses, Launched):
+            uses = [uses]
+        for u in uses:
+            if not isinstance(u, Launched):
+                raise ValueError(f"uses: expected launched jobs, got {type(u).__name__}")
+        if kind == "neuroh5_graph":
+            # As NeuroH5Graph::from: sorted by (kind, id), each once.
+            refs = self.config.get("uses", []) + [u.job_ref() for u in uses]
+            unique = {(r["kind"], r["id"]) for r in refs}
+            self.config["uses"] = [{"kind": k, "id": i} for k, i in sorted(unique)]
+        else:
+            fields = _USES.get(kind, {})
+            for u in uses:
+                if u.kind not in fields:
+                    raise ValueError(f"uses: a {kind} job does not use a {u.kind} job (it uses: {', '.join(fields) or 'none'})")
+                self.config[fields[u.kind]] = u.job_ref()
+                if kind == "generate_connections" and u.kind == "distribute_synapses" and "synapses" in self.config:
+                    # As GenerateConnections::uses: only the destination population's projections.
+                    pop = u.config.get("population")
+                    self.config["synapses"] = {k: v for k, v in self.config["synapses"].items() if k == pop}
+
+    def launch(self, store=None):
+        store = _args.as_path("store", store or default_store)
+        text = json.dumps(self.config, default=_args._plain)
+        job_id, directory, config, cached = _miv.launch_job(self.kind, text, store)
+        return Launched(self.kind, job_id, directory, json.loads(config), cached, store)
+
+
+class Launched:
+    """A completed (or found complete) job: ``kind``, ``id``, ``directory``, ``config``, ``cached``. A launched
+    ``network_architecture`` makes the jobs that follow it (MiV's ``network.measure_distances()``, ...); a
+    launched ``neuroh5_graph`` gives ``files()``."""
+
+    def __init__(self, kind, job_id, directory, config, cached, store):
+        self.kind, self.id, self.directory, self.config, self.cached, self.store = (
+            kind, job_id, directory, config, cached, store)
+
+    def job_ref(self):
+        return {"kind": self.kind, "id": self.id}
+
+    def files(self):
+        if self.kind != "neuroh5_graph":
+            raise ValueError(f"files(): a {self.kind} job has no network files (a neuroh5_graph job has)")
+        return GraphFiles(os.path.join(self.directory, "cells.h5"), os.path.join(self.directory, "connections.h5"))
+
+    def _arch(self, what):
+        if self.kind != "network_architecture":
+            raise ValueError(f"{what}(): call it on a launched network_architecture job, not {self.kind}")
+
+    def measure_distances(self, config=None):
+        self._arch("measure_distances")
+        base = json.loads(_miv.measure_distances_of(json.dumps(self.config), self.store))
+        base.update(config or {})
+        return Job("measure_distances", base)
+
+    def generate_synapse_forest(self, config, uses=None):
+        self._arch("generate_synapse_forest")
+        job = Job("generate_synapse_forest", config, uses=[self] + [u for u in _list(uses) if u.kind != "measure_distances"])
+        return job
+
+    def distribute_synapses(self, config, uses=None):
+        self._arch("distribute_synapses")
+        return Job("distribute_synapses", config, uses=_list(uses))
+
+    def generate_connections(self, config, uses=None):
+        self._arch("generate_connections")
+        return Job("generate_connections", config, uses=_list(uses))
+
+    def __repr__(self):
+        return f"<miv job {self.kind}/{self.id} {'cached' if self.cached else 'run'}>"
+
+
+def _list(uses):
+    if uses is None:
+        return []
+    return [uses] if isinstance(uses, Launched) else list(uses)
+
+
+def get(kind, config=None, uses=None):
+    """MiV's ``get("miv_simulator.interface.KIND", config, uses=...)``: a ``Job`` to ``launch(store)``."""
+    return Job(kind, config, uses)

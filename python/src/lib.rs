@@ -128,8 +128,9 @@ fn init_logging(verbosity: i32) {
 /// YAML text (a file's or a string's) as JSON text, for `miv.utils.from_yaml`; `origin` names it in errors.
 #[pyfunction]
 fn yaml_to_json(text: &str, origin: &str) -> PyResult<String> {
-    let v: serde_json::Value = parse(text, origin)?;
-    serde_json::to_string(&v).map_err(other_err)
+    // Through the YAML value, which keeps the keys in file order (a job's identity depends on it).
+    let v: serde_norway::Value = parse(text, origin)?;
+    serde_json::to_string(&v).map_err(|e| PyValueError::new_err(format!("{origin}: {e}")))
 }
 
 /// Build the network of a network YAML through the cached construction jobs into `store` (collective).
@@ -154,6 +155,45 @@ fn build<'py>(py: Python<'py>, network: PathBuf, store: PathBuf) -> PyResult<Bou
         .collect();
     d.set_item("jobs", jobs)?;
     Ok(d)
+}
+
+/// Launch one construction job of `kind` (`h5_types`, `network_architecture`, `measure_distances`,
+/// `generate_synapse_forest`, `distribute_synapses`, `generate_connections`, `neuroh5_graph`) from its
+/// configuration (JSON, the job's serde form; the jobs it uses as `{kind, id}`) into `store` (collective).
+/// Returns (id, directory, the job's configuration as JSON, whether the store had it complete).
+#[pyfunction]
+fn launch_job(kind: &str, config: &str, store: PathBuf) -> PyResult<(String, PathBuf, String, bool)> {
+    use miv::jobs::*;
+    fn go<J: Launch>(kind: &str, config: &str, store: &Store) -> PyResult<(String, PathBuf, String, bool)> {
+        let job: J = parse(config, kind)?;
+        let l = job.launch(store).map_err(other_err)?;
+        let json = serde_json::to_string(&l.job).map_err(other_err)?;
+        Ok((l.reference.id.clone(), l.dir.clone(), json, l.cached()))
+    }
+    let store = Store::with_comm(store, comm());
+    match kind {
+        "h5_types" => go::<H5Types>(kind, config, &store),
+        "network_architecture" => go::<NetworkArchitecture>(kind, config, &store),
+        "measure_distances" => go::<MeasureDistances>(kind, config, &store),
+        "generate_synapse_forest" => go::<GenerateSynapseForest>(kind, config, &store),
+        "distribute_synapses" => go::<DistributeSynapses>(kind, config, &store),
+        "generate_connections" => go::<GenerateConnections>(kind, config, &store),
+        "neuroh5_graph" => go::<NeuroH5Graph>(kind, config, &store),
+        other => Err(PyValueError::new_err(format!(
+            "kind: {other:?} is not a construction job (h5_types, network_architecture, measure_distances, generate_synapse_forest, distribute_synapses, generate_connections, neuroh5_graph)"
+        ))),
+    }
+}
+
+/// The `measure_distances` configuration of a launched `network_architecture` (MiV's
+/// `network.measure_distances()`), as JSON; the architecture is found complete in `store` (no work).
+#[pyfunction]
+fn measure_distances_of(architecture: &str, store: PathBuf) -> PyResult<String> {
+    use miv::jobs::*;
+    let arch: NetworkArchitecture = parse(architecture, "network_architecture")?;
+    let store = Store::with_comm(store, comm());
+    let l = arch.launch(&store).map_err(other_err)?;
+    serde_json::to_string(&MeasureDistances::of(&l)).map_err(other_err)
 }
 
 /// Run an experiment YAML as `miv run` does (collective); returns the number of spikes on rank 0.
@@ -433,6 +473,8 @@ fn _miv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
     m.add_function(wrap_pyfunction!(yaml_to_json, m)?)?;
     m.add_function(wrap_pyfunction!(build, m)?)?;
+    m.add_function(wrap_pyfunction!(launch_job, m)?)?;
+    m.add_function(wrap_pyfunction!(measure_distances_of, m)?)?;
     m.add_function(wrap_pyfunction!(run_experiment, m)?)?;
     m.add_function(wrap_pyfunction!(study, m)?)?;
     m.add_class::<Env>()?;
