@@ -24,10 +24,15 @@ lint: setup
 	cargo clippy --workspace --all-targets --release -- -D warnings
 	cargo clippy --workspace --all-targets --release --no-default-features -- -D warnings
 
-# Lints, then every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used).
+# Lints, then every test, with MPI (multi-rank tests under mpirun) and without (one process, no MPI used), then
+# the Python package's tests (python/tests) on one rank and under mpirun -n 2, against the MPI build of the CLI.
 test: lint
 	cargo test --workspace --release
 	cargo test --workspace --release --no-default-features
+	cargo build --release
+	scripts/setup --python
+	.venv-test/bin/python -m pytest -q -p no:cacheprovider python/tests
+	mpirun -n 2 .venv-test/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 # Benchmarks beside NEURON 9.0.2 and Arbor 0.12.2 (scripts/setup --bench installs them in .venv-ref).
 bench: build

@@ -138,6 +138,17 @@ impl<'c> ExecutionEnvironment<'c> {
         self.celsius = Some(celsius);
     }
 
+    /// The integration method (NEURON's `h.secondorder`: 0 backward Euler, 2 Crank-Nicolson), before the
+    /// first `finitialize`.
+    pub fn set_method(&mut self, method: miv_solvers::Method) -> Result<(), EngineError> {
+        self.net.set_method(method)
+    }
+
+    /// The options of the run (dt, method, seed, threads).
+    pub fn options(&self) -> &RunOptions {
+        self.net.options()
+    }
+
     pub fn assignment(&self) -> &Assignment {
         &self.assignment
     }

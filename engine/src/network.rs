@@ -229,6 +229,13 @@ impl<'c> Network<'c> {
         Ok(())
     }
 
+    /// Set the integration method before the network is instantiated (NEURON's `h.secondorder`).
+    pub fn set_method(&mut self, method: miv_solvers::Method) -> Result<(), EngineError> {
+        self.check_not_built()?;
+        self.opts.sim.method = method;
+        Ok(())
+    }
+
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }

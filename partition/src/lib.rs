@@ -51,6 +51,55 @@ pub fn init() -> Box<dyn Communicator> {
     Box::new(SerialComm)
 }
 
+/// [`init`] for a library loaded into a host process (the Python module): when another library of the
+/// process has initialised MPI already (mpi4py), join its MPI_COMM_WORLD and leave finalising to it;
+/// otherwise as [`init`]. The flag says whether the communicator initialised MPI itself, in which case
+/// MPI is finalised when it is dropped.
+pub fn init_or_attach() -> (Box<dyn Communicator>, bool) {
+    #[cfg(feature = "mpi")]
+    {
+        if let Some(c) = MpiComm::attach() {
+            return (Box::new(c), false);
+        }
+        let forced = std::env::var("MIV_FORCE_MPI").map(|v| v == "1").unwrap_or(false);
+        if launched_by_mpi() || forced {
+            if let Some(c) = MpiComm::init() {
+                return (Box::new(c), true);
+            }
+        }
+    }
+    (Box::new(SerialComm), false)
+}
+
+/// Finalise MPI if it is initialised and not finalised yet (a host process's exit hook, for an MPI that
+/// [`init_or_attach`] initialised and whose communicator is never dropped). A no-op without MPI.
+pub fn finalize_mpi() {
+    #[cfg(feature = "mpi")]
+    if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
+        // SAFETY: MPI is initialised and not finalised; every MPI call of miv is made from this thread.
+        unsafe {
+            mpi::ffi::MPI_Finalize();
+        }
+    }
+}
+
+/// Terminate every rank of the job with `code` (`MPI_Abort` on MPI_COMM_WORLD) when MPI runs with more than
+/// one rank; returns otherwise (one process: the caller exits as it likes).
+pub fn abort_world(code: i32) {
+    #[cfg(feature = "mpi")]
+    if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
+        // SAFETY: MPI is initialised and not finalised; MPI_Abort on MPI_COMM_WORLD never returns.
+        unsafe {
+            let mut size = 1;
+            mpi::ffi::MPI_Comm_size(mpi::ffi::RSMPI_COMM_WORLD, &mut size);
+            if size > 1 {
+                mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, code);
+            }
+        }
+    }
+    let _ = code;
+}
+
 /// Names of the optional features this build has.
 pub fn features() -> Vec<&'static str> {
     let mut f = Vec::new();

@@ -10,11 +10,13 @@ use mpi::Count;
 
 use crate::comm::Communicator;
 
-/// MPI_COMM_WORLD of an initialised MPI environment. Dropping it finalises MPI.
+/// MPI_COMM_WORLD of an initialised MPI environment. Dropping it finalises MPI when it was this
+/// communicator that initialised it ([`MpiComm::init`]), never when it joined an MPI started by someone
+/// else ([`MpiComm::attach`], e.g. mpi4py in the same Python process).
 pub struct MpiComm {
     world: SimpleCommunicator,
     // Declared after `world` so that it is dropped (MPI_Finalize) last.
-    _universe: Universe,
+    _universe: Option<Universe>,
 }
 
 // SAFETY: MPI is initialised with MPI_THREAD_FUNNELED and miv makes every MPI call from the thread that
@@ -28,7 +30,21 @@ impl MpiComm {
     pub fn init() -> Option<MpiComm> {
         let (universe, _threading) = mpi::initialize_with_threading(mpi::Threading::Funneled)?;
         let world = universe.world();
-        Some(MpiComm { world, _universe: universe })
+        Some(MpiComm { world, _universe: Some(universe) })
+    }
+
+    /// MPI_COMM_WORLD of an MPI that another library of this process initialised (mpi4py): `None` when MPI
+    /// is not initialised or already finalised. Dropping the result leaves MPI running.
+    pub fn attach() -> Option<MpiComm> {
+        if !mpi::environment::is_initialized() || mpi::environment::is_finalized() {
+            return None;
+        }
+        Some(MpiComm { world: SimpleCommunicator::world(), _universe: None })
+    }
+
+    /// Whether this communicator initialised MPI (and finalises it when dropped).
+    pub fn owns_mpi(&self) -> bool {
+        self._universe.is_some()
     }
 
     fn counts_displs(counts_bytes: &[Count]) -> Vec<Count> {

@@ -16,7 +16,7 @@ mod jobs;
 mod mech;
 mod plot;
 mod run;
-mod study;
+pub mod study;
 
 /// Errors reaching the command line. `collective` errors are known to every rank (agreed through
 /// `Communicator::agree`), so every rank can exit normally and only rank 0 prints; any other error on a
