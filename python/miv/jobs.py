@@ -43,13 +43,14 @@ def build(network, store=None):
     return GraphFiles(r["cells"], r["connections"], r["jobs"])
 
 
-def run(experiment, threads=None):
+def run(experiment, threads=None, force_threads=False):
     """Run an experiment YAML (docs/run-yaml.md) as ``miv run`` does: build, load, simulate, write its outputs.
+    ``threads`` above this rank's cores is capped unless ``force_threads`` (``miv run --force-threads``).
     Returns the spike count on rank 0 (None elsewhere)."""
     path = _args.existing_file("experiment", experiment)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
         raise ValueError(f"threads: expected an integer >= 0, got {threads!r}")
-    return _miv.run_experiment(path, threads)
+    return _miv.run_experiment(path, threads, bool(force_threads))
 
 
 def study(study, out, trials=None, t_end=None):

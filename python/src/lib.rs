@@ -198,9 +198,9 @@ fn measure_distances_of(architecture: &str, store: PathBuf) -> PyResult<String> 
 
 /// Run an experiment YAML as `miv run` does (collective); returns the number of spikes on rank 0.
 #[pyfunction]
-#[pyo3(signature = (experiment, threads=None))]
-fn run_experiment(experiment: PathBuf, threads: Option<usize>) -> PyResult<Option<usize>> {
-    let overrides = miv::engine::Overrides { threads };
+#[pyo3(signature = (experiment, threads=None, force_threads=false))]
+fn run_experiment(experiment: PathBuf, threads: Option<usize>, force_threads: bool) -> PyResult<Option<usize>> {
+    let overrides = miv::engine::Overrides { threads, force_threads };
     let (_, spikes) = miv::engine::run_experiment(comm(), &experiment, &overrides).map_err(engine_err)?;
     Ok(spikes.map(|s| s.len()))
 }
@@ -209,7 +209,7 @@ fn run_experiment(experiment: PathBuf, threads: Option<usize>) -> PyResult<Optio
 #[pyfunction]
 #[pyo3(signature = (study, out, trials=None, t_end=None))]
 fn study(study: PathBuf, out: PathBuf, trials: Option<usize>, t_end: Option<f64>) -> PyResult<()> {
-    let args = miv::cli::study::StudyArgs { study, out, trials, t_end };
+    let args = miv::cli::study::StudyArgs::local(study, out, trials, t_end);
     miv::cli::study::run(comm(), args).map_err(other_err)
 }
 

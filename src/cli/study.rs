@@ -49,6 +49,20 @@ pub struct StudyArgs {
 }
 
 /// The study file.
+impl StudyArgs {
+    /// The arguments of a study run here, in this MPI job (no Slurm), as `miv study STUDY --out OUT` with the
+    /// optional `--trials` and `--t-end`; for callers other than the command line (the Python package).
+    pub fn local(study: PathBuf, out: PathBuf, trials: Option<usize>, t_end: Option<f64>) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            slurm: super::build::SlurmArgs,
+        }
+        let slurm_args = <Defaults as clap::Parser>::parse_from(["miv"]).slurm;
+        StudyArgs { study, out, trials, t_end, slurm: false, ranks: 1, dry_run: false, slurm_args }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Study {
