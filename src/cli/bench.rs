@@ -28,6 +28,8 @@ pub enum BenchWhich {
     Cell(CellBenchArgs),
     /// The BY-cell busyring through the whole runtime (NeuroH5 in, spikes out) on 1 and 2 ranks and threads.
     Network(super::bench_network::NetworkBenchArgs),
+    /// Strong and weak scaling studies: Slurm scripts for 1..64 nodes, a local 1 and 2 rank run, a collector.
+    Scaling(super::bench_scaling::ScalingArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +70,7 @@ pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
     match args.which {
         BenchWhich::Cell(a) => bench_cell(a),
         BenchWhich::Network(a) => super::bench_network::run(a),
+        BenchWhich::Scaling(a) => super::bench_scaling::run(a),
     }
 }
 
