@@ -401,8 +401,9 @@ fn write_slurm(w: &WriteArgs) -> CliResult {
             std::fs::write(dir.join("job.sbatch"), script).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
             continue;
         }
-        let (path, id) =
-            o.submit_commands(dir, "job.sbatch", &name, &commands, &[]).map_err(|e| fail(e.to_string()))?;
+        let (path, id) = o.submit_commands(dir, "job.sbatch", &name, &commands, &[]).map_err(|e| {
+            fail(format!("{e} (--sbatch names the submit command; --no-submit writes the scripts only)"))
+        })?;
         println!("{} {}", path.display(), id.as_deref().unwrap_or("-"));
         ids.extend(id);
     }
