@@ -1,8 +1,9 @@
-//! `miv bench cell`: time the single-cell numerics (ns per compartment-step) on three workloads and, when
-//! the reference environment exists (.venv-ref from `scripts/setup --bench`), NEURON and Arbor on the same
-//! workloads in the same session: (a) one 10,000-compartment passive cable, (b) 1,000 hh somata, (c) the BY
-//! cell busyring network of tests/reference/neuron-arbor (ring + 10 zero-weight fan-in connections per cell, delay 5
-//! ms, kicks at 1.005 ms) in cell groups on one thread.
+//! `miv bench` (its `network`, `scaling` and `memory` benchmarks are in their own files) and `miv bench cell`:
+//! time the single-cell numerics (ns per compartment-step) on three workloads and, when the reference
+//! environment exists (.venv-ref from `scripts/setup --bench`), NEURON and Arbor on the same workloads in the
+//! same session: (a) one 10,000-compartment passive cable, (b) 1,000 hh somata, (c) the BY cell busyring
+//! network of tests/reference/neuron-arbor (ring + 10 zero-weight fan-in connections per cell, delay 5 ms,
+//! kicks at 1.005 ms) in cell groups on one thread.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
