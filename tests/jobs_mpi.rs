@@ -81,5 +81,8 @@ fn mpirun_executor_runs_each_job_on_n_ranks() {
         let meta: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(e.dir.join("meta.json")).unwrap()).unwrap();
         assert_eq!(meta["ranks"], 2, "{}", e.job);
+        // The job's own process: a peak of a few MiB to a few hundred for this small network.
+        let rss = meta["peak_rss_mib"].as_f64().unwrap_or(f64::NAN);
+        assert!(rss > 1.0 && rss < 2048.0, "{}: peak_rss_mib {rss}", e.job);
     }
 }

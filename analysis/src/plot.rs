@@ -17,6 +17,7 @@ use crate::error::{AnalysisError, Result};
 pub const RASTER_SIZE: (u32, u32) = (1200, 800);
 pub const TRACE_SIZE: (u32, u32) = (1200, 500);
 pub const CURVES_SIZE: (u32, u32) = (1000, 600);
+pub const SCALING_SIZE: (u32, u32) = (1400, 600);
 
 /// The colours given to populations and conditions, in order (matplotlib's `tab10`).
 pub const PALETTE: [RGBColor; 10] = [
@@ -43,6 +44,13 @@ pub struct PopulationSpikes {
     pub name: String,
     pub times: Vec<f64>,
     pub gids: Vec<u64>,
+}
+
+/// One series of points `(x, y)` with a legend label (a line with markers).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
 }
 
 /// One condition's curve: mean ± s.d. over trials at times `t`.
@@ -202,6 +210,73 @@ pub fn curves(path: &Path, title: &str, y_desc: &str, curves: &[Curve]) -> Resul
     root.present().map_err(err(path))
 }
 
+/// A scaling figure: two panels over the node count on a log2 axis, left `time` (seconds, log axis), right
+/// `efficiency` (parallel efficiency, linear from 0), one colour per series (the same index in both panels).
+pub fn scaling(path: &Path, title: &str, time: &[Line], efficiency: &[Line]) -> Result<()> {
+    let root = area(path, SCALING_SIZE)?;
+    let root = root.titled(title, ("sans-serif", 24)).map_err(err(path))?;
+    let (left, right) = root.split_horizontally(SCALING_SIZE.0 / 2);
+    let xs = time.iter().chain(efficiency).flat_map(|l| l.points.iter().map(|p| p.0)).filter(|x| *x > 0.0);
+    let (x_lo, x_hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let (x_lo, x_hi) = if x_lo.is_finite() { (x_lo.log2() - 0.25, x_hi.log2() + 0.25) } else { (-0.25, 1.25) };
+    // Labels only at whole powers of two.
+    let nodes =
+        |x: &f64| if (x - x.round()).abs() < 1e-6 { format!("{}", 2f64.powf(x.round())) } else { String::new() };
+    for (k, (panel, lines)) in [(left, time), (right, efficiency)].into_iter().enumerate() {
+        let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| y.is_finite() && *y > 0.0);
+        let (y_lo, y_hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let (y_range, y_desc) = if k == 0 {
+            let (lo, hi) = if y_lo.is_finite() { (y_lo.log10() - 0.1, y_hi.log10() + 0.1) } else { (-1.0, 1.0) };
+            (range(lo, hi), "run time (s, log scale)")
+        } else {
+            (0.0..(if y_hi.is_finite() { y_hi.max(1.0) * 1.1 } else { 1.1 }), "parallel efficiency")
+        };
+        let mut chart = ChartBuilder::on(&panel)
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(range(x_lo, x_hi), y_range)
+            .map_err(err(path))?;
+        let log_label = |y: &f64| format!("{:.3}", 10f64.powf(*y));
+        let mut mesh = chart.configure_mesh();
+        mesh.light_line_style(WHITE.mix(0.0))
+            .disable_x_mesh()
+            .x_desc("nodes")
+            .y_desc(y_desc)
+            .x_labels(40)
+            .x_label_formatter(&nodes)
+            .label_style(("sans-serif", 16));
+        if k == 0 {
+            mesh.y_label_formatter(&log_label);
+        }
+        mesh.draw().map_err(err(path))?;
+        for (i, l) in lines.iter().enumerate() {
+            let col = colour(i);
+            let pts: Vec<(f64, f64)> = l
+                .points
+                .iter()
+                .filter(|p| p.0 > 0.0 && p.1.is_finite() && (k == 1 || p.1 > 0.0))
+                .map(|&(x, y)| (x.log2(), if k == 0 { y.log10() } else { y }))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(2)))
+                .map_err(err(path))?
+                .label(l.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3)));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, col.filled()))).map_err(err(path))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(if k == 0 { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerLeft })
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err(path))?;
+    }
+    root.present().map_err(err(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +343,37 @@ mod tests {
             assert!(count(&px, colour(i)) > 800, "curve {i}: {}", count(&px, colour(i)));
         }
         let e = curves(Path::new("/nonexistent-dir/x.png"), "t", "y", &curves_in).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent-dir/x.png"), "{e}");
+    }
+
+    #[test]
+    fn scaling_draws_each_series_in_both_panels() {
+        let line = |i: usize, f: &dyn Fn(f64) -> f64| Line {
+            label: format!("series {i}"),
+            points: [1.0, 2.0, 4.0, 8.0, 64.0].iter().map(|&n| (n, f(n))).collect(),
+        };
+        let time = [line(0, &|n| 100.0 / n), line(1, &|n| 30.0 / n.sqrt())];
+        let eff = [line(0, &|_| 1.0), line(1, &|n| 1.0 / n.sqrt())];
+        let path = tmp("scaling.png");
+        scaling(&path, "scaling", &time, &eff).unwrap();
+        let (w, h, px) = decode(&path);
+        assert_eq!((w, h), SCALING_SIZE);
+        // Each series colour appears in both halves of the figure.
+        for i in 0..2 {
+            let half = |lo: u32, hi: u32| {
+                px.iter()
+                    .enumerate()
+                    .filter(|(k, p)| {
+                        let x = *k as u32 % w;
+                        x >= lo && x < hi && **p == [colour(i).0, colour(i).1, colour(i).2]
+                    })
+                    .count()
+            };
+            assert!(half(0, w / 2) > 300, "series {i} in the time panel: {}", half(0, w / 2));
+            assert!(half(w / 2, w) > 300, "series {i} in the efficiency panel: {}", half(w / 2, w));
+        }
+        assert!(count(&px, colour(2)) == 0);
+        let e = scaling(Path::new("/nonexistent-dir/x.png"), "t", &time, &eff).unwrap_err().to_string();
         assert!(e.contains("/nonexistent-dir/x.png"), "{e}");
     }
 }

@@ -16,6 +16,8 @@ use miv_partition::Communicator;
 pub const SLURM_TEMPLATE: &str = include_str!("../templates/slurm.sbatch");
 /// The batch script of a simulation run (`miv run --slurm`).
 pub const SLURM_RUN_TEMPLATE: &str = include_str!("../templates/run.sbatch");
+/// The batch script of one case of a scaling study (`miv bench scaling`).
+pub const SLURM_SCALING_TEMPLATE: &str = include_str!("../templates/scaling.sbatch");
 
 /// What became of a job handed to an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +241,45 @@ impl SlurmOptions {
         let path = dir.join(format!("{name}.sbatch"));
         let id = submit_script(self, &path, &script, &format!("{command} {}", experiment.display()))?;
         Ok((path, id))
+    }
+}
+
+impl SlurmOptions {
+    /// A batch job running shell `commands` in `workdir` (`templates/scaling.sbatch`, or `template`), saved as
+    /// `workdir/<file>` and submitted (printed on a dry run) after the jobs `after` have ended (`afterany`).
+    /// The placeholders `{{launcher}}` and `{{program}}` in `commands` are replaced as in the template; the
+    /// launcher may itself hold `{{ntasks}}` or `{{nodes}}`.
+    /// Returns the script's path and the Slurm job id.
+    pub fn submit_commands(
+        &self,
+        workdir: &Path,
+        file: &str,
+        job_name: &str,
+        commands: &str,
+        after: &[String],
+    ) -> Result<(PathBuf, Option<String>)> {
+        let script = self.render_commands(workdir, job_name, commands, after)?;
+        let path = workdir.join(file);
+        let id = submit_script(self, &path, &script, job_name)?;
+        Ok((path, id))
+    }
+
+    /// The batch script [`SlurmOptions::submit_commands`] submits, without submitting it.
+    pub fn render_commands(&self, workdir: &Path, job_name: &str, commands: &str, after: &[String]) -> Result<String> {
+        let template = match &self.template {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| JobError::io(p, e))?,
+            None => SLURM_SCALING_TEMPLATE.to_string(),
+        };
+        let mut v = common_values(self, job_name);
+        // The launcher may name the job's size (`mpirun -n {{ntasks}}`).
+        let launcher = render(&self.launcher, &v).map_err(JobError::Other)?;
+        v.insert("launcher", Some(launcher.trim_end().to_string()));
+        let commands = render(commands, &v).map_err(JobError::Other)?;
+        v.insert("commands", Some(commands.trim_end().to_string()));
+        v.insert("workdir", Some(shell_quote(&workdir.display().to_string())));
+        v.insert("output_dir", Some(workdir.display().to_string()));
+        v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
+        render(&template, &v).map_err(JobError::Other)
     }
 }
 

@@ -254,10 +254,19 @@ fn run_here<J: Job>(job: &J, store: &Store, reference: &JobRef) -> Result<()> {
     Ok(())
 }
 
+/// This process's peak resident memory (MiB, Linux VmHWM) so far: the job's own peak when it ran in a process
+/// of its own (`miv jobs exec` under the mpirun or Slurm executor), the build's peak so far when in-process.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// Rank 0: record how the job ran and move it into place in one rename.
 fn complete(store: &Store, reference: &JobRef, ranks: usize, seconds: f64, stats: serde_json::Value) -> Result<()> {
     let partial = store.partial_dir(reference);
-    let meta = serde_json::json!({ "ranks": ranks, "seconds": seconds, "host": miv_partition::comm::hostname(), "stats": stats });
+    let meta = serde_json::json!({ "ranks": ranks, "seconds": seconds, "host": miv_partition::comm::hostname(),
+        "peak_rss_mib": peak_rss_mib(), "stats": stats });
     write_json(&partial.join(META_FILE), &meta)?;
     let _ = std::fs::remove_file(partial.join(SUBMISSION_FILE));
     let dir = store.dir(reference);

@@ -1,8 +1,9 @@
-//! `miv bench cell`: time the single-cell numerics (ns per compartment-step) on three workloads and, when
-//! the reference environment exists (.venv-ref from `scripts/setup --bench`), NEURON and Arbor on the same
-//! workloads in the same session: (a) one 10,000-compartment passive cable, (b) 1,000 hh somata, (c) the BY
-//! cell busyring network of tests/reference/neuron-arbor (ring + 10 zero-weight fan-in connections per cell, delay 5
-//! ms, kicks at 1.005 ms) in cell groups on one thread.
+//! `miv bench` (its `network`, `scaling` and `memory` benchmarks are in their own files) and `miv bench cell`:
+//! time the single-cell numerics (ns per compartment-step) on three workloads and, when the reference
+//! environment exists (.venv-ref from `scripts/setup --bench`), NEURON and Arbor on the same workloads in the
+//! same session: (a) one 10,000-compartment passive cable, (b) 1,000 hh somata, (c) the BY cell busyring
+//! network of tests/reference/neuron-arbor (ring + 10 zero-weight fan-in connections per cell, delay 5 ms,
+//! kicks at 1.005 ms) in cell groups on one thread.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,10 @@ pub enum BenchWhich {
     Cell(CellBenchArgs),
     /// The BY-cell busyring through the whole runtime (NeuroH5 in, spikes out) on 1 and 2 ranks and threads.
     Network(super::bench_network::NetworkBenchArgs),
+    /// Strong and weak scaling studies: Slurm scripts for 1..64 nodes, a local 1 and 2 rank run, a collector.
+    Scaling(Box<super::bench_scaling::ScalingArgs>),
+    /// Memory bandwidth (STREAM-like copy and triad) and the busyring's bytes per compartment-step against it.
+    Memory(super::bench_memory::MemoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,23 +73,25 @@ pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
     match args.which {
         BenchWhich::Cell(a) => bench_cell(a),
         BenchWhich::Network(a) => super::bench_network::run(a),
+        BenchWhich::Scaling(a) => super::bench_scaling::run(*a),
+        BenchWhich::Memory(a) => super::bench_memory::run(a),
     }
 }
 
 /// One measured configuration.
-struct Row {
-    case: String,
-    simulator: String,
-    compartments: usize,
-    steps: u64,
-    seconds: f64,
-    spikes: usize,
+pub(super) struct Row {
+    pub(super) case: String,
+    pub(super) simulator: String,
+    pub(super) compartments: usize,
+    pub(super) steps: u64,
+    pub(super) seconds: f64,
+    pub(super) spikes: usize,
     /// Heap memory per cell held by the cell groups (connections included).
-    bytes_per_cell: Option<f64>,
+    pub(super) bytes_per_cell: Option<f64>,
 }
 
 impl Row {
-    fn ns_per_comp_step(&self) -> f64 {
+    pub(super) fn ns_per_comp_step(&self) -> f64 {
         1e9 * self.seconds / (self.compartments as f64 * self.steps as f64)
     }
 }
@@ -258,7 +265,7 @@ const DELAY: f64 = 5.0;
 
 /// The busyring network: gid i sits in group i / group_size; each cell's synapse gets the ring connection
 /// from gid i-1 (weight 0.01) and 10 zero-weight connections; kicks on gid % 10 == 0 at 1.005 ms.
-fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
+pub(super) fn bench_by(n: usize, group_size: usize, tstop: f64) -> Result<Row, String> {
     if n < 2 {
         return Err("--cells must be >= 2 for the BY network".into());
     }

@@ -5,7 +5,9 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_memory;
 mod bench_network;
+mod bench_scaling;
 mod build;
 pub mod cell;
 mod debug;
@@ -70,7 +72,7 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Inspect NeuroH5 files, import SWC morphologies, benchmark I/O.
     H5(h5::H5Args),
-    /// Benchmarks (single-cell numerics against NEURON and Arbor).
+    /// Benchmarks: numerics and the busyring against NEURON and Arbor, scaling studies, memory bandwidth.
     Bench(bench::BenchArgs),
     /// Simulate one cell described in YAML (docs/cell-yaml.md); write probe traces and spikes as CSV.
     Cell(cell::CellArgs),
