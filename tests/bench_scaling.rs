@@ -274,6 +274,11 @@ fn bad_arguments_name_what_was_expected() {
         dir.join("nowhere").to_str().unwrap(),
     ]);
     assert!(!o.ok() && o.stderr.contains("--rc-example") && o.stderr.contains("network.yaml"), "{}", o.stderr);
+    // Slurm values are checked before any case directory is written.
+    let fresh = dir.join("refused");
+    let o = miv(&["bench", "scaling", "write", "--out", fresh.to_str().unwrap(), "--no-submit", "--time", "soon"]);
+    assert!(!o.ok() && o.stderr.contains("--time"), "{}", o.stderr);
+    assert!(!fresh.exists(), "a refused study must write nothing");
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let o = miv(&["bench", "scaling", "collect", dir.join("empty").to_str().unwrap()]);
     assert!(!o.ok() && o.stderr.contains("no case directory with results"), "{}", o.stderr);

@@ -278,6 +278,7 @@ impl SlurmOptions {
         v.insert("commands", Some(commands.trim_end().to_string()));
         v.insert("workdir", Some(shell_quote(&workdir.display().to_string())));
         v.insert("output_dir", Some(workdir.display().to_string()));
+        v.insert("log", Some(sbatch_quote(&workdir.join("slurm-%j.out"))?));
         v.insert("dependency", if after.is_empty() { None } else { Some(after.join(":")) });
         render(&template, &v).map_err(JobError::Other)
     }

@@ -387,8 +387,15 @@ fn slurm_options(w: &WriteArgs) -> CliResult<SlurmOptions> {
 fn write_slurm(w: &WriteArgs) -> CliResult {
     let nodes: Vec<u32> = parse_list("--nodes", &w.nodes, "node counts")?;
     let cases = cases(&w.study, &nodes, w.tasks_per_node)?;
-    let dirs = lay_out(&w.study, &cases)?;
     let base = slurm_options(w)?;
+    // The Slurm values of every case, checked before anything is written (the launcher may name {{ntasks}}).
+    for c in &cases {
+        let mut checked = base.clone();
+        (checked.nodes, checked.ntasks) = (c.nodes, c.ranks);
+        checked.launcher = checked.launcher.replace("{{ntasks}}", &c.ranks.to_string());
+        checked.validate().map_err(|e| fail(e.to_string()))?;
+    }
+    let dirs = lay_out(&w.study, &cases)?;
     let mut ids = Vec::new();
     for (c, dir) in cases.iter().zip(&dirs) {
         let mut o = base.clone();
