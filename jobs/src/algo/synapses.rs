@@ -193,7 +193,7 @@ pub fn distribute(
                 let d = &dens[ti][si];
                 match distribution {
                     SynapseDistribution::Poisson => {
-                        place_poisson(m, s, d, (*syn, *swc), quirks.carry_over, stream, &mut out)?
+                        place_poisson(m, s, d, (*syn, *swc), quirks.carry_over, stream, &mut out)
                     }
                     SynapseDistribution::Uniform => place_uniform(m, s, d, *syn, *swc, &mut out),
                 }
@@ -216,11 +216,11 @@ fn place_poisson(
     carry_over: bool,
     stream: &mut impl Draws,
     out: &mut SynapseSet,
-) -> Result<(), String> {
+) {
     let sec = &m.sections[s];
     let l = sec.length;
     if l <= 0.0 {
-        return Ok(());
+        return;
     }
     let half = 0.5 / sec.nseg as f64;
     let mut interval = 0.0f64;
@@ -235,10 +235,13 @@ fn place_poisson(
                 let from = if carry_over { interval } else { start };
                 from + stream.exponential(beta)
             } else {
+                // MiV draws until a gap lands in the segment. When that is too unlikely (a tiny density, or a
+                // segment far from the section's start), the same law, an exponential conditioned on
+                // [start, end), comes from one draw: start + (X mod width) for X ~ Exp(beta) (memorylessness).
                 (0..MAX_PLACEMENT_DRAWS)
                     .map(|_| stream.exponential(beta))
                     .find(|&v| v >= start && v < end)
-                    .ok_or_else(|| format!("cannot place a first synapse in [{start:.4}, {end:.4}) µm of section {s} with density {d:.4}/µm"))?
+                    .unwrap_or_else(|| start + stream.exponential(beta) % (end - start))
             };
             let layer = sec.layer_at(x);
             while interval < end {
@@ -254,7 +257,6 @@ fn place_poisson(
             interval = end;
         }
     }
-    Ok(())
 }
 
 /// `floor(density · L / nseg)` synapses evenly spaced in each segment.
@@ -402,6 +404,26 @@ mod tests {
         let miv = miv as f64 / cells as f64;
         assert!((plain - 5000.0).abs() < 3.0 * (5000.0 / cells as f64).sqrt(), "{plain}");
         assert!(plain - miv > 250.0, "{plain} vs {miv}");
+    }
+
+    /// A dense layer far from the section's start with nothing before it: a gap drawn from the start almost
+    /// never lands in its first segment (probability e^-5000), so the first synapse comes from the
+    /// conditioned draw, and the layer still gets its density.
+    #[test]
+    fn first_synapse_far_from_the_start_is_placed() {
+        let t = table("apical: {excitatory: {SLM: {mean: 5.0, variance: 0.0001}}}");
+        let m = Morphology::new(&cable(), SegmentRule::Fixed(2)).unwrap();
+        let cells = 20u64;
+        let mut n = 0usize;
+        for gid in 0..cells {
+            let mut st = Stream::new(0, Purpose::named("syn"), gid);
+            let s = distribute(&m, &t, SynapseDistribution::Poisson, Quirks::default(), &mut st).unwrap();
+            assert!(s.syn_locs.iter().all(|&l| (0.5..1.0).contains(&l)), "only SLM (second half)");
+            assert!(s.syn_locs.first().is_some_and(|&l| l < 0.5 + 0.01), "first synapse near SLM's start");
+            n += s.syn_locs.len();
+        }
+        let per_cell = n as f64 / cells as f64;
+        assert!((per_cell - 5000.0).abs() < 3.0 * (5000.0 / cells as f64).sqrt(), "{per_cell}");
     }
 
     /// Draws recorded from MiV's `distribute_poisson_synapses`, returned in order; each call must ask for
