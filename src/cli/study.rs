@@ -202,11 +202,9 @@ fn run_key(network: &str, s: &Study, dt: f64, readout: &str, r: &RunSpec) -> Str
     hex(&h.finalize())[..32].to_string()
 }
 
+/// `miv_io::atomic::write_atomic` with the path in the message.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    miv_io::atomic::write_atomic(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A cached readout (t, v), if its file is complete.
