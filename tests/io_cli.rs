@@ -59,6 +59,14 @@ fn ls_dump_and_edges_on_the_a7_example() {
     let o = miv(&["h5", "dump", p, "--population", "B", "--namespace", "Synapse Attributes", "--gid", "4", "--json"])
         .expect_ok("h5 dump gid");
     assert_eq!(lines(&o)[0]["attributes"]["syn_ids"], json!([0, 1]));
+    // A gid outside the population is an error, not an empty listing.
+    for args in [
+        &["h5", "dump", p, "--population", "B", "--namespace", "Synapse Attributes", "--gid", "99999"][..],
+        &["h5", "edges", p, "--projection", "A:B", "--gid", "0"][..],
+    ] {
+        let o = miv(args);
+        assert!(!o.ok() && o.stderr.contains("not a cell of population B (gids 3..4)"), "{args:?}: {}", o.stderr);
+    }
     let o = miv(&["h5", "edges", p, "--projection", "A:B", "--json"]).expect_ok("h5 edges");
     assert_eq!(
         lines(&o),

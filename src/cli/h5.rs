@@ -306,6 +306,21 @@ fn only(gid: &[u64]) -> Selection<'_> {
     }
 }
 
+/// `--gid` must be a cell of `population` (a gid elsewhere would print nothing and look like "no data").
+fn check_gid(f: &NeuroH5File, population: &str, gid: Option<u64>) -> CliResult {
+    let Some(g) = gid else { return Ok(()) };
+    let range = f.population(population).map_err(io_err)?.range();
+    if range.contains(&g) {
+        Ok(())
+    } else {
+        Err(CliError::local(format!(
+            "--gid {g}: not a cell of population {population} (gids {}..{})",
+            range.start,
+            range.end.saturating_sub(1)
+        )))
+    }
+}
+
 fn values_text(v: &Values, r: std::ops::Range<usize>) -> String {
     let items: Vec<String> = v.json_range(r).iter().map(|x| x.to_string()).collect();
     format!("[{}]", items.join(", "))
@@ -314,6 +329,7 @@ fn values_text(v: &Values, r: std::ops::Range<usize>) -> String {
 fn dump(file: &Path, population: &str, namespace: &str, gid: Option<u64>, as_json: bool) -> CliResult {
     let comm = SerialComm;
     let f = NeuroH5File::open(file, &comm).map_err(io_err)?;
+    check_gid(&f, population, gid)?;
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
     let cells = f.read_cell_attributes(population, namespace, &sel, None).map_err(io_err)?;
@@ -349,6 +365,7 @@ fn dump_topology(file: &Path, population: &str, namespace: &str, gid: Option<u64
     }
     let comm = SerialComm;
     let f = NeuroH5File::open(file, &comm).map_err(io_err)?;
+    check_gid(&f, population, gid)?;
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
     let trees = f.read_trees(population, &sel).map_err(io_err)?;
@@ -384,6 +401,7 @@ fn edges(file: &Path, projection: &str, namespaces: &[String], gid: Option<u64>,
     let nss: Vec<String> =
         if namespaces.is_empty() { f.edge_namespaces(src, dst).map_err(io_err)? } else { namespaces.to_vec() };
     let refs: Vec<&str> = nss.iter().map(|s| s.as_str()).collect();
+    check_gid(&f, dst, gid)?;
     let one: Vec<u64> = gid.into_iter().collect();
     let sel = only(&one);
     let p = f.read_projection(src, dst, &refs, &sel).map_err(io_err)?;
