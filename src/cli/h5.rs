@@ -27,6 +27,7 @@ pub enum H5Command {
     /// List populations (gid ranges), namespaces (attributes with dtypes and cell counts) and projections
     /// (edge counts).
     Ls {
+        /// A NeuroH5 file (cells.h5 or connections.h5).
         file: PathBuf,
         /// Print one JSON document.
         #[arg(long)]
@@ -34,9 +35,12 @@ pub enum H5Command {
     },
     /// Print the cells of one namespace (one line per cell).
     Dump {
+        /// A NeuroH5 cells file.
         file: PathBuf,
+        /// Population name (as `miv h5 ls` lists it).
         #[arg(long)]
         population: String,
+        /// Cell attribute namespace, e.g. `Generated Coordinates`, `Synapse Attributes`, `Trees`.
         #[arg(long)]
         namespace: String,
         /// Only this gid.
@@ -53,6 +57,7 @@ pub enum H5Command {
     },
     /// Print the edges of a projection (one line per destination).
     Edges {
+        /// A NeuroH5 connections file.
         file: PathBuf,
         /// SOURCE:DESTINATION population names.
         #[arg(long)]
@@ -70,10 +75,12 @@ pub enum H5Command {
     /// Import an SWC morphology into the `Trees` namespace of a population (neurotrees_import, and with
     /// `--fill` neurotrees_copy --fill).
     ImportSwc {
+        /// The SWC morphology to import.
         swc: PathBuf,
         /// The NeuroH5 file to append to (it must have /H5Types, unless --h5types is given).
         #[arg(long)]
         file: PathBuf,
+        /// Population to store the tree in.
         #[arg(long)]
         population: String,
         /// Create --file anew with the /H5Types of this file.

@@ -32,6 +32,7 @@ pub struct MechArgs {
 pub enum MechCommand {
     /// Compile every .mod file below DIR and list each mechanism (kind, ions, parameters).
     Check {
+        /// Folder searched recursively for `.mod` files.
         dir: PathBuf,
         /// Also insert each mechanism into a one-compartment cell and run it.
         #[arg(long)]
