@@ -745,13 +745,14 @@ pub(crate) fn write_namespace(
         let chunk = opts.chunk_size;
         for (p, ex) in index_paths.iter().zip(ix_exist) {
             if !ex {
-                h5::create_dataset_1d(f.root(), p, Dtype::U32, chunk, opts.deflate).map_err(e(p))?;
+                h5::create_dataset_1d(f.root(), p, Dtype::U32, chunk, opts.deflate, opts.checksum).map_err(e(p))?;
             }
         }
         for (gi, g) in layout.groups.iter().enumerate() {
             let owner = &ptr_paths[gi];
             if !ptr_exist[gi] {
-                h5::create_dataset_1d(f.root(), owner, Dtype::U64, chunk, opts.deflate).map_err(e(owner))?;
+                h5::create_dataset_1d(f.root(), owner, Dtype::U64, chunk, opts.deflate, opts.checksum)
+                    .map_err(e(owner))?;
                 for (k, m) in g.members.iter().enumerate() {
                     let link = format!("{ns_path}/{m}/{ATTR_PTR}");
                     if k == 0 && g.dataset_name == ATTR_PTR {
@@ -771,7 +772,8 @@ pub(crate) fn write_namespace(
         }
         for ((p, ex), (_, d)) in val_paths.iter().zip(val_exist).zip(schema) {
             if !ex {
-                h5::create_dataset_1d(f.root(), p, *d, opts.value_chunk_size, opts.deflate).map_err(e(p))?;
+                h5::create_dataset_1d(f.root(), p, *d, opts.value_chunk_size, opts.deflate, opts.checksum)
+                    .map_err(e(p))?;
             }
         }
         Ok(())

@@ -28,11 +28,21 @@ pub struct WriteOptions {
     pub io_size: usize,
     /// Projection writer: start a new destination block after this many edges (neuroh5 default 1e6).
     pub block_size: u64,
+    /// A Fletcher-32 checksum per chunk of every chunked dataset (default on, so a damaged chunk is a read
+    /// error; `miv h5 bench --no-checksum` turns it off to measure its cost).
+    pub checksum: bool,
 }
 
 impl Default for WriteOptions {
     fn default() -> WriteOptions {
-        WriteOptions { chunk_size: 4000, value_chunk_size: 4000, deflate: None, io_size: 0, block_size: 1_000_000 }
+        WriteOptions {
+            chunk_size: 4000,
+            value_chunk_size: 4000,
+            deflate: None,
+            io_size: 0,
+            block_size: 1_000_000,
+            checksum: true,
+        }
     }
 }
 

@@ -577,12 +577,13 @@ impl NeuroH5File<'_> {
                 if !exists[i] {
                     let chunk = if i == 3 { opts.value_chunk_size } else { opts.chunk_size };
                     let deflate = if i == 3 { opts.deflate } else { None };
-                    h5::create_dataset_1d(self.root(), path, types[i], chunk, deflate).map_err(e(path))?;
+                    h5::create_dataset_1d(self.root(), path, types[i], chunk, deflate, opts.checksum)
+                        .map_err(e(path))?;
                 }
             }
             for (j, (path, (_, d))) in attr_paths.iter().zip(&schema).enumerate() {
                 if !exists[4 + j] {
-                    h5::create_dataset_1d(self.root(), path, *d, opts.value_chunk_size, opts.deflate)
+                    h5::create_dataset_1d(self.root(), path, *d, opts.value_chunk_size, opts.deflate, opts.checksum)
                         .map_err(e(path))?;
                 }
             }

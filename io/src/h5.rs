@@ -334,6 +334,7 @@ pub(crate) fn create_dataset_1d(
     dtype: Dtype,
     chunk: u64,
     deflate: Option<u8>,
+    checksum: bool,
 ) -> H5Result<Dataset> {
     let mut b = loc.new_dataset_builder();
     // HDF5's default, which the crate's builder turns off.
@@ -346,7 +347,9 @@ pub(crate) fn create_dataset_1d(
         b = b.deflate(level);
     }
     // A Fletcher-32 checksum per chunk: a damaged chunk is a read error, never different data.
-    b = b.fletcher32();
+    if checksum {
+        b = b.fletcher32();
+    }
     b.empty_as(descriptor(dtype)).shape(Extents::from(0..)).create(path).map_err(ctx("create dataset"))
 }
 

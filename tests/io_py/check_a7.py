@@ -16,6 +16,7 @@ def eq(name, want, dtype):
     assert isinstance(d, h5py.Dataset), name
     assert d.dtype == np.dtype(dtype), f"{name}: dtype {d.dtype}, expected {dtype}"
     assert d.ndim == 1 and d.maxshape == (None,), f"{name}: shape {d.shape} / {d.maxshape}, expected 1-D unlimited"
+    assert d.fletcher32, f"{name}: chunked without the Fletcher-32 checksum miv writes"
     assert np.array_equal(d[()], np.asarray(want, dtype=dtype)), f"{name}: {d[()]} != {want}"
 
 

@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Only the read modes whose label contains this text (e.g. "scatter", "blocks", "round-robin").
     #[arg(long)]
     pub only: Option<String>,
+    /// Write the datasets without the Fletcher-32 checksum miv always writes (to measure its cost).
+    #[arg(long)]
+    pub no_checksum: bool,
 }
 
 /// h5py's side: a process that reads its share (`rank` of `size` near-equal contiguous slices of the
@@ -164,7 +167,12 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
             .extend((0..per).map(|_| r.uniform() as f32 * 500.0));
     }
     let total_edges = per * a.destinations;
-    let opts = WriteOptions { value_chunk_size: a.chunk, chunk_size: a.chunk, ..WriteOptions::default() };
+    let opts = WriteOptions {
+        value_chunk_size: a.chunk,
+        chunk_size: a.chunk,
+        checksum: !a.no_checksum,
+        ..WriteOptions::default()
+    };
     let (_, t_write) = timed(comm, || {
         let f = NeuroH5File::create(&path, comm).map_err(io_err)?;
         f.write_h5types(&types).map_err(io_err)?;
@@ -246,7 +254,7 @@ pub fn run(comm: &dyn Communicator, a: BenchArgs) -> CliResult {
     if comm.rank() == 0 {
         let mb = bytes as f64 / 1e6;
         let ratio = |h: f64, t: f64| if with_h5py && h.is_finite() { format!("{:.2}", h / t) } else { "-".to_string() };
-        println!("projection: {total_edges} edges, {} destinations, 2 edge attribute namespaces, {:.1} MB of pointer/index/attribute data, value chunk {}", a.destinations, mb, a.chunk);
+        println!("projection: {total_edges} edges, {} destinations, 2 edge attribute namespaces, {:.1} MB of pointer/index/attribute data, value chunk {}, Fletcher-32 {}", a.destinations, mb, a.chunk, if a.no_checksum { "off" } else { "on" });
         println!("h5py (n): {} h5py process(es), one per rank, each reading its contiguous share at the same time; h5py (1): one process reading whole datasets while the other ranks sleep", comm.size());
         println!(
             "{:<28} {:>5} {:>9} {:>10} {:>14} {:>11} {:>11}",
