@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// Time step (ms) when the YAML gives none (NEURON's 0.025, `SimOptions`' default).
 pub const DEFAULT_DT: f64 = SimOptions::DEFAULT_DT;
 /// Initial membrane potential (mV) when the YAML gives none (NEURON's -65).
-pub const DEFAULT_V_INIT: f64 = -65.0;
+pub const DEFAULT_V_INIT: f64 = miv_solvers::DEFAULT_V_INIT;
 /// Temperature (degC) when neither the YAML nor a template gives one (NEURON's 6.3, `SimOptions`' default).
 pub const DEFAULT_CELSIUS: f64 = SimOptions::DEFAULT_CELSIUS;
 

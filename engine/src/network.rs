@@ -210,7 +210,7 @@ impl<'c> Network<'c> {
             min_delay: f64::INFINITY,
             index: HashMap::new(),
             direct_count: 0,
-            v_init: -65.0,
+            v_init: crate::config::DEFAULT_V_INIT,
         }
     }
 

@@ -599,11 +599,13 @@ pub fn collect(dir: &Path) -> CliResult<Vec<Row>> {
         }
     }
     let csv_path = dir.join("scaling.csv");
-    let mut w = csv::Writer::from_path(&csv_path).map_err(|e| fail(format!("{}: {e}", csv_path.display())))?;
+    let csv_err = |e: &dyn std::fmt::Display| fail(format!("{}: {e}", csv_path.display()));
+    let file = miv_io::atomic::AtomicFile::create(&csv_path).map_err(|e| csv_err(&e))?;
+    let mut w = csv::Writer::from_writer(file);
     for r in &rows {
-        w.serialize(r).map_err(|e| fail(format!("{}: {e}", csv_path.display())))?;
+        w.serialize(r).map_err(|e| csv_err(&e))?;
     }
-    w.flush().map_err(|e| fail(format!("{}: {e}", csv_path.display())))?;
+    w.into_inner().map_err(|e| csv_err(e.error()))?.commit().map_err(|e| csv_err(&e))?;
     let png = dir.join("scaling.png");
     let mut time = Vec::new();
     let mut eff = Vec::new();

@@ -454,7 +454,7 @@ fn finish(
         });
     }
     f.close().map_err(h5err)?;
-    std::fs::rename(&tmp, &h5).map_err(|e| format!("{}: {e}", h5.display()))?;
+    miv_io::atomic::commit_partial(&tmp, &h5).map_err(|e| format!("{}: {e}", h5.display()))?;
     write_atomic(&out.join("separation.csv"), csv.as_bytes())?;
     let png = out.join("separation.png");
     miv_analysis::plot::curves(
