@@ -289,8 +289,7 @@ fn copy_tree(from: &Path, to: &Path) -> CliResult<()> {
 }
 
 fn read_yaml(p: &Path) -> CliResult<serde_norway::Value> {
-    let text = std::fs::read_to_string(p).map_err(|e| fail(format!("{}: {e}", p.display())))?;
-    serde_norway::from_str(&text).map_err(|e| fail(format!("{}: {e}", p.display())))
+    miv_io::config::from_yaml_file(p).map_err(|e| fail(e.to_string()))
 }
 
 fn write_yaml(p: &Path, v: &serde_norway::Value) -> CliResult<()> {
