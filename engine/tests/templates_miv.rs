@@ -10,6 +10,7 @@
 //! `neuron.json` (`detector` location and `spikes`). The same protocol is run here and must give the same
 //! detector, the same spike times and the same traces (docs/templates.md, *Agreement with NEURON*).
 
+#[path = "../../solvers/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -31,7 +32,9 @@ fn location(cell: &CableCell, at: &str) -> Location {
 fn build(cell: &str, template: &str, catalogue: &Catalogue) -> (CableCell, f64) {
     let t =
         CellTemplate::load(&common::repo_root().join("examples/rc-network/templates-miv"), template).expect("template");
-    let tree = miv_io::swc::read_swc(common::morphology_dir().join(format!("{cell}.swc"))).expect("swc");
+    let tree =
+        miv_io::swc::read_swc(common::repo_root().join("examples").join("morphology").join(format!("{cell}.swc")))
+            .expect("swc");
     let (c, _) = t.build(morphology_from_tree(&tree).expect("sections"), catalogue).expect("build");
     (c, t.celsius().expect("MiV's templates set celsius"))
 }

@@ -1,6 +1,7 @@
 //! Each NMODL construct MiV's mechanisms use, exercised by a test mechanism of mechanisms/constructs and
 //! checked against an analytic solution or an independent computation.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "mech_constructs/soma.rs"]
 mod soma;

@@ -2,15 +2,16 @@
 //! through the NMODL adapter: against NEURON 9.0.2 (tests/reference/neuron-arbor) and against the hand-written
 //! kernels of the solvers crate.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::cell::*;
-use miv::solvers::{
+use miv_nmodl::adapter::register;
+use miv_nmodl::Library;
+use miv_solvers::{
     ArtificialCell, CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Method, Morphology, ProbeSpec,
     Section, SimOptions, Spike,
 };
-use miv_nmodl::adapter::register;
-use miv_nmodl::Library;
 
 /// The built-in catalogue with every standard mechanism replaced by its NMODL version.
 fn nmodl_catalogue() -> Catalogue {

@@ -5,6 +5,7 @@
 //! (MIV_FUZZ_SECONDS, default 20) and by a number of mutants (MIV_FUZZ_ITERATIONS, default 200000);
 //! MIV_FUZZ_SEED picks another sequence. A failing input is written to target/fuzz-failures.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
