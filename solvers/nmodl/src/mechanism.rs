@@ -273,7 +273,7 @@ impl Mechanism {
                     _ => v.default,
                 }
             }
-            FieldRole::V => -65.0,
+            FieldRole::V => miv_solvers::DEFAULT_V_INIT,
             FieldRole::Area => 100.0,
             FieldRole::Diam => 500.0,
             _ => 0.0,
