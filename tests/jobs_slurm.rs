@@ -326,3 +326,55 @@ fn slurm_build_logs_are_outside_the_partial_directories() {
     assert!(out_line.starts_with(&format!("#SBATCH --output={}/h5_types-", logs.display())), "{out_line}");
     assert!(!out_line.contains(".partial"), "{out_line}");
 }
+
+#[test]
+fn slurm_batch_jobs_hold_the_store_lock_and_leave_jobs_completed_meanwhile() {
+    let dir = scratch("jobs_slurm_lock");
+    let net = network_yaml(&dir, SMALL, 24);
+    let store = dir.join("store");
+    let (path, log) = fake_path(&dir);
+    let log_s = log.to_str().unwrap().to_string();
+    let args = [
+        "build",
+        net.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--executor",
+        "slurm",
+        "--launcher",
+        "env",
+    ];
+    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{out}\n{err}");
+    let script = |n: u32| log.join(format!("{n}.sh"));
+    assert!(std::fs::read_to_string(script(1001)).unwrap().contains("--kind h5_types"));
+
+    // Another process holds h5_types' lock: its batch job waits until the holder lets go.
+    let lock = std::fs::read_dir(store.join("h5_types"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(".lock"))
+        .expect("the build locked h5_types");
+    let (ready, released) = (dir.join("holder-ready"), dir.join("holder-released"));
+    let hold = format!("touch '{}'; sleep 2; touch '{}'", ready.display(), released.display());
+    let mut holder = std::process::Command::new("flock").arg(&lock).arg("-c").arg(hold).spawn().unwrap();
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(run_script(&script(1001), &dir.join("modules")), "batch job 1001 failed");
+    assert!(released.exists(), "the batch job ran while another process held the job's lock");
+    assert!(holder.wait().unwrap().success());
+
+    // A local build runs the rest (the submitted jobs are not running: their locks are free); the batch jobs
+    // that Slurm starts afterwards find their jobs complete and leave them.
+    let (ok, out, err) = miv_env(&["build", net.to_str().unwrap(), "--store", store.to_str().unwrap()], &[]);
+    assert!(ok, "{out}\n{err}");
+    let (cells, conns) = built_files(&out);
+    let before = (std::fs::read(&cells).unwrap(), std::fs::read(&conns).unwrap());
+    for n in 1002..=1013 {
+        assert!(run_script(&script(n), &dir.join("modules")), "batch job {n} failed on a completed job");
+    }
+    assert_eq!((std::fs::read(&cells).unwrap(), std::fs::read(&conns).unwrap()), before);
+    let (ok, ls, _) = miv_env(&["jobs", "ls", "--store", store.to_str().unwrap()], &[]);
+    assert!(ok && ls.matches("complete").count() == 13, "{ls}");
+}

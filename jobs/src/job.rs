@@ -296,11 +296,29 @@ fn broadcast_status(comm: &dyn Communicator, s: Option<Status>) -> Option<Status
 }
 
 /// The child side of the mpirun and Slurm executors (`miv jobs exec`): load the job prepared in the partial
-/// directory and run it here, on `comm`.
-pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef) -> Result<()> {
+/// directory and run it here, on `comm`. With `lock` (a Slurm batch job, which runs after the build that
+/// submitted it has let go of the job) rank 0 holds the job's lock while it runs, waiting for a holder; a job
+/// completed meanwhile (say by a local build) is left as it is. Without it (mpirun children) the launching
+/// build holds the lock.
+pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef, lock: bool) -> Result<()> {
     let comm = store.comm();
+    let held = if lock && comm.rank() == 0 { Some(store.lock(reference)) } else { None };
+    let _held = comm.agreed(held.transpose())?;
+    let complete = comm.broadcast(0, &[u8::from(comm.rank() == 0 && store.is_complete(reference))])[0] == 1;
+    if complete {
+        tracing::info!("{reference}: already complete; nothing to run");
+        return Ok(());
+    }
     let loaded: Result<J> = (|| {
-        let job: J = read_json::<ConfigFile<J>>(&store.partial_dir(reference).join(CONFIG_FILE))?.job;
+        let config = store.partial_dir(reference).join(CONFIG_FILE);
+        if !config.is_file() {
+            return Err(JobError::Executor(format!(
+                "{reference}: {} is missing: the prepared job was removed (`miv jobs rm` or a build that ran it \
+                 elsewhere and failed) before this run started; build again",
+                config.display()
+            )));
+        }
+        let job: J = read_json::<ConfigFile<J>>(&config)?.job;
         let id = job_id(&job);
         if id != reference.id {
             return Err(JobError::Executor(format!("{reference}: the prepared configuration has identity {id}")));
@@ -308,9 +326,6 @@ pub fn exec_prepared<J: Job>(store: &Store, reference: &JobRef) -> Result<()> {
         Ok(job)
     })();
     let job = comm.agreed(loaded)?;
-    if store.is_complete(reference) {
-        return Ok(());
-    }
     run_here(&job, store, reference)
 }
 

@@ -67,6 +67,10 @@ pub enum JobsCommand {
         kind: String,
         #[arg(long)]
         id: String,
+        /// Hold the job's store lock while running (Slurm batch jobs; mpirun children run under the lock of
+        /// the build that started them).
+        #[arg(long)]
+        lock: bool,
     },
 }
 
@@ -129,9 +133,9 @@ pub fn run(comm: &dyn Communicator, args: JobsArgs) -> CliResult {
             }
             bench(cells, &ranks, &morphology, &dir, &mpirun_args)
         }
-        JobsCommand::Exec { store, kind, id } => {
+        JobsCommand::Exec { store, kind, id, lock } => {
             let store = Store::with_comm(store, comm);
-            miv_jobs::kinds::exec(&store, &JobRef { kind, id }).map_err(job_error)
+            miv_jobs::kinds::exec(&store, &JobRef { kind, id }, lock).map_err(job_error)
         }
     }
 }

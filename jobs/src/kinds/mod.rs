@@ -89,16 +89,17 @@ pub const KINDS: &[&str] = &[
 
 use crate::job::Job;
 
-/// Run a job prepared in `store` (the child side of the mpirun and Slurm executors).
-pub fn exec(store: &Store, job: &JobRef) -> Result<()> {
+/// Run a job prepared in `store` (the child side of the mpirun and Slurm executors); `lock`: hold the job's
+/// lock while running (Slurm batch jobs, see [`exec_prepared`]).
+pub fn exec(store: &Store, job: &JobRef, lock: bool) -> Result<()> {
     match job.kind.as_str() {
-        H5Types::KIND => exec_prepared::<H5Types>(store, job),
-        NetworkArchitecture::KIND => exec_prepared::<NetworkArchitecture>(store, job),
-        MeasureDistances::KIND => exec_prepared::<MeasureDistances>(store, job),
-        GenerateSynapseForest::KIND => exec_prepared::<GenerateSynapseForest>(store, job),
-        DistributeSynapses::KIND => exec_prepared::<DistributeSynapses>(store, job),
-        GenerateConnections::KIND => exec_prepared::<GenerateConnections>(store, job),
-        NeuroH5Graph::KIND => exec_prepared::<NeuroH5Graph>(store, job),
+        H5Types::KIND => exec_prepared::<H5Types>(store, job, lock),
+        NetworkArchitecture::KIND => exec_prepared::<NetworkArchitecture>(store, job, lock),
+        MeasureDistances::KIND => exec_prepared::<MeasureDistances>(store, job, lock),
+        GenerateSynapseForest::KIND => exec_prepared::<GenerateSynapseForest>(store, job, lock),
+        DistributeSynapses::KIND => exec_prepared::<DistributeSynapses>(store, job, lock),
+        GenerateConnections::KIND => exec_prepared::<GenerateConnections>(store, job, lock),
+        NeuroH5Graph::KIND => exec_prepared::<NeuroH5Graph>(store, job, lock),
         other => Err(JobError::Executor(format!("unknown job kind `{other}` (known: {})", KINDS.join(", ")))),
     }
 }
