@@ -7,7 +7,7 @@ mod common;
 mod jobs_common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use jobs_common::*;
@@ -43,19 +43,24 @@ fn fake_path(dir: &Path) -> (String, std::path::PathBuf) {
     (format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()), log)
 }
 
+/// `miv build` of a small network (placement seed `seed`) with the Slurm executor and a fake `sbatch`; returns
+/// the network YAML, the store, the folder of recorded scripts and the build's stdout.
+fn slurm_build(dir: &Path, seed: u64, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf, String) {
+    let net = network_yaml(dir, SMALL, seed);
+    let store = dir.join("store");
+    let (path, log) = fake_path(dir);
+    let mut args = vec!["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm"];
+    args.extend_from_slice(extra);
+    let log_s = log.to_str().unwrap().to_string();
+    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
+    assert!(ok, "{out}\n{err}");
+    (net, store, log, out + &err)
+}
+
 #[test]
 fn slurm_executor_submits_every_job_after_what_it_uses() {
     let dir = scratch("jobs_slurm");
-    let net = network_yaml(&dir, SMALL, 21);
-    let store = dir.join("store");
-    let (path, log) = fake_path(&dir);
-    let args = [
-        "build",
-        net.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--executor",
-        "slurm",
+    let extra = [
         "--ranks",
         "4",
         "--nodes",
@@ -73,9 +78,8 @@ fn slurm_executor_submits_every_job_after_what_it_uses() {
         "--launcher",
         "env",
     ];
-    let log_s = log.to_str().unwrap().to_string();
-    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
-    assert!(ok, "{out}\n{err}");
+    let (_, store, log, out) = slurm_build(&dir, 21, &extra);
+    let err = &out;
     let mut scripts: Vec<(u32, String, String)> = std::fs::read_dir(&log)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -312,13 +316,7 @@ fn slurm_values_are_checked_and_quoted() {
 #[test]
 fn slurm_build_logs_are_outside_the_partial_directories() {
     let dir = scratch("jobs_slurm_logs");
-    let net = network_yaml(&dir, SMALL, 23);
-    let store = dir.join("store");
-    let (path, log) = fake_path(&dir);
-    let log_s = log.to_str().unwrap().to_string();
-    let args = ["build", net.to_str().unwrap(), "--store", store.to_str().unwrap(), "--executor", "slurm"];
-    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
-    assert!(ok, "{out}\n{err}");
+    let (_, store, log, _) = slurm_build(&dir, 23, &[]);
     let script = std::fs::read_to_string(log.join("1001.sh")).unwrap();
     let out_line = script.lines().find(|l| l.starts_with("#SBATCH --output=")).unwrap();
     let logs = store.join("logs");
@@ -330,22 +328,7 @@ fn slurm_build_logs_are_outside_the_partial_directories() {
 #[test]
 fn slurm_batch_jobs_hold_the_store_lock_and_leave_jobs_completed_meanwhile() {
     let dir = scratch("jobs_slurm_lock");
-    let net = network_yaml(&dir, SMALL, 24);
-    let store = dir.join("store");
-    let (path, log) = fake_path(&dir);
-    let log_s = log.to_str().unwrap().to_string();
-    let args = [
-        "build",
-        net.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--executor",
-        "slurm",
-        "--launcher",
-        "env",
-    ];
-    let (ok, out, err) = miv_env(&args, &[("PATH", &path), ("FAKE_SBATCH_LOG", &log_s)]);
-    assert!(ok, "{out}\n{err}");
+    let (net, store, log, _) = slurm_build(&dir, 24, &["--launcher", "env"]);
     let script = |n: u32| log.join(format!("{n}.sh"));
     assert!(std::fs::read_to_string(script(1001)).unwrap().contains("--kind h5_types"));
 
