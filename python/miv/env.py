@@ -221,7 +221,7 @@ class ExecutionEnvironment:
 
     # --- running ---
 
-    def finitialize(self, v_init=-65.0):
+    def finitialize(self, v_init=_miv.DEFAULT_V_INIT):
         """Collective: NEURON's ``h.finitialize(v_init)``; builds the network the first time, restarts it after."""
         self._env.finitialize(_args.number("v_init", v_init))
         self._initialised = True

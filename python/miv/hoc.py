@@ -7,13 +7,13 @@ first ``finitialize``. ``h.stdinit()`` initialises at the next ``psolve`` unless
 
 import numpy as np
 
-from . import _args
+from . import _args, _miv
 
 
 class _Hoc:
     def __init__(self):
-        object.__setattr__(self, "_state", {"dt": 0.025, "secondorder": 0, "v_init": -65.0, "celsius": None,
-                                            "tstop": 0.0})
+        object.__setattr__(self, "_state", {"dt": _miv.DEFAULT_DT, "secondorder": 0, "v_init": _miv.DEFAULT_V_INIT,
+                                            "celsius": None, "tstop": 0.0})
         object.__setattr__(self, "_mechanisms", None)
         object.__setattr__(self, "_env", None)
 
