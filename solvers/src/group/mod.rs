@@ -928,10 +928,15 @@ impl CellGroup {
             }
         }
         if let Some(m) = self.imem.as_mut() {
-            for i in 0..self.rhs.len() {
-                m.ionic[i] = m.el_rhs[i] - self.rhs[i];
-                m.gmem[i] = self.d[i] - m.el_d[i] + m.cap[i];
-                self.d[i] += self.d_static[i];
+            // Slices of one length, bound once: no bounds checks or reloads in the loop.
+            let n = self.rhs.len();
+            let (rhs, d, d_static) = (&self.rhs[..n], &mut self.d[..n], &self.d_static[..n]);
+            let (ionic, gmem) = (&mut m.ionic[..n], &mut m.gmem[..n]);
+            let (el_rhs, el_d, cap) = (&m.el_rhs[..n], &m.el_d[..n], &m.cap[..n]);
+            for i in 0..n {
+                ionic[i] = el_rhs[i] - rhs[i];
+                gmem[i] = d[i] - el_d[i] + cap[i];
+                d[i] += d_static[i];
             }
         }
         Ok(())
@@ -958,8 +963,11 @@ impl CellGroup {
             }
         }
         if let Some(m) = self.imem.as_mut() {
-            for i in 0..self.v.len() {
-                m.value[i] = (m.gmem[i] * self.rhs[i] + m.ionic[i]) * matrix_area(self.area[i]) * 0.01;
+            let n = self.v.len();
+            let (value, gmem, ionic) = (&mut m.value[..n], &m.gmem[..n], &m.ionic[..n]);
+            let (rhs, area) = (&self.rhs[..n], &self.area[..n]);
+            for i in 0..n {
+                value[i] = (gmem[i] * rhs[i] + ionic[i]) * matrix_area(area[i]) * 0.01;
             }
         }
         self.step += 1;
