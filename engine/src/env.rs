@@ -750,8 +750,7 @@ impl<'c> ExecutionEnvironment<'c> {
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
         // MiV shares a point process only among the synapses of one presynaptic population (insert_hoc_cell_syns
         // keeps its table per cell and source population).
-        let key =
-            if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section as u32, seg as u32, label_id) };
+        let key = if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section, seg as u32, label_id) };
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
         let mut pp = Vec::new();
         for (k, v) in params {

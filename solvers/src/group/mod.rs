@@ -487,7 +487,7 @@ impl CellGroup {
         let connections = b(&self.conn_target) + b(&self.conn_key) + b(&self.conn_row) + b(&self.key_runs);
         let connections = connections + b(&self.rows) + self.own_rows.capacity() * 8;
         let connections = connections
-            + self.row_index.iter().map(|(k, _)| b(k)).sum::<usize>()
+            + self.row_index.keys().map(b).sum::<usize>()
             + self.row_index.capacity() * (std::mem::size_of::<(Vec<u64>, u32)>() + 1);
         let events = self.queue.heap_bytes()
             + b(&self.self_events)
