@@ -235,6 +235,7 @@ impl<'c> Builder<'c> {
                 pending: Vec::new(),
                 weights: info.weights,
                 shares_weights,
+                last_row: u32::MAX,
             });
         }
         self.mechs[k].as_mut().unwrap()

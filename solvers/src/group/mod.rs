@@ -196,6 +196,9 @@ struct MechSlot {
     weights: usize,
     /// `mech.weights_read_only()`: connections with equal weight vectors share one row.
     shares_weights: bool,
+    /// The shared row of the last connection made onto this mechanism (`u32::MAX`: none, or after
+    /// `shrink_to_fit`).
+    last_row: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -398,7 +401,17 @@ impl CellGroup {
             return Err(SolverError::Invalid(format!("a group takes at most {SELF_EVENT} connections")));
         }
         let padded = weights.iter().copied().chain(std::iter::repeat(0.0)).take(nw);
-        let row = if shares {
+        let last = self.mechs[t.mech as usize].last_row;
+        let row = if shares
+            && last != u32::MAX
+            && padded
+                .clone()
+                .map(f64::to_bits)
+                .eq(self.rows[last as usize..last as usize + nw].iter().map(|x| x.to_bits()))
+        {
+            // The vector of this mechanism's previous connection: no lookup.
+            last
+        } else if shares {
             let mut k = std::mem::take(&mut self.row_key);
             k.clear();
             k.push(t.mech as u64);
@@ -414,6 +427,9 @@ impl CellGroup {
         } else {
             self.new_row(padded)?
         };
+        if shares {
+            self.mechs[t.mech as usize].last_row = row;
+        }
         let id = self.conn_target.len() as u32;
         self.conn_target.push(target.0);
         self.conn_key.push(key as u32);
@@ -440,7 +456,7 @@ impl CellGroup {
     }
 
     /// Release spare capacity of the connection tables and the index of shared weight vectors (call when all
-    /// connections are made; later connections get weight vectors of their own).
+    /// connections are made; connections made later share vectors only among themselves).
     pub fn shrink_to_fit(&mut self) {
         self.conn_target.shrink_to_fit();
         self.conn_key.shrink_to_fit();
@@ -448,6 +464,9 @@ impl CellGroup {
         self.key_runs.shrink_to_fit();
         self.rows.shrink_to_fit();
         self.row_index = HashMap::new();
+        for m in &mut self.mechs {
+            m.last_row = u32::MAX;
+        }
     }
 
     /// The ordering key of a connection (given to [`connect`](Self::connect)).
@@ -694,6 +713,12 @@ impl CellGroup {
             let m = &mut self.mechs[t.mech as usize].mech;
             m.init_weights(t.instance as usize, &mut self.rows[r])
                 .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
+        }
+        // Initialisation may have changed shared rows (clearing weights[1..]): a connection made from now on
+        // must not find them under the values they were made with.
+        self.row_index.clear();
+        for m in &mut self.mechs {
+            m.last_row = u32::MAX;
         }
         self.deliver(0.0, true)?;
         self.evaluate_currents(0.0)?;
@@ -1114,6 +1139,12 @@ mod tests {
         let mut want: Vec<(u64, u32)> = keys.iter().copied().zip(0..).collect();
         want.sort_unstable();
         assert_eq!(got, want);
+        // Initialisation may change shared vectors: a connection made after it gets a new one.
+        let n = g.rows.len();
+        let f = g.connect(p0, &[0.5], 0).unwrap();
+        assert_eq!((g.rows.len(), g.conn_row[f.0 as usize] as usize), (n + 1, n));
+        let h = g.connect(p1, &[0.5], 0).unwrap();
+        assert_eq!(g.conn_row[h.0 as usize], g.conn_row[f.0 as usize], "and is shared again from then on");
     }
 
     /// The tables of connections with equal weights take 12 bytes per connection, whatever their number.
