@@ -62,19 +62,58 @@ pub fn default_synapse_rules() -> BTreeMap<String, SynapseRule> {
     ])
 }
 
-/// One synapse of a cell, from `Synapse Attributes`.
+/// One synapse of a cell, from `Synapse Attributes` (12 bytes, the file's types).
 #[derive(Debug, Clone, Copy)]
 struct SynapseSite {
-    section: usize,
-    loc: f64,
+    section: u32,
+    loc: f32,
     swc_type: u8,
+}
+
+/// A cell's synapse sites by syn_id: `ids` ascending beside `sites`, or empty when the ids are 0, 1, ...,
+/// n - 1 (what the construction jobs write), so that a site costs 12 bytes while connections are loaded.
+#[derive(Debug, Default)]
+struct SiteTable {
+    ids: Vec<u32>,
+    sites: Vec<SynapseSite>,
+}
+
+impl SiteTable {
+    /// Add sites (a syn_id given again replaces its site, the last one given wins).
+    fn extend(&mut self, ids: &[u32], sites: impl Iterator<Item = SynapseSite>) {
+        let dense = self.ids.is_empty() && ids.iter().enumerate().all(|(k, &id)| id as usize == self.sites.len() + k);
+        if dense {
+            self.sites.extend(sites);
+            return;
+        }
+        if self.ids.is_empty() {
+            self.ids = (0..self.sites.len() as u32).collect();
+        }
+        let mut all: Vec<(u32, SynapseSite)> = self.ids.iter().copied().zip(self.sites.iter().copied()).collect();
+        all.extend(ids.iter().copied().zip(sites));
+        // Stable: among equal ids the last given stays last, and dedup keeps the first of each run.
+        all.sort_by_key(|x| x.0);
+        all.reverse();
+        all.dedup_by_key(|x| x.0);
+        all.reverse();
+        (self.ids, self.sites) = all.into_iter().unzip();
+        self.ids.shrink_to_fit();
+        self.sites.shrink_to_fit();
+    }
+
+    fn get(&self, id: u32) -> Option<SynapseSite> {
+        if self.ids.is_empty() {
+            return self.sites.get(id as usize).copied();
+        }
+        self.ids.binary_search(&id).ok().map(|i| self.sites[i])
+    }
 }
 
 /// A local cell's synapses: syn_id → site, plus the point processes already placed, keyed by
 /// (section, segment, label) or, with `unique`, by (syn_id, label).
 #[derive(Debug, Default)]
 struct CellSynapses {
-    sites: HashMap<u32, SynapseSite>,
+    sites: SiteTable,
     /// Point processes by (presynaptic population, section, segment, label) or (.., syn_id, label).
     placed: HashMap<(u16, u32, u32, u16), usize>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
@@ -171,6 +210,11 @@ impl<'c> ExecutionEnvironment<'c> {
     /// The probe traces of this rank recorded so far.
     pub fn traces(&mut self) -> Vec<Trace> {
         self.net.traces()
+    }
+
+    /// Heap bytes of the instantiated network on this rank by what holds them (see [`Network::memory`]).
+    pub fn memory(&self) -> miv_solvers::GroupMemory {
+        self.net.memory()
     }
 
     /// Cells, compartments and connections of this rank.
@@ -414,11 +458,8 @@ impl<'c> ExecutionEnvironment<'c> {
                 ));
             }
             let entry = self.synapses.entry(gid).or_default();
-            for k in 0..ids.len() {
-                entry
-                    .sites
-                    .insert(ids[k], SynapseSite { section: secs[k] as usize, loc: locs[k] as f64, swc_type: types[k] });
-            }
+            let sites = (0..ids.len()).map(|k| SynapseSite { section: secs[k], loc: locs[k], swc_type: types[k] });
+            entry.sites.extend(ids, sites);
         }
         Ok(())
     }
@@ -575,7 +616,7 @@ impl<'c> ExecutionEnvironment<'c> {
         // Index of each rule label among the labels of the weights namespaces.
         let weight_label: Vec<Option<u16>> =
             rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
-        for (src, dst) in &projections {
+        for (pi, (src, dst)) in projections.iter().enumerate() {
             let proj_cfg = &synapses[dst][src];
             let src_index = pops.iter().position(|p| &p.name == src).unwrap_or(usize::MAX) as u16;
             let edges =
@@ -602,8 +643,7 @@ impl<'c> ExecutionEnvironment<'c> {
                         let site = self
                             .synapses
                             .get(&dst_gid)
-                            .and_then(|c| c.sites.get(&syn_id))
-                            .copied()
+                            .and_then(|c| c.sites.get(syn_id))
                             .ok_or_else(|| format!("{}: edge {src_gid} -> {dst_gid} uses syn_id {syn_id}, which gid {dst_gid} has not in Synapse Attributes", connections.display()))?;
                         let site_key = SwcType::from_code(site.swc_type as i64).map(MechanismSite::Swc);
                         let labels = site_key
@@ -665,8 +705,15 @@ impl<'c> ExecutionEnvironment<'c> {
                 Ok(())
             })();
             comm.agree(local)?;
+            // Synapse sites and placements are only needed while connecting: those of a population's cells go
+            // after its last projection (the file lists the projections by target population).
+            if !projections[pi + 1..].iter().any(|(_, d)| d == dst) {
+                if let Some(p) = pops.get(dst) {
+                    self.synapses.retain(|gid, _| !p.contains(*gid));
+                    self.synapses.shrink_to_fit();
+                }
+            }
         }
-        // Synapse sites and placements are only needed while connecting.
         self.synapses = HashMap::new();
         Ok(())
     }
@@ -689,7 +736,8 @@ impl<'c> ExecutionEnvironment<'c> {
         else {
             return Err(format!("gid {gid} is an artificial cell and cannot receive synapses"));
         };
-        if site.section >= cell.section_count() {
+        let (section, site_loc) = (site.section as usize, site.loc as f64);
+        if section >= cell.section_count() {
             return Err(format!(
                 "gid {gid} syn_id {syn_id}: section {} does not exist ({} sections)",
                 site.section,
@@ -697,13 +745,12 @@ impl<'c> ExecutionEnvironment<'c> {
             ));
         }
         // MiV (since 65b9515) clips synapse locations into [0.05, 0.95]; either way they sit at the segment's node.
-        let loc = if self.clip_synapse_locations { site.loc.clamp(0.05, 0.95) } else { site.loc.clamp(0.0, 1.0) };
-        let nseg = cell.nseg[site.section] as f64;
+        let loc = if self.clip_synapse_locations { site_loc.clamp(0.05, 0.95) } else { site_loc.clamp(0.0, 1.0) };
+        let nseg = cell.nseg[section] as f64;
         let seg = ((loc * nseg) as u64).min(nseg as u64 - 1);
         // MiV shares a point process only among the synapses of one presynaptic population (insert_hoc_cell_syns
         // keeps its table per cell and source population).
-        let key =
-            if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section as u32, seg as u32, label_id) };
+        let key = if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section, seg as u32, label_id) };
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
         let mut pp = Vec::new();
         for (k, v) in params {
@@ -725,7 +772,7 @@ impl<'c> ExecutionEnvironment<'c> {
             return Ok(t);
         }
         let placement =
-            PointPlacement { location: Location::new(site.section, loc), mechanism: rule.mechanism.clone(), params };
+            PointPlacement { location: Location::new(section, loc), mechanism: rule.mechanism.clone(), params };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
         self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
         Ok(t)

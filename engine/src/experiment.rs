@@ -255,7 +255,24 @@ pub struct Summary {
     /// Peak resident memory (MiB): the largest rank's and the sum over ranks.
     pub peak_rss_mib_max: f64,
     pub peak_rss_mib_sum: f64,
+    /// Resident memory (MiB) at the end of the run, the steady state: the largest rank's and the sum over ranks.
+    pub rss_end_mib_max: f64,
+    pub rss_end_mib_sum: f64,
+    /// Heap bytes of the instantiated network summed over ranks, by what holds them (`Network::memory`).
+    pub heap: HeapSummary,
     pub results: String,
+}
+
+/// [`Summary::heap`]: bytes over all ranks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HeapSummary {
+    pub nodes: u64,
+    pub density: u64,
+    pub ions: u64,
+    pub point: u64,
+    pub connections: u64,
+    pub events: u64,
+    pub total: u64,
 }
 
 pub use miv_io::memory::{available_memory_bytes, check_memory};
@@ -579,6 +596,13 @@ pub fn run(
     let rss = peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0);
     let rss_max = comm.allreduce_max(rss);
     let rss_sum = comm.allreduce_sum(rss);
+    let rss_end = rss_bytes("VmRSS:") as f64 / (1024.0 * 1024.0);
+    let m = env.memory();
+    let mut heap = [m.nodes, m.density, m.ions, m.point, m.connections, m.events].map(|x| x as u64);
+    comm.allreduce_sum_u64(&mut heap);
+    let [nodes, density, ions, point, connections, events] = heap;
+    let heap = HeapSummary { nodes, density, ions, point, connections, events, total: heap.iter().sum() };
+    tracing::debug!("heap bytes (all ranks): {heap:?}");
     let summary = Summary {
         ranks: comm.size(),
         threads,
@@ -594,6 +618,9 @@ pub fn run(
         write_s,
         peak_rss_mib_max: rss_max,
         peak_rss_mib_sum: rss_sum,
+        rss_end_mib_max: comm.allreduce_max(rss_end),
+        rss_end_mib_sum: comm.allreduce_sum(rss_end),
+        heap,
         results: e.output.path.display().to_string(),
     };
     Ok((summary, spikes))

@@ -91,7 +91,8 @@ struct Electrode {
 #[derive(Debug, Clone)]
 struct LocalCell {
     base: Arc<CellDescription>,
-    points: Vec<PointPlacement>,
+    /// Point processes added to this cell: location and index in `Network::point_kinds`.
+    points: Vec<(Location, u32)>,
     /// Index of the cell's population in sorted name order (for LFP cell sampling).
     population: u32,
 }
@@ -105,26 +106,59 @@ impl LocalCell {
     }
 
     /// The full description (the shared part copied only when another cell still uses it).
-    fn materialize(self) -> CellDescription {
+    fn materialize(self, kinds: &[PointKind]) -> CellDescription {
         let mut d = Arc::try_unwrap(self.base).unwrap_or_else(|a| (*a).clone());
         if let CellDescription::Cable(c) = &mut d {
-            c.points.extend(self.points);
+            c.points.extend(self.points.into_iter().map(|(location, k)| {
+                let (mechanism, params) = kinds[k as usize].clone();
+                PointPlacement { location, mechanism, params }
+            }));
         }
         d
     }
 }
 
-/// A connection as stored until instantiation: 40 bytes plus its weights in `Network::weights`.
-#[derive(Debug, Clone, Copy)]
+/// A point process's mechanism and parameters, shared by the placements that have the same.
+type PointKind = (String, Vec<(String, f64)>);
+
+/// Slot of a point kind in the cache of `Network::point_kinds` (`ROW_CACHE` slots).
+fn kind_slot(mechanism: &str, params: &[(String, f64)]) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    mechanism.hash(&mut h);
+    for (k, v) in params {
+        k.hash(&mut h);
+        v.to_bits().hash(&mut h);
+    }
+    (h.finish() as usize) & (ROW_CACHE - 1)
+}
+
+/// A connection as stored until instantiation: 28 bytes; its weight vector is a row of `Network::nc_weights`,
+/// which connections with equal weights share.
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
 struct NcRec {
-    source: u64,
-    target_gid: u64,
+    source: u32,
+    target_gid: u32,
     delay: f64,
     target: u32,
-    w_off: u32,
-    w_len: u32,
-    /// Position among the target cell's connections in (source, position) order (set at wiring).
-    ordinal: u32,
+    /// Start of the weight vector's row in `Network::nc_weights`.
+    w_row: u32,
+    /// The order in which connections were made; at wiring, the position among the target cell's connections
+    /// in (source, made) order.
+    seq: u32,
+}
+
+/// Slots of the cache that finds equal weight vectors (`Network::intern_weights`, a power of two).
+const ROW_CACHE: usize = 4096;
+
+/// Slot of a weight vector in a row cache of `slots` (a power of two) entries.
+fn row_slot(w: &[f64], slots: usize) -> usize {
+    let mut h = w.len() as u64;
+    for x in w {
+        h = miv_partition::rng::splitmix64(h ^ x.to_bits());
+    }
+    (h as usize) & (slots - 1)
 }
 
 struct GroupRt {
@@ -153,8 +187,15 @@ pub struct Network<'c> {
     opts: RunOptions,
     catalogue: Catalogue,
     cells: BTreeMap<u64, LocalCell>,
+    /// Mechanism and parameters of the point processes of `cells` (`LocalCell::points`), and a cache of them by
+    /// `kind_slot` (`u32::MAX`: empty) to share equal ones.
+    point_kinds: Vec<PointKind>,
+    point_kind_cache: Vec<u32>,
     netcons: Vec<NcRec>,
+    /// Weight vectors of `netcons`, each row its length then its values.
     nc_weights: Vec<f64>,
+    /// Rows of `nc_weights` by `row_slot` of their values (`u32::MAX`: empty), to share equal vectors.
+    nc_row_cache: Vec<u32>,
     /// Connections onto this rank's cells (kept after the records are freed at instantiation).
     n_connections: usize,
     /// Local gids, ascending (kept after the descriptions are freed at instantiation).
@@ -190,8 +231,11 @@ impl<'c> Network<'c> {
             opts,
             catalogue,
             cells: BTreeMap::new(),
+            point_kinds: vec![],
+            point_kind_cache: vec![],
             netcons: vec![],
             nc_weights: vec![],
+            nc_row_cache: vec![],
             n_connections: 0,
             local_gids: vec![],
             direct: vec![],
@@ -295,7 +339,26 @@ impl<'c> Network<'c> {
         if !matches!(&*c.base, CellDescription::Cable(_)) {
             return Err(EngineError::Network(format!("gid {gid} is an artificial cell and takes no point processes")));
         }
-        c.points.push(p);
+        let slot = kind_slot(&p.mechanism, &p.params);
+        let same = |k: &PointKind| {
+            k.0 == p.mechanism
+                && k.1.len() == p.params.len()
+                && k.1.iter().zip(&p.params).all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits())
+        };
+        if self.point_kind_cache.is_empty() {
+            self.point_kind_cache = vec![u32::MAX; ROW_CACHE];
+        }
+        let cached = self.point_kind_cache[slot];
+        let kind = if cached != u32::MAX && same(&self.point_kinds[cached as usize]) {
+            cached
+        } else {
+            let k = u32::try_from(self.point_kinds.len())
+                .map_err(|_| EngineError::Network("a rank takes at most 2^32 kinds of point process".into()))?;
+            self.point_kinds.push((p.mechanism, p.params));
+            self.point_kind_cache[slot] = k;
+            k
+        };
+        c.points.push((p.location, kind));
         Ok(c.base_points() + c.points.len() - 1)
     }
 
@@ -332,18 +395,49 @@ impl<'c> Network<'c> {
                 "connection {source} -> {target_gid}: delay {delay} ms is below the time step dt = {dt} ms"
             )));
         }
-        self.netcons.push(NcRec {
-            source,
-            target_gid,
-            delay,
-            target: target as u32,
-            w_off: self.nc_weights.len() as u32,
-            w_len: weights.len() as u32,
-            ordinal: 0,
-        });
-        self.nc_weights.extend_from_slice(weights);
+        let (Ok(src), Ok(dst), Ok(tgt)) = (u32::try_from(source), u32::try_from(target_gid), u32::try_from(target))
+        else {
+            return Err(EngineError::Network(format!(
+                "connection {source} -> {target_gid} (target {target}): gids and targets of connections must be below 2^32"
+            )));
+        };
+        let seq = u32::try_from(self.netcons.len())
+            .map_err(|_| EngineError::Network("a rank takes at most 2^32 connections".into()))?;
+        let w_row = self.intern_weights(weights)?;
+        self.netcons.push(NcRec { source: src, target_gid: dst, delay, target: tgt, w_row, seq });
         self.n_connections += 1;
         Ok(())
+    }
+
+    /// The row of `nc_weights` holding `weights`: a row with the same values if the cache finds one, else a new
+    /// row.
+    fn intern_weights(&mut self, weights: &[f64]) -> Result<u32, EngineError> {
+        if self.nc_row_cache.is_empty() {
+            self.nc_row_cache = vec![u32::MAX; ROW_CACHE];
+        }
+        let slot = row_slot(weights, ROW_CACHE);
+        let r = self.nc_row_cache[slot];
+        if r != u32::MAX && self.nc_row(r).iter().map(|x| x.to_bits()).eq(weights.iter().map(|x| x.to_bits())) {
+            return Ok(r);
+        }
+        let r = self.new_row(weights)?;
+        self.nc_row_cache[slot] = r;
+        Ok(r)
+    }
+
+    fn new_row(&mut self, weights: &[f64]) -> Result<u32, EngineError> {
+        let r = u32::try_from(self.nc_weights.len())
+            .ok()
+            .filter(|r| r.checked_add(weights.len() as u32 + 1).is_some())
+            .ok_or_else(|| EngineError::Network("a rank takes at most 2^32 connection weights in all".into()))?;
+        self.nc_weights.push(weights.len() as f64);
+        self.nc_weights.extend_from_slice(weights);
+        Ok(r)
+    }
+
+    fn nc_row(&self, r: u32) -> &[f64] {
+        let len = self.nc_weights[r as usize] as usize;
+        &self.nc_weights[r as usize + 1..r as usize + 1 + len]
     }
 
     /// Deliver one event straight to a target at time `t` (NEURON's `NetCon(None, target).event(t)`).
@@ -498,8 +592,8 @@ impl<'c> Network<'c> {
             return Ok(self
                 .netcons
                 .iter()
-                .filter(|n| n.source == source && n.target_gid == target_gid)
-                .map(|n| self.nc_weights[n.w_off as usize..(n.w_off + n.w_len) as usize].to_vec())
+                .filter(|n| n.source as u64 == source && n.target_gid as u64 == target_gid)
+                .map(|n| self.nc_row(n.w_row).to_vec())
                 .collect());
         }
         let (g, ids) = self.netcon_ids(source, target_gid)?;
@@ -517,20 +611,25 @@ impl<'c> Network<'c> {
     ) -> Result<(), EngineError> {
         let missing = || EngineError::Network(format!("no connection #{k} from gid {source} onto gid {target_gid}"));
         if !self.built {
-            let n = *self
+            let i = self
                 .netcons
                 .iter()
-                .filter(|n| n.source == source && n.target_gid == target_gid)
+                .enumerate()
+                .filter(|(_, n)| n.source as u64 == source && n.target_gid as u64 == target_gid)
                 .nth(k)
-                .ok_or_else(missing)?;
-            if weights.len() > n.w_len as usize {
+                .ok_or_else(missing)?
+                .0;
+            let mut w = self.nc_row(self.netcons[i].w_row).to_vec();
+            if weights.len() > w.len() {
                 return Err(EngineError::Network(format!(
                     "connection {source} -> {target_gid} has {} weights, not {}",
-                    n.w_len,
+                    w.len(),
                     weights.len()
                 )));
             }
-            self.nc_weights[n.w_off as usize..n.w_off as usize + weights.len()].copy_from_slice(weights);
+            w[..weights.len()].copy_from_slice(weights);
+            // The row may be shared: the connection gets a row of its own.
+            self.netcons[i].w_row = self.new_row(&w)?;
             return Ok(());
         }
         let (g, ids) = self.netcon_ids(source, target_gid)?;
@@ -628,6 +727,24 @@ impl<'c> Network<'c> {
         self.groups.iter().map(|g| g.group.num_compartments()).sum()
     }
 
+    /// Heap bytes of the instantiated network on this rank by what holds them: the cell groups', plus the
+    /// engine's per-connection delays and spike routes (under `connections`), its event inboxes (`events`) and
+    /// LFP coefficients (`nodes`). Zero before `finitialize`.
+    pub fn memory(&self) -> miv_solvers::GroupMemory {
+        fn b<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        let mut m = miv_solvers::GroupMemory::default();
+        for g in &self.groups {
+            m += g.group.memory();
+            m.connections += b(&g.delays);
+            m.events += b(&g.inbox) + b(&g.arrivals) + b(&g.spikes);
+            m.nodes += g.lfp_nodes.iter().map(b).sum::<usize>();
+        }
+        m.connections += b(&self.routes);
+        m
+    }
+
     /// Random streams keyed by (seed, gid, target); targets that draw no random numbers decline. Keying a
     /// stream restarts it, so every `finitialize` starts the streams where the first one did.
     fn key_random_streams(&mut self) {
@@ -654,14 +771,17 @@ impl<'c> Network<'c> {
         let built = self.build_groups();
         let (groups, index) = self.comm.agreed(built)?;
         self.groups = groups;
+        let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
         let local = self.wire(&index);
         self.comm.agreed(local)?;
         self.index = index;
-        let local_min = self.netcons.iter().map(|n| n.delay).fold(f64::INFINITY, f64::min);
         // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();
         self.netcons = Vec::new();
         self.nc_weights = Vec::new();
+        self.nc_row_cache = Vec::new();
+        self.point_kinds = Vec::new();
+        self.point_kind_cache = Vec::new();
         self.min_delay = self.comm.allreduce_min(local_min);
         let interval = self.min_delay.min(self.opts.max_step);
         self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
@@ -695,7 +815,7 @@ impl<'c> Network<'c> {
                 .map(|g| {
                     let c = self.cells.remove(g).expect("local gid");
                     let p = c.population;
-                    (c.materialize(), p)
+                    (c.materialize(&self.point_kinds), p)
                 })
                 .unzip();
             let group = CellGroup::new(&descs, &self.catalogue, self.opts.sim.clone()).map_err(|e| {
@@ -757,48 +877,58 @@ impl<'c> Network<'c> {
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
         self.key_random_streams();
         // Key of a connection: its source gid and its position among its target cell's connections in (source,
-        // position) order, so that simultaneous events on a cell are ordered the same way whatever the grouping
-        // or rank count. Stable sort: ties keep the order in which connections were made.
-        self.netcons.sort_by_key(|n| (n.target_gid, n.source));
-        let (mut last_target, mut ordinal) = (u64::MAX, 0u32);
+        // made) order, so that simultaneous events on a cell are ordered the same way whatever the grouping or
+        // rank count. The made order `seq` makes every sort key distinct (an unstable sort needs no buffer).
+        self.netcons.sort_unstable_by_key(|n| (n.target_gid, n.source, n.seq));
+        let (mut last_target, mut ordinal) = (u32::MAX, 0u32);
         for nc in &mut self.netcons {
             if nc.target_gid != last_target {
                 (last_target, ordinal) = (nc.target_gid, 0);
             }
-            nc.ordinal = ordinal;
+            nc.seq = ordinal;
             ordinal += 1;
         }
         // Connections are made per group in (source, target, position) order: a source's connections into a
         // group get consecutive ids, and a spike becomes one range per group. Groups are ranges of ascending
-        // gids, so each group's records are one slice of the records sorted by target.
-        let mut lo = 0;
-        while lo < self.netcons.len() {
-            let g = index[&self.netcons[lo].target_gid].0;
-            let n = self.netcons[lo..].partition_point(|nc| index[&nc.target_gid].0 == g);
-            self.netcons[lo..lo + n].sort_unstable_by_key(|nc| (nc.source, nc.target_gid, nc.ordinal));
-            lo += n;
-        }
+        // gids, so each group's records are one slice of the records sorted by target. The groups are wired
+        // from the last one back, and the records of each are freed once its tables hold them, so that the
+        // records and the tables are not held in full at the same time.
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
-        for i in 0..self.netcons.len() {
-            let nc = self.netcons[i];
-            let (g, c) = index[&nc.target_gid];
+        let group_of = |nc: &NcRec| index[&(nc.target_gid as u64)].0;
+        while let Some(last) = self.netcons.last() {
+            let g = group_of(last);
+            let lo = self.netcons.partition_point(|nc| group_of(nc) < g);
+            // Descending, so that the records are taken from the end in ascending order and their memory is
+            // given back as they go.
+            let n = self.netcons.len() - lo;
+            self.netcons[lo..].sort_unstable_by_key(|nc| std::cmp::Reverse((nc.source, nc.target_gid, nc.seq)));
             let grp = &mut self.groups[g as usize];
-            let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
-                EngineError::Network(format!(
-                    "connection {} -> {}: the cell has no target {}",
-                    nc.source, nc.target_gid, nc.target
-                ))
-            })?;
-            let key = (nc.source << 20) | (nc.ordinal as u64 & 0xF_FFFF);
-            let w = &self.nc_weights[nc.w_off as usize..(nc.w_off + nc.w_len) as usize];
-            let id = grp
-                .group
-                .connect(target, w, key)
-                .map_err(|e| EngineError::Network(format!("connection {} -> {}: {e}", nc.source, nc.target_gid)))?;
-            grp.delays.push(nc.delay);
-            match routes.last_mut() {
-                Some(r) if r.0 == nc.source && r.1 == g => r.3 = id.0 + 1,
-                _ => routes.push((nc.source, g, id.0, id.0 + 1)),
+            grp.group.reserve_connections(n);
+            grp.delays.reserve_exact(n);
+            while self.netcons.len() > lo {
+                let nc = self.netcons.pop().expect("a record");
+                if self.netcons.len() % (1 << 20) == 0 {
+                    self.netcons.shrink_to_fit();
+                }
+                let (source, target_gid, w_row) = (nc.source as u64, nc.target_gid as u64, nc.w_row);
+                let c = index[&target_gid].1;
+                let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
+                    EngineError::Network(format!("connection {source} -> {target_gid}: the cell has no target {}", {
+                        nc.target
+                    }))
+                })?;
+                let key = (source << 20) | (nc.seq as u64 & 0xF_FFFF);
+                let len = self.nc_weights[w_row as usize] as usize;
+                let w = &self.nc_weights[w_row as usize + 1..w_row as usize + 1 + len];
+                let id = grp
+                    .group
+                    .connect(target, w, key)
+                    .map_err(|e| EngineError::Network(format!("connection {source} -> {target_gid}: {e}")))?;
+                grp.delays.push(nc.delay);
+                match routes.last_mut() {
+                    Some(r) if r.0 == source && r.1 == g => r.3 = id.0 + 1,
+                    _ => routes.push((source, g, id.0, id.0 + 1)),
+                }
             }
         }
         routes.sort_unstable();
@@ -816,6 +946,9 @@ impl<'c> Network<'c> {
                 .connect(tid, w, u64::MAX - 1 - n as u64)
                 .map_err(|e| EngineError::Network(format!("event for gid {gid}: {e}")))?;
             self.direct_events[g as usize].push(Event { time: *t, connection: id });
+        }
+        for g in &mut self.groups {
+            g.group.shrink_to_fit();
         }
         for p in &self.probes {
             let (g, c) = index[&p.gid];

@@ -27,7 +27,8 @@ pub use cell::{ArtificialCell, CableCell, CellDescription, Detector, Location, V
 pub use compartments::Compartments;
 pub use error::{MorphologyError, SolverError};
 pub use group::{
-    CellGroup, ConnectionId, DeliveryRule, Event, Method, Probe, ProbeSpec, SimOptions, Spike, SpikeRule, TargetId,
+    CellGroup, ConnectionId, DeliveryRule, Event, GroupMemory, Method, Probe, ProbeSpec, SimOptions, Spike, SpikeRule,
+    TargetId,
 };
 pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind};
 pub use morphology::{Geometry, Morphology, Point3, Section, TreePoint};

@@ -364,6 +364,10 @@ impl miv_solvers::Mechanism for ModMechanism {
         r.map_err(|e| e.to_string())
     }
 
+    fn weights_read_only(&self) -> bool {
+        self.instances.mechanism().net_args_read_only()
+    }
+
     fn batches_events(&self) -> bool {
         self.instances.mechanism().batches_events()
     }

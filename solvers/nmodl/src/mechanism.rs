@@ -212,6 +212,14 @@ impl Mechanism {
         self.batch.is_some()
     }
 
+    /// Whether NET_RECEIVE and its INITIAL block never write the arguments (the NetCon's weights).
+    pub fn net_args_read_only(&self) -> bool {
+        let k = &self.c.kernels;
+        k.net_receive.iter().chain(k.net_init.iter()).flatten().all(|kernel| {
+            !kernel.program.ops.iter().any(|op| matches!(op, vm::Op::ArgStore { .. } | vm::Op::Implicit(_)))
+        })
+    }
+
     /// Whether NET_RECEIVE has an INITIAL block.
     pub fn has_net_initial(&self) -> bool {
         self.c.kernels.net_init.is_some()

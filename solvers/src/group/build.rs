@@ -226,7 +226,17 @@ impl<'c> Builder<'c> {
                 ion_ids.push(id);
             }
             let batch = mech.batches_events();
-            self.mechs[k] = Some(MechSlot { mech, ion_ids, kind: info.kind, batch, pending: Vec::new() });
+            let shares_weights = mech.weights_read_only();
+            self.mechs[k] = Some(MechSlot {
+                mech,
+                ion_ids,
+                kind: info.kind,
+                batch,
+                pending: Vec::new(),
+                weights: info.weights,
+                shares_weights,
+                last_row: u32::MAX,
+            });
         }
         self.mechs[k].as_mut().unwrap()
     }
@@ -568,8 +578,12 @@ pub(super) fn build(
         cell_targets,
         conn_target: vec![],
         conn_key: vec![],
-        conn_weights: vec![],
-        conn_offset: vec![],
+        key_runs: vec![],
+        conn_row: vec![],
+        rows: vec![],
+        row_index: HashMap::new(),
+        row_key: vec![],
+        own_rows: std::collections::HashSet::new(),
         queue,
         self_events: vec![],
         free_self_events: vec![],

@@ -20,6 +20,7 @@ use crate::error::SolverError;
 use crate::ion::IonData;
 use crate::mechanism::{Catalogue, Cx, EventCx, Mechanism, MechanismKind, Outbox, Outgoing};
 use queue::{EventQueue, Queued};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// Time integration of the cable equation.
@@ -113,6 +114,40 @@ pub struct Spike {
     pub time: f64,
 }
 
+/// Heap bytes of a group by what holds them ([`CellGroup::memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupMemory {
+    /// Node arrays (voltages, matrix, tree, optional geometry and membrane current).
+    pub nodes: usize,
+    /// Density mechanisms (channels).
+    pub density: usize,
+    /// Ion concentrations and currents.
+    pub ions: usize,
+    /// Point processes and artificial cells (synapses), with their target tables.
+    pub point: usize,
+    /// Connection tables: target, ordering key and weights of every connection.
+    pub connections: usize,
+    /// Events in flight (queue, self-events) and spike detectors.
+    pub events: usize,
+}
+
+impl GroupMemory {
+    pub fn total(&self) -> usize {
+        self.nodes + self.density + self.ions + self.point + self.connections + self.events
+    }
+}
+
+impl std::ops::AddAssign for GroupMemory {
+    fn add_assign(&mut self, o: GroupMemory) {
+        self.nodes += o.nodes;
+        self.density += o.density;
+        self.ions += o.ions;
+        self.point += o.point;
+        self.connections += o.connections;
+        self.events += o.events;
+    }
+}
+
 /// A readable quantity, resolved by [`CellGroup::probe`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Probe {
@@ -157,6 +192,13 @@ struct MechSlot {
     /// `mech.batches_events()`, and the connection events of the step being delivered: (instance, connection).
     batch: bool,
     pending: Vec<(u32, u32)>,
+    /// `mech.info().weights`: the length of a connection's weight vector.
+    weights: usize,
+    /// `mech.weights_read_only()`: connections with equal weight vectors share one row.
+    shares_weights: bool,
+    /// The shared row of the last connection made onto this mechanism (`u32::MAX`: none, or after
+    /// `shrink_to_fit`).
+    last_row: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -230,10 +272,20 @@ pub struct CellGroup {
     // Events.
     targets: Vec<Target>,
     cell_targets: Vec<Range<u32>>,
+    /// Per connection: its target, the low 32 bits of its key and the start of its weight vector in `rows`.
     conn_target: Vec<u32>,
-    conn_key: Vec<u64>,
-    conn_weights: Vec<f64>,
-    conn_offset: Vec<u32>,
+    conn_key: Vec<u32>,
+    conn_row: Vec<u32>,
+    /// The high 32 bits of the keys: (first connection, high bits) of each run of connections that share them.
+    key_runs: Vec<(u32, u32)>,
+    /// Weight vectors, each as long as its mechanism's (`MechSlot::weights`). Connections onto a mechanism
+    /// whose NET_RECEIVE does not write its arguments share the vectors of equal weights (`row_index` finds
+    /// them while connecting); the others own theirs. Connections in `own_rows` own theirs too (copied by
+    /// `weights_mut`).
+    rows: Vec<f64>,
+    row_index: HashMap<Vec<u64>, u32>,
+    row_key: Vec<u64>,
+    own_rows: HashSet<u32>,
     queue: EventQueue,
     /// Self-events in the queue, by the index in their queue item; `free_self_events` lists unused slots.
     self_events: Vec<SelfEvent>,
@@ -329,12 +381,12 @@ impl CellGroup {
     /// are 0). `key` orders simultaneous events on one cell (give every connection a distinct key, e.g. from
     /// source gid and connection index, to make results independent of how cells are grouped).
     pub fn connect(&mut self, target: TargetId, weights: &[f64], key: u64) -> Result<ConnectionId, SolverError> {
-        let t = self
+        let t = *self
             .targets
             .get(target.0 as usize)
             .ok_or_else(|| SolverError::Invalid(format!("no target {}", target.0)))?;
         let slot = &self.mechs[t.mech as usize];
-        let nw = slot.mech.info().weights;
+        let (nw, shares) = (slot.weights, slot.shares_weights);
         if nw == 0 {
             return Err(SolverError::Invalid(format!("mechanism {:?} takes no events", slot.mech.info().name)));
         }
@@ -348,62 +400,148 @@ impl CellGroup {
         if self.conn_target.len() >= SELF_EVENT as usize {
             return Err(SolverError::Invalid(format!("a group takes at most {SELF_EVENT} connections")));
         }
+        let padded = weights.iter().copied().chain(std::iter::repeat(0.0)).take(nw);
+        let last = self.mechs[t.mech as usize].last_row;
+        let row = if shares
+            && last != u32::MAX
+            && padded
+                .clone()
+                .map(f64::to_bits)
+                .eq(self.rows[last as usize..last as usize + nw].iter().map(|x| x.to_bits()))
+        {
+            // The vector of this mechanism's previous connection: no lookup.
+            last
+        } else if shares {
+            let mut k = std::mem::take(&mut self.row_key);
+            k.clear();
+            k.push(t.mech as u64);
+            k.extend(padded.clone().map(f64::to_bits));
+            let r = match self.row_index.get(k.as_slice()) {
+                Some(&r) => Ok(r),
+                None => self.new_row(padded).inspect(|&r| {
+                    self.row_index.insert(k.clone(), r);
+                }),
+            };
+            self.row_key = k;
+            r?
+        } else {
+            self.new_row(padded)?
+        };
+        if shares {
+            self.mechs[t.mech as usize].last_row = row;
+        }
         let id = self.conn_target.len() as u32;
         self.conn_target.push(target.0);
-        self.conn_key.push(key);
-        self.conn_weights.extend(weights.iter().copied().chain(std::iter::repeat(0.0)).take(nw));
-        self.conn_offset.push(self.conn_weights.len() as u32);
+        self.conn_key.push(key as u32);
+        self.conn_row.push(row);
+        let hi = (key >> 32) as u32;
+        if self.key_runs.last().is_none_or(|r| r.1 != hi) {
+            self.key_runs.push((id, hi));
+        }
         Ok(ConnectionId(id))
     }
 
-    /// Release spare capacity of the connection tables (call when all connections are made).
+    fn new_row(&mut self, w: impl Iterator<Item = f64>) -> Result<u32, SolverError> {
+        let r = u32::try_from(self.rows.len())
+            .map_err(|_| SolverError::Invalid("a group takes at most 2^32 weights in all".into()))?;
+        self.rows.extend(w);
+        Ok(r)
+    }
+
+    /// Reserve room for `n` more connections (the tables then hold no spare capacity when the count is known).
+    pub fn reserve_connections(&mut self, n: usize) {
+        self.conn_target.reserve_exact(n);
+        self.conn_key.reserve_exact(n);
+        self.conn_row.reserve_exact(n);
+    }
+
+    /// Release spare capacity of the connection tables and the index of shared weight vectors (call when all
+    /// connections are made; connections made later share vectors only among themselves).
     pub fn shrink_to_fit(&mut self) {
         self.conn_target.shrink_to_fit();
         self.conn_key.shrink_to_fit();
-        self.conn_offset.shrink_to_fit();
-        self.conn_weights.shrink_to_fit();
+        self.conn_row.shrink_to_fit();
+        self.key_runs.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.row_index = HashMap::new();
+        for m in &mut self.mechs {
+            m.last_row = u32::MAX;
+        }
+    }
+
+    /// The ordering key of a connection (given to [`connect`](Self::connect)).
+    fn key(&self, c: u32) -> u64 {
+        let r = self.key_runs.partition_point(|&(first, _)| first <= c) - 1;
+        (self.key_runs[r].1 as u64) << 32 | self.conn_key[c as usize] as u64
     }
 
     /// Heap memory held by the group (bytes): node arrays, mechanisms, ions, connections, queue.
     pub fn heap_bytes(&self) -> usize {
+        self.memory().total()
+    }
+
+    /// [`heap_bytes`](Self::heap_bytes) by what holds it.
+    pub fn memory(&self) -> GroupMemory {
         use crate::mechanism::vec_bytes as b;
         let nodes =
             b(&self.v) + b(&self.rhs) + b(&self.d) + b(&self.d_static) + b(&self.a) + b(&self.b) + b(&self.parent);
         let nodes = nodes + b(&self.area) + b(&self.node_map) + b(&self.cell_node_offset) + b(&self.sections);
         let nodes = nodes + b(&self.cell_section_offset) + b(&self.position) + b(&self.distance);
-        let imem = self
-            .imem
-            .as_ref()
-            .map_or(0, |m| b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value));
-        let mechs: usize =
-            self.mechs.iter().map(|m| m.mech.heap_bytes() + b(&m.ion_ids)).sum::<usize>() + b(&self.mechs);
-        let ions: usize = self.ions.iter().map(|i| i.heap_bytes()).sum::<usize>()
+        let nodes = nodes
+            + self
+                .imem
+                .as_ref()
+                .map_or(0, |m| b(&m.el_rhs) + b(&m.el_d) + b(&m.ionic) + b(&m.gmem) + b(&m.cap) + b(&m.value));
+        let (mut density, mut point) = (b(&self.mechs), 0);
+        for m in &self.mechs {
+            let bytes = m.mech.heap_bytes() + b(&m.ion_ids);
+            match m.kind {
+                MechanismKind::Density => density += bytes,
+                _ => point += bytes,
+            }
+        }
+        let point = point + self.owner.iter().map(b).sum::<usize>() + b(&self.targets) + b(&self.cell_targets);
+        let ions = self.ions.iter().map(|i| i.heap_bytes()).sum::<usize>()
             + self.ion_init.iter().map(|(e, ci, co)| b(e) + b(ci) + b(co)).sum::<usize>();
-        let events = b(&self.targets) + b(&self.cell_targets) + b(&self.conn_target) + b(&self.conn_key);
-        let events = events + b(&self.conn_weights) + b(&self.conn_offset);
-        let events =
-            events + self.queue.heap_bytes() + b(&self.self_events) + b(&self.free_self_events) + b(&self.outbox.items);
-        let spikes = b(&self.detectors)
+        let connections = b(&self.conn_target) + b(&self.conn_key) + b(&self.conn_row) + b(&self.key_runs);
+        let connections = connections + b(&self.rows) + self.own_rows.capacity() * 8;
+        let connections = connections
+            + self.row_index.keys().map(b).sum::<usize>()
+            + self.row_index.capacity() * (std::mem::size_of::<(Vec<u64>, u32)>() + 1);
+        let events = self.queue.heap_bytes()
+            + b(&self.self_events)
+            + b(&self.free_self_events)
+            + b(&self.outbox.items)
+            + b(&self.batch_instances)
+            + b(&self.batch_weights)
+            + b(&self.detectors)
             + b(&self.cell_detectors)
-            + self.owner.iter().map(b).sum::<usize>()
             + b(&self.pending_spikes);
-        nodes + imem + mechs + ions + events + spikes
+        GroupMemory { nodes, density, ions, point, connections, events }
     }
 
     /// Weights of a connection.
     pub fn weights(&self, c: ConnectionId) -> &[f64] {
-        &self.conn_weights[self.weights_range(c.0)]
+        &self.rows[self.weights_range(c.0)]
     }
 
+    /// Weights of a connection to change (a shared weight vector is first copied for this connection alone).
     pub fn weights_mut(&mut self, c: ConnectionId) -> &mut [f64] {
         let r = self.weights_range(c.0);
-        &mut self.conn_weights[r]
+        let t = self.targets[self.conn_target[c.0 as usize] as usize];
+        if self.mechs[t.mech as usize].shares_weights && self.own_rows.insert(c.0) {
+            let start = self.rows.len();
+            self.rows.extend_from_within(r.clone());
+            self.conn_row[c.0 as usize] = start as u32;
+            return &mut self.rows[start..start + r.len()];
+        }
+        &mut self.rows[r]
     }
 
     fn weights_range(&self, c: u32) -> Range<usize> {
-        let end = self.conn_offset[c as usize] as usize;
-        let start = if c == 0 { 0 } else { self.conn_offset[c as usize - 1] as usize };
-        start..end
+        let t = self.targets[self.conn_target[c as usize] as usize];
+        let start = self.conn_row[c as usize] as usize;
+        start..start + self.mechs[t.mech as usize].weights
     }
 
     /// Attach an array to a target, e.g. ("times", ...) of a `VecStim`.
@@ -573,8 +711,14 @@ impl CellGroup {
             let t = self.targets[self.conn_target[c] as usize];
             let r = self.weights_range(c as u32);
             let m = &mut self.mechs[t.mech as usize].mech;
-            m.init_weights(t.instance as usize, &mut self.conn_weights[r])
+            m.init_weights(t.instance as usize, &mut self.rows[r])
                 .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE INITIAL", 0.0, e))?;
+        }
+        // Initialisation may have changed shared rows (clearing weights[1..]): a connection made from now on
+        // must not find them under the values they were made with.
+        self.row_index.clear();
+        for m in &mut self.mechs {
+            m.last_row = u32::MAX;
         }
         self.deliver(0.0, true)?;
         self.evaluate_currents(0.0)?;
@@ -605,16 +749,24 @@ impl CellGroup {
     pub fn enqueue(&mut self, events: &[Event]) {
         for e in events {
             let c = e.connection.0;
-            self.queue.push(Queued { time: e.time, key: self.conn_key[c as usize], seq: 0, item: c });
+            self.queue.push(Queued { time: e.time, key: self.key(c), seq: 0, item: c });
         }
     }
 
     /// Queue the events of one spike at `time` on consecutive connections: connection `first + k` receives an
     /// event at `time + delays[k]` (the engine numbers a source's connections into a group consecutively).
     pub fn enqueue_spike(&mut self, time: f64, first: ConnectionId, delays: &[f64]) {
-        let first = first.0 as usize;
-        for (k, (&d, &key)) in delays.iter().zip(&self.conn_key[first..first + delays.len()]).enumerate() {
-            self.queue.push(Queued { time: time + d, key, seq: 0, item: (first + k) as u32 });
+        let first = first.0;
+        let mut r = self.key_runs.partition_point(|&(f, _)| f <= first) - 1;
+        let mut run_end = self.key_runs.get(r + 1).map_or(u32::MAX, |x| x.0);
+        for (k, &d) in delays.iter().enumerate() {
+            let c = first + k as u32;
+            while c >= run_end {
+                r += 1;
+                run_end = self.key_runs.get(r + 1).map_or(u32::MAX, |x| x.0);
+            }
+            let key = (self.key_runs[r].1 as u64) << 32 | self.conn_key[c as usize] as u64;
+            self.queue.push(Queued { time: time + d, key, seq: 0, item: c });
         }
     }
 
@@ -743,7 +895,7 @@ impl CellGroup {
             let range = if conn == NO_CONNECTION { 0..0 } else { self.weights_range(conn) };
             let mut cx = EventCx { t: q.time, out: &mut self.outbox };
             let m = &mut self.mechs[mech as usize].mech;
-            m.net_receive(instance as usize, &mut self.conn_weights[range], flag, &mut cx)
+            m.net_receive(instance as usize, &mut self.rows[range], flag, &mut cx)
                 .map_err(|e| kernel_error(m.as_ref(), "NET_RECEIVE", q.time, e))?;
             self.drain_outbox(mech, conn);
         }
@@ -759,20 +911,22 @@ impl CellGroup {
     /// array and written back. `t` only dates an error.
     fn deliver_batch(&mut self, k: usize, t: f64) -> Result<(), SolverError> {
         let slot = &mut self.mechs[k];
-        let w = slot.mech.info().weights;
+        let w = slot.weights;
         self.batch_instances.clear();
         self.batch_weights.clear();
         for &(instance, c) in &slot.pending {
-            let end = self.conn_offset[c as usize] as usize;
+            let start = self.conn_row[c as usize] as usize;
             self.batch_instances.push(instance);
-            self.batch_weights.extend_from_slice(&self.conn_weights[end - w..end]);
+            self.batch_weights.extend_from_slice(&self.rows[start..start + w]);
         }
         slot.mech
             .net_receive_batch(&self.batch_instances, &mut self.batch_weights)
             .map_err(|e| kernel_error(slot.mech.as_ref(), "NET_RECEIVE", t, e))?;
-        for (j, &(_, c)) in slot.pending.iter().enumerate() {
-            let end = self.conn_offset[c as usize] as usize;
-            self.conn_weights[end - w..end].copy_from_slice(&self.batch_weights[j * w..(j + 1) * w]);
+        if !slot.shares_weights {
+            for (j, &(_, c)) in slot.pending.iter().enumerate() {
+                let start = self.conn_row[c as usize] as usize;
+                self.rows[start..start + w].copy_from_slice(&self.batch_weights[j * w..(j + 1) * w]);
+            }
         }
         slot.pending.clear();
         Ok(())
@@ -799,10 +953,15 @@ impl CellGroup {
             }
         }
         if let Some(m) = self.imem.as_mut() {
-            for i in 0..self.rhs.len() {
-                m.ionic[i] = m.el_rhs[i] - self.rhs[i];
-                m.gmem[i] = self.d[i] - m.el_d[i] + m.cap[i];
-                self.d[i] += self.d_static[i];
+            // Slices of one length, bound once: no bounds checks or reloads in the loop.
+            let n = self.rhs.len();
+            let (rhs, d, d_static) = (&self.rhs[..n], &mut self.d[..n], &self.d_static[..n]);
+            let (ionic, gmem) = (&mut m.ionic[..n], &mut m.gmem[..n]);
+            let (el_rhs, el_d, cap) = (&m.el_rhs[..n], &m.el_d[..n], &m.cap[..n]);
+            for i in 0..n {
+                ionic[i] = el_rhs[i] - rhs[i];
+                gmem[i] = d[i] - el_d[i] + cap[i];
+                d[i] += d_static[i];
             }
         }
         Ok(())
@@ -829,8 +988,11 @@ impl CellGroup {
             }
         }
         if let Some(m) = self.imem.as_mut() {
-            for i in 0..self.v.len() {
-                m.value[i] = (m.gmem[i] * self.rhs[i] + m.ionic[i]) * matrix_area(self.area[i]) * 0.01;
+            let n = self.v.len();
+            let (value, gmem, ionic) = (&mut m.value[..n], &m.gmem[..n], &m.ionic[..n]);
+            let (rhs, area) = (&self.rhs[..n], &self.area[..n]);
+            for i in 0..n {
+                value[i] = (gmem[i] * rhs[i] + ionic[i]) * matrix_area(area[i]) * 0.01;
             }
         }
         self.step += 1;
@@ -925,6 +1087,82 @@ mod tests {
         let with = run(vec![("hh".into(), "usetable".into(), 1.0)]);
         assert!(plain[1] < -65.5, "the cable relaxes towards e_pas: {}", plain[1]);
         assert_eq!(plain, with);
+    }
+
+    /// A one-compartment cell with two `Exp2Syn` and one `ExpSyn` targets.
+    fn synapse_group() -> CellGroup {
+        let m = Morphology::new(vec![Section::cylinder("soma", 1, 20.0, 20.0)]);
+        let mut c = CableCell::new(m).unwrap();
+        for mech in ["Exp2Syn", "Exp2Syn", "ExpSyn"] {
+            c.points.push(crate::cell::PointPlacement {
+                location: Location::new(0, 0.5),
+                mechanism: mech.into(),
+                params: vec![],
+            });
+        }
+        CellGroup::new(&[c.into()], &Catalogue::builtin(), SimOptions::default()).unwrap()
+    }
+
+    /// Connections with equal weights onto a mechanism of read-only weights share one weight vector (of the
+    /// same mechanism type only); changing one gives it its own; keys come back as given across runs of equal
+    /// high bits.
+    #[test]
+    fn equal_weight_vectors_are_shared_and_copied_on_write() {
+        let mut g = synapse_group();
+        let (p0, p1, p2) = (TargetId(0), TargetId(1), TargetId(2));
+        let keys = [7u64 << 32 | 3, 7 << 32 | 1, 9 << 32, 7 << 32 | 5, u64::MAX - 1];
+        let a = g.connect(p0, &[0.5], keys[0]).unwrap();
+        let b = g.connect(p1, &[0.5], keys[1]).unwrap();
+        let c = g.connect(p0, &[0.25], keys[2]).unwrap();
+        let d = g.connect(p2, &[0.5], keys[3]).unwrap();
+        let e = g.connect(p1, &[], keys[4]).unwrap();
+        assert_eq!(g.rows.len(), 4, "rows: 0.5 and 0.25 of Exp2Syn, 0.5 of ExpSyn, 0 of Exp2Syn");
+        assert_eq!(g.conn_row[a.0 as usize], g.conn_row[b.0 as usize]);
+        assert_ne!(g.conn_row[a.0 as usize], g.conn_row[d.0 as usize]);
+        assert_eq!(g.key_runs, vec![(0, 7), (2, 9), (3, 7), (4, u32::MAX)]);
+        for (k, id) in [a, b, c, d, e].into_iter().enumerate() {
+            assert_eq!(g.key(id.0), keys[k]);
+        }
+        g.weights_mut(b)[0] = 0.75;
+        assert_eq!((g.weights(a), g.weights(b), g.weights(e)), (&[0.5][..], &[0.75][..], &[0.0][..]));
+        g.weights_mut(b)[0] = 1.0;
+        assert_eq!(g.rows.len(), 5, "a second change reuses the connection's own row");
+        assert_eq!(g.weights(b), &[1.0]);
+        // Spike events carry the connections' keys, and leave the queue in key order.
+        g.initialize(-65.0).unwrap();
+        g.enqueue_spike(0.0, a, &[0.0; 5]);
+        g.queue.open_step(0);
+        let mut got = vec![];
+        while let Some(q) = g.queue.pop(0.0, true) {
+            got.push((q.key, q.item));
+        }
+        let mut want: Vec<(u64, u32)> = keys.iter().copied().zip(0..).collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        // Initialisation may change shared vectors: a connection made after it gets a new one.
+        let n = g.rows.len();
+        let f = g.connect(p0, &[0.5], 0).unwrap();
+        assert_eq!((g.rows.len(), g.conn_row[f.0 as usize] as usize), (n + 1, n));
+        let h = g.connect(p1, &[0.5], 0).unwrap();
+        assert_eq!(g.conn_row[h.0 as usize], g.conn_row[f.0 as usize], "and is shared again from then on");
+    }
+
+    /// The tables of connections with equal weights take 12 bytes per connection, whatever their number.
+    #[test]
+    fn shared_weights_cost_no_memory_per_connection() {
+        let bytes = |n: usize, distinct: bool| {
+            let mut g = synapse_group();
+            g.reserve_connections(n);
+            for k in 0..n {
+                let w = if distinct { k as f64 } else { 1.0 };
+                g.connect(TargetId(0), &[w], k as u64).unwrap();
+            }
+            g.shrink_to_fit();
+            g.memory().connections
+        };
+        let (shared, own) = (bytes(10_000, false), bytes(10_000, true));
+        assert!(shared <= 10_000 * 12 + 64, "{shared} bytes");
+        assert_eq!(own - shared, 9_999 * 8, "one f64 row per connection more");
     }
 
     #[test]

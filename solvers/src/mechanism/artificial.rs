@@ -146,6 +146,9 @@ impl Mechanism for NetStim {
     fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
         Ok(())
     }
+    fn weights_read_only(&self) -> bool {
+        true
+    }
     fn net_receive(&mut self, k: usize, weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         let t = cx.t;
         if flag == 0.0 {
@@ -242,6 +245,9 @@ impl Mechanism for VecStim {
     }
     fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
         Ok(())
+    }
+    fn weights_read_only(&self) -> bool {
+        true
     }
     fn net_receive(&mut self, k: usize, _weights: &mut [f64], flag: f64, cx: &mut EventCx) -> KernelResult {
         if flag == 1.0 {

@@ -329,6 +329,13 @@ pub trait Mechanism: Send {
     fn batches_events(&self) -> bool {
         false
     }
+    /// Whether NET_RECEIVE (and its INITIAL block, if any) never writes its arguments, so that connections
+    /// with equal weight vectors can share one. Without an INITIAL block a group still clears every weight but
+    /// the first at initialisation ([`init_weights`](Mechanism::init_weights)), which gives the same for
+    /// every connection of a shared vector.
+    fn weights_read_only(&self) -> bool {
+        false
+    }
     /// NET_RECEIVE for connection events (flag 0) in order: event k on `instances[k]` with the weight vector
     /// `weights[k * w..(k + 1) * w]`, w = `info().weights` (written back). Events on one instance must see
     /// each other in order; the results must be those of `net_receive` per event.

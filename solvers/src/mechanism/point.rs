@@ -156,6 +156,9 @@ impl Mechanism for ExpSyn {
         }
         Ok(())
     }
+    fn weights_read_only(&self) -> bool {
+        true
+    }
     fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) -> KernelResult {
         self.g[instance] += weights[0];
         Ok(())
@@ -271,6 +274,9 @@ impl Mechanism for Exp2Syn {
             self.b[k] += self.fb[k] * (0.0 - self.b[k]);
         }
         Ok(())
+    }
+    fn weights_read_only(&self) -> bool {
+        true
     }
     fn net_receive(&mut self, instance: usize, weights: &mut [f64], _flag: f64, _cx: &mut EventCx) -> KernelResult {
         let w = weights[0] * self.factor[instance];
