@@ -16,7 +16,7 @@ fn small_network_with_hh_and_pas_agrees_with_miv_simulator_and_neuron() {
     let neuron = reference().join("neuron-standin");
     let dir = run_small_network("miv_standin", "experiment-standin.yaml");
     check_same_network(&dir, &neuron);
-    compare_spikes(&neuron.join("spikes.csv"), &dir.join("spikes.csv"), 100.0, 0.025);
+    compare_spikes(SMALL, &neuron.join("spikes.csv"), &dir.join("spikes.csv"), 100.0, 0.025);
     compare_probes(&neuron.join("probes.csv"), &dir.join("probes.csv"), &[64, 70, 88, 92, 98, 101], 1e-3);
     compare_lfp(&neuron.join("lfp.csv"), &dir.join("results.h5"), 1e-5);
 }
