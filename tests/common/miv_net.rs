@@ -58,6 +58,7 @@ pub fn run_network(name: &str, refdir: &Path, experiment: &str) -> PathBuf {
     let exp = exp
         .replace("../../../examples", &examples)
         .replace("templates: templates-", &format!("templates: {}/templates-", refdir.display()))
+        .replace("templates: ../miv/", &format!("templates: {}/", reference().display()))
         .replace("out/", &format!("{}/", dir.display()));
     std::fs::write(dir.join("experiment.yaml"), exp).unwrap();
     let experiment = dir.join("experiment.yaml");
