@@ -1,26 +1,34 @@
-//! The small network of `tests/reference/miv` (docs/fidelity.md) against MiV-Simulator/NEURON runs of it kept in
-//! that folder (`bench/miv-reference/run_rc.py`'s output): build and run it with `miv`, check that it is the
-//! network the reference was made from, compare spikes, soma voltages and the LFP.
+//! The networks of `tests/reference/miv` (the small network) and `tests/reference/miv-full` (the full seed
+//! network) against MiV-Simulator/NEURON runs of them kept in those folders (`bench/miv-reference/run_rc.py`'s
+//! output; docs/fidelity.md): build and run them with `miv`, check that each is the network its reference was
+//! made from, compare spikes, soma voltages and the LFP.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cell::{read_csv, read_json};
-use super::{miv, repo_root, scratch};
+use super::{miv, miv_timeout, repo_root, scratch};
 
-/// `tests/reference/miv`.
+/// `tests/reference/miv` (the small network).
 pub fn reference() -> PathBuf {
     repo_root().join("tests/reference/miv")
 }
 
-/// The population of a gid of the small network.
-pub fn population(gid: u64) -> &'static str {
-    match gid {
-        0..=63 => "STIM",
-        64..=87 => "PYR",
-        88..=97 => "PVBC",
-        _ => "OLM",
-    }
+/// `tests/reference/miv-full` (the full seed network).
+pub fn reference_full() -> PathBuf {
+    repo_root().join("tests/reference/miv-full")
+}
+
+/// The first gid of each population of the small network (STIM 0-63, PYR 64-87, PVBC 88-97, OLM 98-105).
+pub const SMALL: &[(&str, u64)] = &[("STIM", 0), ("PYR", 64), ("PVBC", 88), ("OLM", 98)];
+
+/// The first gid of each population of the full seed network (STIM 0-63, PYR 64-286, PVBC 287-379, OLM
+/// 380-400).
+pub const FULL: &[(&str, u64)] = &[("STIM", 0), ("PYR", 64), ("PVBC", 287), ("OLM", 380)];
+
+/// The population of `gid` given the first gid of each population (`SMALL`, `FULL`).
+pub fn population(pops: &[(&'static str, u64)], gid: u64) -> &'static str {
+    pops.iter().rev().find(|p| gid >= p.1).expect("gids start at 0").0
 }
 
 pub type Spikes = Vec<(u64, f64)>;
@@ -32,11 +40,16 @@ pub fn spikes(path: &Path) -> Spikes {
 }
 
 /// A scratch folder `name` with the small network's `network.yaml` and the experiment `experiment` of
-/// `tests/reference/miv`, their relative paths made absolute and the outputs (`out/`) put in the folder; run
-/// it with `miv run`. Returns the folder (spikes.csv, probes.csv, results.h5, .miv-store).
+/// `tests/reference/miv`, run with `miv run` (`run_network`). Returns the folder.
 pub fn run_small_network(name: &str, experiment: &str) -> PathBuf {
+    run_network(name, &reference(), experiment)
+}
+
+/// A scratch folder `name` with `network.yaml` and the experiment `experiment` of the reference folder `refdir`,
+/// their relative paths made absolute and the outputs (`out/`) put in the folder; run it with `miv run`.
+/// Returns the folder (spikes.csv, probes.csv, results.h5, .miv-store).
+pub fn run_network(name: &str, refdir: &Path, experiment: &str) -> PathBuf {
     let root = repo_root();
-    let refdir = reference();
     let dir = scratch(name);
     let examples = root.join("examples").display().to_string();
     let net = std::fs::read_to_string(refdir.join("network.yaml")).unwrap();
@@ -45,9 +58,13 @@ pub fn run_small_network(name: &str, experiment: &str) -> PathBuf {
     let exp = exp
         .replace("../../../examples", &examples)
         .replace("templates: templates-", &format!("templates: {}/templates-", refdir.display()))
+        .replace("templates: ../miv/", &format!("templates: {}/", reference().display()))
         .replace("out/", &format!("{}/", dir.display()));
     std::fs::write(dir.join("experiment.yaml"), exp).unwrap();
-    miv(&["-q", "run", dir.join("experiment.yaml").to_str().unwrap()]).expect_ok("miv run of the small network");
+    let experiment = dir.join("experiment.yaml");
+    let run = ["-q", "run", experiment.to_str().unwrap()];
+    // The full network takes minutes on one rank (docs/fidelity.md); an hour bounds a hang.
+    miv_timeout(&run, std::time::Duration::from_secs(3600)).expect_ok("miv run of the network");
     dir
 }
 
@@ -68,10 +85,10 @@ pub fn check_same_network(dir: &Path, neuron: &Path) {
     }
 }
 
-/// Spikes per population (spikes of NEURON at exactly `t_end` left out: NEURON delivers the events due at
+/// Spikes per population (`pops`: `SMALL` or `FULL`; spikes of NEURON at exactly `t_end` left out: NEURON delivers the events due at
 /// t_end, miv's run ends before them, docs/fidelity.md), then every spike of the same cell with times within
 /// `tol` ms.
-pub fn compare_spikes(neuron: &Path, mine: &Path, t_end: f64, tol: f64) {
+pub fn compare_spikes(pops: &[(&'static str, u64)], neuron: &Path, mine: &Path, t_end: f64, tol: f64) {
     let (mut before, at_end): (Spikes, Spikes) = spikes(neuron).into_iter().partition(|x| x.1 < t_end);
     assert!(at_end.iter().all(|x| x.1 == t_end), "{at_end:?}");
     let mut mine = spikes(mine);
@@ -80,7 +97,7 @@ pub fn compare_spikes(neuron: &Path, mine: &Path, t_end: f64, tol: f64) {
     mine.sort_by(key);
     let count = |s: &[(u64, f64)]| {
         let mut c: BTreeMap<&str, usize> = BTreeMap::new();
-        s.iter().for_each(|x| *c.entry(population(x.0)).or_default() += 1);
+        s.iter().for_each(|x| *c.entry(population(pops, x.0)).or_default() += 1);
         c
     };
     eprintln!("spikes per population before t_end: NEURON {:?}, miv {:?}", count(&before), count(&mine));

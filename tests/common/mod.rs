@@ -114,6 +114,13 @@ pub fn miv_in(dir: Option<&Path>, args: &[&str]) -> Outcome {
     run_cmd(cmd, Duration::from_secs(600))
 }
 
+/// Run `miv ARGS` as one plain process, killed after `timeout` (for runs longer than `miv`'s 10 minutes).
+pub fn miv_timeout(args: &[&str], timeout: Duration) -> Outcome {
+    let mut cmd = Command::new(miv_bin());
+    cmd.args(args);
+    run_cmd(cmd, timeout)
+}
+
 /// Run `mpirun -n N miv ARGS` (root and oversubscription allowed), killed after `timeout`.
 pub fn mpirun(n: usize, args: &[&str], timeout: Duration) -> Outcome {
     mpirun_env(n, args, &[], timeout)
