@@ -17,17 +17,20 @@ def script(tmp_path, name, text):
 
 @one_rank
 def test_rank_and_size_agree_with_mpi4py_either_import_order(tmp_path):
-    first = script(tmp_path, "first.py", "from mpi4py import MPI\nimport miv\n"
-                   "c = MPI.COMM_WORLD\nprint('ranks', c.Get_rank(), c.Get_size(), miv.rank, miv.size)\n")
-    after = script(tmp_path, "after.py", "import miv\nfrom mpi4py import MPI\n"
-                   "c = MPI.COMM_WORLD\nprint('ranks', c.Get_rank(), c.Get_size(), miv.rank, miv.size)\n")
+    # Each rank writes its line to a file of its own: the ranks' stdout may interleave within a line.
+    report = ("c = MPI.COMM_WORLD\nimport os, sys\n"
+              "line = f'ranks {c.Get_rank()} {c.Get_size()} {miv.rank} {miv.size}'\n"
+              "open(os.path.join(sys.argv[1], f'rank{c.Get_rank()}.txt'), 'w').write(line)\n")
+    first = script(tmp_path, "first.py", "from mpi4py import MPI\nimport miv\n" + report)
+    after = script(tmp_path, "after.py", "import miv\nfrom mpi4py import MPI\n" + report)
     for s in (first, after):
-        out = check(["mpirun", "-n", "2", PYTHON, s], timeout=120)
-        # The two ranks' lines may interleave on the shared stdout.
-        found = sorted(re.findall(r"ranks (\d) (\d) (\d) (\d)", out))
-        assert found == [("0", "2", "0", "2"), ("1", "2", "1", "2")], out
-        out = check([PYTHON, s], timeout=120)
-        assert out.strip() == "ranks 0 1 0 1", out
+        for n, want in ((2, ["ranks 0 2 0 2", "ranks 1 2 1 2"]), (1, ["ranks 0 1 0 1"])):
+            out_dir = tmp_path / f"{os.path.basename(s)}-{n}"
+            out_dir.mkdir()
+            launch = ["mpirun", "-n", "2"] if n == 2 else []
+            out = check(launch + [PYTHON, s, str(out_dir)], timeout=120)
+            found = sorted(p.read_text() for p in out_dir.iterdir())
+            assert found == want, out
 
 
 @one_rank
