@@ -24,8 +24,7 @@ fn small_network_with_hh_and_pas_agrees_with_miv_simulator_and_neuron() {
 
 #[test]
 fn full_network_with_hh_and_pas_agrees_with_miv_simulator_and_neuron() {
-    if std::env::var("MIV_FULL_NETWORK").as_deref() != Ok("1") {
-        eprintln!("skipped: set MIV_FULL_NETWORK=1 to compare the full seed network (minutes on one rank)");
+    if !full_network_requested() {
         return;
     }
     let neuron = reference_full().join("neuron-standin");

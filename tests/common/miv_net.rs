@@ -26,6 +26,16 @@ pub const SMALL: &[(&str, u64)] = &[("STIM", 0), ("PYR", 64), ("PVBC", 88), ("OL
 /// 380-400).
 pub const FULL: &[(&str, u64)] = &[("STIM", 0), ("PYR", 64), ("PVBC", 287), ("OLM", 380)];
 
+/// True when `MIV_FULL_NETWORK=1` asks for the full seed network's comparisons (minutes each); otherwise says
+/// that the test skipped.
+pub fn full_network_requested() -> bool {
+    let on = std::env::var("MIV_FULL_NETWORK").as_deref() == Ok("1");
+    if !on {
+        eprintln!("skipped: set MIV_FULL_NETWORK=1 to compare the full seed network (minutes on one rank)");
+    }
+    on
+}
+
 /// The population of `gid` given the first gid of each population (`SMALL`, `FULL`).
 pub fn population(pops: &[(&'static str, u64)], gid: u64) -> &'static str {
     pops.iter().rev().find(|p| gid >= p.1).expect("gids start at 0").0
