@@ -1,11 +1,8 @@
 //! Quick timing of the BY-cell busyring through the API (the real benchmark is `miv bench busyring`).
 use miv_engine::{NetCon, Network, RunOptions};
+use miv_partition::rng::splitmix64;
 use miv_partition::SerialComm;
 use miv_solvers::{CableCell, Catalogue, CellDescription, Location, Morphology, Section};
-
-fn splitmix64(x: u64) -> u64 {
-    miv_partition::rng::splitmix64(x)
-}
 
 fn by_cell() -> CellDescription {
     let morph = Morphology::new(vec![

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use miv_partition::rng::splitmix64;
 use miv_partition::Communicator;
 use miv_solvers::{
     CableCell, Catalogue, CellDescription, CellGroup, Event, Location, Morphology, Section, SimOptions, Spike,
@@ -251,13 +252,6 @@ pub fn by_cell() -> CableCell {
     c.place(Location::new(2, 0.5), "Exp2Syn", &[("tau1", 0.5), ("tau2", 2.0), ("e", 0.0)]);
     c.detect(Location::new(0, 0.5), 10.0);
     c
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 const FANIN: usize = 10;

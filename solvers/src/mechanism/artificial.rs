@@ -3,6 +3,7 @@
 //! and `net_event`, with NEURON's NET_RECEIVE logic.
 
 use super::{Columns, Cx, EventCx, KernelResult, Mechanism, MechanismInfo, MechanismKind, ParamSpec, Site, Sites};
+use miv_partition::rng::splitmix64_next as splitmix64;
 
 fn artificial_info(name: &str, params: Vec<ParamSpec>, states: &[&str]) -> MechanismInfo {
     MechanismInfo {
@@ -15,15 +16,6 @@ fn artificial_info(name: &str, params: Vec<ParamSpec>, states: &[&str]) -> Mecha
         electrode: false,
         weights: 1,
     }
-}
-
-/// splitmix64 step: advances the state and returns the next output.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// `NetStim`. Parameters as netstim.mod (interval, number, start, noise) plus `seed`, the key of this
