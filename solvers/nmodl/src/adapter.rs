@@ -39,6 +39,8 @@ pub struct ModMechanism {
     events: Vec<Emitted>,
     point: bool,
     electrode: bool,
+    /// `v` is gathered again for the state update (see [`Mechanism::reads_v_after_current`]).
+    v_after_current: bool,
 }
 
 /// The group's description of a compiled mechanism: RANGE PARAMETERs are its parameters, STATEs
@@ -137,6 +139,7 @@ impl ModMechanism {
             events: Vec::new(),
             point: mi.kind != MechKind::Density,
             electrode: mi.electrode_current,
+            v_after_current: mech.reads_v_after_current(),
         }
     }
 
@@ -148,9 +151,9 @@ impl ModMechanism {
         Context { t: cx.t, dt: cx.dt, celsius: cx.celsius, second_order: cx.second_order }
     }
 
-    /// v, area and the gathered ion values into the instance fields.
-    fn gather(&mut self, cx: &mut Cx) {
-        if let Some(f) = self.instances.mechanism().info().v_field {
+    /// v (if `with_v`) and the gathered ion values into the instance fields.
+    fn gather(&mut self, cx: &mut Cx, with_v: bool) {
+        if let Some(f) = self.instances.mechanism().info().v_field.filter(|_| with_v) {
             let col = self.instances.column_mut(f);
             for (c, &node) in col.iter_mut().zip(&self.node) {
                 *c = cx.v[node as usize];
@@ -303,7 +306,7 @@ impl miv_solvers::Mechanism for ModMechanism {
     }
 
     fn initialize(&mut self, cx: &mut Cx) -> KernelResult {
-        self.gather(cx);
+        self.gather(cx, true);
         let mut events = std::mem::take(&mut self.events);
         let r = self.instances.initialize(&Self::ctx(cx), &mut events);
         self.scatter(cx);
@@ -313,21 +316,36 @@ impl miv_solvers::Mechanism for ModMechanism {
     }
 
     fn current(&mut self, cx: &mut Cx) -> KernelResult {
-        self.gather(cx);
+        self.gather(cx, true);
         self.instances.current(&Self::ctx(cx)).map_err(|e| e.to_string())?;
         let info = self.instances.mechanism().info();
         let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return Ok(()) };
         let (cur, cond) = (self.instances.column(fi), self.instances.column(fg));
         let n = self.node.len();
-        let (node, scale) = (&self.node[..n], &self.scale[..n]);
-        for i in 0..n {
-            let s = if self.point { scale[i] } else { 1.0 };
-            let nd = node[i] as usize;
-            if self.electrode {
-                cx.add_electrode(nd, -cur[i] * s, -cond[i] * s);
-            } else {
-                cx.rhs[nd] -= cur[i] * s;
-                cx.d[nd] += cond[i] * s;
+        let (node, scale, cur, cond) = (&self.node[..n], &self.scale[..n], &cur[..n], &cond[..n]);
+        let point = self.point;
+        if self.electrode {
+            for i in 0..n {
+                let s = if point { scale[i] } else { 1.0 };
+                cx.add_electrode(node[i] as usize, -cur[i] * s, -cond[i] * s);
+            }
+        } else {
+            // Instances of one node are usually adjacent (synapses sorted by site): their terms are summed
+            // in registers, in instance order (the same operations as one at a time through memory), and
+            // stored once.
+            let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
+            let mut i = 0;
+            while i < n {
+                let nd = node[i] as usize;
+                let (mut r, mut g) = (rhs[nd], d[nd]);
+                while i < n && node[i] as usize == nd {
+                    let s = if point { scale[i] } else { 1.0 };
+                    r -= cur[i] * s;
+                    g += cond[i] * s;
+                    i += 1;
+                }
+                rhs[nd] = r;
+                d[nd] = g;
             }
         }
         for l in &self.links {
@@ -350,7 +368,7 @@ impl miv_solvers::Mechanism for ModMechanism {
     }
 
     fn update_state(&mut self, cx: &mut Cx) -> KernelResult {
-        self.gather(cx);
+        self.gather(cx, self.v_after_current);
         self.instances.advance_state(&Self::ctx(cx)).map_err(|e| e.to_string())?;
         self.scatter(cx);
         Ok(())

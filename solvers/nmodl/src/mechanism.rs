@@ -89,6 +89,15 @@ pub struct MechanismInfo {
     pub warnings: Vec<String>,
 }
 
+/// Whether `ops` (or an implicit solve among them) loads instance field `field`.
+fn loads_field(ops: &[vm::Op], field: u32) -> bool {
+    ops.iter().any(|op| match op {
+        vm::Op::Load { field: f, .. } => *f == field,
+        vm::Op::Implicit(i) => loads_field(&i.program, field),
+        _ => false,
+    })
+}
+
 /// A compiled `.mod` file.
 #[derive(Debug)]
 pub struct Mechanism {
@@ -185,6 +194,16 @@ impl Mechanism {
 
     pub fn info(&self) -> &MechanismInfo {
         &self.info
+    }
+
+    /// Whether a kernel run after BREAKPOINT within a step (SOLVE's state update, NET_RECEIVE, the
+    /// NetCon INITIAL block) reads the instance's `v` field. When none does, `v` need not be gathered
+    /// again after the cable solve.
+    pub fn reads_v_after_current(&self) -> bool {
+        let Some(v) = self.info.v_field else { return false };
+        let k = &self.c.kernels;
+        let kernels = k.state.iter().chain(k.net_receive.iter().flatten()).chain(k.net_init.iter().flatten());
+        kernels.into_iter().any(|k| loads_field(&k.program.ops, v as u32))
     }
 
     pub fn name(&self) -> &str {
@@ -918,6 +937,21 @@ mod tests {
             inst.advance_state(&ctx).unwrap();
         }
         (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect()
+    }
+
+    #[test]
+    fn knows_which_mechanisms_read_v_after_breakpoint() {
+        let lib = Library::standard().unwrap();
+        // hh's DERIVATIVE calls rates(v); pas has no state; the synapses' states decay without v.
+        assert!(lib.get("hh").unwrap().reads_v_after_current());
+        for name in ["pas", "ExpSyn", "Exp2Syn"] {
+            assert!(!lib.get(name).unwrap().reads_v_after_current(), "{name}");
+        }
+        let nmda = include_str!("../../../mechanisms/miv/LinExp2SynNMDA.mod");
+        assert!(!Mechanism::compile(nmda, "LinExp2SynNMDA.mod").unwrap().reads_v_after_current());
+        // A NET_RECEIVE block that reads v needs it too.
+        let netrec_v = nmda.replace("A = A + weight * g_unit * factor", "A = A + weight * g_unit * factor * (v + 66)");
+        assert!(Mechanism::compile(&netrec_v, "nmda-v.mod").unwrap().reads_v_after_current());
     }
 
     #[test]
