@@ -157,6 +157,24 @@ impl Code {
     }
 }
 
+/// Name the kernel in `/tmp/perf-<pid>.map` (the file `perf report` reads for symbols of code generated
+/// at run time) when the environment variable `MIV_PERF_MAP` is set (not `0`), so that a profile shows
+/// e.g. `LinExp2Syn SOLVE` instead of `[JIT]` addresses. Errors writing the file are ignored: it is only
+/// a profiling aid.
+pub fn name_for_profilers(code: &Code, name: &str) {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *ENABLED.get_or_init(|| std::env::var("MIV_PERF_MAP").is_ok_and(|v| !v.is_empty() && v != "0"));
+    if !on {
+        return;
+    }
+    use std::io::Write;
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let start = code.map as usize + code.entry;
+        let _ = writeln!(f, "{start:x} {:x} {name}", code.len - code.entry);
+    }
+}
+
 /// A compiled kernel shared by every copy of a program; compares equal to any other (it is
 /// derived from the instructions).
 #[derive(Clone, Default)]

@@ -105,6 +105,8 @@ pub struct Mechanism {
     info: MechanismInfo,
     /// NET_RECEIVE for many events at once, by `usetable`, if it qualifies (see [`EventBatch`]).
     batch: Option<[EventBatch; 2]>,
+    /// Per field: the prepare kernel reads it, so writing it makes the cached values stale.
+    prepare_reads: Vec<bool>,
 }
 
 /// NET_RECEIVE rewritten to run over a batch of events: lane k is event k, on a compact copy of the
@@ -183,7 +185,13 @@ impl Mechanism {
             .net_receive
             .as_ref()
             .and_then(|[a, b]| Some([EventBatch::new(a, n_args)?, EventBatch::new(b, n_args)?]));
-        Ok(Mechanism { c, info, batch })
+        let mut prepare_reads = vec![false; c.layout.fields.len()];
+        for k in c.kernels.prepare.iter().flatten() {
+            let mut loaded = std::collections::HashSet::new();
+            crate::lower::loaded_fields(&k.program.ops, &mut loaded);
+            loaded.into_iter().for_each(|f| prepare_reads[f as usize] = true);
+        }
+        Ok(Mechanism { c, info, batch, prepare_reads })
     }
 
     /// Read and compile one `.mod` file.
@@ -276,6 +284,7 @@ impl Mechanism {
             last_dt: f64::NAN,
             args: Vec::new(),
             batch: BatchScratch::default(),
+            prepared: None,
         };
         inst.resize(n);
         inst
@@ -407,6 +416,9 @@ pub struct Instances {
     /// NET_RECEIVE arguments of one event.
     args: Vec<f64>,
     batch: BatchScratch,
+    /// The (dt, celsius, second order) the cached fields were computed with; None when they are stale
+    /// (see `lower::hoist`).
+    prepared: Option<[u64; 3]>,
 }
 
 /// Scratch of [`Instances::net_receive_batch`]: per instance the batch that last saw it and how
@@ -473,6 +485,7 @@ impl Instances {
             v.clear();
         }
         self.len = n;
+        self.prepared = None;
     }
 
     /// Heap memory held (bytes): fields, streams, played vectors and tables.
@@ -490,6 +503,9 @@ impl Instances {
     }
 
     pub fn column_mut(&mut self, field: usize) -> &mut [f64] {
+        if self.mech.prepare_reads[field] {
+            self.prepared = None;
+        }
         &mut self.data[field * self.cap..field * self.cap + self.len]
     }
 
@@ -514,6 +530,7 @@ impl Instances {
     pub fn set_global(&mut self, name: &str, value: f64) -> Result<()> {
         if name == "usetable" {
             self.usetable = value != 0.0;
+            self.prepared = None;
             return Ok(());
         }
         let g = self.mech.global_index(name).ok_or_else(|| Error::Lookup {
@@ -521,6 +538,7 @@ impl Instances {
             what: format!("no GLOBAL '{name}'"),
         })?;
         self.globals[g] = value;
+        self.prepared = None;
         if let Some(Storage::Shadow { field, .. }) = self.mech.c.model.var(name).map(|v| v.storage) {
             self.data[field * self.cap..(field + 1) * self.cap].fill(value);
         }
@@ -693,6 +711,7 @@ impl Instances {
     /// nrn_init: STATE start values, then INITIAL, for every instance. Needs v and the gathered ion
     /// fields filled; `events` receives net_send calls of INITIAL.
     pub fn initialize(&mut self, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
+        self.prepared = None;
         self.run_bulk(|c| Some(&c.kernels.init), ctx, events)
     }
 
@@ -706,6 +725,13 @@ impl Instances {
     /// nrn_state: advance the states over `ctx.dt` with v held at its field value.
     pub fn advance_state(&mut self, ctx: &Context) -> Result<()> {
         let mut none = Vec::new();
+        if self.mech.c.kernels.prepare.is_some() {
+            let key = [ctx.dt.to_bits(), ctx.celsius.to_bits(), ctx.second_order as u64];
+            if self.prepared != Some(key) {
+                self.run_bulk(|c| c.kernels.prepare.as_ref(), ctx, &mut none)?;
+                self.prepared = Some(key);
+            }
+        }
         self.run_bulk(|c| Some(&c.kernels.state), ctx, &mut none)
     }
 
@@ -997,7 +1023,13 @@ mod tests {
         let mut compiled = Vec::new();
         for m in &mechs {
             let k = &m.c.kernels;
-            for (name, pair) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
+            let bulk = [
+                ("init", Some(&k.init)),
+                ("current", k.current.as_ref()),
+                ("state", Some(&k.state)),
+                ("prepare", k.prepare.as_ref()),
+            ];
+            for (name, pair) in bulk {
                 for ((u, kernel), &isa) in
                     pair.into_iter().flatten().enumerate().flat_map(|k| isas.iter().map(move |i| (k, i)))
                 {
@@ -1049,12 +1081,116 @@ mod tests {
                 }
             }
         }
-        for k in
-            ["hh init", "hh current", "hh state", "ExpSyn current", "ExpSyn state", "Exp2Syn current", "Exp2Syn state"]
-        {
+        let expected = [
+            "hh init",
+            "hh current",
+            "hh state",
+            "ExpSyn current",
+            "ExpSyn state",
+            "ExpSyn prepare",
+            "Exp2Syn current",
+            "Exp2Syn state",
+            "Exp2Syn prepare",
+        ];
+        for k in expected {
             assert!(compiled.iter().any(|c| c == k), "{k} has no native code");
         }
         assert!(compiled.len() >= 10 * isas.len(), "only {} kernels compiled", compiled.len());
+    }
+
+    /// The state update split into a prepare kernel (step-invariant values cached per instance) and the
+    /// per-step rest gives the states of the unsplit kernel bit for bit, also after a parameter, a GLOBAL
+    /// or dt changed, in the VM and in native code.
+    #[test]
+    fn hoisted_state_updates_give_the_unsplit_bits() {
+        let _switch = crate::vm::simd_switch_lock();
+        let standard = ["ExpSyn", "Exp2Syn", "hh"];
+        let own = [
+            (include_str!("../../../mechanisms/miv/LinExp2Syn.mod"), "LinExp2Syn.mod"),
+            (include_str!("../../../mechanisms/miv/LinExp2SynNMDA.mod"), "LinExp2SynNMDA.mod"),
+            (include_str!("../../../mechanisms/constructs/kexp.mod"), "kexp.mod"),
+        ];
+        let compile_all = |hoist: bool| {
+            crate::lower::hoist::DISABLED.store(!hoist, std::sync::atomic::Ordering::Relaxed);
+            let mut out = Vec::new();
+            for name in standard {
+                let file = format!("{name}.mod");
+                let text = crate::library::STANDARD_SOURCES.iter().find(|s| s.0 == file).unwrap().1;
+                out.push(Arc::new(Mechanism::compile(text, &file).unwrap()));
+            }
+            for (text, file) in own {
+                out.push(Arc::new(Mechanism::compile(text, file).unwrap()));
+            }
+            crate::lower::hoist::DISABLED.store(false, std::sync::atomic::Ordering::Relaxed);
+            out
+        };
+        let (split, whole) = (compile_all(true), compile_all(false));
+        for name in ["ExpSyn", "Exp2Syn", "LinExp2Syn", "LinExp2SynNMDA"] {
+            let m = split.iter().find(|m| m.name() == name).unwrap();
+            assert!(m.c.kernels.prepare.is_some(), "{name}: nothing hoisted");
+        }
+        assert!(whole.iter().all(|m| m.c.kernels.prepare.is_none()));
+        let mut x: u64 = 7;
+        let mut rand = move || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for simd in [false, true] {
+            crate::vm::set_simd(simd);
+            for (a, b) in split.iter().zip(&whole) {
+                let n = 37;
+                let (mut ia, mut ib) = (a.instances(n), b.instances(n));
+                let states: Vec<String> = a.info().states.clone();
+                let params: Vec<String> = a.info().parameters.iter().map(|s| s.name.clone()).collect();
+                let mut ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
+                for inst in [&mut ia, &mut ib] {
+                    if inst.mechanism().field("v").is_some() {
+                        (0..n).for_each(|i| inst.set("v", i, -65.0 + i as f64).unwrap());
+                    }
+                    inst.initialize(&ctx, &mut Vec::new()).unwrap();
+                }
+                let mut set_both = |name: &str, i: usize, value: f64| {
+                    ia.set(name, i, value).unwrap();
+                    ib.set(name, i, value).unwrap();
+                };
+                for i in 0..n {
+                    for s in &states {
+                        set_both(s, i, rand());
+                    }
+                    for p in params.iter().filter(|p| p.starts_with("tau")) {
+                        set_both(p, i, 0.5 + 20.0 * rand());
+                    }
+                }
+                let compare = |ia: &mut Instances, ib: &mut Instances, ctx: &Context, what: &str| {
+                    for _ in 0..3 {
+                        ia.advance_state(ctx).unwrap();
+                        ib.advance_state(ctx).unwrap();
+                    }
+                    for s in &states {
+                        for i in 0..n {
+                            let (x, y) = (ia.get(s, i).unwrap(), ib.get(s, i).unwrap());
+                            assert_eq!(
+                                x.to_bits(),
+                                y.to_bits(),
+                                "{} {s}[{i}] {what} (simd {simd}): {x} vs {y}",
+                                a.name()
+                            );
+                        }
+                    }
+                };
+                compare(&mut ia, &mut ib, &ctx, "first steps");
+                if let Some(p) = params.iter().find(|p| p.starts_with("tau")) {
+                    ia.set(p, 3, 7.5).unwrap();
+                    ib.set(p, 3, 7.5).unwrap();
+                    compare(&mut ia, &mut ib, &ctx, "after a parameter changed");
+                }
+                ctx.dt = 0.1;
+                compare(&mut ia, &mut ib, &ctx, "after dt changed");
+                ctx.celsius = 30.0;
+                compare(&mut ia, &mut ib, &ctx, "after celsius changed");
+            }
+        }
+        crate::vm::set_simd(true);
     }
 
     /// NET_RECEIVE over a batch (events on repeated instances, in rounds) leaves every field and weight with

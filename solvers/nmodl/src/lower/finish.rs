@@ -14,7 +14,7 @@ pub(super) fn allocate(k: &mut Kernel) {
     k.program.n_regs = crate::regalloc::allocate(&mut k.program.ops, k.program.n_regs);
 }
 
-pub(super) fn loaded_fields(ops: &[Op], out: &mut HashSet<u32>) {
+pub(crate) fn loaded_fields(ops: &[Op], out: &mut HashSet<u32>) {
     for op in ops {
         match op {
             Op::Load { field, .. } => {

@@ -31,6 +31,8 @@ pub enum FieldRole {
     Conductance,
     /// d(ion current)/dv of the ion with this index into `Model::ions`.
     IonDidv(usize),
+    /// A step-invariant value of the state update, filled by the prepare kernel (see `hoist`).
+    Cached,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +111,8 @@ pub struct Kernels {
     pub state: [Kernel; 2],
     pub net_receive: Option<[Kernel; 2]>,
     pub net_init: Option<[Kernel; 2]>,
+    /// Fills the [`FieldRole::Cached`] fields the state kernel reads (see `hoist`).
+    pub prepare: Option<[Kernel; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -26,6 +26,7 @@ mod derivimplicit;
 mod euler;
 mod finish;
 mod fold;
+pub(crate) mod hoist;
 mod implicit;
 mod inline;
 mod kernels;
@@ -42,13 +43,14 @@ use std::collections::HashMap;
 use crate::error::{Result, Source};
 use crate::model::Model;
 
+pub(crate) use finish::loaded_fields;
 use finish::{allocate, drop_dead_shadow_stores};
 pub use layout::{Compiled, FieldRole, Input, Kernel, Kernels, Layout, TableBuild};
 use state::{Key, Lowerer, Mode, Pure, Val, SCALAR_LIMIT, VREG_LIMIT};
 use tables::table_build;
 
 pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
-    let layout = Layout::new(&m);
+    let mut layout = Layout::new(&m);
     let mut table_of = HashMap::new();
     for f in &m.funcs {
         if f.table.is_some() {
@@ -82,16 +84,28 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
         Some(b) => Some(both(&|l| l.net_kernel(b), Mode::NetReceive, &mut warnings)?),
         None => None,
     };
-    let mut kernels = Kernels { init, current, state, net_receive, net_init };
+    let mut kernels = Kernels { init, current, state, net_receive, net_init, prepare: None };
     for k in all_kernels(&mut kernels) {
         crate::regalloc::eliminate_dead(&mut k.program.ops);
     }
     let stored_shadows = drop_dead_shadow_stores(&m, &mut kernels);
+    hoist::hoist_state_invariants(&m, &mut layout, &mut kernels);
     all_kernels(&mut kernels).into_iter().for_each(allocate);
     // The bulk entry points run over many instances at once: worth native code.
-    for pair in [Some(&mut kernels.init), kernels.current.as_mut(), Some(&mut kernels.state)].into_iter().flatten() {
-        for k in pair.iter_mut() {
-            k.program.native = crate::jit::Native(crate::jit::compile(&k.program));
+    let bulk = [
+        ("INITIAL", Some(&mut kernels.init)),
+        ("BREAKPOINT", kernels.current.as_mut()),
+        ("SOLVE", Some(&mut kernels.state)),
+        ("SOLVE invariants", kernels.prepare.as_mut()),
+    ];
+    for (entry, pair) in bulk {
+        for (usetable, k) in pair.into_iter().flat_map(|p| p.iter_mut().enumerate()) {
+            let code = crate::jit::compile(&k.program);
+            if let Some(c) = &code {
+                let tables = if usetable == 1 { " (tables)" } else { "" };
+                crate::jit::name_for_profilers(c, &format!("{} {entry}{tables}", m.name));
+            }
+            k.program.native = crate::jit::Native(code);
         }
     }
     let mut tables = vec![None; table_of.len()];
@@ -114,10 +128,15 @@ pub fn lower(m: Model, file_source: &Source) -> Result<Compiled> {
 
 fn all_kernels(k: &mut Kernels) -> Vec<&mut Kernel> {
     let mut v: Vec<&mut Kernel> = Vec::new();
-    for pair in [Some(&mut k.init), k.current.as_mut(), Some(&mut k.state), k.net_receive.as_mut(), k.net_init.as_mut()]
-        .into_iter()
-        .flatten()
-    {
+    let pairs = [
+        Some(&mut k.init),
+        k.current.as_mut(),
+        Some(&mut k.state),
+        k.net_receive.as_mut(),
+        k.net_init.as_mut(),
+        k.prepare.as_mut(),
+    ];
+    for pair in pairs.into_iter().flatten() {
         v.extend(pair.iter_mut());
     }
     v
