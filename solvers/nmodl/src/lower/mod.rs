@@ -17,9 +17,10 @@
 //!    instruction emitted through constant folding and common-subexpression elimination ([`fold`]),
 //!    and SOLVE statements by their method ([`solve`]: [`cnexp`], [`euler`], [`derivimplicit`] and
 //!    [`sparse`] over the Newton frame of [`implicit`]);
-//! 3. [`finish`]: dead instructions and useless GLOBAL stores removed, registers allocated;
-//! 4. native code for the bulk kernels ([`crate::jit`]);
-//! 5. [`tables`]: the range and point kernels of each TABLE.
+//! 3. [`finish`]: dead instructions and useless GLOBAL stores removed;
+//! 4. [`hoist`]: step-invariant values of the state update moved to a prepare kernel;
+//! 5. registers allocated ([`finish`]) and native code for the bulk kernels ([`crate::jit`]);
+//! 6. [`tables`]: the range and point kernels of each TABLE.
 
 mod cnexp;
 mod derivimplicit;
