@@ -20,6 +20,8 @@ pub struct Overrides {
     pub threads: Option<usize>,
     /// Use more threads than this rank's cores (otherwise the count is capped at the cores, with a warning).
     pub force_threads: bool,
+    /// Simulated time (ms), replacing the experiment's `t_end`.
+    pub t_end: Option<f64>,
 }
 
 /// The experiment at `path` with the overrides applied, checked on every rank (collective).
@@ -28,6 +30,12 @@ pub fn load_experiment(comm: &dyn Communicator, path: &Path, overrides: &Overrid
     comm.agreed(e.check_outputs(path))?;
     if let Some(t) = overrides.threads {
         e.partition.threads = t;
+    }
+    if let Some(t) = overrides.t_end {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(EngineError::Network(format!("t_end must be a positive number of ms, not {t}")));
+        }
+        e.t_end = t;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if e.partition.threads > cores && !overrides.force_threads {

@@ -200,7 +200,7 @@ fn measure_distances_of(architecture: &str, store: PathBuf) -> PyResult<String> 
 #[pyfunction]
 #[pyo3(signature = (experiment, threads=None, force_threads=false))]
 fn run_experiment(experiment: PathBuf, threads: Option<usize>, force_threads: bool) -> PyResult<Option<usize>> {
-    let overrides = miv::engine::Overrides { threads, force_threads };
+    let overrides = miv::engine::Overrides { threads, force_threads, t_end: None };
     let (_, spikes) = miv::engine::run_experiment(comm(), &experiment, &overrides).map_err(engine_err)?;
     Ok(spikes.map(|s| s.len()))
 }

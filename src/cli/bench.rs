@@ -34,6 +34,8 @@ pub enum BenchWhich {
     Scaling(Box<super::bench_scaling::ScalingArgs>),
     /// Memory bandwidth (STREAM-like copy and triad) and the busyring's bytes per compartment-step against it.
     Memory(super::bench_memory::MemoryArgs),
+    /// MiV-Simulator/NEURON and miv on the same NeuroH5 files, alternating: load, init and run ratios.
+    Miv(Box<super::bench_miv::MivBenchArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +78,7 @@ pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
         BenchWhich::Network(a) => super::bench_network::run(a),
         BenchWhich::Scaling(a) => super::bench_scaling::run(*a),
         BenchWhich::Memory(a) => super::bench_memory::run(a),
+        BenchWhich::Miv(a) => super::bench_miv::run(*a),
     }
 }
 

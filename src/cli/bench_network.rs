@@ -64,7 +64,7 @@ fn run_json(cmd: &mut Command) -> Result<serde_json::Value, String> {
     serde_json::from_str(line).map_err(|e| format!("{cmd:?}: bad JSON {line:?}: {e}"))
 }
 
-fn mpirun(n: usize) -> Command {
+pub(super) fn mpirun(n: usize) -> Command {
     let mut c = Command::new("mpirun");
     c.args(["--allow-run-as-root", "--oversubscribe", "-n", &n.to_string()]);
     c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_memory;
+mod bench_miv;
 mod bench_network;
 mod bench_scaling;
 mod build;

@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// Keep a thread count above the number of cores.
     #[arg(long)]
     pub force_threads: bool,
+    /// Simulated time (ms), replacing the experiment's `t_end`.
+    #[arg(long)]
+    pub t_end: Option<f64>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -50,7 +53,14 @@ pub fn run(comm: &dyn Communicator, args: RunArgs) -> CliResult {
             collective: true,
         });
     }
-    let overrides = Overrides { threads: args.threads, force_threads: args.force_threads };
+    if let Some(t) = args.t_end.filter(|t| !(t.is_finite() && *t > 0.0)) {
+        // Every rank sees the same argument: a collective error.
+        return Err(CliError {
+            message: format!("--t-end must be a positive number of ms, not {t}"),
+            collective: true,
+        });
+    }
+    let overrides = Overrides { threads: args.threads, force_threads: args.force_threads, t_end: args.t_end };
     let (summary, _) = run_experiment(comm, &args.experiment, &overrides)
         .map_err(|err| CliError { collective: err.is_collective(), message: err.to_string() })?;
     if comm.rank() == 0 {

@@ -59,6 +59,15 @@ pub fn run_small_network(name: &str, experiment: &str) -> PathBuf {
 /// their relative paths made absolute and the outputs (`out/`) put in the folder; run it with `miv run`.
 /// Returns the folder (spikes.csv, probes.csv, results.h5, .miv-store).
 pub fn run_network(name: &str, refdir: &Path, experiment: &str) -> PathBuf {
+    let experiment = prepare_network(name, refdir, experiment);
+    let run = ["-q", "run", experiment.to_str().unwrap()];
+    // The full network takes minutes on one rank (docs/fidelity.md); an hour bounds a hang.
+    miv_timeout(&run, std::time::Duration::from_secs(3600)).expect_ok("miv run of the network");
+    experiment.parent().unwrap().to_path_buf()
+}
+
+/// The scratch folder of [`run_network`] without the run: returns its `experiment.yaml`.
+pub fn prepare_network(name: &str, refdir: &Path, experiment: &str) -> PathBuf {
     let root = repo_root();
     let dir = scratch(name);
     let examples = root.join("examples").display().to_string();
@@ -71,11 +80,7 @@ pub fn run_network(name: &str, refdir: &Path, experiment: &str) -> PathBuf {
         .replace("templates: ../miv/", &format!("templates: {}/", reference().display()))
         .replace("out/", &format!("{}/", dir.display()));
     std::fs::write(dir.join("experiment.yaml"), exp).unwrap();
-    let experiment = dir.join("experiment.yaml");
-    let run = ["-q", "run", experiment.to_str().unwrap()];
-    // The full network takes minutes on one rank (docs/fidelity.md); an hour bounds a hang.
-    miv_timeout(&run, std::time::Duration::from_secs(3600)).expect_ok("miv run of the network");
-    dir
+    dir.join("experiment.yaml")
 }
 
 /// The network `miv build` made in `dir` is the reference's (`provenance.json` of `neuron`): the same
