@@ -335,6 +335,36 @@ fn membrane_currents_add_up_to_the_injected_current() {
     }
 }
 
+/// The membrane current is computed only at the last step of an `advance` call (where it is read): advancing
+/// 4 steps at a time gives the bits of advancing one step at a time, for v and for the membrane currents at
+/// the common times, with an electrode (IClamp) and a synapse active.
+#[test]
+fn membrane_currents_after_many_steps_are_those_of_single_steps() {
+    for method in [Method::BackwardEuler, Method::CrankNicolson] {
+        let group = || {
+            let mut c = ball_and_stick_cell();
+            c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
+            let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
+            let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+            let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+            g.initialize(-65.0).unwrap();
+            g.enqueue(&[Event { time: 2.0, connection: conn }]);
+            g
+        };
+        let (mut one, mut four) = (group(), group());
+        for k in 1..=400 {
+            one.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+            if k % 4 == 0 {
+                four.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
+                let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(one.voltages()), bits(four.voltages()), "{method:?} v at step {k}");
+                let (a, b) = (one.membrane_currents().unwrap(), four.membrane_currents().unwrap());
+                assert_eq!(bits(a), bits(b), "{method:?} membrane currents at step {k}");
+            }
+        }
+    }
+}
+
 /// The step (index of its start time) at which an ExpSyn sees an event due at `te`.
 fn delivery_step(rule: miv_solvers::DeliveryRule, te: f64) -> usize {
     let mut c = ball_and_stick_cell();

@@ -569,6 +569,7 @@ pub(super) fn build(
         cell_section_offset,
         compartments,
         imem,
+        imem_now: true,
         position,
         distance,
         mechs: slots,

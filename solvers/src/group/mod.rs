@@ -263,6 +263,9 @@ pub struct CellGroup {
     compartments: usize,
     // Optional node data.
     imem: Option<MembraneCurrent>,
+    /// The step being taken is the last of an `advance` call, where the membrane current is read (LFP, probes):
+    /// `imem` is computed only then. True outside `advance`.
+    imem_now: bool,
     position: Vec<[f64; 3]>,
     distance: Vec<f64>,
     // Mechanisms and ions.
@@ -779,7 +782,10 @@ impl CellGroup {
         let last = (until / self.opts.dt + 1e-6).floor();
         self.lend_scratch();
         while (self.step as f64) < last {
-            if let Err(e) = self.step_once() {
+            self.imem_now = (self.step + 1) as f64 >= last;
+            let r = self.step_once();
+            self.imem_now = true;
+            if let Err(e) = r {
                 self.return_scratch();
                 return Err(e);
             }
@@ -822,7 +828,8 @@ impl CellGroup {
         if slot.mech.is_empty() {
             return Ok(());
         }
-        let electrode = self.imem.as_mut().map(|m| (m.el_rhs.as_mut_slice(), m.el_d.as_mut_slice()));
+        let electrode =
+            self.imem.as_mut().filter(|_| self.imem_now).map(|m| (m.el_rhs.as_mut_slice(), m.el_d.as_mut_slice()));
         let mut cx = Cx {
             t,
             dt: self.opts.dt,
@@ -939,9 +946,13 @@ impl CellGroup {
         match self.imem.as_mut() {
             None => self.d.copy_from_slice(&self.d_static),
             Some(m) => {
+                // d_static is added after the mechanisms' terms, on every step (the same sums whether the
+                // membrane current is computed at this step or not).
                 self.d.fill(0.0);
-                m.el_rhs.fill(0.0);
-                m.el_d.fill(0.0);
+                if self.imem_now {
+                    m.el_rhs.fill(0.0);
+                    m.el_d.fill(0.0);
+                }
             }
         }
         for ion in self.ions.iter_mut() {
@@ -952,7 +963,13 @@ impl CellGroup {
                 self.with_cx(k, t, "BREAKPOINT", |m, cx| m.current(cx))?;
             }
         }
-        if let Some(m) = self.imem.as_mut() {
+        if self.imem.is_some() && !self.imem_now {
+            let n = self.d.len();
+            let (d, d_static) = (&mut self.d[..n], &self.d_static[..n]);
+            for i in 0..n {
+                d[i] += d_static[i];
+            }
+        } else if let Some(m) = self.imem.as_mut() {
             // Slices of one length, bound once: no bounds checks or reloads in the loop.
             let n = self.rhs.len();
             let (rhs, d, d_static) = (&self.rhs[..n], &mut self.d[..n], &self.d_static[..n]);
@@ -987,7 +1004,7 @@ impl CellGroup {
                 ion.second_order_current(&self.rhs);
             }
         }
-        if let Some(m) = self.imem.as_mut() {
+        if let Some(m) = self.imem.as_mut().filter(|_| self.imem_now) {
             let n = self.v.len();
             let (value, gmem, ionic) = (&mut m.value[..n], &m.gmem[..n], &m.ionic[..n]);
             let (rhs, area) = (&self.rhs[..n], &self.area[..n]);
