@@ -105,6 +105,17 @@ impl LocalCell {
         }
     }
 
+    /// Relative cost of stepping the cell: a node costs about as much as five point processes (the seed
+    /// network's profile: about 22 ns per node-step for the cable and its channels, 4-5 ns per point process
+    /// for its kernels and events).
+    fn step_cost(&self) -> f64 {
+        let nodes = match &*self.base {
+            CellDescription::Cable(c) => c.nseg.iter().sum::<usize>() + 1,
+            CellDescription::Artificial(_) => 0,
+        };
+        5.0 * nodes as f64 + (self.base_points() + self.points.len()) as f64
+    }
+
     /// The full description (the shared part copied only when another cell still uses it).
     fn materialize(self, kinds: &[PointKind]) -> CellDescription {
         let mut d = Arc::try_unwrap(self.base).unwrap_or_else(|a| (*a).clone());
@@ -116,6 +127,39 @@ impl LocalCell {
         }
         d
     }
+}
+
+/// Cell groups per worker thread when the partition leaves the size automatic: enough for the threads to
+/// balance their work (groups are stepped by work stealing).
+const GROUPS_PER_THREAD: usize = 4;
+/// Most cells in one automatically cut group.
+const MAX_CELLS_PER_GROUP: usize = 64;
+
+/// Cut `gids` (ascending) into contiguous groups of about equal total cost: `groups` of them (fewer if there
+/// are fewer cells, more if `max_cells`, the most cells in one group, needs more).
+fn cut_by_cost(gids: &[u64], costs: &[f64], groups: usize, max_cells: usize) -> Vec<Vec<u64>> {
+    let n = gids.len();
+    let groups = groups.max(n.div_ceil(max_cells.max(1))).max(1);
+    let total: f64 = costs.iter().sum();
+    let mut out = Vec::with_capacity(groups);
+    let (mut start, mut acc) = (0, 0.0);
+    for (i, &c) in costs.iter().enumerate() {
+        acc += c;
+        let closed = out.len();
+        let left = n - i - 1;
+        // Close the group when it reaches its share of the cost, when it is full, or when the cells left are
+        // only enough for one per group still to come.
+        let share = total * (closed + 1) as f64 / groups as f64;
+        let still = groups.saturating_sub(closed + 1);
+        if left > 0 && (acc >= share || i + 1 - start == max_cells || left == still) {
+            out.push(gids[start..=i].to_vec());
+            start = i + 1;
+        }
+    }
+    if start < n {
+        out.push(gids[start..].to_vec());
+    }
+    out
 }
 
 /// A point process's mechanism and parameters, shared by the placements that have the same.
@@ -797,19 +841,18 @@ impl<'c> Network<'c> {
     #[allow(clippy::type_complexity)]
     fn build_groups(&mut self) -> Result<(Vec<GroupRt>, HashMap<u64, (u32, u32)>), EngineError> {
         let n = self.cells.len();
-        let per = if self.opts.cells_per_group > 0 {
-            self.opts.cells_per_group
-        } else {
-            // Enough groups to keep every thread busy, small enough to stay in cache.
-            let threads = self.opts.threads.max(1);
-            n.div_ceil(4 * threads).clamp(1, 64)
-        };
         let gids: Vec<u64> = self.cells.keys().copied().collect();
+        let chunks = if self.opts.cells_per_group > 0 {
+            gids.chunks(self.opts.cells_per_group).map(<[u64]>::to_vec).collect()
+        } else {
+            let costs: Vec<f64> = self.cells.values().map(LocalCell::step_cost).collect();
+            cut_by_cost(&gids, &costs, GROUPS_PER_THREAD * self.opts.threads.max(1), MAX_CELLS_PER_GROUP)
+        };
         let mut groups = Vec::new();
         let mut index = HashMap::with_capacity(n);
         // Each group's descriptions are moved out of `self.cells` and dropped once the group is built, so the
         // cells are never held twice.
-        for (gi, chunk) in gids.chunks(per.max(1)).enumerate() {
+        for (gi, chunk) in chunks.iter().enumerate() {
             let (descs, pops): (Vec<CellDescription>, Vec<u32>) = chunk
                 .iter()
                 .map(|g| {
@@ -1293,4 +1336,28 @@ pub fn steps_of(interval: f64, dt: f64) -> Option<u64> {
     let k = interval / dt;
     let r = k.round();
     (r >= 1.0 && (k - r).abs() < 1e-6).then_some(r as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_by_cost;
+
+    fn sizes(costs: &[f64], groups: usize, max_cells: usize) -> Vec<usize> {
+        let gids: Vec<u64> = (0..costs.len() as u64).collect();
+        let cut = cut_by_cost(&gids, costs, groups, max_cells);
+        assert_eq!(cut.concat(), gids, "every gid once, in order");
+        cut.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn groups_are_cut_by_cost_not_by_count() {
+        assert_eq!(sizes(&[1.0; 10], 5, 64), [2, 2, 2, 2, 2]);
+        // Cheap cells (artificial) share a group; the costly ones are spread out.
+        assert_eq!(sizes(&[0.0, 0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0], 4, 64), [5, 1, 1, 1]);
+        // Full groups add groups.
+        assert_eq!(sizes(&[1.0; 10], 1, 4), [4, 3, 3]);
+        // Fewer cells than groups: one each.
+        assert_eq!(sizes(&[1.0, 5.0, 1.0], 8, 64), [1, 1, 1]);
+        assert_eq!(sizes(&[2.0], 8, 64), [1]);
+    }
 }
