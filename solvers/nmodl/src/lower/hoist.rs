@@ -158,15 +158,30 @@ fn split(k: &Kernel, fixed: &[bool], first_field: u32) -> Option<Split> {
             _ => return None,
         }
     }
-    // Invariant values the per-step code reads: computed ones are cached (loads and splats stay).
+    // Invariant values the per-step code reads are cached when computing them costs more than loading them
+    // (a division, exp, a libm function); cheap ones (a sum of parameters) are recomputed each step, which
+    // costs no memory.
     let mut cached: Vec<u16> = Vec::new();
-    let computed = |op: &Op| matches!(op, Op::Un { .. } | Op::Bin { .. } | Op::Select { .. });
+    let mut cost = vec![0u32; inv.len()];
     let mut defined_by_computation = HashSet::new();
     for op in &ops {
-        if let Some(d) = dst_of(op) {
-            if inv[d as usize] && computed(op) {
-                defined_by_computation.insert(d);
-            }
+        let Some(d) = dst_of(op) else { continue };
+        if !inv[d as usize] {
+            continue;
+        }
+        let of = |s: &Src| match s {
+            Src::V(r) => cost[*r as usize],
+            Src::S(_) => 0,
+        };
+        let c = match op {
+            Op::Un { op: u, a, .. } => own_cost_un(*u) + cost[*a as usize],
+            Op::Bin { op: b, a, b: c, .. } => own_cost_bin(*b) + of(a) + of(c),
+            Op::Select { c, a, b, .. } => 1 + of(c) + of(a) + of(b),
+            _ => 0,
+        };
+        cost[d as usize] = c.min(1 << 20);
+        if c >= WORTH_CACHING {
+            defined_by_computation.insert(d);
         }
     }
     for op in &ops {
@@ -214,6 +229,27 @@ fn split(k: &Kernel, fixed: &[bool], first_field: u32) -> Option<Split> {
         state: Kernel { program: program(state_ops, p.scalars.clone()), inputs: k.inputs.clone() },
         cached: cached.len(),
     })
+}
+
+/// Cost (roughly in additions) from which an invariant value is cached rather than recomputed each step:
+/// a division or more.
+const WORTH_CACHING: u32 = 8;
+
+fn own_cost_un(u: Un) -> u32 {
+    match u {
+        Un::Neg | Un::Not | Un::Fabs | Un::Floor | Un::Ceil => 1,
+        Un::Sqrt => 10,
+        Un::Exp => 20,
+        _ => 40,
+    }
+}
+
+fn own_cost_bin(b: Bin) -> u32 {
+    match b {
+        Bin::Div | Bin::Fmod => 10,
+        Bin::Pow | Bin::Atan2 => 40,
+        _ => 1,
+    }
 }
 
 /// Per scalar slot: it does not change during a run (not `t`, nor computed from it).
