@@ -2,7 +2,7 @@
 //! docs/cell-yaml.md): the integration method, NEURON's spike and delivery rules, and the defaults of the time
 //! step, initial potential and temperature. Both schemas deserialise these types, so both accept the same
 //! values; an unknown value is an error naming the file, the key and the values allowed (through
-//! `miv_io::config`'s `serde_path_to_error`).
+//! `miv_config`'s `serde_path_to_error`).
 
 use miv_solvers::{DeliveryRule, Method, SimOptions, SpikeRule};
 use serde::Deserialize;
@@ -101,21 +101,20 @@ mod tests {
 
     #[test]
     fn unknown_values_name_the_key_and_the_allowed_values() {
-        let e = miv_io::config::from_yaml_str::<Options>("spike_rule: arbor\n", Path::new("x.yaml")).unwrap_err();
+        let e = miv_config::from_yaml_str::<Options>("spike_rule: arbor\n", Path::new("x.yaml")).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.key, "spike_rule", "{text}");
         assert!(text.contains("x.yaml") && text.contains("`neuron`") && text.contains("`interpolated`"), "{text}");
-        let e =
-            miv_io::config::from_yaml_str::<Options>("delivery_rule: interpolated\n", Path::new("x.yaml")).unwrap_err();
+        let e = miv_config::from_yaml_str::<Options>("delivery_rule: interpolated\n", Path::new("x.yaml")).unwrap_err();
         assert_eq!(e.key, "delivery_rule", "{e}");
         assert!(e.to_string().contains("`arbor`"), "{e}");
-        let e = miv_io::config::from_yaml_str::<Options>("method: rk4\n", Path::new("x.yaml")).unwrap_err();
+        let e = miv_config::from_yaml_str::<Options>("method: rk4\n", Path::new("x.yaml")).unwrap_err();
         assert_eq!(e.key, "method", "{e}");
     }
 
     #[test]
     fn defaults_are_neurons() {
-        let o: Options = miv_io::config::from_yaml_str("{}", Path::new("x.yaml")).unwrap();
+        let o: Options = miv_config::from_yaml_str("{}", Path::new("x.yaml")).unwrap();
         assert_eq!(SpikeRule::from(o.spike_rule), SpikeRule::Grid);
         assert_eq!(DeliveryRule::from(o.delivery_rule), DeliveryRule::Nearest);
         assert_eq!(Method::from(o.method), Method::BackwardEuler);

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miv_io::config::{CellTypes, MechanismSite, SwcType, Synapses};
+use miv_config::{CellTypes, MechanismSite, SwcType, Synapses};
 use miv_io::{NeuroH5File, PopulationRanges, Selection};
 use miv_partition::{Assignment, Communicator};
 use miv_solvers::cell::PointPlacement;
@@ -727,7 +727,7 @@ impl<'c> ExecutionEnvironment<'c> {
         site: SynapseSite,
         (label, label_id): (&str, u16),
         rule: &SynapseRule,
-        params: &miv_io::config::MechanismParams,
+        params: &miv_config::MechanismParams,
         unique: bool,
         src: u16,
     ) -> Result<usize, String> {
@@ -1048,7 +1048,7 @@ impl<'c> ExecutionEnvironment<'c> {
 /// The weights namespaces of a population (`cell_types.<pop>.synapses.weights`: `{namespace: NAME | [NAMES]}`
 /// or a list of those). Each namespace holds `syn_id` and one float32 attribute per synapse label whose values
 /// replace the label's `weight` for those synapses (MiV's semantics; `expr` closures are not supported).
-fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
+fn weight_namespaces(ct: &miv_config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
     let Some(w) = &ct.synapses.weights else { return Ok(vec![]) };
     let key = format!("cell_types.{pop}.synapses.weights");
     let entries: Vec<&serde_norway::Value> = match w {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use miv_config::{self as config, CellTypes, ConfigError, Synapses};
 use miv_io::atomic::AtomicFile;
-use miv_io::config::{self, CellTypes, ConfigError, Synapses};
 use miv_partition::Communicator;
 use miv_solvers::Catalogue;
 use serde::Deserialize;

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use miv::config::{self as ioconfig, CellTypes, ConfigError, Synapses};
 use miv::engine::env::{default_synapse_rules, SynapseRule};
 use miv::engine::lfp::LfpConfig;
 use miv::engine::{EngineError, ExecutionEnvironment, Partitioning, RunOptions};
-use miv::io::config::{self as ioconfig, CellTypes, ConfigError, Synapses};
 use miv::partition::Communicator;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;

@@ -124,7 +124,7 @@ struct RunSpec {
 impl Study {
     fn load(path: &Path, a: &StudyArgs) -> Result<Study, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut s: Study = miv_io::config::from_yaml_str(&text, path).map_err(|e| e.to_string())?;
+        let mut s: Study = miv_config::from_yaml_str(&text, path).map_err(|e| e.to_string())?;
         if s.experiment.is_relative() {
             s.experiment = path.parent().unwrap_or(Path::new(".")).join(&s.experiment);
         }

@@ -65,9 +65,9 @@ impl Ctx<'_> {
         ModelError { file: self.file.into(), key: key.into(), message: message.into() }
     }
 
-    /// Parse YAML text through `miv_io::config`, whose errors name the key path (`(document)` for the whole).
+    /// Parse YAML text through `miv_config`, whose errors name the key path (`(document)` for the whole).
     fn parse_yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ModelError> {
-        miv_io::config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
+        miv_config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
             let key = if e.key.is_empty() { "(document)".to_string() } else { e.key };
             self.err(key, e.message)
         })

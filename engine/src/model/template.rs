@@ -100,7 +100,7 @@ impl CellTemplate {
         &self,
         morphology: Morphology,
         catalogue: &Catalogue,
-        fallback: Option<&miv_io::config::Discretization>,
+        fallback: Option<&miv_config::Discretization>,
     ) -> Result<(CableCell, Vec<String>), ModelError> {
         let cx = Ctx { file: &self.file };
         let mut morphology = morphology;

@@ -169,7 +169,7 @@ impl OriginValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::from_yaml_str;
 
     #[test]
     fn layer_extents_parse_and_total() {

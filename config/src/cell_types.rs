@@ -187,7 +187,7 @@ pub fn validate_cell_types(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::from_yaml_str;
 
     const PYR: &str = r#"
 PYR:

@@ -26,7 +26,7 @@ pub use cell_types::{
     validate_cell_types, CellSynapses, CellType, CellTypes, Density, Discretization, SegmentRule, SpikeTrainSource,
     SynapseDensities,
 };
-pub use definitions::{LayerDefinitions, PopulationDefinitions, SwcType, SynapseType};
+pub use definitions::{LayerDefinitions, NodeBase, PopulationDefinitions, SwcType, SynapseType};
 pub use geometry::{
     total_extent, validate_layer_extents, AxonExtent, AxonExtents, CellConstraints, CellDistributions, LayerExtent,
     LayerExtents, Origin, OriginValue, Rotation,
