@@ -16,6 +16,7 @@ pub mod cell_types;
 pub mod definitions;
 pub mod geometry;
 pub mod network;
+pub mod options;
 pub mod synapses;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ pub use geometry::{
     LayerExtents, Origin, OriginValue, Rotation,
 };
 pub use network::{NetworkConfig, Placement, Source, SynapseDistribution};
+pub use options::{
+    DeliveryRuleName, MethodName, SpikeRuleName, DEFAULT_CELSIUS, DEFAULT_CM, DEFAULT_DT, DEFAULT_FREQUENCY,
+    DEFAULT_RA, DEFAULT_V_INIT,
+};
 pub use synapses::{validate_synapses, MechanismParams, MechanismSite, Projection, Synapses};
 
 /// A configuration value that could not be read or is invalid: which file, which key path inside it, and what

@@ -11,12 +11,13 @@ use miv_partition::Communicator;
 use miv_solvers::Catalogue;
 use serde::Deserialize;
 
-use crate::config::{default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
 use crate::env::{default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
 use crate::error::EngineError;
 use crate::lfp::LfpConfig;
 use crate::network::{steps_of, ProbeRequest, RunOptions};
 use crate::spikes::Spike;
+use miv_config::options::{default_dt, default_v_init};
+use miv_config::{DeliveryRuleName, MethodName, SpikeRuleName};
 
 /// A YAML value that is either given inline or as a path to a YAML file (relative to the experiment file).
 #[derive(Debug, Clone, Deserialize)]
@@ -897,7 +898,7 @@ mod tests {
                 .unwrap();
         let o = ok.run_options();
         assert_eq!((o.sim.spike_rule, o.sim.delivery_rule), (SpikeRule::Interpolated, DeliveryRule::Floor));
-        assert_eq!((ok.dt, ok.v_init), (crate::config::DEFAULT_DT, crate::config::DEFAULT_V_INIT));
+        assert_eq!((ok.dt, ok.v_init), (miv_config::DEFAULT_DT, miv_config::DEFAULT_V_INIT));
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl<'c> Network<'c> {
             min_delay: f64::INFINITY,
             index: HashMap::new(),
             direct_count: 0,
-            v_init: crate::config::DEFAULT_V_INIT,
+            v_init: miv_config::DEFAULT_V_INIT,
         }
     }
 

@@ -466,8 +466,8 @@ fn _miv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MivError", m.py().get_type::<MivError>())?;
     m.add("mpi_feature", cfg!(feature = "mpi"))?;
     // The engine's defaults, so that `h.dt`, `h.v_init` and `finitialize()` agree with `miv run`.
-    m.add("DEFAULT_DT", miv::engine::config::DEFAULT_DT)?;
-    m.add("DEFAULT_V_INIT", miv::engine::config::DEFAULT_V_INIT)?;
+    m.add("DEFAULT_DT", miv::config::DEFAULT_DT)?;
+    m.add("DEFAULT_V_INIT", miv::config::DEFAULT_V_INIT)?;
     m.add_function(wrap_pyfunction!(rank_size, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_state, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;

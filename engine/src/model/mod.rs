@@ -7,7 +7,8 @@
 //! the morphology of every cell of a population (read from NeuroH5 `Trees`), replacing MiV's hoc templates.
 //! Every error names the file and the YAML key at fault.
 
-use crate::config::{default_celsius, default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
+use miv_config::options::{default_celsius, default_dt, default_v_init};
+use miv_config::{DeliveryRuleName, MethodName, SpikeRuleName};
 use std::collections::BTreeMap;
 use std::path::Path;
 
