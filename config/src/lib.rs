@@ -14,6 +14,7 @@
 
 pub mod cell_types;
 pub mod definitions;
+pub mod experiment;
 pub mod geometry;
 pub mod network;
 pub mod options;
@@ -28,6 +29,10 @@ pub use cell_types::{
     SynapseDensities,
 };
 pub use definitions::{LayerDefinitions, NodeBase, PopulationDefinitions, SwcType, SynapseType};
+pub use experiment::{
+    default_synapse_rules, DirectEvent, Experiment, InlineOrPath, LfpConfig, OutputConfig, PartitionConfig,
+    Partitioning, ProbeConfig, Stimulus, SynapseRule,
+};
 pub use geometry::{
     total_extent, validate_layer_extents, AxonExtent, AxonExtents, CellConstraints, CellDistributions, LayerExtent,
     LayerExtents, Origin, OriginValue, Rotation,

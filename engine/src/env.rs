@@ -14,53 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miv_config::{CellTypes, MechanismSite, SwcType, Synapses};
+use miv_config::{LfpConfig, Partitioning, SynapseRule};
 use miv_io::{NeuroH5File, PopulationRanges, Selection};
 use miv_partition::{Assignment, Communicator};
 use miv_solvers::cell::PointPlacement;
 use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, MechanismKind};
 
 use crate::error::EngineError;
-use crate::lfp::LfpConfig;
 use crate::model::CellTemplate;
 use crate::network::{Network, ProbeRequest, RunOptions, Trace};
 use crate::spikes::Spike;
-
-/// How gids are spread over ranks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Partitioning {
-    /// gid % size (NEURON's and MiV's default).
-    #[default]
-    RoundRobin,
-    /// Greedy longest-processing-time over compartment counts.
-    Weighted,
-}
-
-/// The synaptic mechanism behind each label of `synapses.yml` and which of its parameters go into the
-/// connection's weight vector (MiV's `Synapse Mechanisms` and `Synapse Parameter Rules`).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SynapseRule {
-    pub mechanism: String,
-    /// Label parameters that are NET_RECEIVE weights, in weight-vector order (e.g. `[weight, g_unit]`).
-    #[serde(default = "default_netcon")]
-    pub netcon: Vec<String>,
-}
-
-fn default_netcon() -> Vec<String> {
-    vec!["weight".into()]
-}
-
-/// MiV's defaults: AMPA, GABA_A and GABA_B are `LinExp2Syn`, NMDA is `LinExp2SynNMDA`; weights `[weight, g_unit]`.
-pub fn default_synapse_rules() -> BTreeMap<String, SynapseRule> {
-    let lin = |m: &str| SynapseRule { mechanism: m.into(), netcon: vec!["weight".into(), "g_unit".into()] };
-    BTreeMap::from([
-        ("AMPA".into(), lin("LinExp2Syn")),
-        ("NMDA".into(), lin("LinExp2SynNMDA")),
-        ("GABA_A".into(), lin("LinExp2Syn")),
-        ("GABA_B".into(), lin("LinExp2Syn")),
-    ])
-}
 
 /// One synapse of a cell, from `Synapse Attributes` (12 bytes, the file's types).
 #[derive(Debug, Clone, Copy)]

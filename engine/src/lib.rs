@@ -26,7 +26,7 @@ pub mod run;
 pub mod spikes;
 pub mod synthetic;
 
-pub use env::{ExecutionEnvironment, Partitioning, SynapseRule};
+pub use env::ExecutionEnvironment;
 pub use error::EngineError;
 pub use network::{NetCon, Network, ProbeRequest, RunOptions, Trace};
 pub use run::{run_experiment, Overrides};

@@ -22,8 +22,9 @@ use miv_solvers::{
 use rayon::prelude::*;
 
 use crate::error::EngineError;
-use crate::lfp::{self, ExactSum, LfpConfig, LfpRole};
+use crate::lfp::{self, ExactSum, LfpRole};
 use crate::spikes::{self, Spike};
+use miv_config::LfpConfig;
 
 /// How the runtime splits and schedules work.
 #[derive(Debug, Clone, PartialEq)]

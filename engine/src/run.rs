@@ -10,8 +10,9 @@ use std::path::Path;
 use miv_partition::Communicator;
 
 use crate::error::EngineError;
-use crate::experiment::{self, Experiment, Summary};
+use crate::experiment::{self, Summary};
 use crate::spikes::Spike;
+use miv_config::Experiment;
 
 /// What the command line may change in an experiment without editing its file.
 #[derive(Debug, Clone, Default)]

@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use miv::config::{self as ioconfig, CellTypes, ConfigError, Synapses};
-use miv::engine::env::{default_synapse_rules, SynapseRule};
-use miv::engine::lfp::LfpConfig;
-use miv::engine::{EngineError, ExecutionEnvironment, Partitioning, RunOptions};
+use miv::config::{default_synapse_rules, LfpConfig, Partitioning, SynapseRule};
+use miv::engine::{EngineError, ExecutionEnvironment, RunOptions};
 use miv::partition::Communicator;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;

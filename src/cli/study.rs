@@ -166,7 +166,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Identity of the loaded network: the experiment file's text and the cells/connections files (path, size,
 /// modification time).
-fn network_identity(exp_path: &Path, e: &miv_engine::experiment::Experiment) -> String {
+fn network_identity(exp_path: &Path, e: &miv_config::Experiment) -> String {
     let mut h = Sha256::new();
     h.update(std::fs::read(exp_path).unwrap_or_default());
     for p in std::iter::once(&e.cells).chain(e.connections.as_ref()) {
@@ -373,7 +373,7 @@ fn collective_local(m: String) -> CliError {
 fn simulate(
     env: &mut ExecutionEnvironment,
     s: &Study,
-    e: &miv_engine::experiment::Experiment,
+    e: &miv_config::Experiment,
     stim: std::ops::Range<u64>,
     r: &RunSpec,
     readout: usize,
