@@ -16,6 +16,7 @@ pub mod cell_types;
 pub mod definitions;
 pub mod experiment;
 pub mod geometry;
+pub mod model;
 pub mod network;
 pub mod options;
 pub mod synapses;

@@ -52,13 +52,13 @@ pub enum DeliveryRuleName {
 }
 
 /// `#[serde(default = ...)]` functions for the constants above.
-pub fn default_dt() -> f64 {
+pub(crate) fn default_dt() -> f64 {
     DEFAULT_DT
 }
-pub fn default_v_init() -> f64 {
+pub(crate) fn default_v_init() -> f64 {
     DEFAULT_V_INIT
 }
-pub fn default_celsius() -> f64 {
+pub(crate) fn default_celsius() -> f64 {
     DEFAULT_CELSIUS
 }
 pub(crate) fn default_frequency() -> f64 {
