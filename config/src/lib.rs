@@ -19,6 +19,7 @@ pub mod geometry;
 pub mod model;
 pub mod network;
 pub mod options;
+pub mod study;
 pub mod synapses;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub use options::{
     DeliveryRuleName, MethodName, SpikeRuleName, DEFAULT_CELSIUS, DEFAULT_CM, DEFAULT_DT, DEFAULT_FREQUENCY,
     DEFAULT_RA, DEFAULT_V_INIT,
 };
+pub use study::Study;
 pub use synapses::{validate_synapses, MechanismParams, MechanismSite, Projection, Synapses};
 
 /// A configuration value that could not be read or is invalid: which file, which key path inside it, and what
