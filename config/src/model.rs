@@ -254,7 +254,7 @@ pub struct TemplateYaml {
     pub ions: Vec<IonYaml>,
     #[serde(default)]
     pub point_processes: Vec<PointYaml>,
-    /// The cell's spike source. Without it MiV's rule applies (see [`CellTemplate::build`]).
+    /// The cell's spike source. Without it MiV's rule applies (see `miv_engine::model::CellTemplate::build`).
     #[serde(default)]
     pub detectors: Vec<DetectorYaml>,
     /// Threshold (mV) of MiV's default detector.
