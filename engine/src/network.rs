@@ -489,11 +489,6 @@ impl<'c> Network<'c> {
         })
     }
 
-    /// Whether the network is instantiated (the first `finitialize` builds it).
-    pub fn is_built(&self) -> bool {
-        self.built
-    }
-
     /// The spike train an artificial (VecStim) cell plays: before `finitialize`, or between runs (it is
     /// played from the next `finitialize`/`reset` on).
     pub fn set_train(&mut self, gid: u64, times: &[f64]) -> Result<(), EngineError> {
@@ -1093,11 +1088,6 @@ impl<'c> Network<'c> {
                 self.groups[r.1 as usize].arrivals.push((s.t, r.2, r.3));
             }
         }
-    }
-
-    /// This rank's recorded spikes, sorted by (t, gid).
-    pub fn local_spikes(&self) -> &[Spike] {
-        &self.recorded
     }
 
     /// All spikes of the network on root (sorted by (t, gid)); `None` on other ranks. Collective.
