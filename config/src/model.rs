@@ -238,6 +238,8 @@ fn default_variable() -> String {
     "v".into()
 }
 
+/// A network cell template. Its biophysics keys are [`ModelYaml`]'s, written out again because serde's `flatten`
+/// cannot be combined with `deny_unknown_fields`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateYaml {
