@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use miv::config::{self as ioconfig, CellTypes, ConfigError, Synapses};
-use miv::config::{default_synapse_rules, LfpConfig, Partitioning, SynapseRule};
+use miv::config::{
+    default_synapse_rules, CellTypes, ConfigError, LfpConfig, NetworkConfig, Partitioning, SynapseRule, Synapses,
+};
 use miv::engine::{EngineError, ExecutionEnvironment, RunOptions};
 use miv::partition::Communicator;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -79,7 +80,7 @@ fn f64s(arg: &str, b: &[u8]) -> PyResult<Vec<f64>> {
 
 /// Parse YAML (or JSON) text into `T`; `origin` names the argument or file in errors.
 fn parse<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> PyResult<T> {
-    ioconfig::from_yaml_str(text, Path::new(origin)).map_err(config_err)
+    miv::config::from_yaml_str(text, Path::new(origin)).map_err(config_err)
 }
 
 /// Rank and size of the job (initialises the communicator).
@@ -137,7 +138,7 @@ fn yaml_to_json(text: &str, origin: &str) -> PyResult<String> {
 #[pyfunction]
 fn build<'py>(py: Python<'py>, network: PathBuf, store: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let c = comm();
-    let net = c.agreed(ioconfig::NetworkConfig::load(&network)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let net = c.agreed(NetworkConfig::load(&network)).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let store = miv::jobs::Store::with_comm(store, c);
     let built = miv::jobs::build(&net, &store, &miv::jobs::IoOptions::default()).map_err(other_err)?;
     let files = built.graph.files();
