@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use miv::engine::env::default_synapse_rules;
-use miv::engine::lfp::LfpConfig;
-use miv::engine::{ExecutionEnvironment, Partitioning, RunOptions};
-use miv::io::config::NetworkConfig;
+use miv::config::NetworkConfig;
+use miv::config::{default_synapse_rules, LfpConfig, Partitioning};
+use miv::engine::{ExecutionEnvironment, RunOptions};
 use miv::jobs::*;
 use miv::partition::Communicator;
 use miv::solvers::Method;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use common::*;
 use jobs_common::*;
-use miv::io::config::{NetworkConfig, SwcType, SynapseType};
+use miv::config::{NetworkConfig, SwcType, SynapseType};
 use miv::io::names::*;
 use miv::io::Selection;
 use miv::jobs::algo::morphology::Morphology;

@@ -104,13 +104,6 @@ impl SpikeTrainDistance {
         }
     }
 
-    /// The convolved train `c` (length max(N, M)).
-    pub fn convolve(&self, train: &[f64]) -> Result<Vec<f64>> {
-        let mut c = vec![0.0; self.grid.max(self.kernel.len())];
-        self.add(&mut c, self.bins(train)?, 1.0);
-        Ok(c)
-    }
-
     /// d(u, v) = ‖c_u − c_v‖₂ / T, computed as the convolution of s_u − s_v: bins set in both trains cancel
     /// before the kernel is added, so identical trains give exactly 0.
     pub fn distance(&self, u: &[f64], v: &[f64]) -> Result<f64> {

@@ -13,54 +13,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miv_io::config::{CellTypes, MechanismSite, SwcType, Synapses};
+use miv_config::{CellTypes, MechanismSite, SwcType, Synapses};
+use miv_config::{LfpConfig, Partitioning, SynapseRule};
 use miv_io::{NeuroH5File, PopulationRanges, Selection};
 use miv_partition::{Assignment, Communicator};
 use miv_solvers::cell::PointPlacement;
 use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, MechanismKind};
 
 use crate::error::EngineError;
-use crate::lfp::LfpConfig;
 use crate::model::CellTemplate;
 use crate::network::{Network, ProbeRequest, RunOptions, Trace};
 use crate::spikes::Spike;
-
-/// How gids are spread over ranks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Partitioning {
-    /// gid % size (NEURON's and MiV's default).
-    #[default]
-    RoundRobin,
-    /// Greedy longest-processing-time over compartment counts.
-    Weighted,
-}
-
-/// The synaptic mechanism behind each label of `synapses.yml` and which of its parameters go into the
-/// connection's weight vector (MiV's `Synapse Mechanisms` and `Synapse Parameter Rules`).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SynapseRule {
-    pub mechanism: String,
-    /// Label parameters that are NET_RECEIVE weights, in weight-vector order (e.g. `[weight, g_unit]`).
-    #[serde(default = "default_netcon")]
-    pub netcon: Vec<String>,
-}
-
-fn default_netcon() -> Vec<String> {
-    vec!["weight".into()]
-}
-
-/// MiV's defaults: AMPA, GABA_A and GABA_B are `LinExp2Syn`, NMDA is `LinExp2SynNMDA`; weights `[weight, g_unit]`.
-pub fn default_synapse_rules() -> BTreeMap<String, SynapseRule> {
-    let lin = |m: &str| SynapseRule { mechanism: m.into(), netcon: vec!["weight".into(), "g_unit".into()] };
-    BTreeMap::from([
-        ("AMPA".into(), lin("LinExp2Syn")),
-        ("NMDA".into(), lin("LinExp2SynNMDA")),
-        ("GABA_A".into(), lin("LinExp2Syn")),
-        ("GABA_B".into(), lin("LinExp2Syn")),
-    ])
-}
 
 /// One synapse of a cell, from `Synapse Attributes` (12 bytes, the file's types).
 #[derive(Debug, Clone, Copy)]
@@ -727,7 +690,7 @@ impl<'c> ExecutionEnvironment<'c> {
         site: SynapseSite,
         (label, label_id): (&str, u16),
         rule: &SynapseRule,
-        params: &miv_io::config::MechanismParams,
+        params: &miv_config::MechanismParams,
         unique: bool,
         src: u16,
     ) -> Result<usize, String> {
@@ -1048,7 +1011,7 @@ impl<'c> ExecutionEnvironment<'c> {
 /// The weights namespaces of a population (`cell_types.<pop>.synapses.weights`: `{namespace: NAME | [NAMES]}`
 /// or a list of those). Each namespace holds `syn_id` and one float32 attribute per synapse label whose values
 /// replace the label's `weight` for those synapses (MiV's semantics; `expr` closures are not supported).
-fn weight_namespaces(ct: &miv_io::config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
+fn weight_namespaces(ct: &miv_config::CellType, pop: &str) -> Result<Vec<String>, EngineError> {
     let Some(w) = &ct.synapses.weights else { return Ok(vec![]) };
     let key = format!("cell_types.{pop}.synapses.weights");
     let entries: Vec<&serde_norway::Value> = match w {

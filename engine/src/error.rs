@@ -9,7 +9,7 @@ pub enum EngineError {
     Network(String),
     /// A configuration file or value.
     #[error(transparent)]
-    Config(#[from] miv_io::config::ConfigError),
+    Config(#[from] miv_config::ConfigError),
     /// Reading or writing NeuroH5.
     #[error(transparent)]
     Io(#[from] miv_io::IoError),

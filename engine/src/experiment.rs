@@ -2,240 +2,18 @@
 //! docs/run-yaml.md): load cells and connections, add stimulus and LFP electrodes, initialise, run, and write
 //! the results file on root. The same file runs in one process or under `mpirun`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use miv_config::Synapses;
+use miv_config::{default_synapse_rules, Experiment, ProbeConfig};
 use miv_io::atomic::AtomicFile;
-use miv_io::config::{self, CellTypes, ConfigError, Synapses};
 use miv_partition::Communicator;
 use miv_solvers::Catalogue;
-use serde::Deserialize;
 
-use crate::config::{default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
-use crate::env::{default_synapse_rules, ExecutionEnvironment, Partitioning, SynapseRule};
+use crate::env::ExecutionEnvironment;
 use crate::error::EngineError;
-use crate::lfp::LfpConfig;
 use crate::network::{steps_of, ProbeRequest, RunOptions};
 use crate::spikes::Spike;
-
-/// A YAML value that is either given inline or as a path to a YAML file (relative to the experiment file).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum InlineOrPath<T> {
-    Path(PathBuf),
-    Inline(T),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Experiment {
-    /// A network YAML (docs/network-yaml.md): `miv run` builds it through the cached construction jobs (a
-    /// no-op when the store already has it) and takes `cells` and `connections` from the result.
-    #[serde(default)]
-    pub network: Option<PathBuf>,
-    /// Job store for `network` (default `.miv-store` beside the experiment file).
-    #[serde(default)]
-    pub store: Option<PathBuf>,
-    /// cells.h5 (NeuroH5: H5Types, Trees, Synapse Attributes); required without `network`.
-    #[serde(default)]
-    pub cells: PathBuf,
-    /// connections.h5 (NeuroH5 projections); optional for networks without connections.
-    #[serde(default)]
-    pub connections: Option<PathBuf>,
-    pub cell_types: InlineOrPath<CellTypes>,
-    #[serde(default)]
-    pub synapses: Option<InlineOrPath<Synapses>>,
-    /// Folder with one `<template>.yaml` per template name of cell_types.
-    #[serde(default = "default_templates")]
-    pub templates: PathBuf,
-    /// Folder of NEURON .mod files, compiled at run time (MiV's `mechanisms_path`).
-    #[serde(default)]
-    pub mechanisms: Option<PathBuf>,
-    #[serde(default)]
-    pub seed: u64,
-    pub t_end: f64,
-    #[serde(default = "default_dt")]
-    pub dt: f64,
-    #[serde(default)]
-    pub method: MethodName,
-    #[serde(default = "default_v_init")]
-    pub v_init: f64,
-    /// Temperature (degC); the templates' `celsius` when absent (6.3 if they say nothing).
-    #[serde(default)]
-    pub celsius: Option<f64>,
-    #[serde(default)]
-    pub spike_rule: SpikeRuleName,
-    #[serde(default)]
-    pub delivery_rule: DeliveryRuleName,
-    /// Conduction velocity (um/ms) turning `Connections/distance` into delays.
-    #[serde(default = "default_velocity")]
-    pub velocity: f64,
-    /// Floor of connection delays (ms); MiV's `max(distance / velocity, 2 dt)` when absent. A delay below
-    /// dt is an error.
-    #[serde(default)]
-    pub min_delay: Option<f64>,
-    /// Longest interval between spike exchanges (ms).
-    #[serde(default = "default_max_step")]
-    pub max_step: f64,
-    /// NEURON's `nrn_netrec_state_adjust`, which MiV-Simulator's `configure_hoc` sets: NET_RECEIVE jumps of
-    /// cnexp STATEs applied as their change by t + dt/2 (docs/fidelity.md). Off by default, as in NEURON.
-    #[serde(default)]
-    pub netrec_state_adjust: bool,
-    /// Clip synapse locations into [0.05, 0.95] before placing them (MiV-Simulator since 65b9515, 2024);
-    /// `false` places them at their own location as the MiV-Simulator of MiV-Simulator-Cases (d2f14d4) does.
-    #[serde(default = "default_true")]
-    pub clip_synapse_locations: bool,
-    /// Run although the connections file lacks a projection that synapses.yml declares between two
-    /// populations of the cells file (an error by default: a damaged file would load as 0 connections).
-    #[serde(default)]
-    pub allow_missing_projections: bool,
-    /// Mechanism and weight rule per synapse label of synapses.yml (MiV's defaults when absent).
-    #[serde(default)]
-    pub synapse_mechanisms: Option<BTreeMap<String, SynapseRule>>,
-    /// Mechanism globals, e.g. `{hh: {usetable: 1}}`.
-    #[serde(default)]
-    pub globals: BTreeMap<String, BTreeMap<String, f64>>,
-    #[serde(default)]
-    pub partition: PartitionConfig,
-    #[serde(default)]
-    pub stimulus: Vec<Stimulus>,
-    #[serde(default)]
-    pub lfp: Vec<LfpConfig>,
-    #[serde(default)]
-    pub probes: Vec<ProbeConfig>,
-    #[serde(default)]
-    pub output: OutputConfig,
-}
-
-fn default_templates() -> PathBuf {
-    PathBuf::from("templates")
-}
-fn default_velocity() -> f64 {
-    250.0
-}
-fn default_true() -> bool {
-    true
-}
-
-fn default_max_step() -> f64 {
-    10.0
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionConfig {
-    #[serde(default)]
-    pub strategy: Partitioning,
-    /// Worker threads per rank (0: all cores of the rank).
-    #[serde(default = "one")]
-    pub threads: usize,
-    /// Cells per cell group (0: automatic).
-    #[serde(default)]
-    pub cells_per_group: usize,
-    /// Reader ranks for the NeuroH5 files (0: every rank reads its own cells).
-    #[serde(default)]
-    pub io_size: usize,
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Default for PartitionConfig {
-    fn default() -> PartitionConfig {
-        PartitionConfig { strategy: Partitioning::RoundRobin, threads: 1, cells_per_group: 0, io_size: 0 }
-    }
-}
-
-/// Input to the network: spike trains for the artificial (VecStim) cells of a `population`, or `events`
-/// delivered straight to cells' synapses (NEURON's `NetCon(None, syn).event(t)`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Stimulus {
-    #[serde(default)]
-    pub population: Option<String>,
-    /// One list of times shared out as `times[gid::slice_step]` (rc.py's `stimulus[gid::10]`), or given whole
-    /// to every cell when `slice_step` is absent.
-    #[serde(default)]
-    pub times: Option<Vec<f64>>,
-    /// A text file of times (one per line, or comma/space separated), relative to the experiment file.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    #[serde(default)]
-    pub slice_step: Option<usize>,
-    /// Trains per gid.
-    #[serde(default)]
-    pub per_gid: Option<BTreeMap<u64, Vec<f64>>>,
-    /// A NeuroH5 cell attribute holding each cell's train (MiV's `spike train` namespace/attribute), read
-    /// from `h5` (default: the cells file).
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub attribute: Option<String>,
-    #[serde(default)]
-    pub h5: Option<PathBuf>,
-    #[serde(default)]
-    pub events: Option<Vec<DirectEvent>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectEvent {
-    pub gid: u64,
-    /// Target index of the cell (its point processes in placement order).
-    #[serde(default)]
-    pub target: usize,
-    pub t: f64,
-    pub weights: Vec<f64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeConfig {
-    pub gid: u64,
-    /// `SECTION(x)`, e.g. `soma(0.5)` or `apical[3](0.2)`.
-    pub at: String,
-    /// `v` (default) or `i_membrane`.
-    #[serde(default = "default_variable")]
-    pub variable: String,
-    /// Sampling interval (ms), a multiple of dt (the same for all probes).
-    #[serde(default)]
-    pub dt: Option<f64>,
-}
-
-fn default_variable() -> String {
-    "v".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputConfig {
-    /// Results file (NeuroH5: Spike Events per population, Local Field Potential groups).
-    #[serde(default = "default_results")]
-    pub path: PathBuf,
-    /// Populations whose spikes are written (all when absent).
-    #[serde(default)]
-    pub spikes: Option<Vec<String>>,
-    /// Suffix of the namespaces (`Spike Events <id>`).
-    #[serde(default)]
-    pub results_id: Option<String>,
-    /// Also write all spikes as `gid,t_ms` CSV here.
-    #[serde(default)]
-    pub spikes_csv: Option<PathBuf>,
-    /// Probe traces as CSV (t_ms and one column per probe).
-    #[serde(default)]
-    pub probes_csv: Option<PathBuf>,
-}
-
-impl Default for OutputConfig {
-    fn default() -> OutputConfig {
-        OutputConfig { path: default_results(), spikes: None, results_id: None, spikes_csv: None, probes_csv: None }
-    }
-}
-
-fn default_results() -> PathBuf {
-    PathBuf::from("results.h5")
-}
 
 /// What a run did, for the summary line.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -285,262 +63,24 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-impl Experiment {
-    /// Read and check an experiment file; relative paths are resolved against its folder.
-    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
-        let mut e: Experiment = config::from_yaml_file(path)?;
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        if !e.cells.as_os_str().is_empty() {
-            fix(&mut e.cells);
-        }
-        if let Some(c) = e.connections.as_mut() {
-            fix(c);
-        }
-        if let Some(n) = e.network.as_mut() {
-            fix(n);
-        }
-        let store = e.store.take().unwrap_or_else(|| PathBuf::from(".miv-store"));
-        e.store = Some(if store.is_relative() { base.join(store) } else { store });
-        fix(&mut e.templates);
-        if let Some(m) = e.mechanisms.as_mut() {
-            *m = expand_env(m).map_err(|msg| ConfigError::new(path, "mechanisms", msg))?;
-            fix(m);
-        }
-        if let InlineOrPath::Path(p) = &mut e.cell_types {
-            fix(p);
-        }
-        if let Some(InlineOrPath::Path(p)) = e.synapses.as_mut() {
-            fix(p);
-        }
-        for s in &mut e.stimulus {
-            if let Some(f) = s.file.as_mut() {
-                fix(f);
-            }
-            if let Some(f) = s.h5.as_mut() {
-                fix(f);
-            }
-        }
-        fix(&mut e.output.path);
-        if let Some(p) = e.output.spikes_csv.as_mut() {
-            fix(p);
-        }
-        if let Some(p) = e.output.probes_csv.as_mut() {
-            fix(p);
-        }
-        e.validate(path)?;
-        Ok(e)
-    }
-
-    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
-        let bad = |k: &str, m: String| Err(ConfigError::new(file, k, m));
-        if !(self.dt > 0.0 && self.dt.is_finite()) {
-            return bad("dt", format!("must be a positive number of ms, got {}", self.dt));
-        }
-        if !(self.t_end >= 0.0 && self.t_end.is_finite()) {
-            return bad("t_end", format!("must be >= 0 ms, got {}", self.t_end));
-        }
-        let steps = self.t_end / self.dt;
-        if (steps - steps.round()).abs() > 1e-6 * steps.max(1.0) {
-            return bad(
-                "t_end",
-                format!(
-                    "{} ms is not a whole number of time steps (dt = {} ms); the nearest are {} ms and {} ms",
-                    self.t_end,
-                    self.dt,
-                    steps.floor() * self.dt,
-                    steps.ceil() * self.dt
-                ),
-            );
-        }
-        if !(self.velocity > 0.0 && self.velocity.is_finite()) {
-            return bad("velocity", format!("must be a positive conduction velocity (um/ms), got {}", self.velocity));
-        }
-        if let Some(d) = self.min_delay {
-            if !(d >= 0.0 && d.is_finite()) {
-                return bad("min_delay", format!("must be a finite delay >= 0 ms, got {d}"));
-            }
-        }
-        if !(self.max_step >= self.dt) {
-            return bad("max_step", format!("must be at least dt ({}), got {}", self.dt, self.max_step));
-        }
-        match (&self.network, self.cells.as_os_str().is_empty()) {
-            (None, true) => {
-                return bad("cells", "expected the cells file (or `network`, a network YAML to build)".into())
-            }
-            (Some(_), false) => {
-                return bad("network", "give either `network` or `cells`/`connections`, not both".into())
-            }
-            _ => {}
-        }
-        if self.network.is_some() && self.connections.is_some() {
-            return bad("network", "give either `network` or `cells`/`connections`, not both".into());
-        }
-        if (self.connections.is_some() || self.network.is_some()) && self.synapses.is_none() {
-            return bad("synapses", "connections need synapses (inline or a path to synapses.yml)".into());
-        }
-        for (i, l) in self.lfp.iter().enumerate() {
-            if let Err(m) = l.validate() {
-                return bad(&format!("lfp[{i}]"), m);
-            }
-        }
-        for (i, source) in self.stimulus.iter().enumerate() {
-            let n =
-                [source.times.is_some(), source.file.is_some(), source.per_gid.is_some(), source.namespace.is_some()]
-                    .iter()
-                    .filter(|x| **x)
-                    .count();
-            match (&source.events, &source.population) {
-                (Some(_), None) if n == 0 && source.slice_step.is_none() => {}
-                (Some(_), _) => return bad(&format!("stimulus[{i}]"), "an events entry takes only `events`".into()),
-                (None, None) => {
-                    return bad(
-                        &format!("stimulus[{i}]"),
-                        "expected `population` (with a spike train source) or `events`".into(),
-                    )
-                }
-                (None, Some(_)) if n != 1 => {
-                    return bad(
-                        &format!("stimulus[{i}]"),
-                        "give exactly one of times, file, per_gid or namespace (+ attribute)".into(),
-                    )
-                }
-                _ => {}
-            }
-            if source.namespace.is_some() != source.attribute.is_some() {
-                return bad(&format!("stimulus[{i}]"), "namespace and attribute go together".into());
-            }
-            if source.slice_step == Some(0) {
-                return bad(&format!("stimulus[{i}].slice_step"), "must be >= 1".into());
-            }
-        }
-        Ok(())
-    }
-
-    /// Every file the run reads that exists (the experiment itself, cells, connections, the network YAML,
-    /// cell types, synapses, stimulus files), for the output checks.
-    fn inputs(&self, file: &Path) -> Vec<(String, PathBuf)> {
-        let mut v = vec![("experiment".to_string(), file.to_path_buf())];
-        if !self.cells.as_os_str().is_empty() {
-            v.push(("cells".into(), self.cells.clone()));
-        }
-        if let Some(c) = &self.connections {
-            v.push(("connections".into(), c.clone()));
-        }
-        if let Some(n) = &self.network {
-            v.push(("network".into(), n.clone()));
-        }
-        if let InlineOrPath::Path(p) = &self.cell_types {
-            v.push(("cell_types".into(), p.clone()));
-        }
-        if let Some(InlineOrPath::Path(p)) = &self.synapses {
-            v.push(("synapses".into(), p.clone()));
-        }
-        for (i, s) in self.stimulus.iter().enumerate() {
-            if let Some(f) = &s.file {
-                v.push((format!("stimulus[{i}].file"), f.clone()));
-            }
-            if let Some(f) = &s.h5 {
-                v.push((format!("stimulus[{i}].h5"), f.clone()));
-            }
-        }
-        v
-    }
-
-    /// Check the outputs before any work: each goes into an existing folder, is not a folder itself, and is
-    /// none of the run's inputs nor another output (compared as canonical paths, so links and `..` cannot
-    /// hide an alias). `file` is the experiment file (for the messages).
-    pub fn check_outputs(&self, file: &Path) -> Result<(), ConfigError> {
-        let mut outputs = vec![("output.path".to_string(), self.output.path.clone())];
-        if let Some(p) = &self.output.spikes_csv {
-            outputs.push(("output.spikes_csv".into(), p.clone()));
-        }
-        if let Some(p) = &self.output.probes_csv {
-            outputs.push(("output.probes_csv".into(), p.clone()));
-        }
-        let mut seen: Vec<(String, PathBuf)> = Vec::new();
-        for (key, p) in &self.inputs(file) {
-            if let Ok(c) = std::fs::canonicalize(p) {
-                seen.push((key.clone(), c));
-            }
-        }
-        for (key, p) in outputs {
-            let bad = |m: String| ConfigError::new(file, key.as_str(), format!("{}: {m}", p.display()));
-            let name = p.file_name().ok_or_else(|| bad("expected a file name".into()))?;
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            let dir = std::fs::canonicalize(&parent)
-                .map_err(|e| bad(format!("the folder {} cannot be used: {e}", parent.display())))?;
-            if !dir.is_dir() {
-                return Err(bad(format!("{} is not a folder", parent.display())));
-            }
-            let full = dir.join(name);
-            if full.is_dir() {
-                return Err(bad("is a folder; expected a file name".into()));
-            }
-            // A symbolic link to an input is the input.
-            let full = std::fs::canonicalize(&full).unwrap_or(full);
-            if let Some((other, _)) = seen.iter().find(|(_, q)| *q == full) {
-                return Err(bad(format!("is also `{other}`; an output must not overwrite an input or another output")));
-            }
-            let meta = std::fs::metadata(&dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
-            if meta.permissions().readonly() {
-                return Err(bad(format!("the folder {} is read-only", dir.display())));
-            }
-            seen.push((key.clone(), full));
-        }
-        Ok(())
-    }
-
-    fn run_options(&self) -> RunOptions {
-        let mut o = RunOptions::default();
-        o.sim.dt = self.dt;
-        o.sim.method = self.method.into();
-        o.sim.spike_rule = self.spike_rule.into();
-        o.sim.delivery_rule = self.delivery_rule.into();
-        o.sim.globals =
-            self.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
-        o.max_step = self.max_step;
-        o.threads = if self.partition.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.partition.threads
-        };
-        o.cells_per_group = self.partition.cells_per_group;
-        o.seed = self.seed;
-        o
-    }
-}
-
-/// `${NAME}` in a path replaced by the environment variable NAME (so an experiment can name a folder each user
-/// provides, e.g. MiV-Simulator-Cases' mechanisms, which cannot be shipped with it).
-fn expand_env(p: &Path) -> Result<PathBuf, String> {
-    let text = p.to_str().ok_or_else(|| format!("{}: not valid UTF-8", p.display()))?;
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').ok_or_else(|| format!("{text:?}: unclosed ${{"))? + start;
-        let name = &rest[start + 2..end];
-        let value = std::env::var(name).map_err(|_| format!("{text:?}: the environment variable {name} is not set"))?;
-        out.push_str(&value);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(PathBuf::from(out))
-}
-
-fn load_yaml<T: serde::de::DeserializeOwned + Clone>(v: &InlineOrPath<T>) -> Result<T, ConfigError> {
-    match v {
-        InlineOrPath::Inline(t) => Ok(t.clone()),
-        InlineOrPath::Path(p) => config::from_yaml_file(p),
-    }
+/// The engine's options for an experiment's settings.
+fn run_options(e: &Experiment) -> RunOptions {
+    let mut o = RunOptions::default();
+    o.sim.dt = e.dt;
+    o.sim.method = e.method.into();
+    o.sim.spike_rule = e.spike_rule.into();
+    o.sim.delivery_rule = e.delivery_rule.into();
+    o.sim.globals =
+        e.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
+    o.max_step = e.max_step;
+    o.threads = if e.partition.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        e.partition.threads
+    };
+    o.cells_per_group = e.partition.cells_per_group;
+    o.seed = e.seed;
+    o
 }
 
 /// Read a text file of spike times.
@@ -566,7 +106,7 @@ pub fn run(
     catalogue: Catalogue,
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let t0 = std::time::Instant::now();
-    let threads = e.run_options().threads;
+    let threads = run_options(e).threads;
     let mut env = environment(comm, e, catalogue)?;
     let load_s = t0.elapsed().as_secs_f64();
 
@@ -633,12 +173,12 @@ pub fn environment<'c>(
     e: &Experiment,
     catalogue: Catalogue,
 ) -> Result<ExecutionEnvironment<'c>, EngineError> {
-    let cell_types = comm.agreed(load_yaml(&e.cell_types))?;
+    let cell_types = comm.agreed(e.cell_types.load())?;
     let synapses = comm.agreed(match &e.synapses {
-        Some(s) => load_yaml(s),
+        Some(s) => s.load(),
         None => Ok(Synapses::new()),
     })?;
-    let mut env = ExecutionEnvironment::new(comm, catalogue, e.run_options());
+    let mut env = ExecutionEnvironment::new(comm, catalogue, run_options(e));
     if let Some(c) = e.celsius {
         env.set_celsius(c);
     }
@@ -880,36 +420,14 @@ mod tests {
     use miv_solvers::{DeliveryRule, SpikeRule};
 
     #[test]
-    fn unknown_rules_are_rejected_naming_the_key() {
+    fn the_rules_reach_the_run_options() {
         let base = "cells: cells.h5\ncell_types: {}\nt_end: 1\n";
-        for (line, key, allowed) in [
-            ("spike_rule: arbor", "spike_rule", "`interpolated`"),
-            ("delivery_rule: interpolated", "delivery_rule", "`arbor`"),
-            ("method: euler", "method", "`crank_nicolson`"),
-        ] {
-            let e = config::from_yaml_str::<Experiment>(&format!("{base}{line}\n"), Path::new("exp.yaml")).unwrap_err();
-            let text = e.to_string();
-            assert_eq!(e.key, key, "{text}");
-            assert!(text.starts_with("exp.yaml: key `") && text.contains(allowed), "{text}");
-        }
-        let ok: Experiment =
-            config::from_yaml_str(&format!("{base}spike_rule: interpolated\ndelivery_rule: arbor\n"), Path::new("e"))
-                .unwrap();
-        let o = ok.run_options();
+        let ok: Experiment = miv_config::from_yaml_str(
+            &format!("{base}spike_rule: interpolated\ndelivery_rule: arbor\n"),
+            Path::new("e"),
+        )
+        .unwrap();
+        let o = run_options(&ok);
         assert_eq!((o.sim.spike_rule, o.sim.delivery_rule), (SpikeRule::Interpolated, DeliveryRule::Floor));
-        assert_eq!((ok.dt, ok.v_init), (crate::config::DEFAULT_DT, crate::config::DEFAULT_V_INIT));
-    }
-
-    #[test]
-    fn environment_variables_in_paths() {
-        std::env::set_var("MIV_TEST_EXPAND_ENV_DIR", "/opt/cases");
-        assert_eq!(
-            expand_env(Path::new("${MIV_TEST_EXPAND_ENV_DIR}/mechanisms")).unwrap(),
-            PathBuf::from("/opt/cases/mechanisms")
-        );
-        assert_eq!(expand_env(Path::new("plain/dir")).unwrap(), PathBuf::from("plain/dir"));
-        let e = expand_env(Path::new("${MIV_TEST_EXPAND_ENV_UNSET}")).unwrap_err();
-        assert!(e.contains("MIV_TEST_EXPAND_ENV_UNSET is not set"), "{e}");
-        assert!(expand_env(Path::new("${OPEN")).unwrap_err().contains("unclosed"));
     }
 }

@@ -78,11 +78,6 @@ impl Expr {
         Ok(Expr { root, source: src.to_string() })
     }
 
-    /// A constant expression.
-    pub fn constant(x: f64) -> Expr {
-        Expr { root: Node::Num(x), source: format!("{x}") }
-    }
-
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -314,23 +309,6 @@ impl Parser<'_> {
             self.pos = start;
             self.err(&format!("bad number '{text}'"))
         })
-    }
-}
-
-/// A value that is either a number or an expression string, as YAML templates write parameters.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(untagged)]
-pub enum NumOrExpr {
-    Num(f64),
-    Expr(String),
-}
-
-impl NumOrExpr {
-    pub fn compile(&self, vars: &[&str]) -> Result<Expr, ExprError> {
-        match self {
-            NumOrExpr::Num(x) => Ok(Expr::constant(*x)),
-            NumOrExpr::Expr(s) => Expr::parse(s, vars),
-        }
     }
 }
 

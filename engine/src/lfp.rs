@@ -10,79 +10,8 @@
 //! `area()` of whatever section is currently accessed); and the sum over cells and ranks is exact (fixed
 //! point), so the LFP is bit-identical for any rank count, where MiV's floating `allreduce` is not.
 
+use miv_config::LfpConfig;
 use miv_partition::{Purpose, Stream};
-use serde::{Deserialize, Serialize};
-
-/// An electrode, as MiV's `LFP(label, pos, rho, fdst, maxEDist, dt_lfp, seed)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LfpConfig {
-    pub label: String,
-    /// Electrode position (um).
-    pub position: [f64; 3],
-    /// Extracellular resistivity (ohm cm).
-    #[serde(default = "default_rho")]
-    pub rho: f64,
-    /// Fraction of distal cells included.
-    #[serde(default = "default_fdst")]
-    pub fdst: f64,
-    /// Cells with somata closer than this (um) are always included.
-    #[serde(default = "default_max_e_dist", alias = "maxEDist")]
-    pub max_e_dist: f64,
-    /// Sampling interval (ms).
-    #[serde(default = "default_dt_lfp")]
-    pub dt_lfp: f64,
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// Reproduce what MiV-Simulator's `lfp.py` computes, quirks included (docs/fidelity.md): cells chosen by
-    /// NEURON's `Random(seed + population index)` drawn in Python set order, every segment `j` of a section
-    /// weighted by the coefficient of segment `j` of the last section (in the template's `all` order) that has
-    /// one, each coefficient from the area of the segment at that location of the first section NEURON
-    /// created (not the segment's own), from the interpolation point one node before the segment, applied to
-    /// the membrane current density (mA/cm2). MiV's result depends on the rank count; this is its result on
-    /// one rank.
-    #[serde(default)]
-    pub miv_compat: bool,
-}
-
-fn default_rho() -> f64 {
-    333.0
-}
-fn default_fdst() -> f64 {
-    0.1
-}
-fn default_max_e_dist() -> f64 {
-    100.0
-}
-fn default_dt_lfp() -> f64 {
-    0.5
-}
-fn default_seed() -> u64 {
-    1
-}
-
-impl LfpConfig {
-    /// Check the values; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |k: &str, why: &str| Err(format!("lfp '{}': {k} {why}", self.label));
-        if !(self.rho > 0.0) {
-            return bad("rho", "must be > 0 (ohm cm)");
-        }
-        if !(self.fdst > 0.0 && self.fdst <= 1.0) {
-            return bad("fdst", "must be in (0, 1]");
-        }
-        if !(self.max_e_dist >= 0.0) {
-            return bad("max_e_dist", "must be >= 0 (um)");
-        }
-        if !(self.dt_lfp > 0.0) {
-            return bad("dt_lfp", "must be > 0 (ms)");
-        }
-        if self.position.iter().any(|x| !x.is_finite()) {
-            return bad("position", "must be three finite numbers (um)");
-        }
-        Ok(())
-    }
-}
 
 /// Why a cell contributes to the LFP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

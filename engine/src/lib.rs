@@ -1,6 +1,5 @@
 //! miv-engine: the execution environment.
 //!
-//! - [`config`]: what the experiment and cell-model YAML schemas share (method and rule names, defaults).
 //! - [`env`]: [`ExecutionEnvironment`], MiV's runtime: load cells and connections from NeuroH5, stimulus,
 //!   LFP, run, outputs.
 //! - [`run`]: [`run_experiment`], the one entry for a whole run (YAML → build → load → simulate → outputs).
@@ -15,7 +14,6 @@
 //! - [`expr`]: arithmetic expressions for per-segment template parameters.
 //! - [`error`]: the crate's error type, [`EngineError`].
 
-pub mod config;
 pub mod env;
 pub mod error;
 pub mod experiment;
@@ -28,7 +26,7 @@ pub mod run;
 pub mod spikes;
 pub mod synthetic;
 
-pub use env::{ExecutionEnvironment, Partitioning, SynapseRule};
+pub use env::ExecutionEnvironment;
 pub use error::EngineError;
 pub use network::{NetCon, Network, ProbeRequest, RunOptions, Trace};
 pub use run::{run_experiment, Overrides};

@@ -22,8 +22,9 @@ use miv_solvers::{
 use rayon::prelude::*;
 
 use crate::error::EngineError;
-use crate::lfp::{self, ExactSum, LfpConfig, LfpRole};
+use crate::lfp::{self, ExactSum, LfpRole};
 use crate::spikes::{self, Spike};
+use miv_config::LfpConfig;
 
 /// How the runtime splits and schedules work.
 #[derive(Debug, Clone, PartialEq)]
@@ -298,7 +299,7 @@ impl<'c> Network<'c> {
             min_delay: f64::INFINITY,
             index: HashMap::new(),
             direct_count: 0,
-            v_init: crate::config::DEFAULT_V_INIT,
+            v_init: miv_config::DEFAULT_V_INIT,
         }
     }
 
@@ -530,11 +531,6 @@ impl<'c> Network<'c> {
                 self.comm.rank()
             ))
         })
-    }
-
-    /// Whether the network is instantiated (the first `finitialize` builds it).
-    pub fn is_built(&self) -> bool {
-        self.built
     }
 
     /// The spike train an artificial (VecStim) cell plays: before `finitialize`, or between runs (it is
@@ -1135,11 +1131,6 @@ impl<'c> Network<'c> {
                 self.groups[r.1 as usize].arrivals.push((s.t, r.2, r.3));
             }
         }
-    }
-
-    /// This rank's recorded spikes, sorted by (t, gid).
-    pub fn local_spikes(&self) -> &[Spike] {
-        &self.recorded
     }
 
     /// All spikes of the network on root (sorted by (t, gid)); `None` on other ranks. Collective.

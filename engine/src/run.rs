@@ -10,8 +10,9 @@ use std::path::Path;
 use miv_partition::Communicator;
 
 use crate::error::EngineError;
-use crate::experiment::{self, Experiment, Summary};
+use crate::experiment::{self, Summary};
 use crate::spikes::Spike;
+use miv_config::Experiment;
 
 /// What the command line may change in an experiment without editing its file.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +87,7 @@ pub fn load_environment<'c>(
 /// its `cells.h5` and `connections.h5`.
 fn build_network(comm: &dyn Communicator, e: &mut Experiment) -> Result<(), EngineError> {
     let Some(net_yaml) = e.network.clone() else { return Ok(()) };
-    let net = comm.agreed(miv_io::config::NetworkConfig::load(&net_yaml))?;
+    let net = comm.agreed(miv_config::NetworkConfig::load(&net_yaml))?;
     let store = miv_jobs::Store::with_comm(e.store.clone().expect("set by load"), comm);
     let built = miv_jobs::build(&net, &store, &miv_jobs::IoOptions::default())?;
     let files = built.graph.files();

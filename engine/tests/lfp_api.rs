@@ -2,7 +2,8 @@
 //! current loses exactly that current through its membrane at steady state, so the electrode must read
 //! k·I with k = 1e-2·rho/(4π)·(1/l)∫dx/r; and the result must not depend on grouping or threads.
 
-use miv_engine::lfp::{line_source, LfpConfig};
+use miv_config::LfpConfig;
+use miv_engine::lfp::line_source;
 use miv_engine::{Network, RunOptions};
 use miv_partition::SerialComm;
 use miv_solvers::{CableCell, Catalogue, CellDescription, Location, Morphology, Section};

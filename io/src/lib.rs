@@ -69,8 +69,6 @@ pub use swc::{parse_swc, read_swc};
 pub use tree::{contract, NodeBase, SectionTopology, Tree};
 pub use types::{H5Types, Population, PopulationRanges};
 
-pub mod config;
-
 /// The HDF5 library version this build links, with "parallel" when it was built with MPI-IO.
 pub fn hdf5_version() -> String {
     let (a, b, c) = hdf5::library_version();

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+pub use miv_config::NodeBase;
+
 use crate::cells::{namespace_path, CellAttributes, NsLayout, PtrGroup, Selection, ATTR_PTR, SEC_PTR};
 use crate::dtype::{Dtype, Element};
 use crate::error::{IoError, Result};
@@ -23,68 +25,6 @@ pub const SWC_TYPE: &str = "SWC Type";
 pub const SECTION: &str = "Section";
 pub const SRC_SECTION: &str = "Source Section";
 pub const DST_SECTION: &str = "Destination Section";
-
-/// The base of the point indices stored in `Section`: MiV-Simulator's files, miv before this option and
-/// neuroh5 up to 4937699 use 0-based positions; neuroh5 since 6f26369 builds the topology only from 1-based
-/// indices. `Parent Point`, `Source Section` and `Destination Section` are 0-based in both conventions.
-/// Readers detect the base of every tree ([`NodeBase::detect`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub enum NodeBase {
-    /// 0-based point positions (neuroh5 4937699, MiV-Simulator d2f14d4).
-    Zero,
-    /// 1-based point indices (neuroh5 HEAD, since 6f26369).
-    #[default]
-    One,
-}
-
-impl TryFrom<u8> for NodeBase {
-    type Error = String;
-    fn try_from(v: u8) -> std::result::Result<NodeBase, String> {
-        match v {
-            0 => Ok(NodeBase::Zero),
-            1 => Ok(NodeBase::One),
-            _ => Err(format!("tree node base {v}: expected 0 or 1")),
-        }
-    }
-}
-
-impl From<NodeBase> for u8 {
-    fn from(b: NodeBase) -> u8 {
-        match b {
-            NodeBase::Zero => 0,
-            NodeBase::One => 1,
-        }
-    }
-}
-
-impl NodeBase {
-    pub fn offset(self) -> u32 {
-        u8::from(self) as u32
-    }
-
-    /// The base of one tree's stored `Section` node indices (as decoded, before any shift), for a tree of
-    /// `num_points` points. Every point belongs to a section, so a 0-based tree lists 0 and never
-    /// `num_points`, a 1-based one `num_points` and never 0; anything else is ambiguous or invalid.
-    pub fn detect(sections: &[Vec<u32>], num_points: usize) -> std::result::Result<NodeBase, String> {
-        let n = num_points as u32;
-        let ids = || sections.iter().flatten().copied();
-        if let Some(bad) = ids().find(|&p| p > n) {
-            return Err(format!("node index {bad} exceeds the {n} points of the tree in either base"));
-        }
-        let (zero, last) = (ids().any(|p| p == 0), ids().any(|p| p == n));
-        match (zero, last) {
-            (true, false) => Ok(NodeBase::Zero),
-            (false, true) => Ok(NodeBase::One),
-            (true, true) => {
-                Err(format!("ambiguous node indices: both 0 and {n} occur ({n} points), neither 0-based nor 1-based"))
-            }
-            (false, false) => {
-                Err(format!("ambiguous node indices: neither 0 nor {n} occurs ({n} points), the base cannot be told"))
-            }
-        }
-    }
-}
 
 /// SWC structure types used by MiV's cells.
 pub mod swc_types {
@@ -558,9 +498,6 @@ mod tests {
         assert!(NodeBase::detect(&[vec![0, 1], vec![1, 4]], 4).unwrap_err().contains("ambiguous"));
         assert!(NodeBase::detect(&[vec![1, 2], vec![2, 3]], 4).unwrap_err().contains("ambiguous"));
         assert!(NodeBase::detect(&[vec![1, 5]], 4).is_err());
-        assert_eq!(serde_json::to_string(&NodeBase::Zero).unwrap(), "0");
-        assert_eq!(serde_json::from_str::<NodeBase>("1").unwrap(), NodeBase::One);
-        assert!(serde_json::from_str::<NodeBase>("2").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::kinds::{
     NetworkArchitecture, NeuroH5Graph,
 };
 use crate::store::{JobRef, Store};
-use miv_io::config::NetworkConfig;
+use miv_config::NetworkConfig;
 
 /// Every launched job of a network.
 pub struct Network {

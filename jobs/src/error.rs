@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error(transparent)]
-    Config(#[from] miv_io::config::ConfigError),
+    Config(#[from] miv_config::ConfigError),
     /// A job's configuration is inconsistent (e.g. a population without a layer box); `key` names the field.
     #[error("{kind} job: `{key}`: {message}")]
     Invalid { kind: &'static str, key: String, message: String },

@@ -5,7 +5,7 @@ mod common;
 
 use common::paths::scratch;
 use common::*;
-use miv_io::config::NetworkConfig;
+use miv_config::NetworkConfig;
 use miv_jobs::{build, runs_in_this_process, IoOptions, Launch, Status, Store};
 
 /// The only test in this binary, so the run counter is its own.

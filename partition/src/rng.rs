@@ -245,14 +245,6 @@ impl Stream {
         let h = n / 2;
         self.binomial(h, p) + self.binomial(n - h, p)
     }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7), accurate to ~1e-15 relative.

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use miv::engine::env::{default_synapse_rules, SynapseRule};
-use miv::engine::lfp::LfpConfig;
-use miv::engine::{EngineError, ExecutionEnvironment, Partitioning, RunOptions};
-use miv::io::config::{self as ioconfig, CellTypes, ConfigError, Synapses};
+use miv::config::{
+    default_synapse_rules, CellTypes, ConfigError, LfpConfig, NetworkConfig, Partitioning, SynapseRule, Synapses,
+};
+use miv::engine::{EngineError, ExecutionEnvironment, RunOptions};
 use miv::partition::Communicator;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -80,7 +80,7 @@ fn f64s(arg: &str, b: &[u8]) -> PyResult<Vec<f64>> {
 
 /// Parse YAML (or JSON) text into `T`; `origin` names the argument or file in errors.
 fn parse<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> PyResult<T> {
-    ioconfig::from_yaml_str(text, Path::new(origin)).map_err(config_err)
+    miv::config::from_yaml_str(text, Path::new(origin)).map_err(config_err)
 }
 
 /// Rank and size of the job (initialises the communicator).
@@ -138,7 +138,7 @@ fn yaml_to_json(text: &str, origin: &str) -> PyResult<String> {
 #[pyfunction]
 fn build<'py>(py: Python<'py>, network: PathBuf, store: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let c = comm();
-    let net = c.agreed(ioconfig::NetworkConfig::load(&network)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let net = c.agreed(NetworkConfig::load(&network)).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let store = miv::jobs::Store::with_comm(store, c);
     let built = miv::jobs::build(&net, &store, &miv::jobs::IoOptions::default()).map_err(other_err)?;
     let files = built.graph.files();
@@ -466,8 +466,8 @@ fn _miv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MivError", m.py().get_type::<MivError>())?;
     m.add("mpi_feature", cfg!(feature = "mpi"))?;
     // The engine's defaults, so that `h.dt`, `h.v_init` and `finitialize()` agree with `miv run`.
-    m.add("DEFAULT_DT", miv::engine::config::DEFAULT_DT)?;
-    m.add("DEFAULT_V_INIT", miv::engine::config::DEFAULT_V_INIT)?;
+    m.add("DEFAULT_DT", miv::config::DEFAULT_DT)?;
+    m.add("DEFAULT_V_INIT", miv::config::DEFAULT_V_INIT)?;
     m.add_function(wrap_pyfunction!(rank_size, m)?)?;
     m.add_function(wrap_pyfunction!(mpi_state, m)?)?;
     m.add_function(wrap_pyfunction!(finalize, m)?)?;

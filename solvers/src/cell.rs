@@ -6,9 +6,8 @@ use crate::compartments::Compartments;
 use crate::error::MorphologyError;
 use crate::morphology::Morphology;
 
-/// NEURON's default axial resistivity (ohm cm) and membrane capacitance (uF/cm2).
-pub const DEFAULT_RA: f64 = 35.4;
-pub const DEFAULT_CM: f64 = 1.0;
+/// NEURON's default axial resistivity (ohm cm) and membrane capacitance (uF/cm2), miv-config's constants.
+pub use miv_config::{DEFAULT_CM, DEFAULT_RA};
 
 /// A point on a section: arc position `x` in 0..=1 (NEURON's `sec(x)`).
 #[derive(Debug, Clone, Copy, PartialEq)]

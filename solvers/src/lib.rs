@@ -33,5 +33,5 @@ pub use group::{
 pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind};
 pub use morphology::{Geometry, Morphology, Point3, Section, TreePoint};
 
-/// The v_init a group is initialised with when it is built (NEURON's default, -65 mV).
-pub const DEFAULT_V_INIT: f64 = -65.0;
+/// The v_init a group is initialised with when it is built (NEURON's default, -65 mV; miv-config's constant).
+pub use miv_config::DEFAULT_V_INIT;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Args;
-use miv_engine::experiment::{Experiment, InlineOrPath};
+use miv_config::{Experiment, InlineOrPath};
 
 use super::{CliError, CliResult};
 

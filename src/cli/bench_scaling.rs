@@ -289,7 +289,7 @@ fn copy_tree(from: &Path, to: &Path) -> CliResult<()> {
 }
 
 fn read_yaml(p: &Path) -> CliResult<serde_norway::Value> {
-    miv_io::config::from_yaml_file(p).map_err(|e| fail(e.to_string()))
+    miv_config::from_yaml_file(p).map_err(|e| fail(e.to_string()))
 }
 
 fn write_yaml(p: &Path, v: &serde_norway::Value) -> CliResult<()> {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use miv_io::config::NetworkConfig;
+use miv_config::NetworkConfig;
 use miv_jobs::{Executor, InProcess, IoOptions, MpirunOptions, SlurmOptions, Status, Store};
 use miv_partition::Communicator;
 

@@ -271,7 +271,7 @@ fn bench(
     std::fs::create_dir_all(dir).map_err(|e| CliError::local(format!("{}: {e}", dir.display())))?;
     let net =
         bench_network(dir, cells, morphology).map_err(|e| CliError::local(format!("{}: {e}", morphology.display())))?;
-    let net = miv_io::config::NetworkConfig::load(&net).map_err(|e| CliError::local(e.to_string()))?;
+    let net = miv_config::NetworkConfig::load(&net).map_err(|e| CliError::local(e.to_string()))?;
     let program = std::env::current_exe().map_err(|e| CliError::local(e.to_string()))?;
     let mut rows = Vec::new();
     for &r in ranks {

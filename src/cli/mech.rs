@@ -164,7 +164,7 @@ fn run_one(m: &Mechanism, catalogue: &Catalogue, tstop: f64) -> Result<RunResult
     let probe = g
         .probe(&miv_solvers::ProbeSpec::Voltage { cell: 0, location: Location::new(0, 0.5) })
         .map_err(|e| e.to_string())?;
-    g.initialize(miv_engine::config::DEFAULT_V_INIT).map_err(|e| e.to_string())?;
+    g.initialize(miv_config::DEFAULT_V_INIT).map_err(|e| e.to_string())?;
     g.enqueue(&events);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut spikes: Vec<Spike> = Vec::new();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use miv_engine::experiment::Experiment;
+use miv_config::Experiment;
 use miv_engine::{run_experiment, Overrides};
 use miv_partition::Communicator;
 

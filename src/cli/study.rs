@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use miv_analysis::plot::Curve;
 use miv_analysis::{state_distance, MeanSd, PairGenerator};
+use miv_config::Study;
 use miv_engine::{EngineError, ExecutionEnvironment, Overrides};
 use miv_partition::{Communicator, Purpose, Stream};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{CliError, CliResult};
@@ -48,7 +48,6 @@ pub struct StudyArgs {
     pub slurm_args: super::build::SlurmArgs,
 }
 
-/// The study file.
 impl StudyArgs {
     /// The arguments of a study run here, in this MPI job (no Slurm), as `miv study STUDY --out OUT` with the
     /// optional `--trials` and `--t-end`; for callers other than the command line (the Python package).
@@ -61,47 +60,6 @@ impl StudyArgs {
         let slurm_args = <Defaults as clap::Parser>::parse_from(["miv"]).slurm;
         StudyArgs { study, out, trials, t_end, slurm: false, ranks: 1, dry_run: false, slurm_args }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Study {
-    /// The experiment YAML whose network, cell types, synapses, templates, dt, method and LFP electrode are
-    /// used (its own stimulus is replaced by the study's trains).
-    pub experiment: PathBuf,
-    /// The artificial (VecStim) population that plays the input trains.
-    #[serde(default = "default_stim")]
-    pub stimulus_population: String,
-    /// Cell i of the population plays `train[i::slice_step]` (rc.py's `stimulus[gid::10]`); the whole train
-    /// to every cell when absent.
-    #[serde(default)]
-    pub slice_step: Option<usize>,
-    /// Input distances d(u, v); 0 is the same-input condition.
-    pub distances: Vec<f64>,
-    pub trials: usize,
-    /// Simulated time per run and duration of the trains (ms).
-    pub t_end: f64,
-    /// Seed of the pair generator and of the initial contexts.
-    #[serde(default)]
-    pub seed: u64,
-    /// LFP electrode read out (default: the experiment's first).
-    #[serde(default)]
-    pub readout: Option<String>,
-    /// For d = 0: the second run of trial k starts from context k + 1: after `reset`, every cell's compartments
-    /// are set to v_init + U(−jitter, +jitter) mV, one draw per (seed, context, gid).
-    #[serde(default = "default_jitter")]
-    pub context_jitter_mv: f64,
-    /// Acceptance window of the pair generator (default 0.01, the case's).
-    #[serde(default)]
-    pub eps: Option<f64>,
-}
-
-fn default_stim() -> String {
-    "STIM".into()
-}
-
-fn default_jitter() -> f64 {
-    1.0
 }
 
 const CONTEXT: Purpose = Purpose::named("study initial context");
@@ -121,52 +79,13 @@ struct RunSpec {
     context: u64,
 }
 
-impl Study {
-    fn load(path: &Path, a: &StudyArgs) -> Result<Study, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut s: Study = miv_io::config::from_yaml_str(&text, path).map_err(|e| e.to_string())?;
-        if s.experiment.is_relative() {
-            s.experiment = path.parent().unwrap_or(Path::new(".")).join(&s.experiment);
-        }
-        if let Some(n) = a.trials {
-            s.trials = n;
-        }
-        if let Some(t) = a.t_end {
-            s.t_end = t;
-        }
-        let f = path.display();
-        if s.trials == 0 {
-            return Err(format!("{f}: trials: must be at least 1"));
-        }
-        if !(s.t_end > 0.0 && s.t_end.is_finite()) {
-            return Err(format!("{f}: t_end: {} ms; must be > 0", s.t_end));
-        }
-        if s.distances.is_empty() {
-            return Err(format!("{f}: distances: give at least one"));
-        }
-        if let Some((i, d)) = s.distances.iter().enumerate().find(|(_, d)| !(**d >= 0.0 && d.is_finite())) {
-            return Err(format!("{f}: distances[{i}] = {d}: must be >= 0"));
-        }
-        if s.distances.contains(&0.0) && !s.distances.iter().any(|&d| d > 0.0) {
-            return Err(format!("{f}: distances: 0 takes its trains from a positive distance; give one"));
-        }
-        if s.slice_step == Some(0) {
-            return Err(format!("{f}: slice_step: must be at least 1"));
-        }
-        if !(s.context_jitter_mv >= 0.0) {
-            return Err(format!("{f}: context_jitter_mv: must be >= 0"));
-        }
-        Ok(s)
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Identity of the loaded network: the experiment file's text and the cells/connections files (path, size,
 /// modification time).
-fn network_identity(exp_path: &Path, e: &miv_engine::experiment::Experiment) -> String {
+fn network_identity(exp_path: &Path, e: &miv_config::Experiment) -> String {
     let mut h = Sha256::new();
     h.update(std::fs::read(exp_path).unwrap_or_default());
     for p in std::iter::once(&e.cells).chain(e.connections.as_ref()) {
@@ -218,7 +137,7 @@ pub fn run(comm: &dyn Communicator, a: StudyArgs) -> CliResult {
     if a.slurm {
         return submit(comm, &a);
     }
-    let s = comm.agreed(Study::load(&a.study, &a))?;
+    let s = comm.agreed(Study::load(&a.study, a.trials, a.t_end))?;
     let (e, mut env) = miv_engine::run::load_environment(comm, &s.experiment, &Overrides::default()).map_err(engine)?;
     let file = a.study.display().to_string();
     // The stimulus population and the readout.
@@ -373,7 +292,7 @@ fn collective_local(m: String) -> CliError {
 fn simulate(
     env: &mut ExecutionEnvironment,
     s: &Study,
-    e: &miv_engine::experiment::Experiment,
+    e: &miv_config::Experiment,
     stim: std::ops::Range<u64>,
     r: &RunSpec,
     readout: usize,
@@ -475,7 +394,7 @@ fn submit(comm: &dyn Communicator, a: &StudyArgs) -> CliResult {
     }
     let fail = |m: String| CliError { message: m, collective: true };
     let study = std::fs::canonicalize(&a.study).map_err(|e| fail(format!("{}: {e}", a.study.display())))?;
-    Study::load(&study, a).map_err(fail)?;
+    Study::load(&study, a.trials, a.t_end).map_err(fail)?;
     std::fs::create_dir_all(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
     let out = std::fs::canonicalize(&a.out).map_err(|e| fail(format!("--out {}: {e}", a.out.display())))?;
     // Each argument is one word; submit_run quotes them for the script.

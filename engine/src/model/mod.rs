@@ -1,5 +1,5 @@
-//! Cell models in YAML: the biophysics schema shared by single-cell models (`miv cell`, docs/cell-yaml.md)
-//! and network cell templates (`miv run`, docs/templates.md).
+//! Cell models in YAML, built into cells: single-cell models (`miv cell`, docs/cell-yaml.md) and network cell
+//! templates (`miv run`, docs/templates.md), whose schema is `miv_config::model`.
 //!
 //! Both describe a cable cell's biophysics the same way: discretisation, passive properties, density
 //! mechanisms, ions, point processes and spike detectors, each applied to regions of sections (section types or
@@ -7,8 +7,6 @@
 //! the morphology of every cell of a population (read from NeuroH5 `Trees`), replacing MiV's hoc templates.
 //! Every error names the file and the YAML key at fault.
 
-use crate::config::{default_celsius, default_dt, default_v_init, DeliveryRuleName, MethodName, SpikeRuleName};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use miv_solvers::cell::{DensityPlacement, IonSetting, PointPlacement};
@@ -18,7 +16,6 @@ use miv_solvers::{
     CableCell, Catalogue, Location, MechanismKind, Morphology, MorphologyError, Point3, ProbeSpec, Section, SimOptions,
     TreePoint, Values,
 };
-use serde::Deserialize;
 
 use crate::expr::Expr;
 
@@ -34,12 +31,11 @@ pub struct ModelError {
 mod cell;
 mod morphology;
 mod paint;
-mod schema;
 mod template;
 
+use miv_config::model::*;
 use morphology::*;
 use paint::*;
-use schema::*;
 
 /// The most segments a section may have (NEURON's limit), so a typo cannot ask for terabytes.
 pub const MAX_NSEG: usize = 32767;
@@ -65,9 +61,9 @@ impl Ctx<'_> {
         ModelError { file: self.file.into(), key: key.into(), message: message.into() }
     }
 
-    /// Parse YAML text through `miv_io::config`, whose errors name the key path (`(document)` for the whole).
+    /// Parse YAML text with miv-config's loader, whose errors name the key path (`(document)` for the whole).
     fn parse_yaml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ModelError> {
-        miv_io::config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
+        miv_config::from_yaml_str(text, Path::new(self.file)).map_err(|e| {
             let key = if e.key.is_empty() { "(document)".to_string() } else { e.key };
             self.err(key, e.message)
         })

@@ -2,54 +2,6 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TemplateYaml {
-    /// Temperature the template's cells are simulated at (MiV's templates set `celsius = 34`).
-    #[serde(default)]
-    pub(super) celsius: Option<f64>,
-    #[serde(default)]
-    pub(super) discretization: Option<DiscretizationSpec>,
-    #[serde(default)]
-    pub(super) properties: Vec<PropertiesYaml>,
-    #[serde(default)]
-    pub(super) mechanisms: Vec<DensityYaml>,
-    #[serde(default)]
-    pub(super) ions: Vec<IonYaml>,
-    #[serde(default)]
-    pub(super) point_processes: Vec<PointYaml>,
-    /// The cell's spike source. Without it MiV's rule applies (see [`CellTemplate::build`]).
-    #[serde(default)]
-    pub(super) detectors: Vec<DetectorYaml>,
-    /// Threshold (mV) of MiV's default detector.
-    #[serde(default = "default_miv_threshold")]
-    pub(super) spike_threshold: f64,
-    /// Swap the x and y coordinates of every 3-D point (MiV's PoolosPyramidalCell `rotate_shape`). It moves the
-    /// cell and changes nothing electrical; the LFP sees it.
-    #[serde(default)]
-    pub(super) swap_xy: bool,
-    /// MiV's `BiophysCell` constructor (`init_cable`): after the template, every section's nseg is reset by
-    /// MiV's Python d_lambda rule (`{d_lambda: 0.1, frequency: 100}`: mean segment diam and cm under the old
-    /// nseg, the section's Ra), range values copied from the old segments as NEURON does.
-    #[serde(default)]
-    pub(super) miv_init_cable: Option<MivInitCable>,
-    /// Place the default spike detector with the path distances MiV's `get_distance_to_node` computes (the
-    /// full lengths of the section and its ancestors below the root, plus x L; docs/fidelity.md).
-    #[serde(default)]
-    pub(super) miv_detector_distance: bool,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct MivInitCable {
-    pub(super) d_lambda: f64,
-    pub(super) frequency: f64,
-}
-
-pub(super) fn default_miv_threshold() -> f64 {
-    -30.0
-}
-
 /// A cell template: the biophysics of every cell of a population, applied to each cell's morphology.
 #[derive(Debug)]
 pub struct CellTemplate {
@@ -100,7 +52,7 @@ impl CellTemplate {
         &self,
         morphology: Morphology,
         catalogue: &Catalogue,
-        fallback: Option<&miv_io::config::Discretization>,
+        fallback: Option<&miv_config::Discretization>,
     ) -> Result<(CableCell, Vec<String>), ModelError> {
         let cx = Ctx { file: &self.file };
         let mut morphology = morphology;

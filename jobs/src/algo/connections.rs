@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use miv_io::config::{AxonExtent, SwcType, SynapseType};
+use miv_config::{AxonExtent, SwcType, SynapseType};
 use miv_partition::{Purpose, Stream};
 
 use super::synapses::SynapseSet;

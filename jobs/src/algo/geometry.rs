@@ -7,7 +7,7 @@
 //! coordinate is a statistic (`median`, `mean`, `min`, `max`) of an evenly spaced resample of that span, or a
 //! given number.
 
-use miv_io::config::{geometry::total_extent, LayerExtents, Origin, Rotation};
+use miv_config::{total_extent, LayerExtents, Origin, Rotation};
 
 /// MiV's safety margin around the total extents of the distance volume.
 pub const SAFETY: f64 = 0.01;
@@ -82,7 +82,7 @@ impl DistanceFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miv_io::config::{LayerExtent, OriginValue};
+    use miv_config::{LayerExtent, OriginValue};
 
     #[test]
     fn rotation_about_z_by_90_degrees() {

@@ -7,7 +7,7 @@
 //! number of segments comes from the cell type's discretisation rule. [`segment_count`] is the one place
 //! that decides segments.
 
-use miv_io::config::{SegmentRule, SwcType};
+use miv_config::{SegmentRule, SwcType};
 use miv_solvers::compartments::nseg_d_lambda;
 use miv_solvers::Point3;
 

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use miv_io::config::{Density, LayerDefinitions, SwcType, SynapseDensities, SynapseDistribution, SynapseType};
+use miv_config::{Density, LayerDefinitions, SwcType, SynapseDensities, SynapseDistribution, SynapseType};
 use miv_partition::Stream;
 
 use super::morphology::Morphology;
@@ -286,7 +286,7 @@ mod tests {
     use super::*;
     use crate::algo::morphology::tests::small_tree;
     use crate::algo::morphology::TreeData;
-    use miv_io::config::SegmentRule;
+    use miv_config::SegmentRule;
     use miv_partition::Purpose;
 
     fn layers() -> LayerDefinitions {

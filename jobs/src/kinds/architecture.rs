@@ -14,7 +14,7 @@ use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::h5_types::{self, H5Types};
 use crate::store::JobRef;
-use miv_io::config::{CellConstraints, CellDistributions, LayerExtents, Rotation};
+use miv_config::{CellConstraints, CellDistributions, LayerExtents, Rotation};
 use miv_io::names::GENERATED_COORDINATES;
 use miv_io::CellAttributes;
 use miv_partition::{Assignment, Purpose, Stream};
@@ -214,7 +214,7 @@ impl Job for NetworkArchitecture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miv_io::config::LayerExtent;
+    use miv_config::LayerExtent;
 
     fn arch() -> NetworkArchitecture {
         let d: CellDistributions = [("PVBC".to_string(), [("SO".to_string(), 3), ("SP".to_string(), 0)].into())].into();

@@ -13,7 +13,7 @@ use crate::job::{load_job, Job, Launched, RunContext};
 use crate::kinds::distances::MeasureDistances;
 use crate::kinds::synapses::{synapse_set, DistributeSynapses};
 use crate::store::JobRef;
-use miv_io::config::{AxonExtents, LayerDefinitions, PopulationDefinitions, Synapses};
+use miv_config::{AxonExtents, LayerDefinitions, PopulationDefinitions, Synapses};
 use miv_io::names::{
     ARC_DISTANCES, CONNECTIONS, DISTANCE, SYNAPSES, SYNAPSE_ATTRIBUTES, SYN_ID, U_DISTANCE, V_DISTANCE,
 };

@@ -10,7 +10,7 @@ use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::architecture::NetworkArchitecture;
 use crate::store::JobRef;
-use miv_io::config::{CellDistributions, LayerExtents, Origin, Rotation};
+use miv_config::{CellDistributions, LayerExtents, Origin, Rotation};
 use miv_io::names::{
     ARC_DISTANCES, L_COORD, REFERENCE_U_MAX, REFERENCE_U_MIN, REFERENCE_V_MAX, REFERENCE_V_MIN, U_COORD, U_DISTANCE,
     V_COORD, V_DISTANCE,

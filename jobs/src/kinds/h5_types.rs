@@ -9,7 +9,7 @@ use super::io_err;
 use crate::error::{JobError, Result};
 use crate::job::{Job, RunContext};
 use crate::store::JobRef;
-use miv_io::config::{CellDistributions, PopulationDefinitions};
+use miv_config::{CellDistributions, PopulationDefinitions};
 use miv_io::{NeuroH5File, PopulationRanges};
 
 pub const OUTPUT: &str = "neuro.h5";

@@ -10,7 +10,7 @@ use crate::error::{JobError, Result};
 use crate::job::{Job, Launched, RunContext};
 use crate::kinds::forest::GenerateSynapseForest;
 use crate::store::JobRef;
-use miv_io::config::{CellType, Discretization, LayerDefinitions, SegmentRule, SynapseDensities, SynapseDistribution};
+use miv_config::{CellType, Discretization, LayerDefinitions, SegmentRule, SynapseDensities, SynapseDistribution};
 use miv_io::names::{SWC_TYPES, SYNAPSE_ATTRIBUTES, SYN_CDISTS, SYN_IDS, SYN_LAYERS, SYN_LOCS, SYN_SECS, SYN_TYPES};
 use miv_io::{CellAttributes, NeuroH5File, Selection, Tree};
 use miv_partition::{Purpose, Stream};

@@ -59,16 +59,6 @@ pub enum Error {
     Convergence { mechanism: String, method: &'static str, instance: usize, iterations: usize },
 }
 
-impl Error {
-    /// The source diagnostic, for errors about a place in a file.
-    pub fn diagnostic(&self) -> Option<&Diagnostic> {
-        match self {
-            Error::Syntax(d) | Error::Semantic(d) | Error::Unsupported(d) => Some(d),
-            _ => None,
-        }
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Builds diagnostics for one file.

@@ -920,28 +920,7 @@ fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut 
     }
 }
 
-impl Mechanism {
-    /// The compiled kernels as text (instruction counts and listings), for inspecting the lowering.
-    #[doc(hidden)]
-    pub fn listing(&self) -> String {
-        let k = &self.c.kernels;
-        let mut s = String::new();
-        for (name, kk) in [("init", Some(&k.init)), ("current", k.current.as_ref()), ("state", Some(&k.state))] {
-            for (u, x) in kk.into_iter().flatten().enumerate() {
-                s += &format!(
-                    "== {name} usetable={u}: {} scalar, {} vector ops, {} registers\n",
-                    x.program.sops.len(),
-                    x.program.ops.len(),
-                    x.program.n_regs
-                );
-                for op in &x.program.ops {
-                    s += &format!("   {op:?}\n");
-                }
-            }
-        }
-        s
-    }
-}
+impl Mechanism {}
 
 #[cfg(test)]
 mod tests {

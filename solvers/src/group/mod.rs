@@ -70,10 +70,37 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
-    /// NEURON's default time step (ms).
-    pub const DEFAULT_DT: f64 = 0.025;
-    /// NEURON's default temperature (degC).
-    pub const DEFAULT_CELSIUS: f64 = 6.3;
+    /// NEURON's default time step (ms), miv-config's [`miv_config::DEFAULT_DT`].
+    pub const DEFAULT_DT: f64 = miv_config::DEFAULT_DT;
+    /// NEURON's default temperature (degC), miv-config's [`miv_config::DEFAULT_CELSIUS`].
+    pub const DEFAULT_CELSIUS: f64 = miv_config::DEFAULT_CELSIUS;
+}
+
+impl From<miv_config::MethodName> for Method {
+    fn from(m: miv_config::MethodName) -> Method {
+        match m {
+            miv_config::MethodName::BackwardEuler => Method::BackwardEuler,
+            miv_config::MethodName::CrankNicolson => Method::CrankNicolson,
+        }
+    }
+}
+
+impl From<miv_config::SpikeRuleName> for SpikeRule {
+    fn from(r: miv_config::SpikeRuleName) -> SpikeRule {
+        match r {
+            miv_config::SpikeRuleName::Neuron => SpikeRule::Grid,
+            miv_config::SpikeRuleName::Interpolated => SpikeRule::Interpolated,
+        }
+    }
+}
+
+impl From<miv_config::DeliveryRuleName> for DeliveryRule {
+    fn from(r: miv_config::DeliveryRuleName) -> DeliveryRule {
+        match r {
+            miv_config::DeliveryRuleName::Neuron => DeliveryRule::Nearest,
+            miv_config::DeliveryRuleName::Arbor => DeliveryRule::Floor,
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -1056,6 +1083,17 @@ mod tests {
     use super::*;
     use crate::cell::{CableCell, Values};
     use crate::morphology::{Morphology, Section};
+
+    #[test]
+    fn the_yaml_defaults_are_the_default_options() {
+        let o = SimOptions::default();
+        assert_eq!(Method::from(miv_config::MethodName::default()), o.method);
+        assert_eq!(SpikeRule::from(miv_config::SpikeRuleName::default()), o.spike_rule);
+        assert_eq!(DeliveryRule::from(miv_config::DeliveryRuleName::default()), o.delivery_rule);
+        assert_eq!((o.dt, o.celsius), (miv_config::DEFAULT_DT, miv_config::DEFAULT_CELSIUS));
+        assert_eq!(SpikeRule::from(miv_config::SpikeRuleName::Interpolated), SpikeRule::Interpolated);
+        assert_eq!(DeliveryRule::from(miv_config::DeliveryRuleName::Arbor), DeliveryRule::Floor);
+    }
 
     /// A passive cable relaxing from v = -65 towards a reversal potential that varies along it; v at a few
     /// segment centres at t = 2 ms.

@@ -84,7 +84,7 @@ pub struct NetworkConfig {
     pub miv_compat: bool,
     /// Base of the `Section` node ids in the `Trees` of `cells.h5`: 1 (neuroh5 since 6f26369, the default)
     /// or 0 (neuroh5 4937699, MiV-Simulator's own files).
-    pub tree_base: crate::tree::NodeBase,
+    pub tree_base: crate::NodeBase,
     /// Where each section came from (`inline` or a file).
     pub sources: BTreeMap<String, Source>,
 }
@@ -116,7 +116,7 @@ struct RawNetwork {
     #[serde(default)]
     miv_compat: bool,
     #[serde(default)]
-    tree_base: crate::tree::NodeBase,
+    tree_base: crate::NodeBase,
 }
 
 /// A section given inline or as a path (relative to the network file) to a YAML file of its own.
@@ -317,7 +317,7 @@ impl NetworkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SwcType, SynapseType};
+    use crate::{SwcType, SynapseType};
 
     fn example() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rc-network/network.yaml")
@@ -338,7 +338,7 @@ mod tests {
         assert!(matches!(n.sources["synapses"], Source::File(_)));
         assert_eq!(n.sources["layer_extents"], Source::Inline);
         assert!(!n.miv_compat, "corrected construction by default");
-        assert_eq!(n.tree_base, crate::tree::NodeBase::One, "neuroh5 HEAD's tree convention by default");
+        assert_eq!(n.tree_base, crate::NodeBase::One, "neuroh5 HEAD's tree convention by default");
     }
 
     #[test]

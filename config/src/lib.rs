@@ -1,21 +1,34 @@
-//! MiV-Simulator's YAML configuration, typed.
+//! miv-config: every YAML file a miv user writes, typed, with its defaults and one loader.
 //!
-//! The construction jobs (`miv-jobs`) and the runtime (`miv-engine`) read the same files MiV reads:
-//! `cell_distributions.yml`, `layer_extents.yml`, `axon_extents.yml`, `cell_types.yml`, `synapses.yml` and the
-//! definitions of population and layer indices. Every loader names the file and the key path of a bad value,
-//! and maps whose order changes results (the synapse density tables are walked in file order, as MiV walks
-//! Python dicts) keep the file's order.
+//! The construction jobs (`miv-jobs`) and the runtime (`miv-engine`) read the same files MiV reads
+//! (`cell_distributions.yml`, `layer_extents.yml`, `axon_extents.yml`, `cell_types.yml`, `synapses.yml`, the
+//! definitions of population and layer indices) and miv's own (the network YAML of `miv build`, the experiment
+//! of `miv run`, cell models and templates, studies). Every file is parsed by [`from_yaml_str`] /
+//! [`from_yaml_file`], so every error names the file, the key path of the bad value and what was expected
+//! ([`ConfigError`]); unknown keys are errors. Maps whose order changes results (the synapse density tables are
+//! walked in file order, as MiV walks Python dicts) keep the file's order. This crate depends on no other miv
+//! crate; the defaults in [`options`] are the ones the solvers use too.
 //!
-//! - [`definitions`]: SWC section types, synapse types, population and layer index tables.
-//! - [`geometry`]: cell distributions, layer extents, cell constraints, axon extents, rotation, origin.
-//! - [`cell_types`]: `cell_types.yml` (template, mechanism, synapse densities, discretisation).
-//! - [`synapses`]: `synapses.yml` (projections, proportions, synaptic mechanisms).
-//! - [`network`]: the one network YAML of `miv build`, which holds the others inline or by path.
+//! | module | file | main items |
+//! |---|---|---|
+//! | [`definitions`] | SWC section types, synapse types, population and layer index tables, `tree_base` | [`SwcType`], [`SynapseType`], [`NodeBase`] |
+//! | [`geometry`] | cell distributions, layer extents, cell constraints, axon extents, rotation, origin | [`LayerExtents`], [`Origin`] |
+//! | [`cell_types`] | `cell_types.yml` (template, mechanism, synapse densities, discretisation) | [`CellTypes`], [`Discretization`] |
+//! | [`synapses`] | `synapses.yml` (projections, proportions, synaptic mechanisms) | [`Synapses`], [`Projection`] |
+//! | [`network`] | the network YAML of `miv build`, which holds the others inline or by path | [`NetworkConfig`] |
+//! | [`experiment`] | the experiment YAML of `miv run` (docs/run-yaml.md), LFP electrodes, synapse rules | [`Experiment`], [`LfpConfig`], [`Partitioning`], [`SynapseRule`] |
+//! | [`model`] | cell models (`miv cell`, docs/cell-yaml.md) and templates (docs/templates.md) | [`model::ModelYaml`], [`model::TemplateYaml`] |
+//! | [`study`] | the study YAML of `miv study` (docs/api.md) | [`Study`] |
+//! | [`options`] | method and rule names, the defaults (dt, v_init, celsius, Ra, cm) | [`DEFAULT_DT`], [`MethodName`] |
 
 pub mod cell_types;
 pub mod definitions;
+pub mod experiment;
 pub mod geometry;
+pub mod model;
 pub mod network;
+pub mod options;
+pub mod study;
 pub mod synapses;
 
 use std::path::{Path, PathBuf};
@@ -26,12 +39,21 @@ pub use cell_types::{
     validate_cell_types, CellSynapses, CellType, CellTypes, Density, Discretization, SegmentRule, SpikeTrainSource,
     SynapseDensities,
 };
-pub use definitions::{LayerDefinitions, PopulationDefinitions, SwcType, SynapseType};
+pub use definitions::{LayerDefinitions, NodeBase, PopulationDefinitions, SwcType, SynapseType};
+pub use experiment::{
+    default_synapse_rules, DirectEvent, Experiment, InlineOrPath, LfpConfig, OutputConfig, PartitionConfig,
+    Partitioning, ProbeConfig, Stimulus, SynapseRule,
+};
 pub use geometry::{
     total_extent, validate_layer_extents, AxonExtent, AxonExtents, CellConstraints, CellDistributions, LayerExtent,
     LayerExtents, Origin, OriginValue, Rotation,
 };
 pub use network::{NetworkConfig, Placement, Source, SynapseDistribution};
+pub use options::{
+    DeliveryRuleName, MethodName, SpikeRuleName, DEFAULT_CELSIUS, DEFAULT_CM, DEFAULT_DT, DEFAULT_FREQUENCY,
+    DEFAULT_RA, DEFAULT_V_INIT,
+};
+pub use study::Study;
 pub use synapses::{validate_synapses, MechanismParams, MechanismSite, Projection, Synapses};
 
 /// A configuration value that could not be read or is invalid: which file, which key path inside it, and what

@@ -35,9 +35,6 @@ impl LayerExtent {
     pub fn max(&self) -> [f64; 3] {
         self.0[1]
     }
-    pub fn volume(&self) -> f64 {
-        (0..3).map(|i| self.0[1][i] - self.0[0][i]).product()
-    }
     pub fn contains(&self, p: [f64; 3], tolerance: f64) -> bool {
         (0..3).all(|i| p[i] >= self.0[0][i] - tolerance && p[i] <= self.0[1][i] + tolerance)
     }
@@ -169,7 +166,7 @@ impl OriginValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::from_yaml_str;
 
     #[test]
     fn layer_extents_parse_and_total() {

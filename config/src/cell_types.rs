@@ -8,7 +8,8 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{definitions::LayerDefinitions, geometry::join, ConfigError, SwcType, SynapseType};
+use crate::options::{default_cm, default_frequency, default_ra, DEFAULT_CM, DEFAULT_FREQUENCY, DEFAULT_RA};
+use crate::{definitions::LayerDefinitions, geometry::join, ConfigError, SwcType, SynapseType};
 
 /// `{population: CellType}`.
 pub type CellTypes = BTreeMap<String, CellType>;
@@ -85,16 +86,6 @@ pub struct Discretization {
     pub cm: f64,
 }
 
-fn default_frequency() -> f64 {
-    100.0
-}
-fn default_ra() -> f64 {
-    35.4
-}
-fn default_cm() -> f64 {
-    1.0
-}
-
 /// The discretisation rule, resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SegmentRule {
@@ -104,11 +95,23 @@ pub enum SegmentRule {
 
 impl Discretization {
     pub fn fixed(nseg: u32) -> Discretization {
-        Discretization { nseg: Some(nseg), d_lambda: None, frequency: 100.0, ra: 35.4, cm: 1.0 }
+        Discretization {
+            nseg: Some(nseg),
+            d_lambda: None,
+            frequency: DEFAULT_FREQUENCY,
+            ra: DEFAULT_RA,
+            cm: DEFAULT_CM,
+        }
     }
 
     pub fn d_lambda(d_lambda: f64) -> Discretization {
-        Discretization { nseg: None, d_lambda: Some(d_lambda), frequency: 100.0, ra: 35.4, cm: 1.0 }
+        Discretization {
+            nseg: None,
+            d_lambda: Some(d_lambda),
+            frequency: DEFAULT_FREQUENCY,
+            ra: DEFAULT_RA,
+            cm: DEFAULT_CM,
+        }
     }
 
     pub fn rule(&self) -> SegmentRule {
@@ -187,7 +190,7 @@ pub fn validate_cell_types(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::from_yaml_str;
 
     const PYR: &str = r#"
 PYR:

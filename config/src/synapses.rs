@@ -201,7 +201,7 @@ pub fn validate_synapses(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::from_yaml_str;
 
     const FLAT: &str = r#"
 PVBC:
