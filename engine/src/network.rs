@@ -133,20 +133,16 @@ fn kind_slot(mechanism: &str, params: &[(String, f64)]) -> usize {
     (h.finish() as usize) & (ROW_CACHE - 1)
 }
 
-/// A connection as stored until instantiation: 28 bytes; its weight vector is a row of `Network::nc_weights`,
-/// which connections with equal weights share.
+/// A connection as stored until instantiation: 20 bytes; its target cell is given by `Network::nc_runs`, its
+/// weight vector is a row of `Network::nc_weights`, which connections with equal weights share.
 #[derive(Clone, Copy)]
 #[repr(C, packed(4))]
 struct NcRec {
     source: u32,
-    target_gid: u32,
     delay: f64,
     target: u32,
     /// Start of the weight vector's row in `Network::nc_weights`.
     w_row: u32,
-    /// The order in which connections were made; at wiring, the position among the target cell's connections
-    /// in (source, made) order.
-    seq: u32,
 }
 
 /// Slots of the cache that finds equal weight vectors (`Network::intern_weights`, a power of two).
@@ -191,7 +187,11 @@ pub struct Network<'c> {
     /// `kind_slot` (`u32::MAX`: empty) to share equal ones.
     point_kinds: Vec<PointKind>,
     point_kind_cache: Vec<u32>,
+    /// Connections in the order they were made (their target cells in `nc_runs`).
     netcons: Vec<NcRec>,
+    /// Runs of consecutive `netcons` onto one target cell: (target gid, records). Connections made target by
+    /// target (as `load_connections` makes them) need few runs.
+    nc_runs: Vec<(u32, u32)>,
     /// Weight vectors of `netcons`, each row its length then its values.
     nc_weights: Vec<f64>,
     /// Rows of `nc_weights` by `row_slot` of their values (`u32::MAX`: empty), to share equal vectors.
@@ -234,6 +234,7 @@ impl<'c> Network<'c> {
             point_kinds: vec![],
             point_kind_cache: vec![],
             netcons: vec![],
+            nc_runs: vec![],
             nc_weights: vec![],
             nc_row_cache: vec![],
             n_connections: 0,
@@ -401,10 +402,15 @@ impl<'c> Network<'c> {
                 "connection {source} -> {target_gid} (target {target}): gids and targets of connections must be below 2^32"
             )));
         };
-        let seq = u32::try_from(self.netcons.len())
-            .map_err(|_| EngineError::Network("a rank takes at most 2^32 connections".into()))?;
+        if u32::try_from(self.netcons.len()).is_err() {
+            return Err(EngineError::Network("a rank takes at most 2^32 connections".into()));
+        }
         let w_row = self.intern_weights(weights)?;
-        self.netcons.push(NcRec { source: src, target_gid: dst, delay, target: tgt, w_row, seq });
+        self.netcons.push(NcRec { source: src, delay, target: tgt, w_row });
+        match self.nc_runs.last_mut() {
+            Some((gid, n)) if *gid == dst => *n += 1,
+            _ => self.nc_runs.push((dst, 1)),
+        }
         self.n_connections += 1;
         Ok(())
     }
@@ -433,6 +439,17 @@ impl<'c> Network<'c> {
         self.nc_weights.push(weights.len() as f64);
         self.nc_weights.extend_from_slice(weights);
         Ok(r)
+    }
+
+    /// Indices in `netcons` of the connections onto `target_gid`, in the order they were made.
+    fn records_onto(&self, target_gid: u64) -> impl Iterator<Item = usize> + '_ {
+        let mut start = 0usize;
+        self.nc_runs.iter().flat_map(move |&(gid, n)| {
+            let end = start + n as usize;
+            let r = if gid as u64 == target_gid { start..end } else { end..end };
+            start = end;
+            r
+        })
     }
 
     fn nc_row(&self, r: u32) -> &[f64] {
@@ -590,10 +607,9 @@ impl<'c> Network<'c> {
     pub fn netcon_weights(&self, source: u64, target_gid: u64) -> Result<Vec<Vec<f64>>, EngineError> {
         if !self.built {
             return Ok(self
-                .netcons
-                .iter()
-                .filter(|n| n.source as u64 == source && n.target_gid as u64 == target_gid)
-                .map(|n| self.nc_row(n.w_row).to_vec())
+                .records_onto(target_gid)
+                .filter(|&i| self.netcons[i].source as u64 == source)
+                .map(|i| self.nc_row(self.netcons[i].w_row).to_vec())
                 .collect());
         }
         let (g, ids) = self.netcon_ids(source, target_gid)?;
@@ -612,13 +628,10 @@ impl<'c> Network<'c> {
         let missing = || EngineError::Network(format!("no connection #{k} from gid {source} onto gid {target_gid}"));
         if !self.built {
             let i = self
-                .netcons
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.source as u64 == source && n.target_gid as u64 == target_gid)
+                .records_onto(target_gid)
+                .filter(|&i| self.netcons[i].source as u64 == source)
                 .nth(k)
-                .ok_or_else(missing)?
-                .0;
+                .ok_or_else(missing)?;
             let mut w = self.nc_row(self.netcons[i].w_row).to_vec();
             if weights.len() > w.len() {
                 return Err(EngineError::Network(format!(
@@ -778,6 +791,7 @@ impl<'c> Network<'c> {
         // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();
         self.netcons = Vec::new();
+        self.nc_runs = Vec::new();
         self.nc_weights = Vec::new();
         self.nc_row_cache = Vec::new();
         self.point_kinds = Vec::new();
@@ -873,51 +887,108 @@ impl<'c> Network<'c> {
         }
     }
 
+    /// Put `netcons` into target order (ascending target gid; made order among a cell's records) in place, and
+    /// return where each local cell's records start (by position in `local_gids`, then the end).
+    fn target_order(&mut self) -> Result<Vec<usize>, EngineError> {
+        let cell_of = |gid: u32| {
+            self.local_gids
+                .binary_search(&(gid as u64))
+                .map_err(|_| EngineError::Network(format!("connections onto gid {gid}, which is not on this rank")))
+        };
+        let mut cells = vec![0usize; self.local_gids.len() + 1];
+        for &(gid, n) in &self.nc_runs {
+            cells[cell_of(gid)? + 1] += n as usize;
+        }
+        for p in 1..cells.len() {
+            cells[p] += cells[p - 1];
+        }
+        if self.nc_runs.windows(2).all(|w| w[0].0 < w[1].0) {
+            self.nc_runs = Vec::new();
+            return Ok(cells);
+        }
+        // Each run moves as a block: from (its start in made order) to (its start in target order).
+        let mut next = cells.clone();
+        let mut from = Vec::with_capacity(self.nc_runs.len() + 1);
+        let mut to = Vec::with_capacity(self.nc_runs.len());
+        let mut start = 0usize;
+        for &(gid, n) in &self.nc_runs {
+            let p = cell_of(gid)?;
+            from.push(start);
+            to.push(next[p]);
+            next[p] += n as usize;
+            start += n as usize;
+        }
+        from.push(start);
+        self.nc_runs = Vec::new();
+        let dest = |i: usize| {
+            let r = from.partition_point(|&f| f <= i) - 1;
+            to[r] + (i - from[r])
+        };
+        // Follow the permutation's cycles; `placed` marks the records already where they belong.
+        let mut placed = vec![0u64; self.netcons.len().div_ceil(64)];
+        for i in 0..self.netcons.len() {
+            if placed[i / 64] >> (i % 64) & 1 != 0 {
+                continue;
+            }
+            let mut carried = self.netcons[i];
+            let mut j = i;
+            loop {
+                let d = dest(j);
+                placed[d / 64] |= 1 << (d % 64);
+                std::mem::swap(&mut carried, &mut self.netcons[d]);
+                if d == i {
+                    break;
+                }
+                j = d;
+            }
+        }
+        Ok(cells)
+    }
+
     /// Connections, direct events, probes and LFP coefficients onto the built groups.
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
         self.key_random_streams();
         // Key of a connection: its source gid and its position among its target cell's connections in (source,
         // made) order, so that simultaneous events on a cell are ordered the same way whatever the grouping or
-        // rank count. The made order `seq` makes every sort key distinct (an unstable sort needs no buffer).
-        self.netcons.sort_unstable_by_key(|n| (n.target_gid, n.source, n.seq));
-        let (mut last_target, mut ordinal) = (u32::MAX, 0u32);
-        for nc in &mut self.netcons {
-            if nc.target_gid != last_target {
-                (last_target, ordinal) = (nc.target_gid, 0);
-            }
-            nc.seq = ordinal;
-            ordinal += 1;
+        // rank count. First the records go into target order (ascending gid, made order within a cell), in
+        // place; then each cell's records are sorted by source, stably, so that a record's position in its cell
+        // is that ordinal.
+        let cells = self.target_order()?;
+        for w in cells.windows(2) {
+            self.netcons[w[0]..w[1]].sort_by_key(|nc| nc.source);
         }
         // Connections are made per group in (source, target, position) order: a source's connections into a
         // group get consecutive ids, and a spike becomes one range per group. Groups are ranges of ascending
-        // gids, so each group's records are one slice of the records sorted by target. The groups are wired
-        // from the last one back, and the records of each are freed once its tables hold them, so that the
-        // records and the tables are not held in full at the same time.
+        // gids, so each group's records are one slice of the records in target order, and that order is a merge
+        // of its cells' records. The groups are wired from the last one back, and the records of each are freed
+        // once its tables hold them, so that the records and the tables are not held in full at the same time.
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
-        let group_of = |nc: &NcRec| index[&(nc.target_gid as u64)].0;
-        while let Some(last) = self.netcons.last() {
-            let g = group_of(last);
-            let lo = self.netcons.partition_point(|nc| group_of(nc) < g);
-            // Descending, so that the records are taken from the end in ascending order and their memory is
-            // given back as they go.
-            let n = self.netcons.len() - lo;
-            self.netcons[lo..].sort_unstable_by_key(|nc| std::cmp::Reverse((nc.source, nc.target_gid, nc.seq)));
+        let mut g_end = self.local_gids.len();
+        while g_end > 0 {
+            let g = index[&self.local_gids[g_end - 1]].0;
+            let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
+            let (lo, hi) = (cells[g_start], cells[g_end]);
             let grp = &mut self.groups[g as usize];
-            grp.group.reserve_connections(n);
-            grp.delays.reserve_exact(n);
-            while self.netcons.len() > lo {
-                let nc = self.netcons.pop().expect("a record");
-                if self.netcons.len() % (1 << 20) == 0 {
-                    self.netcons.shrink_to_fit();
+            grp.group.reserve_connections(hi - lo);
+            grp.delays.reserve_exact(hi - lo);
+            // The next record of each cell of the group, by (source, cell): (source, cell, record).
+            let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = (g_start..g_end)
+                .filter(|&p| cells[p] < cells[p + 1])
+                .map(|p| std::cmp::Reverse((self.netcons[cells[p]].source, p, cells[p])))
+                .collect();
+            while let Some(std::cmp::Reverse((_, p, i))) = heads.pop() {
+                let nc = self.netcons[i];
+                if i + 1 < cells[p + 1] {
+                    heads.push(std::cmp::Reverse((self.netcons[i + 1].source, p, i + 1)));
                 }
-                let (source, target_gid, w_row) = (nc.source as u64, nc.target_gid as u64, nc.w_row);
+                let (source, target_gid, w_row) = (nc.source as u64, self.local_gids[p], nc.w_row);
                 let c = index[&target_gid].1;
                 let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                     EngineError::Network(format!("connection {source} -> {target_gid}: the cell has no target {}", {
                         nc.target
                     }))
                 })?;
-                let key = (source << 20) | (nc.seq as u64 & 0xF_FFFF);
+                let key = (source << 20) | ((i - cells[p]) as u64 & 0xF_FFFF);
                 let len = self.nc_weights[w_row as usize] as usize;
                 let w = &self.nc_weights[w_row as usize + 1..w_row as usize + 1 + len];
                 let id = grp
@@ -930,6 +1001,10 @@ impl<'c> Network<'c> {
                     _ => routes.push((source, g, id.0, id.0 + 1)),
                 }
             }
+            debug_assert_eq!(hi, self.netcons.len());
+            self.netcons.truncate(lo);
+            self.netcons.shrink_to_fit();
+            g_end = g_start;
         }
         routes.sort_unstable();
         self.routes = routes;
