@@ -887,101 +887,86 @@ impl<'c> Network<'c> {
         }
     }
 
-    /// Put `netcons` into target order (ascending target gid; made order among a cell's records) in place, and
-    /// return where each local cell's records start (by position in `local_gids`, then the end).
-    fn target_order(&mut self) -> Result<Vec<usize>, EngineError> {
-        let cell_of = |gid: u32| {
-            self.local_gids
-                .binary_search(&(gid as u64))
-                .map_err(|_| EngineError::Network(format!("connections onto gid {gid}, which is not on this rank")))
-        };
-        let mut cells = vec![0usize; self.local_gids.len() + 1];
-        for &(gid, n) in &self.nc_runs {
-            cells[cell_of(gid)? + 1] += n as usize;
-        }
-        for p in 1..cells.len() {
-            cells[p] += cells[p - 1];
-        }
-        if self.nc_runs.windows(2).all(|w| w[0].0 < w[1].0) {
-            self.nc_runs = Vec::new();
-            return Ok(cells);
-        }
-        // Each run moves as a block: from (its start in made order) to (its start in target order).
-        let mut next = cells.clone();
-        let mut from = Vec::with_capacity(self.nc_runs.len() + 1);
-        let mut to = Vec::with_capacity(self.nc_runs.len());
-        let mut start = 0usize;
-        for &(gid, n) in &self.nc_runs {
-            let p = cell_of(gid)?;
-            from.push(start);
-            to.push(next[p]);
-            next[p] += n as usize;
-            start += n as usize;
-        }
-        from.push(start);
-        self.nc_runs = Vec::new();
-        let dest = |i: usize| {
-            let r = from.partition_point(|&f| f <= i) - 1;
-            to[r] + (i - from[r])
-        };
-        // Follow the permutation's cycles; `placed` marks the records already where they belong.
-        let mut placed = vec![0u64; self.netcons.len().div_ceil(64)];
-        for i in 0..self.netcons.len() {
-            if placed[i / 64] >> (i % 64) & 1 != 0 {
-                continue;
-            }
-            let mut carried = self.netcons[i];
-            let mut j = i;
-            loop {
-                let d = dest(j);
-                placed[d / 64] |= 1 << (d % 64);
-                std::mem::swap(&mut carried, &mut self.netcons[d]);
-                if d == i {
-                    break;
-                }
-                j = d;
-            }
-        }
-        Ok(cells)
-    }
-
     /// Connections, direct events, probes and LFP coefficients onto the built groups.
     fn wire(&mut self, index: &HashMap<u64, (u32, u32)>) -> Result<(), EngineError> {
         self.key_random_streams();
         // Key of a connection: its source gid and its position among its target cell's connections in (source,
         // made) order, so that simultaneous events on a cell are ordered the same way whatever the grouping or
-        // rank count. First the records go into target order (ascending gid, made order within a cell), in
-        // place; then each cell's records are sorted by source, stably, so that a record's position in its cell
-        // is that ordinal.
-        let cells = self.target_order()?;
-        for w in cells.windows(2) {
-            self.netcons[w[0]..w[1]].sort_by_key(|nc| nc.source);
+        // rank count. Connections are made per group in (source, target, position) order: a source's
+        // connections into a group get consecutive ids, and a spike becomes one range per group.
+        //
+        // The groups are wired from the last one back. A group's records are copied out of `netcons` cell by
+        // cell (made order within a cell), and the records left are moved down over them, so that the records
+        // and the tables are not held in full at the same time. Each cell's records are then sorted by source,
+        // stably, so that a record's place in its cell is its position, and the group's connections are the
+        // merge of its cells' records.
+        let cell_of = |gid: u32| {
+            self.local_gids
+                .binary_search(&(gid as u64))
+                .map_err(|_| EngineError::Network(format!("connections onto gid {gid}, which is not on this rank")))
+        };
+        // (cell, first record, records) of each run, in made order.
+        let mut runs: Vec<(u32, usize, u32)> = Vec::with_capacity(self.nc_runs.len());
+        let mut start = 0usize;
+        for &(gid, n) in &self.nc_runs {
+            runs.push((cell_of(gid)? as u32, start, n));
+            start += n as usize;
         }
-        // Connections are made per group in (source, target, position) order: a source's connections into a
-        // group get consecutive ids, and a spike becomes one range per group. Groups are ranges of ascending
-        // gids, so each group's records are one slice of the records in target order, and that order is a merge
-        // of its cells' records. The groups are wired from the last one back, and the records of each are freed
-        // once its tables hold them, so that the records and the tables are not held in full at the same time.
+        self.nc_runs = Vec::new();
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
         let mut g_end = self.local_gids.len();
         while g_end > 0 {
             let g = index[&self.local_gids[g_end - 1]].0;
             let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
-            let (lo, hi) = (cells[g_start], cells[g_end]);
+            let in_group = |r: &(u32, usize, u32)| r.0 as usize >= g_start;
+            let mut mine: Vec<(u32, usize, u32)> = runs.iter().copied().filter(in_group).collect();
+            mine.sort_by_key(|r| (r.0, r.1));
+            // Where each cell's records start in `recs`, by position from `g_start`, then the end.
+            let mut cells = vec![0usize; g_end - g_start + 1];
+            let mut recs: Vec<NcRec> = Vec::with_capacity(mine.iter().map(|r| r.2 as usize).sum());
+            for &(p, first, n) in &mine {
+                recs.extend_from_slice(&self.netcons[first..first + n as usize]);
+                cells[p as usize - g_start + 1] = recs.len();
+            }
+            for p in 1..cells.len() {
+                cells[p] = cells[p].max(cells[p - 1]);
+            }
+            drop(mine);
+            let mut kept = 0usize;
+            for r in &mut runs {
+                if !in_group(r) {
+                    self.netcons.copy_within(r.1..r.1 + r.2 as usize, kept);
+                    r.1 = kept;
+                    kept += r.2 as usize;
+                }
+            }
+            runs.retain(|r| !in_group(r));
+            // The group's records back at the end, where they are freed when the group is wired.
+            self.netcons.truncate(kept);
+            self.netcons.extend_from_slice(&recs);
+            drop(recs);
+            let lo = kept;
+            for c in &mut cells {
+                *c += lo;
+            }
+            let recs = &mut self.netcons;
+            for w in cells.windows(2) {
+                recs[w[0]..w[1]].sort_by_key(|nc| nc.source);
+            }
             let grp = &mut self.groups[g as usize];
-            grp.group.reserve_connections(hi - lo);
-            grp.delays.reserve_exact(hi - lo);
+            grp.group.reserve_connections(recs.len() - lo);
+            grp.delays.reserve_exact(recs.len() - lo);
             // The next record of each cell of the group, by (source, cell): (source, cell, record).
-            let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = (g_start..g_end)
+            let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = (0..cells.len() - 1)
                 .filter(|&p| cells[p] < cells[p + 1])
-                .map(|p| std::cmp::Reverse((self.netcons[cells[p]].source, p, cells[p])))
+                .map(|p| std::cmp::Reverse((recs[cells[p]].source, p, cells[p])))
                 .collect();
             while let Some(std::cmp::Reverse((_, p, i))) = heads.pop() {
-                let nc = self.netcons[i];
+                let nc = recs[i];
                 if i + 1 < cells[p + 1] {
-                    heads.push(std::cmp::Reverse((self.netcons[i + 1].source, p, i + 1)));
+                    heads.push(std::cmp::Reverse((recs[i + 1].source, p, i + 1)));
                 }
-                let (source, target_gid, w_row) = (nc.source as u64, self.local_gids[p], nc.w_row);
+                let (source, target_gid, w_row) = (nc.source as u64, self.local_gids[g_start + p], nc.w_row);
                 let c = index[&target_gid].1;
                 let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                     EngineError::Network(format!("connection {source} -> {target_gid}: the cell has no target {}", {
@@ -1001,11 +986,11 @@ impl<'c> Network<'c> {
                     _ => routes.push((source, g, id.0, id.0 + 1)),
                 }
             }
-            debug_assert_eq!(hi, self.netcons.len());
-            self.netcons.truncate(lo);
-            self.netcons.shrink_to_fit();
+            recs.truncate(lo);
+            recs.shrink_to_fit();
             g_end = g_start;
         }
+        debug_assert!(self.netcons.is_empty());
         routes.sort_unstable();
         self.routes = routes;
         self.direct_events = vec![Vec::new(); self.groups.len()];
