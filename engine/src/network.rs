@@ -178,20 +178,16 @@ fn kind_slot(mechanism: &str, params: &[(String, f64)]) -> usize {
     (h.finish() as usize) & (ROW_CACHE - 1)
 }
 
-/// A connection as stored until instantiation: 28 bytes; its weight vector is a row of `Network::nc_weights`,
-/// which connections with equal weights share.
+/// A connection as stored until instantiation: 20 bytes; its target cell is given by `Network::nc_runs`, its
+/// weight vector is a row of `Network::nc_weights`, which connections with equal weights share.
 #[derive(Clone, Copy)]
 #[repr(C, packed(4))]
 struct NcRec {
     source: u32,
-    target_gid: u32,
     delay: f64,
     target: u32,
     /// Start of the weight vector's row in `Network::nc_weights`.
     w_row: u32,
-    /// The order in which connections were made; at wiring, the position among the target cell's connections
-    /// in (source, made) order.
-    seq: u32,
 }
 
 /// Slots of the cache that finds equal weight vectors (`Network::intern_weights`, a power of two).
@@ -236,7 +232,11 @@ pub struct Network<'c> {
     /// `kind_slot` (`u32::MAX`: empty) to share equal ones.
     point_kinds: Vec<PointKind>,
     point_kind_cache: Vec<u32>,
+    /// Connections in the order they were made (their target cells in `nc_runs`).
     netcons: Vec<NcRec>,
+    /// Runs of consecutive `netcons` onto one target cell: (target gid, records). Connections made target by
+    /// target (as `load_connections` makes them) need few runs.
+    nc_runs: Vec<(u32, u32)>,
     /// Weight vectors of `netcons`, each row its length then its values.
     nc_weights: Vec<f64>,
     /// Rows of `nc_weights` by `row_slot` of their values (`u32::MAX`: empty), to share equal vectors.
@@ -279,6 +279,7 @@ impl<'c> Network<'c> {
             point_kinds: vec![],
             point_kind_cache: vec![],
             netcons: vec![],
+            nc_runs: vec![],
             nc_weights: vec![],
             nc_row_cache: vec![],
             n_connections: 0,
@@ -446,10 +447,15 @@ impl<'c> Network<'c> {
                 "connection {source} -> {target_gid} (target {target}): gids and targets of connections must be below 2^32"
             )));
         };
-        let seq = u32::try_from(self.netcons.len())
-            .map_err(|_| EngineError::Network("a rank takes at most 2^32 connections".into()))?;
+        if u32::try_from(self.netcons.len()).is_err() {
+            return Err(EngineError::Network("a rank takes at most 2^32 connections".into()));
+        }
         let w_row = self.intern_weights(weights)?;
-        self.netcons.push(NcRec { source: src, target_gid: dst, delay, target: tgt, w_row, seq });
+        self.netcons.push(NcRec { source: src, delay, target: tgt, w_row });
+        match self.nc_runs.last_mut() {
+            Some((gid, n)) if *gid == dst => *n += 1,
+            _ => self.nc_runs.push((dst, 1)),
+        }
         self.n_connections += 1;
         Ok(())
     }
@@ -478,6 +484,17 @@ impl<'c> Network<'c> {
         self.nc_weights.push(weights.len() as f64);
         self.nc_weights.extend_from_slice(weights);
         Ok(r)
+    }
+
+    /// Indices in `netcons` of the connections onto `target_gid`, in the order they were made.
+    fn records_onto(&self, target_gid: u64) -> impl Iterator<Item = usize> + '_ {
+        let mut start = 0usize;
+        self.nc_runs.iter().flat_map(move |&(gid, n)| {
+            let end = start + n as usize;
+            let r = if gid as u64 == target_gid { start..end } else { end..end };
+            start = end;
+            r
+        })
     }
 
     fn nc_row(&self, r: u32) -> &[f64] {
@@ -630,10 +647,9 @@ impl<'c> Network<'c> {
     pub fn netcon_weights(&self, source: u64, target_gid: u64) -> Result<Vec<Vec<f64>>, EngineError> {
         if !self.built {
             return Ok(self
-                .netcons
-                .iter()
-                .filter(|n| n.source as u64 == source && n.target_gid as u64 == target_gid)
-                .map(|n| self.nc_row(n.w_row).to_vec())
+                .records_onto(target_gid)
+                .filter(|&i| self.netcons[i].source as u64 == source)
+                .map(|i| self.nc_row(self.netcons[i].w_row).to_vec())
                 .collect());
         }
         let (g, ids) = self.netcon_ids(source, target_gid)?;
@@ -652,13 +668,10 @@ impl<'c> Network<'c> {
         let missing = || EngineError::Network(format!("no connection #{k} from gid {source} onto gid {target_gid}"));
         if !self.built {
             let i = self
-                .netcons
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.source as u64 == source && n.target_gid as u64 == target_gid)
+                .records_onto(target_gid)
+                .filter(|&i| self.netcons[i].source as u64 == source)
                 .nth(k)
-                .ok_or_else(missing)?
-                .0;
+                .ok_or_else(missing)?;
             let mut w = self.nc_row(self.netcons[i].w_row).to_vec();
             if weights.len() > w.len() {
                 return Err(EngineError::Network(format!(
@@ -818,6 +831,7 @@ impl<'c> Network<'c> {
         // The groups own everything now: free the connection records.
         self.cells = BTreeMap::new();
         self.netcons = Vec::new();
+        self.nc_runs = Vec::new();
         self.nc_weights = Vec::new();
         self.nc_row_cache = Vec::new();
         self.point_kinds = Vec::new();
@@ -917,46 +931,88 @@ impl<'c> Network<'c> {
         self.key_random_streams();
         // Key of a connection: its source gid and its position among its target cell's connections in (source,
         // made) order, so that simultaneous events on a cell are ordered the same way whatever the grouping or
-        // rank count. The made order `seq` makes every sort key distinct (an unstable sort needs no buffer).
-        self.netcons.sort_unstable_by_key(|n| (n.target_gid, n.source, n.seq));
-        let (mut last_target, mut ordinal) = (u32::MAX, 0u32);
-        for nc in &mut self.netcons {
-            if nc.target_gid != last_target {
-                (last_target, ordinal) = (nc.target_gid, 0);
-            }
-            nc.seq = ordinal;
-            ordinal += 1;
+        // rank count. Connections are made per group in (source, target, position) order: a source's
+        // connections into a group get consecutive ids, and a spike becomes one range per group.
+        //
+        // The groups are wired from the last one back. A group's records are copied out of `netcons` cell by
+        // cell (made order within a cell), and the records left are moved down over them, so that the records
+        // and the tables are not held in full at the same time. Each cell's records are then sorted by source,
+        // stably, so that a record's place in its cell is its position, and the group's connections are the
+        // merge of its cells' records.
+        let cell_of = |gid: u32| {
+            self.local_gids
+                .binary_search(&(gid as u64))
+                .map_err(|_| EngineError::Network(format!("connections onto gid {gid}, which is not on this rank")))
+        };
+        // (cell, first record, records) of each run, in made order.
+        let mut runs: Vec<(u32, usize, u32)> = Vec::with_capacity(self.nc_runs.len());
+        let mut start = 0usize;
+        for &(gid, n) in &self.nc_runs {
+            runs.push((cell_of(gid)? as u32, start, n));
+            start += n as usize;
         }
-        // Connections are made per group in (source, target, position) order: a source's connections into a
-        // group get consecutive ids, and a spike becomes one range per group. Groups are ranges of ascending
-        // gids, so each group's records are one slice of the records sorted by target. The groups are wired
-        // from the last one back, and the records of each are freed once its tables hold them, so that the
-        // records and the tables are not held in full at the same time.
+        self.nc_runs = Vec::new();
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
-        let group_of = |nc: &NcRec| index[&(nc.target_gid as u64)].0;
-        while let Some(last) = self.netcons.last() {
-            let g = group_of(last);
-            let lo = self.netcons.partition_point(|nc| group_of(nc) < g);
-            // Descending, so that the records are taken from the end in ascending order and their memory is
-            // given back as they go.
-            let n = self.netcons.len() - lo;
-            self.netcons[lo..].sort_unstable_by_key(|nc| std::cmp::Reverse((nc.source, nc.target_gid, nc.seq)));
-            let grp = &mut self.groups[g as usize];
-            grp.group.reserve_connections(n);
-            grp.delays.reserve_exact(n);
-            while self.netcons.len() > lo {
-                let nc = self.netcons.pop().expect("a record");
-                if self.netcons.len() % (1 << 20) == 0 {
-                    self.netcons.shrink_to_fit();
+        let mut g_end = self.local_gids.len();
+        while g_end > 0 {
+            let g = index[&self.local_gids[g_end - 1]].0;
+            let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
+            let in_group = |r: &(u32, usize, u32)| r.0 as usize >= g_start;
+            let mut mine: Vec<(u32, usize, u32)> = runs.iter().copied().filter(in_group).collect();
+            mine.sort_by_key(|r| (r.0, r.1));
+            // Where each cell's records start in `recs`, by position from `g_start`, then the end.
+            let mut cells = vec![0usize; g_end - g_start + 1];
+            let mut recs: Vec<NcRec> = Vec::with_capacity(mine.iter().map(|r| r.2 as usize).sum());
+            for &(p, first, n) in &mine {
+                recs.extend_from_slice(&self.netcons[first..first + n as usize]);
+                cells[p as usize - g_start + 1] = recs.len();
+            }
+            for p in 1..cells.len() {
+                cells[p] = cells[p].max(cells[p - 1]);
+            }
+            drop(mine);
+            let mut kept = 0usize;
+            for r in &mut runs {
+                if !in_group(r) {
+                    self.netcons.copy_within(r.1..r.1 + r.2 as usize, kept);
+                    r.1 = kept;
+                    kept += r.2 as usize;
                 }
-                let (source, target_gid, w_row) = (nc.source as u64, nc.target_gid as u64, nc.w_row);
+            }
+            runs.retain(|r| !in_group(r));
+            // The group's records back at the end, where they are freed when the group is wired.
+            self.netcons.truncate(kept);
+            self.netcons.extend_from_slice(&recs);
+            drop(recs);
+            let lo = kept;
+            for c in &mut cells {
+                *c += lo;
+            }
+            let recs = &mut self.netcons;
+            for w in cells.windows(2) {
+                recs[w[0]..w[1]].sort_by_key(|nc| nc.source);
+            }
+            let grp = &mut self.groups[g as usize];
+            grp.group.reserve_connections(recs.len() - lo);
+            grp.delays.reserve_exact(recs.len() - lo);
+            // The next record of each cell of the group, by (source, cell): (source, cell, record).
+            let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = (0..cells.len() - 1)
+                .filter(|&p| cells[p] < cells[p + 1])
+                .map(|p| std::cmp::Reverse((recs[cells[p]].source, p, cells[p])))
+                .collect();
+            while let Some(std::cmp::Reverse((_, p, i))) = heads.pop() {
+                let nc = recs[i];
+                if i + 1 < cells[p + 1] {
+                    heads.push(std::cmp::Reverse((recs[i + 1].source, p, i + 1)));
+                }
+                let (source, target_gid, w_row) = (nc.source as u64, self.local_gids[g_start + p], nc.w_row);
                 let c = index[&target_gid].1;
                 let target = grp.group.target(c as usize, nc.target as usize).ok_or_else(|| {
                     EngineError::Network(format!("connection {source} -> {target_gid}: the cell has no target {}", {
                         nc.target
                     }))
                 })?;
-                let key = (source << 20) | (nc.seq as u64 & 0xF_FFFF);
+                let key = (source << 20) | ((i - cells[p]) as u64 & 0xF_FFFF);
                 let len = self.nc_weights[w_row as usize] as usize;
                 let w = &self.nc_weights[w_row as usize + 1..w_row as usize + 1 + len];
                 let id = grp
@@ -969,7 +1025,11 @@ impl<'c> Network<'c> {
                     _ => routes.push((source, g, id.0, id.0 + 1)),
                 }
             }
+            recs.truncate(lo);
+            recs.shrink_to_fit();
+            g_end = g_start;
         }
+        debug_assert!(self.netcons.is_empty());
         routes.sort_unstable();
         self.routes = routes;
         self.direct_events = vec![Vec::new(); self.groups.len()];
