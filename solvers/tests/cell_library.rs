@@ -311,16 +311,23 @@ fn expsyn_conductance_jumps_by_the_weight_and_decays_with_tau() {
     }
 }
 
+/// The ball-and-stick cell with an IClamp (0.3 nA from 1 to 4 ms) and its synapse driven at 2 ms, membrane
+/// current on, initialised.
+fn clamped_and_driven_group(method: Method) -> CellGroup {
+    let mut c = ball_and_stick_cell();
+    c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
+    let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
+    let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
+    let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
+    g.initialize(-65.0).unwrap();
+    g.enqueue(&[Event { time: 2.0, connection: conn }]);
+    g
+}
+
 #[test]
 fn membrane_currents_add_up_to_the_injected_current() {
     for method in [Method::BackwardEuler, Method::CrankNicolson] {
-        let mut c = ball_and_stick_cell();
-        c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
-        let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
-        let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
-        let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
-        g.initialize(-65.0).unwrap();
-        g.enqueue(&[Event { time: 2.0, connection: conn }]);
+        let mut g = clamped_and_driven_group(method);
         for k in 1..=400 {
             g.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
             let total: f64 = g.membrane_currents().unwrap().iter().sum();
@@ -341,17 +348,7 @@ fn membrane_currents_add_up_to_the_injected_current() {
 #[test]
 fn membrane_currents_after_many_steps_are_those_of_single_steps() {
     for method in [Method::BackwardEuler, Method::CrankNicolson] {
-        let group = || {
-            let mut c = ball_and_stick_cell();
-            c.place(Location::new(1, 1.0), "IClamp", &[("del", 1.0), ("dur", 3.0), ("amp", 0.3)]);
-            let opts = SimOptions { method, membrane_current: true, ..SimOptions::default() };
-            let mut g = CellGroup::new(&[c.into()], &Catalogue::builtin(), opts).unwrap();
-            let conn = g.connect(g.target(0, 0).unwrap(), &[0.01], 0).unwrap();
-            g.initialize(-65.0).unwrap();
-            g.enqueue(&[Event { time: 2.0, connection: conn }]);
-            g
-        };
-        let (mut one, mut four) = (group(), group());
+        let (mut one, mut four) = (clamped_and_driven_group(method), clamped_and_driven_group(method));
         for k in 1..=400 {
             one.advance(k as f64 * 0.025, &mut Vec::new(), &mut Vec::new()).unwrap();
             if k % 4 == 0 {

@@ -540,8 +540,8 @@ const FREE: Reg = Reg { var: None, dirty: false, pinned: false };
 /// One register per lane group.
 type Regs = [u8; G];
 
-/// What an instruction reads: VM registers and scalar slots.
-fn reads(op: &Op) -> Vec<Src> {
+/// What an element-wise instruction reads: VM registers and scalar slots.
+pub(crate) fn reads(op: &Op) -> Vec<Src> {
     match op {
         Op::Store { src, .. } => vec![Src::V(*src)],
         Op::Splat { src, .. } => vec![Src::S(*src)],
@@ -553,7 +553,8 @@ fn reads(op: &Op) -> Vec<Src> {
     }
 }
 
-fn writes(op: &Op) -> Option<u16> {
+/// The register an element-wise instruction writes.
+pub(crate) fn writes(op: &Op) -> Option<u16> {
     match op {
         Op::Load { dst, .. }
         | Op::Splat { dst, .. }

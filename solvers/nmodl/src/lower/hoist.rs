@@ -20,6 +20,7 @@
 
 use std::collections::HashSet;
 
+use crate::jit::{reads, writes};
 use crate::model::{Model, VarKind};
 use crate::ops::{Bin, Un};
 use crate::vm::{Op, Program, SOp, Src};
@@ -165,7 +166,7 @@ fn split(k: &Kernel, fixed: &[bool], first_field: u32) -> Option<Split> {
     let mut cost = vec![0u32; inv.len()];
     let mut defined_by_computation = HashSet::new();
     for op in &ops {
-        let Some(d) = dst_of(op) else { continue };
+        let Some(d) = writes(op) else { continue };
         if !inv[d as usize] {
             continue;
         }
@@ -185,12 +186,15 @@ fn split(k: &Kernel, fixed: &[bool], first_field: u32) -> Option<Split> {
         }
     }
     for op in &ops {
-        let per_step = match dst_of(op) {
+        let per_step = match writes(op) {
             Some(d) => !inv[d as usize],
             None => true, // stores
         };
         if per_step {
-            for r in reads(op) {
+            for r in reads(op).into_iter().filter_map(|s| match s {
+                Src::V(r) => Some(r),
+                Src::S(_) => None,
+            }) {
                 if defined_by_computation.contains(&r) && !cached.contains(&r) {
                     cached.push(r);
                 }
@@ -202,13 +206,13 @@ fn split(k: &Kernel, fixed: &[bool], first_field: u32) -> Option<Split> {
     }
     let field_of = |r: u16| first_field + cached.iter().position(|&c| c == r).expect("cached") as u32;
     // Prepare: every invariant instruction, then the cached values stored.
-    let mut prep_ops: Vec<Op> = ops.iter().filter(|op| dst_of(op).is_some_and(|d| inv[d as usize])).cloned().collect();
+    let mut prep_ops: Vec<Op> = ops.iter().filter(|op| writes(op).is_some_and(|d| inv[d as usize])).cloned().collect();
     prep_ops.extend(cached.iter().map(|&r| Op::Store { field: field_of(r), src: r }));
     crate::regalloc::eliminate_dead(&mut prep_ops);
     // State: the cached values loaded where they were computed; the rest of the invariant code dies.
     let mut state_ops: Vec<Op> = ops
         .into_iter()
-        .map(|op| match dst_of(&op) {
+        .map(|op| match writes(&op) {
             Some(d) if cached.contains(&d) => Op::Load { dst: d, field: field_of(d) },
             _ => op,
         })
@@ -270,32 +274,4 @@ fn fixed_slots(k: &Kernel) -> Vec<bool> {
         fixed[dst as usize] = ok;
     }
     fixed
-}
-
-fn dst_of(op: &Op) -> Option<u16> {
-    match op {
-        Op::Load { dst, .. }
-        | Op::Splat { dst, .. }
-        | Op::Un { dst, .. }
-        | Op::Bin { dst, .. }
-        | Op::Select { dst, .. }
-        | Op::Cnexp { dst, .. } => Some(*dst),
-        _ => None,
-    }
-}
-
-/// Registers `op` reads (for the instructions [`split`] accepts).
-fn reads(op: &Op) -> Vec<u16> {
-    let v = |s: &Src| match s {
-        Src::V(r) => Some(*r),
-        Src::S(_) => None,
-    };
-    match op {
-        Op::Store { src, .. } => vec![*src],
-        Op::Un { a, .. } => vec![*a],
-        Op::Bin { a, b, .. } => [a, b].into_iter().filter_map(v).collect(),
-        Op::Select { c, a, b, .. } => [c, a, b].into_iter().filter_map(v).collect(),
-        Op::Cnexp { x, a, inf, .. } => [Some(*x), v(a), v(inf)].into_iter().flatten().collect(),
-        _ => Vec::new(),
-    }
 }
