@@ -250,6 +250,7 @@ impl miv_solvers::Mechanism for ModMechanism {
     }
 
     fn shrink_to_fit(&mut self) {
+        self.instances.shrink_to_fit();
         self.node.shrink_to_fit();
         self.scale.shrink_to_fit();
         self.ion_index.iter_mut().for_each(Vec::shrink_to_fit);

@@ -488,6 +488,26 @@ impl Instances {
         self.prepared = None;
     }
 
+    /// Give back the room that geometric growth left beyond the instances (kept: whole chunks of
+    /// [`LANES`], which the kernels run over).
+    pub fn shrink_to_fit(&mut self) {
+        let nf = self.mech.c.layout.fields.len();
+        let cap = self.len.div_ceil(LANES).max(1) * LANES;
+        if cap < self.cap {
+            let mut data = Vec::with_capacity(nf * cap);
+            for f in 0..nf {
+                data.extend_from_slice(&self.data[f * self.cap..f * self.cap + cap]);
+            }
+            self.data = data;
+            self.cap = cap;
+            self.rng.truncate(cap);
+            self.vectors.truncate(cap);
+        }
+        self.data.shrink_to_fit();
+        self.rng.shrink_to_fit();
+        self.vectors.shrink_to_fit();
+    }
+
     /// Heap memory held (bytes): fields, streams, played vectors and tables.
     pub fn heap_bytes(&self) -> usize {
         self.data.capacity() * 8
@@ -1170,6 +1190,42 @@ mod tests {
             }
         }
         crate::vm::set_simd(true);
+    }
+
+    /// Shrinking gives back the slack of geometric growth and keeps every value and result.
+    #[test]
+    fn shrinking_keeps_values_and_results() {
+        let m = Library::standard().unwrap().get("Exp2Syn").unwrap().clone();
+        let (mut grown, mut shrunk) = (m.instances(0), m.instances(0));
+        for n in 1..=130 {
+            grown.resize(n);
+            shrunk.resize(n);
+            for inst in [&mut grown, &mut shrunk] {
+                inst.set("tau2", n - 1, 1.0 + n as f64).unwrap();
+                inst.set("A", n - 1, 0.5 / n as f64).unwrap();
+                inst.set("B", n - 1, 1.0 / n as f64).unwrap();
+            }
+        }
+        let before = shrunk.heap_bytes();
+        shrunk.shrink_to_fit();
+        assert!(shrunk.heap_bytes() < before, "{} !< {before}", shrunk.heap_bytes());
+        let ctx = Context { t: 0.0, dt: 0.025, celsius: 6.3, second_order: false };
+        for _ in 0..5 {
+            grown.advance_state(&ctx).unwrap();
+            shrunk.advance_state(&ctx).unwrap();
+        }
+        for name in ["A", "B", "tau1", "tau2"] {
+            for i in 0..130 {
+                assert_eq!(
+                    grown.get(name, i).unwrap().to_bits(),
+                    shrunk.get(name, i).unwrap().to_bits(),
+                    "{name}[{i}]"
+                );
+            }
+        }
+        // Growing again after shrinking works as before.
+        shrunk.resize(300);
+        assert_eq!(shrunk.get("tau2", 129).unwrap(), 131.0);
     }
 
     /// NET_RECEIVE over a batch (events on repeated instances, in rounds) leaves every field and weight with

@@ -35,6 +35,9 @@ pub(super) fn hoist_state_invariants(m: &Model, layout: &mut Layout, k: &mut Ker
     if DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
+    if !enabled() {
+        return;
+    }
     if k.state[0] != k.state[1] {
         return;
     }
@@ -84,6 +87,16 @@ fn stored_fields(ops: &[Op], out: &mut HashSet<u32>) {
             _ => {}
         }
     }
+}
+
+/// Off when the environment variable `MIV_NMODL_HOIST` is `off` or `0` (read once per process): the cached
+/// fields cost memory per instance, which a run short of memory may prefer to spend on time.
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let v = std::env::var("MIV_NMODL_HOIST").unwrap_or_default().to_ascii_lowercase();
+        !matches!(v.as_str(), "off" | "0" | "no" | "false")
+    })
 }
 
 /// Tests compile the unsplit kernels to compare with (under `vm::simd_switch_lock`).
