@@ -117,6 +117,13 @@ fn inputs(a: &MivBenchArgs, me: &Path) -> Result<Inputs, CliError> {
             )))
         }
     };
+    // miv writes the experiment's outputs: their folders must exist (`miv run` does not make them).
+    let o = &e.output;
+    for p in [Some(&o.path), o.spikes_csv.as_ref(), o.probes_csv.as_ref()].into_iter().flatten() {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| fail(format!("{}: {err}", dir.display())))?;
+        }
+    }
     let t_end = a.t_end.unwrap_or(e.t_end);
     Ok(Inputs { cells, connections, cell_types, synapses, stimulus, seed: e.seed, t_end })
 }
