@@ -71,7 +71,7 @@ fn fail(message: String) -> CliError {
     CliError { message, collective: true }
 }
 
-fn path_of<T>(x: &Option<InlineOrPath<T>>, key: &str, exp: &Path) -> Result<PathBuf, CliError> {
+fn path_of<T>(x: Option<&InlineOrPath<T>>, key: &str, exp: &Path) -> Result<PathBuf, CliError> {
     match x {
         Some(InlineOrPath::Path(p)) => Ok(p.clone()),
         _ => Err(fail(format!("{}: MiV's runner reads `{key}` from a file; give it as a path", exp.display()))),
@@ -106,8 +106,8 @@ fn inputs(a: &MivBenchArgs, me: &Path) -> Result<Inputs, CliError> {
             (e.cells.clone(), k)
         }
     };
-    let cell_types = path_of(&Some(e.cell_types.clone()), "cell_types", exp)?;
-    let synapses = path_of(&e.synapses, "synapses", exp)?;
+    let cell_types = path_of(Some(&e.cell_types), "cell_types", exp)?;
+    let synapses = path_of(e.synapses.as_ref(), "synapses", exp)?;
     let stimulus = match e.stimulus.as_slice() {
         [s] if s.slice_step == Some(10) && s.file.is_some() => s.file.clone().expect("checked"),
         _ => {
