@@ -33,19 +33,60 @@ pub fn coupling(c: &Compartments) -> (Vec<f64>, Vec<f64>) {
     (a, b)
 }
 
+/// How the solve walks a group's nodes: levels, and runs within them.
+///
+/// Level `l` is `bounds[l]..bounds[l + 1]`; `bounds[0] = 0`, the last bound is the node count, level 0 holds
+/// the roots, and every node of a later level has its parent in an earlier level (the group's depth layout
+/// gives that; a node per level after the roots is always valid). A run is a stretch of one level whose
+/// parents are consecutive nodes (`parent[i + 1] = parent[i] + 1`): its parents are distinct and contiguous,
+/// so a run is solved with slices instead of indices, which the compiler vectorises.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Levels {
+    bounds: Vec<u32>,
+    /// First node of every run of the non-root nodes, then the node count.
+    runs: Vec<u32>,
+}
+
+/// Runs shorter than this are solved node by node.
+const MIN_RUN: usize = 4;
+
+impl Levels {
+    /// The levels `bounds` of a forest, checked against `parent`, and their runs. Panics if the levels do not
+    /// hold (a bug in the layout that produced them).
+    pub(crate) fn new(parent: &[u32], bounds: Vec<u32>) -> Levels {
+        let n = parent.len();
+        assert!(bounds.first() == Some(&0) && bounds.last() == Some(&(n as u32)), "levels cover the nodes");
+        let mut runs = Vec::new();
+        for w in bounds.windows(2).skip(1) {
+            let (lo, hi) = (w[0] as usize, w[1] as usize);
+            for i in lo..hi {
+                assert!((parent[i] as usize) < lo, "node {i}: its parent {} is not in an earlier level", parent[i]);
+                if i == lo || parent[i] != parent[i - 1] + 1 {
+                    runs.push(i as u32);
+                }
+            }
+        }
+        runs.push(n as u32);
+        Levels { bounds, runs }
+    }
+
+    fn n_roots(&self) -> usize {
+        self.bounds.get(1).map_or(0, |&r| r as usize)
+    }
+}
+
 /// One step's tree solve for a group of cells, fused with the axial currents and the voltage update (the only
 /// Hines solve; [`crate::CellGroup`] calls it every step).
 ///
-/// The nodes of all cells share the arrays: nodes `0..n_roots` are the roots, and `parent[i] < i` for every
-/// other node (the group's layout). In one sweep from the leaves towards the roots, each node's axial current
-/// `rhs[i] -= b[i] (v[p] - v[i])`, `rhs[p] += a[i] (v[p] - v[i])` is added just before the node is eliminated
-/// (NEURON's triang); the back substitution (bksub) then leaves the solution dv in `rhs` and sets
-/// `v += k dv` (k = 1 for backward Euler, 2 for Crank-Nicolson). `d[i]` is replaced by `1 / d[i]` on the way.
+/// In one sweep from the leaves towards the roots, each node's axial current `rhs[i] -= b[i] (v[p] - v[i])`,
+/// `rhs[p] += a[i] (v[p] - v[i])` is added just before the node is eliminated (NEURON's triang); the back
+/// substitution (bksub) then leaves the solution dv in `rhs` and sets `v += k dv` (k = 1 for backward Euler, 2
+/// for Crank-Nicolson). `d[i]` is replaced by `1 / d[i]` on the way.
 ///
-/// Crate-private because the loops index unchecked: the caller guarantees `parent[i] < i` for `i >= n_roots`
-/// (the group asserts it when it builds the layout). The slices are cut to `v.len()` first, so a short array
-/// panics there.
-#[inline]
+/// The nodes are taken run by run ([`Levels`]), the elimination from the last run back to the first. Within a
+/// run the parents are distinct, so every parent still receives its children's terms in descending node
+/// order, and every node sees the operations of the node-by-node loop in the same order (no FMA): the bits do
+/// not depend on the runs or the vector width.
 #[allow(clippy::too_many_arguments, reason = "the arrays of one tree system; a struct would only rename them")]
 pub(crate) fn solve_tree_and_update(
     parent: &[u32],
@@ -54,39 +95,99 @@ pub(crate) fn solve_tree_and_update(
     d: &mut [f64],
     rhs: &mut [f64],
     v: &mut [f64],
-    n_roots: usize,
+    levels: &Levels,
     k: f64,
 ) {
     let n = v.len();
-    let (v, rhs, d) = (&mut v[..n], &mut rhs[..n], &mut d[..n]);
-    let (a, b, parent) = (&a[..n], &b[..n], &parent[..n]);
-    for i in (n_roots..n).rev() {
-        let p = parent[i] as usize;
-        debug_assert!(p < i);
-        // SAFETY: the layout guarantees parent[i] < i < n for every non-root node (asserted when built).
-        unsafe {
-            let dv = *v.get_unchecked(p) - *v.get_unchecked(i);
-            let ri = *rhs.get_unchecked(i) - *b.get_unchecked(i) * dv;
-            *rhs.get_unchecked_mut(p) += *a.get_unchecked(i) * dv;
-            let inv = 1.0 / *d.get_unchecked(i);
-            *d.get_unchecked_mut(i) = inv;
-            let f = *a.get_unchecked(i) * inv;
-            *d.get_unchecked_mut(p) -= f * *b.get_unchecked(i);
-            *rhs.get_unchecked_mut(p) -= f * ri;
-            *rhs.get_unchecked_mut(i) = ri;
+    assert!(levels.runs.last() == Some(&(n as u32)) && parent.len() == n, "levels of these nodes");
+    let (a, b, d, rhs) = (&a[..n], &b[..n], &mut d[..n], &mut rhs[..n]);
+    for w in levels.runs.windows(2).rev() {
+        let (lo, hi) = (w[0] as usize, w[1] as usize);
+        if hi - lo < MIN_RUN {
+            for i in (lo..hi).rev() {
+                let p = parent[i] as usize;
+                let dv = v[p] - v[i];
+                let ri = rhs[i] - b[i] * dv;
+                rhs[p] += a[i] * dv;
+                let inv = 1.0 / d[i];
+                d[i] = inv;
+                let f = a[i] * inv;
+                d[p] -= f * b[i];
+                rhs[p] -= f * ri;
+                rhs[i] = ri;
+            }
+            continue;
         }
+        let (p0, len) = (parent[lo] as usize, hi - lo);
+        // The parents p0..p0 + len lie in an earlier level, below lo (checked by Levels::new).
+        let (d_done, d_run) = d.split_at_mut(lo);
+        let (r_done, r_run) = rhs.split_at_mut(lo);
+        eliminate_run(
+            &a[lo..hi],
+            &b[lo..hi],
+            &v[lo..hi],
+            &v[p0..p0 + len],
+            &mut d_run[..len],
+            &mut r_run[..len],
+            (&mut d_done[p0..p0 + len], &mut r_done[p0..p0 + len]),
+        );
     }
-    for r in 0..n_roots.min(n) {
+    for r in 0..levels.n_roots().min(n) {
         rhs[r] /= d[r];
         v[r] += k * rhs[r];
     }
-    for i in n_roots..n {
-        let p = parent[i] as usize;
-        // SAFETY: as above, p < i < n.
-        unsafe {
-            let x = (*rhs.get_unchecked(i) - *b.get_unchecked(i) * *rhs.get_unchecked(p)) * *d.get_unchecked(i);
-            *rhs.get_unchecked_mut(i) = x;
-            *v.get_unchecked_mut(i) += k * x;
+    for w in levels.runs.windows(2) {
+        let (lo, hi) = (w[0] as usize, w[1] as usize);
+        let (p0, len) = (parent[lo] as usize, hi - lo);
+        let (done, run) = rhs.split_at_mut(lo);
+        if len < MIN_RUN {
+            for j in 0..len {
+                let x = (run[j] - b[lo + j] * done[parent[lo + j] as usize]) * d[lo + j];
+                run[j] = x;
+                v[lo + j] += k * x;
+            }
+            continue;
+        }
+        back_substitute_run(&b[lo..hi], &d[lo..hi], &done[p0..p0 + len], &mut run[..len], &mut v[lo..hi], k);
+    }
+}
+
+crate::multiversion! {
+    /// The elimination of one run: node j of the run has parent j of the parents' slices `(d, rhs)`.
+    fn eliminate_run / eliminate_run_generic(
+        a: &[f64],
+        b: &[f64],
+        v: &[f64],
+        vp: &[f64],
+        d: &mut [f64],
+        rhs: &mut [f64],
+        parents: (&mut [f64], &mut [f64]),
+    ) {
+        let (dp, rp) = parents;
+        let len = a.len();
+        let (b, v, vp, d, rhs, dp, rp) = (&b[..len], &v[..len], &vp[..len], &mut d[..len], &mut rhs[..len], &mut dp[..len], &mut rp[..len]);
+        for j in 0..len {
+            let dv = vp[j] - v[j];
+            let ri = rhs[j] - b[j] * dv;
+            let inv = 1.0 / d[j];
+            d[j] = inv;
+            let f = a[j] * inv;
+            dp[j] -= f * b[j];
+            rp[j] = (rp[j] + a[j] * dv) - f * ri;
+            rhs[j] = ri;
+        }
+    }
+}
+
+crate::multiversion! {
+    /// The back substitution of one run: node j of the run has parent j of `rp` (already solved).
+    fn back_substitute_run / back_substitute_run_generic(b: &[f64], d: &[f64], rp: &[f64], rhs: &mut [f64], v: &mut [f64], k: f64) {
+        let len = rhs.len();
+        let (b, d, rp, v) = (&b[..len], &d[..len], &rp[..len], &mut v[..len]);
+        for j in 0..len {
+            let x = (rhs[j] - b[j] * rp[j]) * d[j];
+            rhs[j] = x;
+            v[j] += k * x;
         }
     }
 }
@@ -163,7 +264,9 @@ mod tests {
             let want = dense_solve(m, r);
             let k = if trial % 2 == 0 { 1.0 } else { 2.0 };
             let (mut dd, mut x, mut vv) = (d.clone(), rhs.clone(), v.clone());
-            solve_tree_and_update(&parent, &a, &b, &mut dd, &mut x, &mut vv, n_roots, k);
+            // One node per level after the roots is a valid cut of any forest with parent[i] < i.
+            let levels = Levels::new(&parent, std::iter::once(0).chain(n_roots as u32..=n as u32).collect());
+            solve_tree_and_update(&parent, &a, &b, &mut dd, &mut x, &mut vv, &levels, k);
             for i in 0..n {
                 assert!(
                     (x[i] - want[i]).abs() <= 1e-12 * (1.0 + want[i].abs()),
@@ -174,5 +277,55 @@ mod tests {
                 assert!((vv[i] - (v[i] + k * want[i])).abs() <= 1e-12 * (1.0 + v[i].abs()), "trial {trial} v {i}");
             }
         }
+    }
+
+    /// Forests built level by level (parents in the previous level, wide levels as in a group's layout): the
+    /// level-wise back substitution (vector lanes where the CPU has them) gives the bits of one node per level.
+    #[test]
+    fn wide_levels_give_the_bits_of_one_node_per_level() {
+        let mut rng = Lcg(11);
+        let mut longest = 0;
+        for trial in 0..100 {
+            let mut levels = vec![0u32, 1 + (rng.next() * 40.0) as u32];
+            let mut parent: Vec<u32> = (0..levels[1]).collect();
+            for _ in 0..1 + (rng.next() * 12.0) as usize {
+                let (lo, hi) = (levels[levels.len() - 2], levels[levels.len() - 1]);
+                let width = 1 + (rng.next() * 70.0) as u32;
+                for j in 0..width {
+                    // Mostly the next parent (runs, as in a layout of unbranched cables), sometimes any.
+                    let next = parent.last().map(|&p| p + 1).filter(|&p| j > 0 && p >= lo && p < hi);
+                    match next {
+                        Some(p) if rng.next() < 0.8 => parent.push(p),
+                        _ => parent.push(lo + (rng.next() * (hi - lo) as f64) as u32),
+                    }
+                }
+                levels.push(hi + width);
+            }
+            let n = parent.len();
+            let n_roots = levels[1] as usize;
+            let a: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
+            let b: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
+            let mut d: Vec<f64> = (0..n).map(|_| 0.01 + rng.next()).collect();
+            for i in n_roots..n {
+                d[i] -= b[i];
+                d[parent[i] as usize] -= a[i];
+            }
+            let rhs: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
+            let v: Vec<f64> = (0..n).map(|_| -70.0 + 20.0 * rng.next()).collect();
+            let k = if trial % 2 == 0 { 1.0 } else { 2.0 };
+            let one = Levels::new(&parent, std::iter::once(0).chain(n_roots as u32..=n as u32).collect());
+            let levels = Levels::new(&parent, levels);
+            longest = longest.max(levels.runs.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0));
+            let (mut d1, mut x1, mut v1) = (d.clone(), rhs.clone(), v.clone());
+            solve_tree_and_update(&parent, &a, &b, &mut d1, &mut x1, &mut v1, &one, k);
+            let (mut d2, mut x2, mut v2) = (d.clone(), rhs.clone(), v.clone());
+            solve_tree_and_update(&parent, &a, &b, &mut d2, &mut x2, &mut v2, &levels, k);
+            for i in 0..n {
+                assert_eq!(x1[i].to_bits(), x2[i].to_bits(), "trial {trial} dv {i}");
+                assert_eq!(v1[i].to_bits(), v2[i].to_bits(), "trial {trial} v {i}");
+                assert!(x1[i].is_finite() && x1[i] != 0.0, "trial {trial} dv {i} = {}", x1[i]);
+            }
+        }
+        assert!(longest >= 16, "the forests have long runs (longest {longest})");
     }
 }

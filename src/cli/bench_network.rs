@@ -16,7 +16,7 @@ pub struct NetworkBenchArgs {
     /// Network sizes.
     #[arg(long, num_args = 1.., default_values_t = [1000u64, 4000])]
     pub n: Vec<u64>,
-    /// Repetitions per configuration (the median is reported).
+    /// Rounds: each runs every configuration once, interleaved (medians and per-round ratios are reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
     /// Simulated time (ms).
@@ -38,8 +38,30 @@ struct Measure {
     config: String,
     n: u64,
     spikes: u64,
-    run_s: f64,
+    /// Run time of every round (s).
+    runs: Vec<f64>,
     rss_mib: f64,
+}
+
+impl Measure {
+    fn run_s(&self) -> f64 {
+        median(self.runs.clone())
+    }
+}
+
+/// Median and range of the per-round ratios `num[r] / den[r]`, as "median [min..max]".
+fn ratio_text(num: &[f64], den: &[f64]) -> String {
+    let r: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    if r.is_empty() {
+        return "-".into();
+    }
+    let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if r.len() == 1 {
+        format!("{:.2}", r[0])
+    } else {
+        format!("{:.2} [{lo:.2}..{hi:.2}]", median(r))
+    }
 }
 
 /// One configuration's measurement: (spikes, seconds, peak MiB) or why it failed.
@@ -189,18 +211,28 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
                 ));
             }
         }
-        for (label, f) in &configs {
-            let mut runs = Vec::new();
-            let mut rss = Vec::new();
-            let mut spikes = 0;
-            for rep in 0..a.reps {
+        // Rounds interleave the configurations (A, B, C, A, B, C, ...), so that a change in the machine's load
+        // falls on all of them; ratios are taken within a round.
+        let mut runs: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        let mut rss: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+        let mut spikes = vec![0u64; configs.len()];
+        for rep in 0..a.reps {
+            for (c, (label, f)) in configs.iter().enumerate() {
                 let (s, r, m) = f().map_err(fail)?;
-                eprintln!("{label} N={n} rep {rep}: run {r:.3} s, {s} spikes, peak {m:.1} MiB");
-                spikes = s;
-                runs.push(r);
-                rss.push(m);
+                eprintln!("round {} of {}: {label} N={n}: run {r:.3} s, {s} spikes, peak {m:.1} MiB", rep + 1, a.reps);
+                spikes[c] = s;
+                runs[c].push(r);
+                rss[c].push(m);
             }
-            rows.push(Measure { config: label.clone(), n, spikes, run_s: median(runs), rss_mib: median(rss) });
+        }
+        for (c, (label, _)) in configs.iter().enumerate() {
+            rows.push(Measure {
+                config: label.clone(),
+                n,
+                spikes: spikes[c],
+                runs: runs[c].clone(),
+                rss_mib: median(rss[c].clone()),
+            });
         }
     }
     print_table(&a, &rows);
@@ -209,11 +241,11 @@ pub fn run(a: NetworkBenchArgs) -> CliResult {
 
 fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
     println!(
-        "BY-cell busyring, {} ms, dt 0.025, 34 compartments and 11 connections per cell; median of {} run(s); same session",
+        "BY-cell busyring, {} ms, dt 0.025, 34 compartments and 11 connections per cell; {} interleaved round(s), times are medians, ratios median [min..max] over rounds",
         a.tstop, a.reps
     );
     println!(
-        "{:<28} {:>6} {:>7} {:>9} {:>12} {:>14} {:>10} {:>11} {:>10} {:>10}",
+        "{:<28} {:>6} {:>7} {:>9} {:>12} {:>14} {:>10} {:>11} {:>18} {:>18}",
         "configuration",
         "N",
         "spikes",
@@ -227,8 +259,8 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
     );
     let steps = a.tstop / 0.025;
     for r in rows {
-        let us = 1e6 * r.run_s / (r.n as f64 * a.tstop);
-        let ns = 1e9 * r.run_s / (r.n as f64 * 34.0 * steps);
+        let us = 1e6 * r.run_s() / (r.n as f64 * a.tstop);
+        let ns = 1e9 * r.run_s() / (r.n as f64 * 34.0 * steps);
         // Memory growth per cell between the smallest and largest N of the same configuration.
         let same: Vec<&Measure> = rows.iter().filter(|x| x.config == r.config).collect();
         let per_cell = match (same.first(), same.last()) {
@@ -240,16 +272,16 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
         let ratio = |name: &str| {
             rows.iter()
                 .find(|x| x.config == name && x.n == r.n)
-                .map_or("-".to_string(), |x| format!("{:.2}", x.run_s / r.run_s))
+                .map_or("-".to_string(), |x| ratio_text(&x.runs, &r.runs))
         };
         let expected = 27 * r.n / 10;
         let mark = if r.spikes == expected { "" } else { " (!)" };
         println!(
-            "{:<28} {:>6} {:>7} {:>9.3} {:>12.2} {:>14.2} {:>10.1} {:>11} {:>10} {:>10}",
+            "{:<28} {:>6} {:>7} {:>9.3} {:>12.2} {:>14.2} {:>10.1} {:>11} {:>18} {:>18}",
             r.config,
             r.n,
             format!("{}{mark}", r.spikes),
-            r.run_s,
+            r.run_s(),
             us,
             ns,
             r.rss_mib,

@@ -130,6 +130,8 @@ struct Layout {
     cell_node_offset: Vec<u32>,
     n_nodes: usize,
     n_roots: usize,
+    /// First node of every depth, then the node count (the Hines solve's levels).
+    levels: Vec<u32>,
 }
 
 fn layout(cells: &[CellDescription]) -> Layout {
@@ -171,6 +173,7 @@ fn layout(cells: &[CellDescription]) -> Layout {
         per_depth[k] += per_depth[k - 1];
     }
     let n_roots = per_depth[1];
+    let levels: Vec<u32> = per_depth.iter().map(|&k| k as u32).collect();
     let mut node_map = vec![0u32; n_nodes];
     for (ci, d) in depth.iter().enumerate() {
         let off = cell_node_offset[ci] as usize;
@@ -179,7 +182,7 @@ fn layout(cells: &[CellDescription]) -> Layout {
             per_depth[dd as usize] += 1;
         }
     }
-    Layout { comps, node_map, cell_node_offset, n_nodes, n_roots }
+    Layout { comps, node_map, cell_node_offset, n_nodes, n_roots, levels }
 }
 
 /// Collects cells into group arrays.
@@ -201,6 +204,18 @@ struct Builder<'c> {
     cell_detectors: Vec<Range<u32>>,
     /// Per mechanism (catalogue index): owning cell of each instance.
     owner: HashMap<usize, Vec<u32>>,
+    /// Density instances of every cell, placed after all cells in node order (see [`Builder::place_density`]).
+    density: Vec<PendingDensity>,
+}
+
+/// A density mechanism's instance waiting to be placed.
+struct PendingDensity {
+    mech: usize,
+    node: u32,
+    cell: usize,
+    section: usize,
+    geometry: (f64, f64),
+    params: Vec<f64>,
 }
 
 impl<'c> Builder<'c> {
@@ -327,15 +342,14 @@ impl<'c> Builder<'c> {
                     params[*idx] = v.at(j as usize);
                 }
                 let local = (sn.first + j) as usize;
-                self.add_instance(
-                    k,
-                    map[local],
-                    1.0,
-                    ci,
-                    Some((cell, p.section)),
-                    (comp.area[local], comp.diam[local]),
-                    &params,
-                );
+                self.density.push(PendingDensity {
+                    mech: k,
+                    node: map[local],
+                    cell: ci,
+                    section: p.section,
+                    geometry: (comp.area[local], comp.diam[local]),
+                    params,
+                });
             }
         }
         let t0 = self.targets.len() as u32;
@@ -367,6 +381,18 @@ impl<'c> Builder<'c> {
             });
         }
         self.cell_detectors.push(d0..self.detectors.len() as u32);
+    }
+
+    /// Place the density instances of all cells, each mechanism's in node order: a mechanism's instances then
+    /// walk the group's arrays forwards, in runs of consecutive nodes where it covers whole levels (one instance
+    /// per node and mechanism, so the order changes no sum).
+    fn place_density(&mut self, cells: &[CellDescription]) {
+        let mut pending = std::mem::take(&mut self.density);
+        pending.sort_by_key(|p| p.node);
+        for p in pending {
+            let CellDescription::Cable(cell) = &cells[p.cell] else { unreachable!("density on a cable cell") };
+            self.add_instance(p.mech, p.node, 1.0, p.cell, Some((cell, p.section)), p.geometry, &p.params);
+        }
     }
 
     fn place_artificial(&mut self, ci: usize, cell: &ArtificialCell) -> Result<(), SolverError> {
@@ -461,9 +487,7 @@ pub(super) fn build(
         }
         cell_section_offset.push(sections.len() as u32);
     }
-    for i in lay.n_roots..n {
-        assert!((parent[i] as usize) < i, "layout puts parents first");
-    }
+    let levels = crate::cable::Levels::new(&parent, lay.levels);
 
     let mut bld = Builder {
         catalogue,
@@ -479,6 +503,7 @@ pub(super) fn build(
         detectors: Vec::new(),
         cell_detectors: Vec::new(),
         owner: HashMap::new(),
+        density: Vec::new(),
     };
     for (mech, global, value) in &opts.globals {
         let k = catalogue
@@ -500,6 +525,7 @@ pub(super) fn build(
             CellDescription::Artificial(a) => bld.place_artificial(ci, a)?,
         }
     }
+    bld.place_density(cells);
 
     // Keep the mechanism types in use (or configured by a global), in catalogue order.
     let Builder {
@@ -563,6 +589,7 @@ pub(super) fn build(
         parent,
         area,
         n_roots: lay.n_roots,
+        levels,
         node_map: lay.node_map,
         cell_node_offset: lay.cell_node_offset,
         sections,

@@ -280,6 +280,8 @@ pub struct CellGroup {
     /// Membrane area per node (um2, 0 at zero-area nodes).
     area: Vec<f64>,
     n_roots: usize,
+    /// The Hines solve's levels: first node of every tree depth, then the node count.
+    levels: crate::cable::Levels,
     /// Group node of every cell-local node; cell c's nodes are `node_map[cell_node_offset[c]..[c+1]]`.
     node_map: Vec<u32>,
     cell_node_offset: Vec<u32>,
@@ -1014,7 +1016,7 @@ impl CellGroup {
     /// Add the axial currents, solve the tree systems (Hines) and update v; `rhs` keeps dv.
     fn solve_and_update(&mut self) {
         let k = if self.opts.method == Method::CrankNicolson { 2.0 } else { 1.0 };
-        solve_tree_and_update(&self.parent, &self.a, &self.b, &mut self.d, &mut self.rhs, &mut self.v, self.n_roots, k);
+        solve_tree_and_update(&self.parent, &self.a, &self.b, &mut self.d, &mut self.rhs, &mut self.v, &self.levels, k);
     }
 
     fn step_once(&mut self) -> Result<(), SolverError> {

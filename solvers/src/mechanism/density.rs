@@ -15,6 +15,8 @@ pub struct Pas {
     info: MechanismInfo,
     sites: Sites,
     p: Columns,
+    /// Runs of instances on consecutive nodes: the first instance of each run, then the instance count.
+    runs: Vec<u32>,
 }
 
 impl Default for Pas {
@@ -29,13 +31,41 @@ impl Default for Pas {
             electrode: false,
             weights: 0,
         };
-        Pas { info, sites: Sites::default(), p: Columns::new(2) }
+        Pas { info, sites: Sites::default(), p: Columns::new(2), runs: vec![0] }
+    }
+}
+
+crate::multiversion! {
+    /// `pas` over runs of instances on consecutive nodes (`runs`: first instance of each run, then the count):
+    /// contiguous slices, so the loop is vectorised; per instance the operations of the node-indexed loop.
+    fn pas_current_runs / pas_current_runs_generic(
+        g: &[f64],
+        e: &[f64],
+        nodes: &[u32],
+        runs: &[u32],
+        v: &[f64],
+        rhs: &mut [f64],
+        d: &mut [f64],
+    ) {
+        for w in runs.windows(2) {
+            let (i0, i1) = (w[0] as usize, w[1] as usize);
+            let n0 = nodes[i0] as usize;
+            let len = i1 - i0;
+            let (g, e) = (&g[i0..i1], &e[i0..i1]);
+            let (v, rhs, d) = (&v[n0..n0 + len], &mut rhs[n0..n0 + len], &mut d[n0..n0 + len]);
+            for j in 0..len {
+                let i1 = g[j] * (v[j] + DV - e[j]);
+                let i0 = g[j] * (v[j] - e[j]);
+                rhs[j] -= i0;
+                d[j] += (i1 - i0) * INV_DV;
+            }
+        }
     }
 }
 
 impl Mechanism for Pas {
     kernel_accessors!();
-    kernel_storage!();
+    kernel_storage!(runs);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         self.sites.push(site);
         self.p.push(params);
@@ -48,20 +78,11 @@ impl Mechanism for Pas {
     }
     fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let n = self.sites.len();
-        let (g, e, nodes) = (&self.p.cols[0][..n], &self.p.cols[1][..n], &self.sites.node[..n]);
-        let (v, rhs, d) = (cx.v, &mut *cx.rhs, &mut *cx.d);
-        assert!(self.sites.max_node() < v.len().min(rhs.len()).min(d.len()));
-        for i in 0..n {
-            // SAFETY: every node index is below the array lengths (asserted above).
-            unsafe {
-                let node = *nodes.get_unchecked(i) as usize;
-                let vv = *v.get_unchecked(node);
-                let i1 = g[i] * (vv + DV - e[i]);
-                let i0 = g[i] * (vv - e[i]);
-                *rhs.get_unchecked_mut(node) -= i0;
-                *d.get_unchecked_mut(node) += (i1 - i0) * INV_DV;
-            }
+        if self.runs.last() != Some(&(n as u32)) {
+            self.runs = self.sites.consecutive_runs();
         }
+        let (g, e) = (&self.p.cols[0][..n], &self.p.cols[1][..n]);
+        pas_current_runs(g, e, &self.sites.node, &self.runs, cx.v, cx.rhs, cx.d);
         Ok(())
     }
     fn update_state(&mut self, _cx: &mut Cx) -> KernelResult {
@@ -208,16 +229,50 @@ fn cnexp(x: &mut f64, inf: f64, rate_dt: f64, ex: impl Fn(f64) -> f64) {
     *x += (1.0 - ex(-rate_dt)) * (inf - *x);
 }
 
+/// Lanes per block of [`hh_states_exact`]: a block is one AVX-512 vector (two AVX2 vectors).
+const HH_LANES: usize = 8;
+
+/// One block of [`hh_states_exact`] (inlined into each CPU version, so vectorised for its features).
+#[inline(always)]
+fn hh_block(m: &mut [f64; HH_LANES], h: &mut [f64; HH_LANES], n: &mut [f64; HH_LANES], v: &[f64; HH_LANES], qdt: f64) {
+    for i in 0..HH_LANES {
+        let r = hh_rates(v[i], fastmath::exp);
+        cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
+        cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
+        cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+    }
+}
+
 crate::multiversion! {
-    /// Exact-rate gate update of every instance (v gathered into `v`); `qdt` = q10 * dt.
+    /// Exact-rate gate update of every instance (v gathered into `v`); `qdt` = q10 * dt. The instances go in
+    /// blocks of 8 (the last one padded), so that no instance takes a scalar remainder loop; every lane does
+    /// the same operations, so the bits do not depend on the block.
     fn hh_states_exact / hh_states_exact_generic(m: &mut [f64], h: &mut [f64], n: &mut [f64], v: &[f64], qdt: f64) {
         let len = v.len();
         let (m, h, n) = (&mut m[..len], &mut h[..len], &mut n[..len]);
-        for i in 0..len {
-            let r = hh_rates(v[i], fastmath::exp);
-            cnexp(&mut m[i], r[0], qdt * r[1], fastmath::exp);
-            cnexp(&mut h[i], r[2], qdt * r[3], fastmath::exp);
-            cnexp(&mut n[i], r[4], qdt * r[5], fastmath::exp);
+        let full = len / HH_LANES * HH_LANES;
+        for i in (0..full).step_by(HH_LANES) {
+            let w = i..i + HH_LANES;
+            hh_block(
+                (&mut m[w.clone()]).try_into().unwrap(),
+                (&mut h[w.clone()]).try_into().unwrap(),
+                (&mut n[w.clone()]).try_into().unwrap(),
+                (&v[w]).try_into().unwrap(),
+                qdt,
+            );
+        }
+        if full < len {
+            let k = len - full;
+            let mut lanes = [[0.0; HH_LANES]; 4];
+            for (x, src) in lanes.iter_mut().zip([&m[full..], &h[full..], &n[full..], &v[full..]]) {
+                x[..k].copy_from_slice(src);
+                x[k..].fill(src[0]);
+            }
+            let [mut bm, mut bh, mut bn, bv] = lanes;
+            hh_block(&mut bm, &mut bh, &mut bn, &bv, qdt);
+            m[full..].copy_from_slice(&bm[..k]);
+            h[full..].copy_from_slice(&bh[..k]);
+            n[full..].copy_from_slice(&bn[..k]);
         }
     }
 }
@@ -359,15 +414,24 @@ mod tests {
         let n = 1001;
         let v: Vec<f64> = (0..n).map(|i| -120.0 + 0.173 * i as f64).chain([-40.0, -55.0, -40.0 + 1e-9]).collect();
         let init: Vec<f64> = (0..v.len()).map(|i| (i % 97) as f64 / 97.0).collect();
-        let (mut a, mut b) = ([init.clone(), init.clone(), init.clone()], [init.clone(), init.clone(), init]);
+        let (mut a, mut b) = ([init.clone(), init.clone(), init.clone()], [init.clone(), init.clone(), init.clone()]);
+        // One instance at a time, without blocks or padding.
+        let mut c = [init.clone(), init.clone(), init];
         for _ in 0..5 {
             let [m, h, nn] = &mut a;
             hh_states_exact(m, h, nn, &v, 0.025 * 3.0);
             let [m, h, nn] = &mut b;
             hh_states_exact_generic(m, h, nn, &v, 0.025 * 3.0);
+            for i in 0..v.len() {
+                let r = hh_rates(v[i], fastmath::exp);
+                for (k, x) in c.iter_mut().enumerate() {
+                    cnexp(&mut x[i], r[2 * k], 0.025 * 3.0 * r[2 * k + 1], fastmath::exp);
+                }
+            }
         }
         for k in 0..3 {
             assert!(a[k].iter().zip(&b[k]).all(|(x, y)| x.to_bits() == y.to_bits()), "gate {k}");
+            assert!(a[k].iter().zip(&c[k]).all(|(x, y)| x.to_bits() == y.to_bits()), "gate {k} per instance");
         }
     }
 }
