@@ -121,19 +121,19 @@ fn probe(k: Kernel, bytes: usize, threads: usize, reps: usize) -> f64 {
 
 /// Bytes read and written per step by the busyring's kernels, per item they run over: (phase, what is
 /// touched, bytes per item, items per cell). Counted from the arrays each loop indexes (f64 8 bytes, node
-/// and ion indices 4 bytes; a read-modify-write counts twice); the BY cell has 1 hh soma, 33 pas dendrite
-/// compartments and one Exp2Syn.
+/// and ion indices 4 bytes; a read-modify-write counts twice; runs of consecutive nodes read no index per
+/// node); the BY cell has 1 hh soma, 33 pas dendrite compartments and one Exp2Syn.
 fn busyring_phases(nodes_per_cell: f64) -> Vec<(&'static str, &'static str, f64, f64)> {
     vec![
         ("step setup", "rhs = 0 (W); d = d_static (R, W)", 24.0, nodes_per_cell),
-        ("pas current", "node; g, e, v (R); rhs, d (R+W)", 60.0, 33.0),
+        ("pas current (by runs)", "g, e, v (R); rhs, d (R+W)", 56.0, 33.0),
         ("hh current", "node, 2 ion ids; 4 params, m, h, n, v, ena, ek (R); ina, ik, rhs, d (R+W)", 180.0, 1.0),
         ("hh state", "node; v (R); m, h, n (R+W)", 60.0, 1.0),
         ("Exp2Syn current + state", "node; params, A, B, v (R); A, B, rhs, d (R+W)", 120.0, 1.0),
         (
-            "tree solve (Hines)",
-            "parent; a, b, v[i], v[p] (R); d[i], d[p], rhs[i], rhs[p] (R+W); back: rhs, v (R+W)",
-            176.0,
+            "tree solve (Hines, by runs)",
+            "a, b, v[i], v[p] (R); d[i], d[p], rhs[i], rhs[p] (R+W); back: b, d, rhs[p] (R); rhs, v (R+W)",
+            152.0,
             nodes_per_cell,
         ),
     ]
