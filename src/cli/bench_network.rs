@@ -69,7 +69,12 @@ type MeasureFn = dyn Fn() -> Result<(u64, f64, f64), String>;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
 fn run_json(cmd: &mut Command) -> Result<serde_json::Value, String> {
@@ -119,11 +124,20 @@ fn reference(
     ranks: usize,
 ) -> Result<(u64, f64, f64), String> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/neuron-arbor/scripts");
-    let mut cmd = if ranks > 1 { mpirun(ranks) } else { Command::new("/usr/bin/time") };
-    if ranks == 1 {
-        cmd.arg("-v");
-    }
-    cmd.arg(&a.python).arg(scripts.join(script)).arg(n.to_string()).args(["--tstop", &a.tstop.to_string()]).args(extra);
+    // One process: /usr/bin/time -v gives its peak RSS (as the reference README measures it), where installed.
+    let time = Path::new("/usr/bin/time");
+    let mut cmd = if ranks > 1 {
+        let mut c = mpirun(ranks);
+        c.arg(&a.python);
+        c
+    } else if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-v").arg(&a.python);
+        c
+    } else {
+        Command::new(&a.python)
+    };
+    cmd.arg(scripts.join(script)).arg(n.to_string()).args(["--tstop", &a.tstop.to_string()]).args(extra);
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
@@ -245,7 +259,7 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
         a.tstop, a.reps
     );
     println!(
-        "{:<28} {:>6} {:>7} {:>9} {:>12} {:>14} {:>10} {:>11} {:>18} {:>18}",
+        "{:<28} {:>6} {:>7} {:>9} {:>12} {:>14} {:>10} {:>11} {:>24} {:>24}",
         "configuration",
         "N",
         "spikes",
@@ -277,7 +291,7 @@ fn print_table(a: &NetworkBenchArgs, rows: &[Measure]) {
         let expected = 27 * r.n / 10;
         let mark = if r.spikes == expected { "" } else { " (!)" };
         println!(
-            "{:<28} {:>6} {:>7} {:>9.3} {:>12.2} {:>14.2} {:>10.1} {:>11} {:>18} {:>18}",
+            "{:<28} {:>6} {:>7} {:>9.3} {:>12.2} {:>14.2} {:>10.1} {:>11} {:>24} {:>24}",
             r.config,
             r.n,
             format!("{}{mark}", r.spikes),
