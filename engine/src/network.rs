@@ -137,6 +137,20 @@ const GROUPS_PER_THREAD: usize = 8;
 /// Most cells in one automatically cut group.
 const MAX_CELLS_PER_GROUP: usize = 64;
 
+/// Most stepping cost ([`LocalCell::step_cost`]) in one automatically cut group: about 64 busyring cells, or
+/// a few of the seed network's cells with their synapses, so that a group's arrays stay in the core's caches
+/// over an exchange interval. On the seed network this took one thread's run to 0.87 of its time with groups
+/// of about 50 cells (stand-in and MiV's mechanisms alike); the busyring's groups do not change.
+const MAX_GROUP_COST: f64 = 16384.0;
+
+/// How many groups the automatic cut makes of cells of these costs for `threads` threads: enough for the
+/// threads to balance ([`GROUPS_PER_THREAD`]) and for no group to pass [`MAX_GROUP_COST`] (and
+/// [`cut_by_cost`] then keeps [`MAX_CELLS_PER_GROUP`]).
+fn automatic_groups(costs: &[f64], threads: usize) -> usize {
+    let by_cost = (costs.iter().sum::<f64>() / MAX_GROUP_COST).ceil() as usize;
+    (GROUPS_PER_THREAD * threads.max(1)).max(by_cost)
+}
+
 /// Cut `gids` (ascending) into contiguous groups of about equal total cost: `groups` of them (fewer if there
 /// are fewer cells, more if `max_cells`, the most cells in one group, needs more).
 fn cut_by_cost(gids: &[u64], costs: &[f64], groups: usize, max_cells: usize) -> Vec<Vec<u64>> {
@@ -857,7 +871,7 @@ impl<'c> Network<'c> {
             gids.chunks(self.opts.cells_per_group).map(<[u64]>::to_vec).collect()
         } else {
             let costs: Vec<f64> = self.cells.values().map(LocalCell::step_cost).collect();
-            cut_by_cost(&gids, &costs, GROUPS_PER_THREAD * self.opts.threads.max(1), MAX_CELLS_PER_GROUP)
+            cut_by_cost(&gids, &costs, automatic_groups(&costs, self.opts.threads), MAX_CELLS_PER_GROUP)
         };
         let mut groups = Vec::new();
         let mut index = HashMap::with_capacity(n);
@@ -1394,7 +1408,28 @@ pub fn steps_of(interval: f64, dt: f64) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_by_cost;
+    use super::{automatic_groups, cut_by_cost, MAX_CELLS_PER_GROUP};
+
+    #[test]
+    fn automatic_groups_keep_the_cost_of_a_group_bounded() {
+        // Busyring cells (39 nodes, one synapse): the 64-cell cap decides, as before the cost cap.
+        let by = vec![5.0 * 39.0 + 1.0; 1000];
+        assert_eq!(automatic_groups(&by, 1), 12);
+        assert_eq!(cut_by_cost(&(0..1000).collect::<Vec<u64>>(), &by, 12, MAX_CELLS_PER_GROUP).len(), 16);
+        // Cells with many synapses (the seed network's): the cost cap decides, whatever the thread count.
+        let rc = vec![5.0 * 100.0 + 1000.0; 337];
+        assert_eq!(automatic_groups(&rc, 1), 31);
+        assert_eq!(automatic_groups(&rc, 2), 31);
+        assert_eq!(automatic_groups(&rc, 8), 64);
+        let cut = cut_by_cost(&(0..337).collect::<Vec<u64>>(), &rc, 31, MAX_CELLS_PER_GROUP);
+        // A group closes at its share of the cost, so it may pass the cap by at most its last cell.
+        assert_eq!(cut.len(), 31);
+        assert!(
+            cut.iter().all(|g| g.len() as f64 * 1500.0 <= 16384.0 + 1500.0),
+            "{:?}",
+            cut.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+    }
 
     fn sizes(costs: &[f64], groups: usize, max_cells: usize) -> Vec<usize> {
         let gids: Vec<u64> = (0..costs.len() as u64).collect();
