@@ -205,6 +205,31 @@ mod tests {
         }
     }
 
+    /// A random tree system: couplings, a diagonal with the axial sums (as assembled in a step), rhs and v.
+    struct System {
+        a: Vec<f64>,
+        b: Vec<f64>,
+        d: Vec<f64>,
+        rhs: Vec<f64>,
+        v: Vec<f64>,
+    }
+
+    impl System {
+        fn random(rng: &mut Lcg, parent: &[u32], n_roots: usize) -> System {
+            let n = parent.len();
+            let a: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
+            let b: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
+            let mut d: Vec<f64> = (0..n).map(|_| 0.01 + rng.next()).collect();
+            for i in n_roots..n {
+                d[i] -= b[i];
+                d[parent[i] as usize] -= a[i];
+            }
+            let rhs: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
+            let v: Vec<f64> = (0..n).map(|_| -70.0 + 20.0 * rng.next()).collect();
+            System { a, b, d, rhs, v }
+        }
+    }
+
     /// Dense Gaussian elimination with partial pivoting.
     fn dense_solve(mut m: Vec<Vec<f64>>, mut r: Vec<f64>) -> Vec<f64> {
         let n = r.len();
@@ -238,16 +263,7 @@ mod tests {
             let n = n_roots + (rng.next() * 60.0) as usize;
             let parent: Vec<u32> =
                 (0..n).map(|i| if i < n_roots { 0 } else { (rng.next() * i as f64) as u32 }).collect();
-            let a: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
-            let b: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
-            // Diagonal: membrane part plus the axial sums, as assembled in a step.
-            let mut d: Vec<f64> = (0..n).map(|_| 0.01 + rng.next()).collect();
-            for i in n_roots..n {
-                d[i] -= b[i];
-                d[parent[i] as usize] -= a[i];
-            }
-            let rhs: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
-            let v: Vec<f64> = (0..n).map(|_| -70.0 + 20.0 * rng.next()).collect();
+            let System { a, b, d, rhs, v } = System::random(&mut rng, &parent, n_roots);
             let mut m = vec![vec![0.0; n]; n];
             let mut r = rhs.clone();
             for i in 0..n {
@@ -303,15 +319,7 @@ mod tests {
             }
             let n = parent.len();
             let n_roots = levels[1] as usize;
-            let a: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
-            let b: Vec<f64> = (0..n).map(|i| if i < n_roots { 0.0 } else { -0.1 - rng.next() }).collect();
-            let mut d: Vec<f64> = (0..n).map(|_| 0.01 + rng.next()).collect();
-            for i in n_roots..n {
-                d[i] -= b[i];
-                d[parent[i] as usize] -= a[i];
-            }
-            let rhs: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
-            let v: Vec<f64> = (0..n).map(|_| -70.0 + 20.0 * rng.next()).collect();
+            let System { a, b, d, rhs, v } = System::random(&mut rng, &parent, n_roots);
             let k = if trial % 2 == 0 { 1.0 } else { 2.0 };
             let one = Levels::new(&parent, std::iter::once(0).chain(n_roots as u32..=n as u32).collect());
             let levels = Levels::new(&parent, levels);
