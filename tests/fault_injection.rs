@@ -14,6 +14,12 @@ fn ring(name: &str) -> PathBuf {
     out.join("experiment.yaml")
 }
 
+/// `f` with [`hdf5_write_guard`] held.
+fn hdf5_write_guard_scope(f: impl FnOnce()) {
+    let _g = hdf5_write_guard();
+    f();
+}
+
 fn rewrite(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{from:?} not in {}", path.display());
@@ -119,6 +125,7 @@ fn bad_experiment_values_name_the_key() {
 
 /// Overwrite `/Projections/BS/BS/Connections/distance` of the ring's connections.h5 with `values`.
 fn set_distances(conns: &Path, values: &[f32]) {
+    let _g = hdf5_write_guard();
     let f = hdf5::File::open_rw(conns).unwrap();
     let d = f.dataset("Projections/BS/BS/Connections/distance").unwrap();
     assert_eq!(d.size(), values.len());
@@ -139,9 +146,10 @@ fn bad_connections_are_errors_naming_the_dataset() {
         std::fs::write(&conns, &good).unwrap();
     }
     // An empty HDF5 file and a file without /Projections: synapses.yml declares BS -> BS.
-    hdf5::File::create(&conns).unwrap().close().unwrap();
+    hdf5_write_guard_scope(|| hdf5::File::create(&conns).unwrap().close().unwrap());
     run_fails(&exp, &["connections.h5", "/Projections/BS/BS is missing", "synapses.yml"]);
     {
+        let _g = hdf5_write_guard();
         std::fs::write(&conns, &good).unwrap();
         let f = hdf5::File::open_rw(&conns).unwrap();
         f.unlink("Projections").unwrap();
@@ -165,6 +173,7 @@ fn bad_connections_are_errors_naming_the_dataset() {
     // A NaN weight in the cells' weights namespace (what the ring's connections use).
     let cells = dir.join("cells.h5");
     {
+        let _g = hdf5_write_guard();
         let f = hdf5::File::open_rw(&cells).unwrap();
         let d = f.dataset("Populations/BS/Synapse Weights/AMPA/Attribute Value").unwrap();
         let mut w: Vec<f32> = d.read_raw().unwrap();
@@ -262,12 +271,12 @@ fn killed_runs_rerun_to_the_same_result() {
     std::fs::rename(out.join("results.h5"), &clean_h5).unwrap();
     std::fs::remove_file(out.join("spikes.csv")).unwrap();
     for (i, frac) in [0.1, 0.3, 0.5, 0.7, 0.9].iter().enumerate() {
-        let mut k = std::process::Command::new(miv_bin())
-            .args(["-q", "run", e])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut k = spawn(
+            std::process::Command::new(miv_bin())
+                .args(["-q", "run", e])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        );
         std::thread::sleep(full.mul_f64(*frac));
         unsafe { libc::kill(k.id() as i32, libc::SIGKILL) };
         let _ = k.wait();
@@ -279,7 +288,7 @@ fn killed_runs_rerun_to_the_same_result() {
         }
         miv(&["-q", "run", e]).expect_ok(&format!("rerun after kill {i}"));
         assert_eq!(bytes(&out.join("spikes.csv")), clean_spikes, "kill {i}");
-        let d = std::process::Command::new("h5diff").arg(out.join("results.h5")).arg(&clean_h5).status().unwrap();
+        let d = spawn(std::process::Command::new("h5diff").arg(out.join("results.h5")).arg(&clean_h5)).wait().unwrap();
         assert!(d.success(), "kill {i}: results.h5 differs");
         std::fs::remove_file(out.join("spikes.csv")).unwrap();
         std::fs::remove_file(out.join("results.h5")).unwrap();

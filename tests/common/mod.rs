@@ -63,9 +63,26 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Held shared while a test starts a process, exclusively while a test has an HDF5 file open for writing in its
+/// own process. HDF5 opens files without close-on-exec, so a process started by another test thread meanwhile
+/// would inherit the descriptor with its lock and keep the file locked after the test closed it (then a `miv`
+/// run of the first test fails with "unable to lock file").
+pub static SPAWN_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Start a process under [`SPAWN_LOCK`].
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    let _shared = SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn().expect("spawn process")
+}
+
+/// Hold while an HDF5 file is open for writing in the test process (see [`SPAWN_LOCK`]).
+pub fn hdf5_write_guard() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run_cmd(mut cmd: Command, timeout: Duration) -> Outcome {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-    let mut child = cmd.spawn().expect("spawn process");
+    let mut child = spawn(&mut cmd);
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {
