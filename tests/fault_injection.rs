@@ -14,12 +14,6 @@ fn ring(name: &str) -> PathBuf {
     out.join("experiment.yaml")
 }
 
-/// `f` with [`hdf5_write_guard`] held.
-fn hdf5_write_guard_scope(f: impl FnOnce()) {
-    let _g = hdf5_write_guard();
-    f();
-}
-
 fn rewrite(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{from:?} not in {}", path.display());
@@ -146,7 +140,10 @@ fn bad_connections_are_errors_naming_the_dataset() {
         std::fs::write(&conns, &good).unwrap();
     }
     // An empty HDF5 file and a file without /Projections: synapses.yml declares BS -> BS.
-    hdf5_write_guard_scope(|| hdf5::File::create(&conns).unwrap().close().unwrap());
+    {
+        let _g = hdf5_write_guard();
+        hdf5::File::create(&conns).unwrap().close().unwrap();
+    }
     run_fails(&exp, &["connections.h5", "/Projections/BS/BS is missing", "synapses.yml"]);
     {
         let _g = hdf5_write_guard();

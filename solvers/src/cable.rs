@@ -70,7 +70,8 @@ impl Levels {
         Levels { bounds, runs }
     }
 
-    fn n_roots(&self) -> usize {
+    /// Nodes `0..n_roots()` are the roots.
+    pub(crate) fn n_roots(&self) -> usize {
         self.bounds.get(1).map_or(0, |&r| r as usize)
     }
 }

@@ -129,7 +129,6 @@ struct Layout {
     node_map: Vec<u32>,
     cell_node_offset: Vec<u32>,
     n_nodes: usize,
-    n_roots: usize,
     /// First node of every depth, then the node count (the Hines solve's levels).
     levels: Vec<u32>,
 }
@@ -172,7 +171,6 @@ fn layout(cells: &[CellDescription]) -> Layout {
     for k in 1..per_depth.len() {
         per_depth[k] += per_depth[k - 1];
     }
-    let n_roots = per_depth[1];
     let levels: Vec<u32> = per_depth.iter().map(|&k| k as u32).collect();
     let mut node_map = vec![0u32; n_nodes];
     for (ci, d) in depth.iter().enumerate() {
@@ -182,7 +180,7 @@ fn layout(cells: &[CellDescription]) -> Layout {
             per_depth[dd as usize] += 1;
         }
     }
-    Layout { comps, node_map, cell_node_offset, n_nodes, n_roots, levels }
+    Layout { comps, node_map, cell_node_offset, n_nodes, levels }
 }
 
 /// Collects cells into group arrays.
@@ -588,7 +586,6 @@ pub(super) fn build(
         b,
         parent,
         area,
-        n_roots: lay.n_roots,
         levels,
         node_map: lay.node_map,
         cell_node_offset: lay.cell_node_offset,

@@ -279,7 +279,6 @@ pub struct CellGroup {
     parent: Vec<u32>,
     /// Membrane area per node (um2, 0 at zero-area nodes).
     area: Vec<f64>,
-    n_roots: usize,
     /// The Hines solve's levels: first node of every tree depth, then the node count.
     levels: crate::cable::Levels,
     /// Group node of every cell-local node; cell c's nodes are `node_map[cell_node_offset[c]..[c+1]]`.
@@ -757,7 +756,7 @@ impl CellGroup {
         if let Some(m) = self.imem.as_mut() {
             // At initialisation NEURON reports (rhs + ionic) * area / 100: the axial plus stimulus current.
             let mut rhs = self.rhs.clone();
-            for i in self.n_roots..self.v.len() {
+            for i in self.levels.n_roots()..self.v.len() {
                 let p = self.parent[i] as usize;
                 let dv = self.v[p] - self.v[i];
                 rhs[i] -= self.b[i] * dv;

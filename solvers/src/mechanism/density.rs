@@ -67,6 +67,13 @@ impl Mechanism for Pas {
     kernel_accessors!();
     kernel_storage!(runs);
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
+        // The runs end with the instance count; a node that does not follow the last one starts a new run.
+        let n = self.sites.len() as u32;
+        self.runs.pop();
+        if n == 0 || site.node != self.sites.node[n as usize - 1].wrapping_add(1) {
+            self.runs.push(n);
+        }
+        self.runs.push(n + 1);
         self.sites.push(site);
         self.p.push(params);
     }
@@ -78,9 +85,6 @@ impl Mechanism for Pas {
     }
     fn current(&mut self, cx: &mut Cx) -> KernelResult {
         let n = self.sites.len();
-        if self.runs.last() != Some(&(n as u32)) {
-            self.runs = self.sites.consecutive_runs();
-        }
         let (g, e) = (&self.p.cols[0][..n], &self.p.cols[1][..n]);
         pas_current_runs(g, e, &self.sites.node, &self.runs, cx.v, cx.rhs, cx.d);
         Ok(())
@@ -408,6 +412,33 @@ impl Mechanism for Hh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `pas` by runs (kept as instances are added) gives the bits of the node-by-node loop, on nodes in runs,
+    /// out of order and alone.
+    #[test]
+    fn pas_by_runs_gives_the_bits_of_the_node_loop() {
+        let nodes = [3u32, 4, 5, 6, 7, 8, 9, 10, 11, 20, 2, 12, 13, 14, 15, 16, 0];
+        let mut pas = Pas::default();
+        for (i, &node) in nodes.iter().enumerate() {
+            let site = Site { node, scale: 1.0, ions: vec![], cell: 0, area: 0.0, diam: 0.0 };
+            pas.add_instance(&site, &[0.001 * (1.0 + i as f64), -70.0 + i as f64]);
+        }
+        assert_eq!(pas.runs, [0, 9, 10, 11, 16, 17]);
+        let v: Vec<f64> = (0..21).map(|k| -80.0 + 1.7 * k as f64).collect();
+        let (mut rhs, mut d) = (vec![0.25; 21], vec![1.5; 21]);
+        let (g, e) = (&pas.p.cols[0], &pas.p.cols[1]);
+        pas_current_runs(g, e, &pas.sites.node, &pas.runs, &v, &mut rhs, &mut d);
+        let (mut rhs1, mut d1) = (vec![0.25; 21], vec![1.5; 21]);
+        for (i, &node) in nodes.iter().enumerate() {
+            let node = node as usize;
+            let i1 = g[i] * (v[node] + DV - e[i]);
+            let i0 = g[i] * (v[node] - e[i]);
+            rhs1[node] -= i0;
+            d1[node] += (i1 - i0) * INV_DV;
+        }
+        assert!(rhs.iter().zip(&rhs1).chain(d.iter().zip(&d1)).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(rhs1[1] == 0.25 && rhs1[3] != 0.25, "untouched and touched nodes");
+    }
 
     #[test]
     fn every_cpu_path_of_the_hh_kernel_gives_the_same_bits() {

@@ -497,20 +497,6 @@ impl Sites {
             self.max_ion[k] = self.max_ion[k].max(i);
         }
     }
-    /// Runs of instances on consecutive nodes (`node[i + 1] = node[i] + 1`): the first instance of each run,
-    /// then the instance count.
-    pub fn consecutive_runs(&self) -> Vec<u32> {
-        let mut runs = vec![0u32];
-        for i in 1..self.node.len() {
-            if self.node[i] != self.node[i - 1].wrapping_add(1) {
-                runs.push(i as u32);
-            }
-        }
-        if !self.node.is_empty() {
-            runs.push(self.node.len() as u32);
-        }
-        runs
-    }
     pub fn len(&self) -> usize {
         self.node.len()
     }
