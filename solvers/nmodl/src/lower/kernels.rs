@@ -49,7 +49,10 @@ impl Lowerer<'_> {
         }
         let (fi, fg) = (self.layout.current.unwrap(), self.layout.conductance.unwrap());
         self.store_modified();
-        for (v, f) in [(i, fi), (g, fg)] {
+        // A single current's own field is the total (see `Layout::new`): stored above if the
+        // BREAKPOINT assigned it, already holding it otherwise.
+        let own = self.layout.fields[fi].1 != FieldRole::Current;
+        for (v, f) in [(i, fi), (g, fg)].into_iter().filter(|&(_, f)| !(own && f == fi)) {
             let r = self.vreg_of(v);
             self.emit(Op::Store { field: f as u32, src: r as u16 });
         }

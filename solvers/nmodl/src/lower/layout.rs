@@ -64,7 +64,16 @@ impl Layout {
         let area = push("area", FieldRole::Area);
         let diam = push("diam", FieldRole::Diam);
         let (current, conductance) = if membrane && !m.currents.is_empty() {
-            (push("_i", FieldRole::Current), push("_g", FieldRole::Conductance))
+            // A single current (not an ELECTRODE_CURRENT, which is negated) is its own total: the
+            // current kernel leaves it in its field, which the group reads, and no copy is stored.
+            let own = match m.currents[..] {
+                [c] if !m.electrode_current => match m.vars[c].storage {
+                    Storage::Field(f) => Some(f),
+                    _ => None,
+                },
+                _ => None,
+            };
+            (own.or_else(|| push("_i", FieldRole::Current)), push("_g", FieldRole::Conductance))
         } else {
             (None, None)
         };
