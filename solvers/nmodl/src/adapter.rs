@@ -41,6 +41,10 @@ pub struct ModMechanism {
     electrode: bool,
     /// `v` is gathered again for the state update (see [`Mechanism::reads_v_after_current`]).
     v_after_current: bool,
+    /// Density mechanisms: the runs of instances on consecutive nodes with consecutive ion instances
+    /// (first instance of each run, then the instance count). The group places density instances in
+    /// node order, so their currents are summed by loops over slices.
+    runs: Vec<u32>,
 }
 
 /// The group's description of a compiled mechanism: RANGE PARAMETERs are its parameters, STATEs
@@ -140,6 +144,7 @@ impl ModMechanism {
             point: mi.kind != MechKind::Density,
             electrode: mi.electrode_current,
             v_after_current: mech.reads_v_after_current(),
+            runs: vec![0],
         }
     }
 
@@ -174,6 +179,44 @@ impl ModMechanism {
             let col = self.instances.column_mut(l.field);
             for (c, &k) in col.iter_mut().zip(idx) {
                 *c = src[k as usize];
+            }
+        }
+    }
+
+    /// The current terms of a density mechanism (not an electrode) into the node sums and ion arrays, run
+    /// by run: per instance the operations of the node loop of [`Mechanism::current`] (the factor there is
+    /// 1, and `x * 1.0` is `x`).
+    fn accumulate_runs(&self, cx: &mut Cx, cur: usize, cond: usize) {
+        let (cur, cond) = (self.instances.column(cur), self.instances.column(cond));
+        for w in self.runs.windows(2) {
+            let (i0, i1) = (w[0] as usize, w[1] as usize);
+            let n0 = self.node[i0] as usize;
+            let len = i1 - i0;
+            let (rhs, d) = (&mut cx.rhs[n0..n0 + len], &mut cx.d[n0..n0 + len]);
+            for ((r, g), (&c, &dc)) in rhs.iter_mut().zip(d.iter_mut()).zip(cur[i0..i1].iter().zip(&cond[i0..i1])) {
+                *r -= c;
+                *g += dc;
+            }
+        }
+        for l in &self.links {
+            if l.kind != IonVarKind::Current || !l.written {
+                continue;
+            }
+            let didv = self.didv.iter().find(|(k, _)| *k == l.ion).map(|&(_, f)| self.instances.column(f));
+            let col = self.instances.column(l.field);
+            let idx = &self.ion_index[l.ion];
+            let ion = cx.ion(l.ion);
+            for w in self.runs.windows(2) {
+                let (i0, i1) = (w[0] as usize, w[1] as usize);
+                let (k0, len) = (idx[i0] as usize, i1 - i0);
+                for (c, &x) in ion.cur[k0..k0 + len].iter_mut().zip(&col[i0..i1]) {
+                    *c += x;
+                }
+                if let Some(dd) = didv {
+                    for (c, &x) in ion.dcurdv[k0..k0 + len].iter_mut().zip(&dd[i0..i1]) {
+                        *c += x;
+                    }
+                }
             }
         }
     }
@@ -224,6 +267,17 @@ impl miv_solvers::Mechanism for ModMechanism {
 
     fn add_instance(&mut self, site: &Site, params: &[f64]) {
         let i = self.node.len();
+        if !self.point {
+            let follows = |prev: u32, next: u32| prev.checked_add(1) == Some(next);
+            let extends = i > 0
+                && follows(self.node[i - 1], site.node)
+                && self.ion_index.iter().zip(&site.ions).all(|(idx, &k)| follows(idx[i - 1], k));
+            self.runs.pop();
+            if !extends {
+                self.runs.push(i as u32);
+            }
+            self.runs.push(i as u32 + 1);
+        }
         self.node.push(site.node);
         self.scale.push(site.scale);
         for (k, &x) in site.ions.iter().enumerate() {
@@ -253,12 +307,14 @@ impl miv_solvers::Mechanism for ModMechanism {
         self.instances.shrink_to_fit();
         self.node.shrink_to_fit();
         self.scale.shrink_to_fit();
+        self.runs.shrink_to_fit();
         self.ion_index.iter_mut().for_each(Vec::shrink_to_fit);
     }
 
     fn heap_bytes(&self) -> usize {
         self.instances.heap_bytes()
             + self.node.capacity() * 4
+            + self.runs.capacity() * 4
             + self.scale.capacity() * 8
             + self.ion_index.iter().map(|v| v.capacity() * 4).sum::<usize>()
     }
@@ -321,6 +377,11 @@ impl miv_solvers::Mechanism for ModMechanism {
         self.instances.current(&Self::ctx(cx)).map_err(|e| e.to_string())?;
         let info = self.instances.mechanism().info();
         let (Some(fi), Some(fg)) = (info.current_field, info.conductance_field) else { return Ok(()) };
+        if !self.point && !self.electrode {
+            self.accumulate_runs(cx, fi, fg);
+            self.scatter(cx);
+            return Ok(());
+        }
         let (cur, cond) = (self.instances.column(fi), self.instances.column(fg));
         let n = self.node.len();
         let (node, scale, cur, cond) = (&self.node[..n], &self.scale[..n], &cur[..n], &cond[..n]);
