@@ -45,6 +45,27 @@ pub struct ModMechanism {
     /// (first instance of each run, then the instance count). The group places density instances in
     /// node order, so their currents are summed by loops over slices.
     runs: Vec<u32>,
+    /// Largest node and ion instance (per ion) of any instance: bounds every index the gathers and
+    /// sums use.
+    max_node: u32,
+    max_ion: Vec<u32>,
+}
+
+/// `dst[i] = src[idx[i]]` for every i; `max` bounds the indices. Vectorised (AVX-512 and AVX2
+/// gathers where the CPU has them).
+fn gather(dst: &mut [f64], src: &[f64], idx: &[u32], max: u32) {
+    assert!(dst.len() <= idx.len() && (dst.is_empty() || (max as usize) < src.len()));
+    gather_unchecked(dst, src, &idx[..dst.len()]);
+}
+
+miv_solvers::multiversion! {
+    /// [`gather`] once its indices are known to be in bounds (only `gather` calls it).
+    fn gather_unchecked / gather_unchecked_generic(dst: &mut [f64], src: &[f64], idx: &[u32]) {
+        for (d, &k) in dst.iter_mut().zip(idx) {
+            // SAFETY: every index is at most the maximum `gather` checked against `src.len()`.
+            *d = unsafe { *src.get_unchecked(k as usize) };
+        }
+    }
 }
 
 /// The group's description of a compiled mechanism: RANGE PARAMETERs are its parameters, STATEs
@@ -145,6 +166,8 @@ impl ModMechanism {
             electrode: mi.electrode_current,
             v_after_current: mech.reads_v_after_current(),
             runs: vec![0],
+            max_node: 0,
+            max_ion: vec![0; mi.ions.len()],
         }
     }
 
@@ -158,11 +181,9 @@ impl ModMechanism {
 
     /// v (if `with_v`) and the gathered ion values into the instance fields.
     fn gather(&mut self, cx: &mut Cx, with_v: bool) {
+        let n = self.node.len();
         if let Some(f) = self.instances.mechanism().info().v_field.filter(|_| with_v) {
-            let col = self.instances.column_mut(f);
-            for (c, &node) in col.iter_mut().zip(&self.node) {
-                *c = cx.v[node as usize];
-            }
+            gather(&mut self.instances.column_mut(f)[..n], cx.v, &self.node, self.max_node);
         }
         for l in &self.links {
             if !l.gathered {
@@ -176,10 +197,7 @@ impl ModMechanism {
                 IonVarKind::Outside => &ion.conc_out,
                 IonVarKind::Current => &ion.cur,
             };
-            let col = self.instances.column_mut(l.field);
-            for (c, &k) in col.iter_mut().zip(idx) {
-                *c = src[k as usize];
-            }
+            gather(&mut self.instances.column_mut(l.field)[..n], src, idx, self.max_ion[l.ion]);
         }
     }
 
@@ -279,9 +297,11 @@ impl miv_solvers::Mechanism for ModMechanism {
             self.runs.push(i as u32 + 1);
         }
         self.node.push(site.node);
+        self.max_node = self.max_node.max(site.node);
         self.scale.push(site.scale);
         for (k, &x) in site.ions.iter().enumerate() {
             self.ion_index[k].push(x);
+            self.max_ion[k] = self.max_ion[k].max(x);
         }
         self.instances.resize(i + 1);
         for (k, &f) in self.param_fields.iter().enumerate() {
@@ -392,22 +412,18 @@ impl miv_solvers::Mechanism for ModMechanism {
                 cx.add_electrode(node[i] as usize, -cur[i] * s, -cond[i] * s);
             }
         } else {
-            // Instances of one node are usually adjacent (synapses sorted by site): their terms are summed
-            // in registers, in instance order (the same operations as one at a time through memory), and
-            // stored once.
+            // One instance after the other, in instance order (a point process's synapses come in synapse-id
+            // order: consecutive instances rarely share a node).
             let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
-            let mut i = 0;
-            while i < n {
+            assert!(n == 0 || (self.max_node as usize) < rhs.len().min(d.len()));
+            for i in 0..n {
                 let nd = node[i] as usize;
-                let (mut r, mut g) = (rhs[nd], d[nd]);
-                while i < n && node[i] as usize == nd {
-                    let s = if point { scale[i] } else { 1.0 };
-                    r -= cur[i] * s;
-                    g += cond[i] * s;
-                    i += 1;
+                let s = if point { scale[i] } else { 1.0 };
+                // SAFETY: nd <= max_node < len (asserted above).
+                unsafe {
+                    *rhs.get_unchecked_mut(nd) -= cur[i] * s;
+                    *d.get_unchecked_mut(nd) += cond[i] * s;
                 }
-                rhs[nd] = r;
-                d[nd] = g;
             }
         }
         for l in &self.links {
