@@ -490,3 +490,99 @@ pub fn register(catalogue: &mut Catalogue, lib: &Library) {
         catalogue.register(move || Box::new(ModMechanism::new(&m)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miv_solvers::ion::IonData;
+    use miv_solvers::mechanism::{Mechanism as _, Outbox};
+
+    /// A density mechanism's currents summed run by run (instances on consecutive nodes and ion
+    /// instances) give the bits of the node-by-node loop, on instances in runs, out of order and
+    /// alone; and its gathers read the right node and ion instance.
+    #[test]
+    fn density_runs_give_the_bits_of_the_node_loop() {
+        let lib = Library::standard().unwrap();
+        let mut m = ModMechanism::new(lib.get("hh").unwrap());
+        let params = m.info().defaults();
+        let nodes = [3u32, 4, 5, 6, 9, 2, 10, 11, 12, 0, 1];
+        // Ion instances follow the nodes except at the seventh instance.
+        let ion_of = |k: usize, node: u32| if k == 6 { 13 } else { node };
+        for (k, &node) in nodes.iter().enumerate() {
+            let ions = vec![ion_of(k, node); m.info().ions.len()];
+            m.add_instance(&Site { node, scale: 1.0, ions, cell: 0, area: 100.0, diam: 1.0 }, &params);
+        }
+        assert_eq!(m.runs, [0, 4, 5, 6, 7, 9, 11]);
+        let n = 14;
+        let mut ions: Vec<IonData> = m
+            .info()
+            .ions
+            .iter()
+            .map(|u| {
+                let mut ion = IonData::new(&u.ion);
+                ion.erev = (0..n).map(|k| if u.ion == "na" { 50.0 + k as f64 } else { -77.0 - k as f64 }).collect();
+                ion.cur = (0..n).map(|k| 0.1 * k as f64).collect();
+                ion.dcurdv = vec![0.5; n];
+                ion.conc_in = vec![1.0; n];
+                ion.conc_out = vec![2.0; n];
+                ion
+            })
+            .collect();
+        let before: Vec<(Vec<f64>, Vec<f64>)> = ions.iter().map(|i| (i.cur.clone(), i.dcurdv.clone())).collect();
+        let ion_ids: Vec<usize> = (0..ions.len()).collect();
+        let v: Vec<f64> = (0..n).map(|k| -80.0 + 3.7 * k as f64).collect();
+        let (rhs0, d0): (Vec<f64>, Vec<f64>) = ((0..n).map(|k| 0.25 * k as f64).collect(), vec![1.5; n]);
+        let (mut rhs, mut d, mut out) = (rhs0.clone(), d0.clone(), Outbox::default());
+        let mut cx = Cx {
+            t: 0.0,
+            dt: 0.025,
+            celsius: 6.3,
+            second_order: false,
+            v: &v,
+            rhs: &mut rhs,
+            d: &mut d,
+            electrode: None,
+            ions: &mut ions,
+            ion_ids: &ion_ids,
+            out: &mut out,
+        };
+        m.initialize(&mut cx).unwrap();
+        m.current(&mut cx).unwrap();
+        let mi = m.instances.mechanism().info().clone();
+        let col = |f: usize| m.instances.column(f).to_vec();
+        let (cur, cond, vcol) =
+            (col(mi.current_field.unwrap()), col(mi.conductance_field.unwrap()), col(mi.v_field.unwrap()));
+        let (mut want_rhs, mut want_d) = (rhs0, d0);
+        for (i, &node) in nodes.iter().enumerate() {
+            assert_eq!(vcol[i].to_bits(), v[node as usize].to_bits(), "v of instance {i}");
+            want_rhs[node as usize] -= cur[i];
+            want_d[node as usize] += cond[i];
+        }
+        assert_eq!(
+            rhs.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want_rhs.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            d.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want_d.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        for (k, l) in m.links.iter().enumerate().filter(|(_, l)| l.kind == IonVarKind::Current && l.written) {
+            let _ = k;
+            let (mut want_cur, mut want_didv) = before[l.ion].clone();
+            let icol = col(l.field);
+            let dcol = m.didv.iter().find(|(i, _)| *i == l.ion).map(|&(_, f)| col(f)).unwrap();
+            for (i, &node) in nodes.iter().enumerate() {
+                let k = ion_of(i, node) as usize;
+                want_cur[k] += icol[i];
+                want_didv[k] += dcol[i];
+            }
+            assert_eq!(ions[l.ion].cur, want_cur);
+            assert_eq!(ions[l.ion].dcurdv, want_didv);
+        }
+        for l in m.links.iter().filter(|l| l.gathered && l.kind == IonVarKind::Reversal) {
+            for (i, &node) in nodes.iter().enumerate() {
+                assert_eq!(col(l.field)[i], ions[l.ion].erev[ion_of(i, node) as usize], "erev of instance {i}");
+            }
+        }
+    }
+}
