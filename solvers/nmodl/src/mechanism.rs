@@ -98,6 +98,38 @@ fn loads_field(ops: &[vm::Op], field: u32) -> bool {
     })
 }
 
+/// Per field: whether the bulk kernels may read it as a scalar when all instances agree (see
+/// [`Mechanism::uniform_candidate`]).
+fn uniform_candidates(c: &Compiled) -> Vec<bool> {
+    use std::collections::HashSet;
+    let k = &c.kernels;
+    let (mut loaded, mut stored) = (HashSet::new(), HashSet::new());
+    for kernel in k.current.iter().flatten().chain(&k.state) {
+        crate::lower::loaded_fields(&kernel.program.ops, &mut loaded);
+    }
+    for kernel in k
+        .current
+        .iter()
+        .flatten()
+        .chain(&k.state)
+        .chain(k.net_receive.iter().flatten())
+        .chain(k.net_init.iter().flatten())
+    {
+        crate::lower::hoist::stored_fields(&kernel.program.ops, &mut stored);
+    }
+    let mut gathered: HashSet<u32> = c.layout.v.iter().map(|&f| f as u32).collect();
+    for ion in &c.model.ions {
+        for u in ion.read.iter().chain(&ion.write) {
+            if let Storage::Field(f) | Storage::Shadow { field: f, .. } = c.model.vars[u.var].storage {
+                gathered.insert(f as u32);
+            }
+        }
+    }
+    (0..c.layout.fields.len() as u32)
+        .map(|f| loaded.contains(&f) && !stored.contains(&f) && !gathered.contains(&f))
+        .collect()
+}
+
 /// A compiled `.mod` file.
 #[derive(Debug)]
 pub struct Mechanism {
@@ -107,6 +139,10 @@ pub struct Mechanism {
     batch: Option<[EventBatch; 2]>,
     /// Per field: the prepare kernel reads it, so writing it makes the cached values stale.
     prepare_reads: Vec<bool>,
+    /// Per field: the current or state kernel loads it and no per-step kernel (current, state,
+    /// NET_RECEIVE) stores it, and the group does not gather into it: when every instance holds the
+    /// same value, those kernels may take it as a scalar (see [`Instances::uniform`]).
+    uniform_candidate: Vec<bool>,
 }
 
 /// NET_RECEIVE rewritten to run over a batch of events: lane k is event k, on a compact copy of the
@@ -191,7 +227,8 @@ impl Mechanism {
             crate::lower::loaded_fields(&k.program.ops, &mut loaded);
             loaded.into_iter().for_each(|f| prepare_reads[f as usize] = true);
         }
-        Ok(Mechanism { c, info, batch, prepare_reads })
+        let uniform_candidate = uniform_candidates(&c);
+        Ok(Mechanism { c, info, batch, prepare_reads, uniform_candidate })
     }
 
     /// Read and compile one `.mod` file.
@@ -285,6 +322,7 @@ impl Mechanism {
             args: Vec::new(),
             batch: BatchScratch::default(),
             prepared: None,
+            special: None,
         };
         inst.resize(n);
         inst
@@ -419,6 +457,9 @@ pub struct Instances {
     /// The (dt, celsius, second order) the cached fields were computed with; None when they are stale
     /// (see `lower::hoist`).
     prepared: Option<[u64; 3]>,
+    /// The current and state kernels specialised to the fields every instance holds the same value in
+    /// (see [`Instances::uniform_kernels`]); `None` when a field they read may have changed.
+    special: Option<[Option<Arc<Kernel>>; 2]>,
 }
 
 /// Scratch of [`Instances::net_receive_batch`]: per instance the batch that last saw it and how
@@ -486,6 +527,7 @@ impl Instances {
         }
         self.len = n;
         self.prepared = None;
+        self.special = None;
     }
 
     /// Give back the room that geometric growth left beyond the instances (kept: whole chunks of
@@ -526,6 +568,9 @@ impl Instances {
         if self.mech.prepare_reads[field] {
             self.prepared = None;
         }
+        if self.mech.uniform_candidate[field] {
+            self.special = None;
+        }
         &mut self.data[field * self.cap..field * self.cap + self.len]
     }
 
@@ -548,6 +593,7 @@ impl Instances {
 
     /// Set a GLOBAL (or non-RANGE PARAMETER); `usetable` switches TABLE lookups on or off.
     pub fn set_global(&mut self, name: &str, value: f64) -> Result<()> {
+        self.special = None;
         if name == "usetable" {
             self.usetable = value != 0.0;
             self.prepared = None;
@@ -699,6 +745,21 @@ impl Instances {
         let mech = self.mech.clone();
         let Some(k) = which(&mech.c) else { return Ok(()) };
         let k = self.kernel(k);
+        self.launch_kernel(k, ws, ctx, first, count, args, events)
+    }
+
+    /// Run kernel `k` on instances `first..first+count` with the workspace of width `W`.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_kernel<const W: usize>(
+        &mut self,
+        k: &Kernel,
+        ws: &mut Workspace<W>,
+        ctx: &Context,
+        first: usize,
+        count: usize,
+        args: &mut [f64],
+        events: &mut Vec<Emitted>,
+    ) -> Result<()> {
         let globals = &self.globals;
         let fill = |s: &mut [f64]| fill_inputs(&k.inputs, globals, ctx, s);
         let mut env = Env {
@@ -728,18 +789,94 @@ impl Instances {
         r
     }
 
+    /// The current (slot 0) or state (slot 1) kernel over all instances, in its specialised form if
+    /// there is one.
+    fn run_bulk_uniform(
+        &mut self,
+        slot: usize,
+        which: fn(&Compiled) -> Option<&[Kernel; 2]>,
+        ctx: &Context,
+    ) -> Result<()> {
+        let mut none = Vec::new();
+        if self.special.is_none() {
+            self.special = Some(self.uniform_kernels());
+        }
+        let Some(k) = self.special.as_ref().and_then(|s| s[slot].clone()) else {
+            return self.run_bulk(which, ctx, &mut none);
+        };
+        self.last_dt = ctx.dt;
+        self.check_tables(ctx)?;
+        let mut ws = std::mem::take(&mut self.ws);
+        let r = self.launch_kernel(&k, &mut ws, ctx, 0, self.len, &mut [], &mut none);
+        self.ws = ws;
+        r
+    }
+
+    /// The current and state kernels (of the `usetable` in force) with every load of a field that
+    /// all instances hold the same value in (bit for bit) replaced by that value as a scalar: a
+    /// synapse type's time constants, reversal potential and cached decay factors, a channel's
+    /// parameters. The arithmetic is unchanged, so are the results; the loads (memory traffic of
+    /// every instance at every step) are gone. `None` for a kernel with no such field, or whose
+    /// specialised form would lose its native code. Off when the environment variable
+    /// `MIV_NMODL_UNIFORM` is `off` or `0`.
+    fn uniform_kernels(&self) -> [Option<Arc<Kernel>>; 2] {
+        let k = &self.mech.c.kernels;
+        let base = [k.current.as_ref().map(|p| self.kernel(p)), Some(self.kernel(&k.state))];
+        base.map(|base| {
+            let base = base?;
+            if self.len == 0 || uniform_disabled() {
+                return None;
+            }
+            let mut program = base.program.clone();
+            let mut slot_of: std::collections::HashMap<u32, Option<u32>> = std::collections::HashMap::new();
+            let mut changed = false;
+            for i in 0..program.ops.len() {
+                let vm::Op::Load { dst, field } = program.ops[i] else { continue };
+                if !self.mech.uniform_candidate[field as usize] {
+                    continue;
+                }
+                let slot = *slot_of.entry(field).or_insert_with(|| {
+                    let col = self.column(field as usize);
+                    let x = col[0];
+                    col.iter().all(|y| y.to_bits() == x.to_bits()).then(|| {
+                        program.scalars.push(x);
+                        program.scalars.len() as u32 - 1
+                    })
+                });
+                if let Some(src) = slot {
+                    program.ops[i] = vm::Op::Splat { dst, src };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return None;
+            }
+            let code = crate::jit::compile(&program);
+            if base.program.native.0.is_some() && code.is_none() {
+                return None;
+            }
+            if let Some(c) = &code {
+                let entry = if std::ptr::eq(base, self.kernel(&k.state)) { "SOLVE" } else { "BREAKPOINT" };
+                crate::jit::name_for_profilers(c, &format!("{} {entry} (uniform)", self.mech.info.name));
+            }
+            program.native = crate::jit::Native(code);
+            Some(Arc::new(Kernel { program, inputs: base.inputs.clone() }))
+        })
+    }
+
     /// nrn_init: STATE start values, then INITIAL, for every instance. Needs v and the gathered ion
     /// fields filled; `events` receives net_send calls of INITIAL.
     pub fn initialize(&mut self, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
         self.prepared = None;
+        // INITIAL may assign parameters.
+        self.special = None;
         self.run_bulk(|c| Some(&c.kernels.init), ctx, events)
     }
 
     /// nrn_cur: fills the current and conductance fields (and ion currents and di/dv). Needs v and
     /// the gathered ion fields.
     pub fn current(&mut self, ctx: &Context) -> Result<()> {
-        let mut none = Vec::new();
-        self.run_bulk(|c| c.kernels.current.as_ref(), ctx, &mut none)
+        self.run_bulk_uniform(0, |c| c.kernels.current.as_ref(), ctx)
     }
 
     /// nrn_state: advance the states over `ctx.dt` with v held at its field value.
@@ -750,9 +887,10 @@ impl Instances {
             if self.prepared != Some(key) {
                 self.run_bulk(|c| c.kernels.prepare.as_ref(), ctx, &mut none)?;
                 self.prepared = Some(key);
+                self.special = None;
             }
         }
-        self.run_bulk(|c| Some(&c.kernels.state), ctx, &mut none)
+        self.run_bulk_uniform(1, |c| Some(&c.kernels.state), ctx)
     }
 
     fn run_one(
@@ -934,6 +1072,16 @@ fn input_value(i: Input, globals: &[f64], ctx: &Context) -> f64 {
     }
 }
 
+/// [`Instances::uniform_kernels`] switched off (`MIV_NMODL_UNIFORM=off` or `0`, read once per
+/// process, or by tests).
+pub(crate) static UNIFORM_DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn uniform_disabled() -> bool {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENV.get_or_init(|| std::env::var("MIV_NMODL_UNIFORM").is_ok_and(|v| v == "off" || v == "0"))
+        || UNIFORM_DISABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn fill_inputs(inputs: &[(u32, Input)], globals: &[f64], ctx: &Context, s: &mut [f64]) {
     for &(slot, i) in inputs {
         s[slot as usize] = input_value(i, globals, ctx);
@@ -962,6 +1110,64 @@ mod tests {
             inst.advance_state(&ctx).unwrap();
         }
         (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect()
+    }
+
+    /// The current and state kernels specialised to uniform fields give the bits of the general ones,
+    /// also after one instance's parameter changed mid-run (the field then stops being uniform) and
+    /// with events between the steps; and they are used.
+    #[test]
+    fn uniform_kernels_give_the_bits_of_the_general_ones() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let lib = Library::standard().unwrap();
+        let own = [
+            (include_str!("../../../mechanisms/miv/LinExp2Syn.mod"), "LinExp2Syn.mod", "e"),
+            (include_str!("../../../mechanisms/miv/LinExp2SynNMDA.mod"), "LinExp2SynNMDA.mod", "mg"),
+        ];
+        let mut cases: Vec<(Arc<Mechanism>, &str)> =
+            vec![(lib.get("hh").unwrap().clone(), "gnabar"), (lib.get("Exp2Syn").unwrap().clone(), "e")];
+        for (text, file, param) in own {
+            cases.push((Arc::new(Mechanism::compile(text, file).unwrap()), param));
+        }
+        let run = |m: &Arc<Mechanism>, param: &str, uniform: bool| {
+            UNIFORM_DISABLED.store(!uniform, Relaxed);
+            let n = 100;
+            let mut inst = m.instances(n);
+            let v = m.info().v_field.unwrap();
+            let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
+            for (i, x) in inst.column_mut(v).iter_mut().enumerate() {
+                *x = -90.0 + 120.0 * i as f64 / n as f64;
+            }
+            let mut events = Vec::new();
+            inst.initialize(&ctx, &mut events).unwrap();
+            let mut specialised = 0;
+            for step in 0..60 {
+                if step == 30 {
+                    let x = inst.get(param, 7).unwrap();
+                    inst.set(param, 7, 1.5 * x - 3.0).unwrap();
+                }
+                inst.current(&ctx).unwrap();
+                specialised += inst.special.iter().flatten().flatten().count();
+                inst.advance_state(&ctx).unwrap();
+                if let Some(w) = m.info().net_receive_args {
+                    let mut weights = vec![0.002; w];
+                    inst.net_receive((7 * step) % n, &mut weights, 0.0, step as f64 * 0.025, &mut events).unwrap();
+                }
+                for (i, x) in inst.column_mut(v).iter_mut().enumerate() {
+                    *x += ((i + step) % 5) as f64 - 2.0;
+                }
+            }
+            let fields: Vec<u64> =
+                (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect();
+            (fields, specialised)
+        };
+        for (m, param) in &cases {
+            let (general, none) = run(m, param, false);
+            let (uniform, some) = run(m, param, true);
+            assert_eq!(none, 0);
+            assert!(some > 0, "{}: no kernel was specialised", m.name());
+            assert!(general == uniform, "{}: the uniform kernels change the bits", m.name());
+        }
+        UNIFORM_DISABLED.store(false, Relaxed);
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn fixed_fields(m: &Model, layout: &Layout, k: &Kernels) -> Vec<bool> {
         .collect()
 }
 
-fn stored_fields(ops: &[Op], out: &mut HashSet<u32>) {
+pub(crate) fn stored_fields(ops: &[Op], out: &mut HashSet<u32>) {
     for op in ops {
         match op {
             Op::Store { field, .. } => {
