@@ -729,25 +729,6 @@ impl Instances {
         }
     }
 
-    /// Run kernel `k` (tables or not, by `usetable`) on instances `first..first+count` with the
-    /// workspace of width `W`.
-    #[allow(clippy::too_many_arguments)]
-    fn launch<const W: usize>(
-        &mut self,
-        which: fn(&Compiled) -> Option<&[Kernel; 2]>,
-        ws: &mut Workspace<W>,
-        ctx: &Context,
-        first: usize,
-        count: usize,
-        args: &mut [f64],
-        events: &mut Vec<Emitted>,
-    ) -> Result<()> {
-        let mech = self.mech.clone();
-        let Some(k) = which(&mech.c) else { return Ok(()) };
-        let k = self.kernel(k);
-        self.launch_kernel(k, ws, ctx, first, count, args, events)
-    }
-
     /// Run kernel `k` on instances `first..first+count` with the workspace of width `W`.
     #[allow(clippy::too_many_arguments)]
     fn launch_kernel<const W: usize>(
@@ -775,16 +756,23 @@ impl Instances {
         r.map_err(|f| self.failure(f))
     }
 
+    /// Entry point `which` (tables or not, by `usetable`) over all instances.
     fn run_bulk(
         &mut self,
         which: fn(&Compiled) -> Option<&[Kernel; 2]>,
         ctx: &Context,
         events: &mut Vec<Emitted>,
     ) -> Result<()> {
+        let mech = self.mech.clone();
+        let Some(k) = which(&mech.c) else { return Ok(()) };
+        self.run_bulk_kernel(self.kernel(k), ctx, events)
+    }
+
+    fn run_bulk_kernel(&mut self, k: &Kernel, ctx: &Context, events: &mut Vec<Emitted>) -> Result<()> {
         self.last_dt = ctx.dt;
         self.check_tables(ctx)?;
         let mut ws = std::mem::take(&mut self.ws);
-        let r = self.launch(which, &mut ws, ctx, 0, self.len, &mut [], events);
+        let r = self.launch_kernel(k, &mut ws, ctx, 0, self.len, &mut [], events);
         self.ws = ws;
         r
     }
@@ -801,15 +789,10 @@ impl Instances {
         if self.special.is_none() {
             self.special = Some(self.uniform_kernels());
         }
-        let Some(k) = self.special.as_ref().and_then(|s| s[slot].clone()) else {
-            return self.run_bulk(which, ctx, &mut none);
-        };
-        self.last_dt = ctx.dt;
-        self.check_tables(ctx)?;
-        let mut ws = std::mem::take(&mut self.ws);
-        let r = self.launch_kernel(&k, &mut ws, ctx, 0, self.len, &mut [], &mut none);
-        self.ws = ws;
-        r
+        match self.special.as_ref().and_then(|s| s[slot].clone()) {
+            Some(k) => self.run_bulk_kernel(&k, ctx, &mut none),
+            None => self.run_bulk(which, ctx, &mut none),
+        }
     }
 
     /// The current and state kernels (of the `usetable` in force) with every load of a field that
@@ -902,8 +885,10 @@ impl Instances {
         events: &mut Vec<Emitted>,
     ) -> Result<()> {
         let ctx = Context { t, dt: self.last_dt, celsius: f64::NAN, second_order: false };
+        let mech = self.mech.clone();
+        let Some(k) = which(&mech.c) else { return Ok(()) };
         let mut ws = std::mem::take(&mut self.ws1);
-        let r = self.launch(which, &mut ws, &ctx, instance, 1, args, events);
+        let r = self.launch_kernel(self.kernel(k), &mut ws, &ctx, instance, 1, args, events);
         self.ws1 = ws;
         r
     }
