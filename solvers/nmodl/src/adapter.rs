@@ -566,8 +566,7 @@ mod tests {
             d.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
             want_d.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
-        for (k, l) in m.links.iter().enumerate().filter(|(_, l)| l.kind == IonVarKind::Current && l.written) {
-            let _ = k;
+        for l in m.links.iter().filter(|l| l.kind == IonVarKind::Current && l.written) {
             let (mut want_cur, mut want_didv) = before[l.ion].clone();
             let icol = col(l.field);
             let dcol = m.didv.iter().find(|(i, _)| *i == l.ion).map(|&(_, f)| col(f)).unwrap();

@@ -804,8 +804,8 @@ impl Instances {
     /// `MIV_NMODL_UNIFORM` is `off` or `0`.
     fn uniform_kernels(&self) -> [Option<Arc<Kernel>>; 2] {
         let k = &self.mech.c.kernels;
-        let base = [k.current.as_ref().map(|p| self.kernel(p)), Some(self.kernel(&k.state))];
-        base.map(|base| {
+        let base = [(k.current.as_ref().map(|p| self.kernel(p)), "BREAKPOINT"), (Some(self.kernel(&k.state)), "SOLVE")];
+        base.map(|(base, entry)| {
             let base = base?;
             if self.len == 0 || uniform_disabled() {
                 return None;
@@ -839,7 +839,6 @@ impl Instances {
                 return None;
             }
             if let Some(c) = &code {
-                let entry = if std::ptr::eq(base, self.kernel(&k.state)) { "SOLVE" } else { "BREAKPOINT" };
                 crate::jit::name_for_profilers(c, &format!("{} {entry} (uniform)", self.mech.info.name));
             }
             program.native = crate::jit::Native(code);
