@@ -1,6 +1,6 @@
 //! miv-engine: the execution environment.
 //!
-//! - [`env`]: [`ExecutionEnvironment`], MiV's runtime: load cells and connections from NeuroH5, stimulus,
+//! - [`env`](mod@env): [`ExecutionEnvironment`], MiV's runtime: load cells and connections from NeuroH5, stimulus,
 //!   LFP, run, outputs.
 //! - [`run`]: [`run_experiment`], the one entry for a whole run (YAML → build → load → simulate → outputs).
 //! - [`experiment`]: the experiment YAML and the simulation it drives.
@@ -25,6 +25,7 @@ pub mod network;
 pub mod run;
 pub mod spikes;
 pub mod synthetic;
+mod team;
 
 pub use env::ExecutionEnvironment;
 pub use error::EngineError;

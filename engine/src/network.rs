@@ -2,16 +2,18 @@
 //! probes and LFP sampling.
 //!
 //! Each rank holds the cells it owns as [`CellDescription`]s until [`Network::finitialize`] builds them into
-//! [`CellGroup`]s (a few cells per group, groups stepped in parallel by rayon). [`Network::psolve`] advances
-//! all groups for one min-delay interval, exchanges the interval's spikes with every rank, and turns them into
-//! events for the local targets. A spike at t on a connection with delay d arrives at t + d, which lies beyond
-//! the interval in which it was produced, so no event is ever late.
+//! [`CellGroup`]s (a few cells per group, groups stepped in parallel by the rank's threads, the calling thread
+//! among them: see `team.rs`). [`Network::psolve`] advances all groups for one min-delay interval,
+//! exchanges the interval's spikes with every rank, and turns them into events for the local targets. A spike
+//! at t on a connection with delay d arrives at t + d, which lies beyond the interval in which it was
+//! produced, so no event is ever late.
 //!
 //! Nothing here depends on the rank or thread count: groups are independent, events on one cell are ordered by
 //! (time, connection key) with keys built from source gid and connection order, spikes are exchanged and kept
 //! sorted by (t, gid), and the LFP is an exact sum.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use miv_partition::Communicator;
@@ -19,11 +21,11 @@ use miv_solvers::cell::PointPlacement;
 use miv_solvers::{
     Catalogue, CellDescription, CellGroup, ConnectionId, Event, Location, Probe, ProbeSpec, SimOptions, TargetId,
 };
-use rayon::prelude::*;
 
 use crate::error::EngineError;
 use crate::lfp::{self, ExactSum, LfpRole};
 use crate::spikes::{self, Spike};
+use crate::team;
 use miv_config::LfpConfig;
 
 /// How the runtime splits and schedules work.
@@ -34,7 +36,7 @@ pub struct RunOptions {
     pub max_step: f64,
     /// Cells per cell group (0: automatic).
     pub cells_per_group: usize,
-    /// Worker threads per rank (0: rayon's default, from RAYON_NUM_THREADS or the core count).
+    /// Threads per rank, the calling thread included (0: the core count).
     pub threads: usize,
     /// Seed of the random streams of mechanisms that draw random numbers (noisy NetStim, Gfluct, ...): each
     /// target's stream is keyed by (seed, gid, target index), never by rank or thread.
@@ -235,6 +237,8 @@ struct GroupRt {
     lfp_values: Vec<Vec<ExactSum>>,
     /// A numerical failure (e.g. a mechanism kernel's), reported after the parallel section.
     error: Option<String>,
+    /// Stepping cost of the group's cells ([`LocalCell::step_cost`]), to share the groups among threads.
+    cost: f64,
 }
 
 /// The network part of the execution environment on one rank.
@@ -269,6 +273,9 @@ pub struct Network<'c> {
     routes: Vec<(u64, u32, u32, u32)>,
     /// Pending direct events per group, enqueued after initialisation.
     direct_events: Vec<Vec<Event>>,
+    /// Each thread's own groups (contiguous, of about equal cost), the calling thread's first (`team.rs`).
+    ranges: Vec<(usize, usize)>,
+    /// The threads besides the calling one (none with one thread).
     pool: Option<rayon::ThreadPool>,
     built: bool,
     interval_steps: u64,
@@ -306,6 +313,7 @@ impl<'c> Network<'c> {
             groups: vec![],
             routes: vec![],
             direct_events: vec![],
+            ranges: vec![],
             pool: None,
             built: false,
             interval_steps: 1,
@@ -775,6 +783,14 @@ impl<'c> Network<'c> {
         Ok(())
     }
 
+    /// Threads per rank, the calling thread included (`RunOptions::threads`, 0 resolved to the core count).
+    fn threads(&self) -> usize {
+        match self.opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The global minimum connection delay (ms), known after `finitialize`.
     pub fn min_delay(&self) -> f64 {
         self.min_delay
@@ -854,10 +870,19 @@ impl<'c> Network<'c> {
         self.min_delay = self.comm.allreduce_min(local_min);
         let interval = self.min_delay.min(self.opts.max_step);
         self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
-        self.pool =
-            Some(rayon::ThreadPoolBuilder::new().num_threads(self.opts.threads).build().map_err(|e| {
-                EngineError::Network(format!("cannot start {} worker threads: {e}", self.opts.threads))
-            })?);
+        let costs: Vec<f64> = self.groups.iter().map(|g| g.cost).collect();
+        self.ranges = team::ranges_by_cost(&costs, self.threads());
+        let workers = self.ranges.len() - 1;
+        self.pool = if workers == 0 {
+            None
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .thread_name(|i| format!("miv-worker-{}", i + 1))
+                .build()
+                .map_err(|e| EngineError::Network(format!("cannot start {workers} worker threads: {e}")))?;
+            Some(pool)
+        };
         self.built = true;
         Ok(())
     }
@@ -867,11 +892,12 @@ impl<'c> Network<'c> {
     fn build_groups(&mut self) -> Result<(Vec<GroupRt>, HashMap<u64, (u32, u32)>), EngineError> {
         let n = self.cells.len();
         let gids: Vec<u64> = self.cells.keys().copied().collect();
+        let costs: HashMap<u64, f64> = self.cells.iter().map(|(&g, c)| (g, c.step_cost())).collect();
         let chunks = if self.opts.cells_per_group > 0 {
             gids.chunks(self.opts.cells_per_group).map(<[u64]>::to_vec).collect()
         } else {
-            let costs: Vec<f64> = self.cells.values().map(LocalCell::step_cost).collect();
-            cut_by_cost(&gids, &costs, automatic_groups(&costs, self.opts.threads), MAX_CELLS_PER_GROUP)
+            let costs: Vec<f64> = gids.iter().map(|g| costs[g]).collect();
+            cut_by_cost(&gids, &costs, automatic_groups(&costs, self.threads()), MAX_CELLS_PER_GROUP)
         };
         let mut groups = Vec::new();
         let mut index = HashMap::with_capacity(n);
@@ -904,6 +930,7 @@ impl<'c> Network<'c> {
                 lfp_nodes: vec![Vec::new(); self.electrodes.len()],
                 lfp_values: vec![Vec::new(); self.electrodes.len()],
                 error: None,
+                cost: chunk.iter().map(|g| costs[g]).sum(),
             };
             for (c, (&gid, desc)) in chunk.iter().zip(&descs).enumerate() {
                 self.lfp_nodes_of(gid, pops[c] as usize, desc, c, &mut grp);
@@ -1100,9 +1127,12 @@ impl<'c> Network<'c> {
         let direct = &self.direct_events;
         let probe_every = self.probe_every;
         let everies: Vec<u64> = self.electrodes.iter().map(|e| e.every).collect();
-        let pool = self.pool.as_ref().expect("instantiated");
-        pool.install(|| {
-            self.groups.par_iter_mut().enumerate().for_each(|(gi, g)| {
+        let mut once = true;
+        team::run_rounds(
+            self.pool.as_ref(),
+            &mut self.groups,
+            &self.ranges,
+            |gi, g, ()| {
                 if let Err(e) = g.group.initialize(v_init) {
                     g.error = Some(format!("cells {}..={}: {e}", g.gids[0], g.gids[g.gids.len() - 1]));
                 }
@@ -1112,10 +1142,11 @@ impl<'c> Network<'c> {
                 g.probe_values.iter_mut().for_each(Vec::clear);
                 g.lfp_values.iter_mut().for_each(Vec::clear);
                 sample(g, 0, probe_every, &everies);
-            })
-        });
-        self.check_groups()?;
-        self.collect_spikes();
+            },
+            |_| if std::mem::take(&mut once) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) },
+        );
+        check_groups(self.comm, &mut self.groups)?;
+        collect_spikes(&mut self.groups, &mut self.recorded);
         Ok(())
     }
 
@@ -1139,65 +1170,53 @@ impl<'c> Network<'c> {
         let probe_every = self.probe_every;
         let everies: Vec<u64> = self.electrodes.iter().map(|e| e.every).collect();
         let lfp = !everies.is_empty();
-        while self.step < last {
-            let end = (self.step + self.interval_steps).min(last);
-            let start = self.step;
-            let pool = self.pool.as_ref().expect("instantiated");
-            let groups = &mut self.groups;
-            pool.install(|| {
-                // One task per group: rayon's default splits the groups into a few runs, which balanced two
-                // threads only to about 60/40 on the seed network.
-                groups.par_iter_mut().with_max_len(1).for_each(|g| {
-                    for &(t, first, end) in &g.arrivals {
-                        g.group.enqueue_spike(t, ConnectionId(first), &g.delays[first as usize..end as usize]);
-                    }
-                    g.arrivals.clear();
-                    let mut s = start;
-                    while s < end && g.error.is_none() {
-                        let next = next_sample_step(s, end, probe_every, &everies, !g.probes.is_empty(), lfp);
-                        if let Err(e) = g.group.advance(next as f64 * dt, &mut g.inbox, &mut g.spikes) {
-                            g.error = Some(format!("cells {}..={}: {e}", g.gids[0], g.gids[g.gids.len() - 1]));
-                        }
-                        s = next;
-                        sample(g, s, probe_every, &everies);
-                    }
-                })
-            });
-            self.step = end;
-            self.check_groups()?;
-            self.exchange_and_route();
-        }
-        Ok(())
-    }
-
-    /// Stop every rank if a group failed on any rank (first failure in gid order on this rank).
-    fn check_groups(&mut self) -> Result<(), EngineError> {
-        let local = match self.groups.iter_mut().find_map(|g| g.error.take()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
-        self.comm.agree(local)?;
-        Ok(())
-    }
-
-    fn collect_spikes(&mut self) -> Vec<Spike> {
-        let mut local = Vec::new();
-        for g in &mut self.groups {
-            for s in g.spikes.drain(..) {
-                // A cell is one spike source (NEURON's one gid, one source): its first detector, or the
-                // artificial cell itself.
-                if s.source == 0 && (s.cell as usize) < g.gids.len() {
-                    local.push(Spike::new(g.gids[s.cell as usize], s.time));
+        // The groups are taken out for the run: the rounds step them on every thread, and between rounds the
+        // calling thread exchanges spikes (MPI is funnelled to it) and files the arrivals.
+        let mut groups = std::mem::take(&mut self.groups);
+        let ranges = std::mem::take(&mut self.ranges);
+        let pool = self.pool.take();
+        let mut first = true;
+        let result = team::run_rounds(
+            pool.as_ref(),
+            &mut groups,
+            &ranges,
+            |_, g, (start, end): (u64, u64)| {
+                for &(t, first, end) in &g.arrivals {
+                    g.group.enqueue_spike(t, ConnectionId(first), &g.delays[first as usize..end as usize]);
                 }
-            }
-        }
-        spikes::sort_spikes(&mut local);
-        self.recorded.extend_from_slice(&local);
-        local
+                g.arrivals.clear();
+                let mut s = start;
+                while s < end && g.error.is_none() {
+                    let next = next_sample_step(s, end, probe_every, &everies, !g.probes.is_empty(), lfp);
+                    if let Err(e) = g.group.advance(next as f64 * dt, &mut g.inbox, &mut g.spikes) {
+                        g.error = Some(format!("cells {}..={}: {e}", g.gids[0], g.gids[g.gids.len() - 1]));
+                    }
+                    s = next;
+                    sample(g, s, probe_every, &everies);
+                }
+            },
+            |groups| {
+                if !std::mem::take(&mut first) {
+                    self.step = (self.step + self.interval_steps).min(last);
+                    if let Err(e) = check_groups(self.comm, groups) {
+                        return ControlFlow::Break(Err(e));
+                    }
+                    self.exchange_and_route(groups);
+                }
+                if self.step >= last {
+                    return ControlFlow::Break(Ok(()));
+                }
+                ControlFlow::Continue((self.step, (self.step + self.interval_steps).min(last)))
+            },
+        );
+        self.groups = groups;
+        self.ranges = ranges;
+        self.pool = pool;
+        result
     }
 
-    fn exchange_and_route(&mut self) {
-        let local = self.collect_spikes();
+    fn exchange_and_route(&mut self, groups: &mut [GroupRt]) {
+        let local = collect_spikes(groups, &mut self.recorded);
         let all = spikes::exchange(self.comm, &local);
         if self.routes.is_empty() {
             return;
@@ -1205,7 +1224,7 @@ impl<'c> Network<'c> {
         for s in &all {
             let lo = self.routes.partition_point(|r| r.0 < s.gid);
             for r in self.routes[lo..].iter().take_while(|r| r.0 == s.gid) {
-                self.groups[r.1 as usize].arrivals.push((s.t, r.2, r.3));
+                groups[r.1 as usize].arrivals.push((s.t, r.2, r.3));
             }
         }
     }
@@ -1271,6 +1290,33 @@ fn next_sample_step(s: u64, end: u64, probe_every: u64, everies: &[u64], probes:
         }
     }
     next
+}
+
+/// Stop every rank if a group failed on any rank (first failure in gid order on this rank). Collective.
+fn check_groups(comm: &dyn Communicator, groups: &mut [GroupRt]) -> Result<(), EngineError> {
+    let local = match groups.iter_mut().find_map(|g| g.error.take()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    };
+    comm.agree(local)?;
+    Ok(())
+}
+
+/// Move the groups' new spikes into `recorded` (sorted by (t, gid)) and return them.
+fn collect_spikes(groups: &mut [GroupRt], recorded: &mut Vec<Spike>) -> Vec<Spike> {
+    let mut local = Vec::new();
+    for g in groups {
+        for s in g.spikes.drain(..) {
+            // A cell is one spike source (NEURON's one gid, one source): its first detector, or the artificial
+            // cell itself.
+            if s.source == 0 && (s.cell as usize) < g.gids.len() {
+                local.push(Spike::new(g.gids[s.cell as usize], s.time));
+            }
+        }
+    }
+    spikes::sort_spikes(&mut local);
+    recorded.extend_from_slice(&local);
+    local
 }
 
 /// Take the probe and LFP samples of one group due at step `s`.

@@ -71,7 +71,7 @@ fn ring_matches_neuron_spike_sequence_and_times() {
 #[test]
 fn ring_is_identical_for_any_grouping_and_thread_count() {
     let base = run_ring(10, 1.0, 0, 1);
-    for (per, threads) in [(1, 1), (3, 2), (10, 2), (4, 1)] {
+    for (per, threads) in [(1, 1), (3, 2), (10, 2), (4, 1), (1, 3), (2, 4)] {
         let other = run_ring(10, 1.0, per, threads);
         assert_eq!(base.len(), other.len());
         for (a, b) in base.iter().zip(&other) {
@@ -121,4 +121,34 @@ fn noisy_netstim_trains_depend_on_gid_and_seed_only() {
     let of4: Vec<f64> = all.iter().filter(|s| s.0 == 4).map(|s| s.1).collect();
     assert_ne!(of3.iter().map(|s| s.1).collect::<Vec<_>>(), of4);
     assert_ne!(train(&[3], 0, 8), alone);
+}
+
+/// The rank's threads are the calling thread and helpers started per `psolve`: a network built on one thread
+/// runs on another, in steps, and gives the spikes of one uninterrupted run.
+#[test]
+fn a_network_runs_in_steps_from_another_thread() {
+    let base = run_ring(10, 1.0, 0, 1);
+    for threads in [1, 2] {
+        let comm = SerialComm;
+        let mut opts = RunOptions { cells_per_group: 2, threads, ..RunOptions::default() };
+        opts.sim.celsius = 6.3;
+        opts.sim.dt = 0.025;
+        let mut net = Network::new(&comm, Catalogue::builtin(), opts);
+        for gid in 0..10 {
+            net.add_cell(gid, 0, bs_cell()).unwrap();
+        }
+        for gid in 0..10 {
+            let nc = NetCon { source: (gid + 9) % 10, target_gid: gid, target: 0, weights: vec![0.01], delay: 1.0 };
+            net.connect(nc).unwrap();
+        }
+        net.add_event(0, 0, 5.005, vec![0.01]).unwrap();
+        net.finitialize(-65.0).unwrap();
+        std::thread::scope(|s| s.spawn(|| net.psolve(37.5).unwrap()).join().unwrap());
+        net.psolve(100.0).unwrap();
+        let spikes: Vec<(u64, f64)> = net.gather_spikes().unwrap().iter().map(|s| (s.gid, s.t)).collect();
+        assert_eq!(spikes.len(), base.len(), "{threads} threads");
+        for (a, b) in base.iter().zip(&spikes) {
+            assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()), "{threads} threads");
+        }
+    }
 }
