@@ -978,7 +978,10 @@ impl<'c> Network<'c> {
         //
         // The groups are wired from the last one back. A group's records are copied out of `netcons` cell by
         // cell (made order within a cell), and the records left are moved down over them, so that the records
-        // and the tables are not held in full at the same time. Each cell's records are then sorted by source,
+        // and the tables are not held in full at the same time. Only the runs from the group's first one (in
+        // made order) on are visited: with connections made target by target in gid order, as
+        // `load_connections` makes them, those are the group's own runs at the end, and wiring is linear in the
+        // connections (visiting every run for every group took a million-cell busyring 200 s). Each cell's records are then sorted by source,
         // stably, so that a record's place in its cell is its position, and the group's connections are the
         // merge of its cells' records.
         let cell_of = |gid: u32| {
@@ -994,13 +997,19 @@ impl<'c> Network<'c> {
             start += n as usize;
         }
         self.nc_runs = Vec::new();
+        // Index in `runs` of each cell's first run (`usize::MAX`: none).
+        let mut first_run = vec![usize::MAX; self.local_gids.len()];
+        for (i, r) in runs.iter().enumerate().rev() {
+            first_run[r.0 as usize] = i;
+        }
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
         let mut g_end = self.local_gids.len();
         while g_end > 0 {
             let g = index[&self.local_gids[g_end - 1]].0;
             let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
             let in_group = |r: &(u32, usize, u32)| r.0 as usize >= g_start;
-            let mut mine: Vec<(u32, usize, u32)> = runs.iter().copied().filter(in_group).collect();
+            let from = first_run[g_start..g_end].iter().copied().min().unwrap_or(usize::MAX).min(runs.len());
+            let mut mine: Vec<(u32, usize, u32)> = runs[from..].iter().copied().filter(in_group).collect();
             mine.sort_by_key(|r| (r.0, r.1));
             // Where each cell's records start in `recs`, by position from `g_start`, then the end.
             let mut cells = vec![0usize; g_end - g_start + 1];
@@ -1013,15 +1022,25 @@ impl<'c> Network<'c> {
                 cells[p] = cells[p].max(cells[p - 1]);
             }
             drop(mine);
-            let mut kept = 0usize;
-            for r in &mut runs {
-                if !in_group(r) {
-                    self.netcons.copy_within(r.1..r.1 + r.2 as usize, kept);
-                    r.1 = kept;
-                    kept += r.2 as usize;
+            // The other cells' runs from `from` on move down over the group's, in order.
+            let mut kept = runs.get(from).map_or(self.netcons.len(), |r| r.1);
+            let mut k = from;
+            for i in from..runs.len() {
+                let (cell, first, n) = runs[i];
+                if cell as usize >= g_start {
+                    continue;
                 }
+                if first != kept {
+                    self.netcons.copy_within(first..first + n as usize, kept);
+                }
+                if first_run[cell as usize] == i {
+                    first_run[cell as usize] = k;
+                }
+                runs[k] = (cell, kept, n);
+                kept += n as usize;
+                k += 1;
             }
-            runs.retain(|r| !in_group(r));
+            runs.truncate(k);
             // The group's records back at the end, where they are freed when the group is wired.
             self.netcons.truncate(kept);
             self.netcons.extend_from_slice(&recs);

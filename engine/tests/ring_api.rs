@@ -152,3 +152,43 @@ fn a_network_runs_in_steps_from_another_thread() {
         }
     }
 }
+
+/// Connections made in any order (here: by source, targets descending, so that every cell's connections are
+/// split in several runs and a group's runs are spread over the whole list) give the spikes of the same
+/// connections made target by target.
+#[test]
+fn connections_made_in_any_order_give_the_same_spikes() {
+    let run = |by_target: bool, threads: usize| {
+        let comm = SerialComm;
+        let mut opts = RunOptions { cells_per_group: 3, threads, ..RunOptions::default() };
+        opts.sim.celsius = 6.3;
+        opts.sim.dt = 0.025;
+        let mut net = Network::new(&comm, Catalogue::builtin(), opts);
+        let n = 12u64;
+        for gid in 0..n {
+            net.add_cell(gid, 0, bs_cell()).unwrap();
+        }
+        // (source, target, weight, delay): the ring, and a weaker second input from three cells ahead.
+        let mut ncs: Vec<(u64, u64, f64, f64)> = vec![];
+        for gid in 0..n {
+            ncs.push(((gid + n - 1) % n, gid, 0.01, 1.0));
+            ncs.push(((gid + 3) % n, gid, 0.004, 2.5));
+        }
+        if by_target {
+            ncs.sort_by_key(|&(s, t, _, _)| (t, s));
+        } else {
+            ncs.sort_by_key(|&(s, t, _, _)| (s, std::cmp::Reverse(t)));
+        }
+        for (source, target_gid, w, delay) in ncs {
+            net.connect(NetCon { source, target_gid, target: 0, weights: vec![w], delay }).unwrap();
+        }
+        net.add_event(0, 0, 5.005, vec![0.01]).unwrap();
+        net.finitialize(-65.0).unwrap();
+        net.psolve(60.0).unwrap();
+        net.gather_spikes().unwrap().iter().map(|s| (s.gid, s.t.to_bits())).collect::<Vec<_>>()
+    };
+    let base = run(true, 1);
+    assert!(base.len() > 24, "the ring must keep firing: {} spikes", base.len());
+    assert_eq!(run(false, 1), base);
+    assert_eq!(run(false, 2), base);
+}
