@@ -4,7 +4,7 @@
 //! (the spike exchange, through MPI funnelled to that thread). Handing every round to a thread pool
 //! (`pool.install`) lets the calling thread sleep while the pool's workers run the round and wakes it to
 //! exchange: two hand-offs per interval, each a wake-up that must wait for a core when the machine is loaded
-//! (on the seed network, two threads then ran at 0.85 of one thread's speed where two ranks kept 0.93). Here
+//! (on the seed network, two threads then ran at 0.83 of one thread's speed where two ranks kept 0.93). Here
 //! the calling thread runs its share of every round itself; the pool's workers (one less than the threads)
 //! each take one long job for the whole run (`spawn_broadcast`) and wait for the next round at a barrier that
 //! spins briefly and then sleeps. Nothing runs on a thread that is not the caller's or the network's own pool,
