@@ -4,7 +4,8 @@
 # `miv run --json`) and the speed-ups per round, median [min..max]: 2 threads over 1 thread, 2 ranks over 1.
 #
 #   bench/threads-vs-ranks.sh [EXPERIMENT] [T_END_MS] [ROUNDS] [BUSY]
-#       defaults: examples/rc-network/experiment.yaml 50 3 0; BUSY=1 runs `yes > /dev/null` during the rounds
+#       defaults: examples/rc-network/experiment.yaml 50 3 0; BUSY 1 (argument or variable) runs
+#       `yes > /dev/null` during the rounds
 #   BASELINE=/path/to/other/miv bench/threads-vs-ranks.sh ...   adds that binary's 1 and 2 threads to each round
 #
 # Run from the checkout after `make build`. The experiment's outputs go to a temporary folder; its network is
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 EXP=${1:-examples/rc-network/experiment.yaml}
 T=${2:-50}
 ROUNDS=${3:-3}
-BUSY=${4:-0}
+BUSY=${4:-${BUSY:-0}}
 MIV=$PWD/target/release/miv
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 work=$(mktemp -d)
