@@ -156,7 +156,23 @@ fn automatic_groups(costs: &[f64], threads: usize) -> usize {
 /// Cut `gids` (ascending) into contiguous groups of about equal total cost: `groups` of them (fewer if there
 /// are fewer cells, more if `max_cells`, the most cells in one group, needs more).
 fn cut_by_cost(gids: &[u64], costs: &[f64], groups: usize, max_cells: usize) -> Vec<Vec<u64>> {
-    let n = gids.len();
+    cut_ranges(costs, groups, max_cells).into_iter().map(|(a, b)| gids[a..b].to_vec()).collect()
+}
+
+/// Each thread's own groups: `0..costs.len()` cut into `threads` contiguous ranges of about equal cost (fewer
+/// if there are fewer groups; one empty range if there are none).
+fn thread_ranges(costs: &[f64], threads: usize) -> Vec<(usize, usize)> {
+    let ranges = cut_ranges(costs, threads, usize::MAX);
+    if ranges.is_empty() {
+        vec![(0, 0)]
+    } else {
+        ranges
+    }
+}
+
+/// `0..costs.len()` cut into contiguous ranges of about equal total cost, as [`cut_by_cost`] cuts cells.
+fn cut_ranges(costs: &[f64], groups: usize, max_cells: usize) -> Vec<(usize, usize)> {
+    let n = costs.len();
     let groups = groups.max(n.div_ceil(max_cells.max(1))).max(1);
     let total: f64 = costs.iter().sum();
     let mut out = Vec::with_capacity(groups);
@@ -170,12 +186,12 @@ fn cut_by_cost(gids: &[u64], costs: &[f64], groups: usize, max_cells: usize) -> 
         let share = total * (closed + 1) as f64 / groups as f64;
         let still = groups.saturating_sub(closed + 1);
         if left > 0 && (acc >= share || i + 1 - start == max_cells || left == still) {
-            out.push(gids[start..=i].to_vec());
+            out.push((start, i + 1));
             start = i + 1;
         }
     }
     if start < n {
-        out.push(gids[start..].to_vec());
+        out.push((start, n));
     }
     out
 }
@@ -871,7 +887,7 @@ impl<'c> Network<'c> {
         let interval = self.min_delay.min(self.opts.max_step);
         self.interval_steps = ((interval / dt) + 1e-9).floor().max(1.0) as u64;
         let costs: Vec<f64> = self.groups.iter().map(|g| g.cost).collect();
-        self.ranges = team::ranges_by_cost(&costs, self.threads());
+        self.ranges = thread_ranges(&costs, self.threads());
         let workers = self.ranges.len() - 1;
         self.pool = if workers == 0 {
             None
@@ -892,13 +908,14 @@ impl<'c> Network<'c> {
     fn build_groups(&mut self) -> Result<(Vec<GroupRt>, HashMap<u64, (u32, u32)>), EngineError> {
         let n = self.cells.len();
         let gids: Vec<u64> = self.cells.keys().copied().collect();
-        let costs: HashMap<u64, f64> = self.cells.iter().map(|(&g, c)| (g, c.step_cost())).collect();
-        let chunks = if self.opts.cells_per_group > 0 {
+        // Costs by position in `gids` (the groups are contiguous runs of it).
+        let costs: Vec<f64> = self.cells.values().map(LocalCell::step_cost).collect();
+        let chunks: Vec<Vec<u64>> = if self.opts.cells_per_group > 0 {
             gids.chunks(self.opts.cells_per_group).map(<[u64]>::to_vec).collect()
         } else {
-            let costs: Vec<f64> = gids.iter().map(|g| costs[g]).collect();
             cut_by_cost(&gids, &costs, automatic_groups(&costs, self.threads()), MAX_CELLS_PER_GROUP)
         };
+        let mut first_cell = 0;
         let mut groups = Vec::new();
         let mut index = HashMap::with_capacity(n);
         // Each group's descriptions are moved out of `self.cells` and dropped once the group is built, so the
@@ -930,8 +947,9 @@ impl<'c> Network<'c> {
                 lfp_nodes: vec![Vec::new(); self.electrodes.len()],
                 lfp_values: vec![Vec::new(); self.electrodes.len()],
                 error: None,
-                cost: chunk.iter().map(|g| costs[g]).sum(),
+                cost: costs[first_cell..first_cell + chunk.len()].iter().sum(),
             };
+            first_cell += chunk.len();
             for (c, (&gid, desc)) in chunk.iter().zip(&descs).enumerate() {
                 self.lfp_nodes_of(gid, pops[c] as usize, desc, c, &mut grp);
             }
@@ -1473,7 +1491,7 @@ pub fn steps_of(interval: f64, dt: f64) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{automatic_groups, cut_by_cost, MAX_CELLS_PER_GROUP};
+    use super::{automatic_groups, cut_by_cost, thread_ranges, MAX_CELLS_PER_GROUP};
 
     #[test]
     fn automatic_groups_keep_the_cost_of_a_group_bounded() {
@@ -1501,6 +1519,15 @@ mod tests {
         let cut = cut_by_cost(&gids, costs, groups, max_cells);
         assert_eq!(cut.concat(), gids, "every gid once, in order");
         cut.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn thread_ranges_cover_the_groups_in_order_with_their_share_of_the_cost() {
+        assert_eq!(thread_ranges(&[1.0; 10], 2), vec![(0, 5), (5, 10)]);
+        assert_eq!(thread_ranges(&[4.0, 1.0, 1.0, 1.0, 1.0], 2), vec![(0, 1), (1, 5)]);
+        assert_eq!(thread_ranges(&[1.0; 3], 4), vec![(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(thread_ranges(&[9.0, 0.0, 0.0], 3), vec![(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(thread_ranges(&[], 2), vec![(0, 0)]);
     }
 
     #[test]

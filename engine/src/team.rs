@@ -26,26 +26,6 @@ use std::time::{Duration, Instant};
 /// seed network with two threads, 0 to 100 us made no difference beyond the noise, quiet or loaded).
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Items `0..n` cut into one contiguous range per thread, of about equal total `cost`.
-pub(crate) fn ranges_by_cost(cost: &[f64], threads: usize) -> Vec<(usize, usize)> {
-    let n = cost.len();
-    let threads = threads.clamp(1, n.max(1));
-    let total: f64 = cost.iter().sum();
-    let mut out = Vec::with_capacity(threads);
-    let (mut start, mut acc) = (0, 0.0);
-    for (i, &c) in cost.iter().enumerate() {
-        acc += c;
-        let left = n - i - 1;
-        let still = threads - out.len() - 1;
-        if still > 0 && (acc >= total * (out.len() + 1) as f64 / threads as f64 || left == still) {
-            out.push((start, i + 1));
-            start = i + 1;
-        }
-    }
-    out.push((start, n));
-    out
-}
-
 /// Run rounds over `items` on the calling thread and the workers of `pool`: `between(items)` on the calling
 /// thread, then, if it continues with `p`, `work(i, &mut items[i], p)` once for every item, spread over the
 /// threads; again until `between` breaks with the result.
@@ -273,17 +253,13 @@ impl Barrier {
 mod tests {
     use super::*;
 
-    fn workers(threads: usize) -> Option<rayon::ThreadPool> {
-        (threads > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads - 1).build().unwrap())
+    /// `n` items in `threads` contiguous ranges of about equal length.
+    fn ranges(n: usize, threads: usize) -> Vec<(usize, usize)> {
+        (0..threads).map(|t| (t * n / threads, (t + 1) * n / threads)).collect()
     }
 
-    #[test]
-    fn ranges_cover_the_items_in_order_with_their_share_of_the_cost() {
-        assert_eq!(ranges_by_cost(&[1.0; 10], 2), vec![(0, 5), (5, 10)]);
-        assert_eq!(ranges_by_cost(&[4.0, 1.0, 1.0, 1.0, 1.0], 2), vec![(0, 1), (1, 5)]);
-        assert_eq!(ranges_by_cost(&[1.0; 3], 4), vec![(0, 1), (1, 2), (2, 3)]);
-        assert_eq!(ranges_by_cost(&[9.0, 0.0, 0.0], 3), vec![(0, 1), (1, 2), (2, 3)]);
-        assert_eq!(ranges_by_cost(&[], 2), vec![(0, 0)]);
+    fn workers(threads: usize) -> Option<rayon::ThreadPool> {
+        (threads > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads - 1).build().unwrap())
     }
 
     /// Every item runs once per round whatever the threads' speeds, and `between` sees every round's results.
@@ -291,7 +267,7 @@ mod tests {
     fn every_item_runs_once_per_round() {
         for threads in 1..=4 {
             let mut items = vec![0u64; 37];
-            let ranges = ranges_by_cost(&vec![1.0; items.len()], threads);
+            let ranges = ranges(items.len(), threads);
             let pool = workers(threads);
             let mut rounds = 0u64;
             let sum = run_rounds(
@@ -347,7 +323,7 @@ mod tests {
     #[test]
     fn a_panicking_item_stops_every_thread() {
         let mut items = vec![0u32; 8];
-        let ranges = ranges_by_cost(&[1.0; 8], 2);
+        let ranges = ranges(8, 2);
         let pool = workers(2);
         let mut rounds = 0;
         let r = panic::catch_unwind(AssertUnwindSafe(|| {
