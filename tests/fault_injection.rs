@@ -166,6 +166,10 @@ fn bad_connections_are_errors_naming_the_dataset() {
     let syn_good = bytes(&syn);
     rewrite(&syn, "weight: 0.01", "weight: .nan");
     run_fails(&exp, &["synapses.BS.BS.mechanisms.AMPA.weight", "NaN", "expected a finite number"]);
+    // A parameter the synapse's mechanism does not have.
+    std::fs::write(&syn, &syn_good).unwrap();
+    rewrite(&syn, "tau2: 2.0", "tau3: 2.0");
+    run_fails(&exp, &["synapse label AMPA", "has no parameter \"tau3\"", "tau2"]);
     std::fs::write(&syn, &syn_good).unwrap();
     // A NaN weight in the cells' weights namespace (what the ring's connections use).
     let cells = dir.join("cells.h5");

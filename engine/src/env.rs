@@ -714,8 +714,12 @@ impl<'c> ExecutionEnvironment<'c> {
         // MiV shares a point process only among the synapses of one presynaptic population (insert_hoc_cell_syns
         // keeps its table per cell and source population).
         let key = if unique { (src, u32::MAX, syn_id, label_id) } else { (src, site.section, seg as u32, label_id) };
-        let info = self.net.catalogue().get(&rule.mechanism).expect("checked").clone();
-        let mut pp = Vec::new();
+        let entry = self.synapses.entry(gid).or_default();
+        if let Some(&t) = entry.placed.get(&key) {
+            return Ok(t);
+        }
+        let info = self.net.catalogue().get(&rule.mechanism).expect("checked");
+        let mut params_of_point = Vec::new();
         for (k, v) in params {
             if rule.netcon.contains(k) {
                 continue;
@@ -727,13 +731,9 @@ impl<'c> ExecutionEnvironment<'c> {
                     info.param_names()
                 ));
             }
-            pp.push((k.as_str(), *v));
+            params_of_point.push((k.clone(), *v));
         }
-        let params: Vec<(String, f64)> = pp.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let entry = self.synapses.entry(gid).or_default();
-        if let Some(&t) = entry.placed.get(&key) {
-            return Ok(t);
-        }
+        let params = params_of_point;
         let placement =
             PointPlacement { location: Location::new(section, loc), mechanism: rule.mechanism.clone(), params };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;

@@ -220,7 +220,7 @@ impl<'c> Builder<'c> {
     fn slot(&mut self, k: usize) -> &mut MechSlot {
         if self.mechs[k].is_none() {
             let mech = self.catalogue.make(k);
-            let info = mech.info().clone();
+            let info = mech.info();
             let mut ion_ids = Vec::new();
             for u in &info.ions {
                 let id = match self.ion_index.get(&u.ion) {
@@ -238,15 +238,16 @@ impl<'c> Builder<'c> {
                 }
                 ion_ids.push(id);
             }
+            let (kind, weights) = (info.kind, info.weights);
             let batch = mech.batches_events();
             let shares_weights = mech.weights_read_only();
             self.mechs[k] = Some(MechSlot {
                 mech,
                 ion_ids,
-                kind: info.kind,
+                kind,
                 batch,
                 pending: Vec::new(),
-                weights: info.weights,
+                weights,
                 shares_weights,
                 last_row: u32::MAX,
             });
