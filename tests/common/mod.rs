@@ -22,16 +22,17 @@ impl Outcome {
     pub fn ok(&self) -> bool {
         self.code == Some(0) && !self.timed_out
     }
-    /// Panic with everything the process printed unless it exited 0.
+    /// Panic with everything the process printed unless it exited 0. The last lines of stderr (where the
+    /// error is) come first, so that a report showing only the start of a failure shows its cause.
     pub fn expect_ok(self, what: &str) -> Outcome {
-        assert!(
-            self.ok(),
-            "{what} failed (code {:?}, timed out {}):\nstdout:\n{}\nstderr:\n{}",
-            self.code,
-            self.timed_out,
-            self.stdout,
-            self.stderr
-        );
+        if !self.ok() {
+            let lines: Vec<&str> = self.stderr.lines().collect();
+            let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+            panic!(
+                "{what} failed (code {:?}, timed out {}); the end of stderr:\n{tail}\nstdout:\n{}\nstderr:\n{}",
+                self.code, self.timed_out, self.stdout, self.stderr
+            );
+        }
         self
     }
 }

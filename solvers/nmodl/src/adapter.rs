@@ -497,6 +497,33 @@ mod tests {
     use miv_solvers::ion::IonData;
     use miv_solvers::mechanism::{Mechanism as _, Outbox};
 
+    /// A connection's weight vector at initialisation, as NEURON leaves it: an empty `INITIAL` in NET_RECEIVE
+    /// keeps every argument, no `INITIAL` clears all but the first, and an `INITIAL` that assigns runs.
+    #[test]
+    fn net_receive_initial_blocks_set_the_weight_vector_as_neuron_does() {
+        let source = |initial: &str| {
+            format!(
+                "NEURON {{ POINT_PROCESS S NONSPECIFIC_CURRENT i }}\n\
+                 ASSIGNED {{ v i }}\n\
+                 STATE {{ g }}\n\
+                 BREAKPOINT {{ i = g * v }}\n\
+                 NET_RECEIVE(w, u, n) {{ {initial} g = g + w * u }}\n"
+            )
+        };
+        let weights_after_init = |initial: &str| {
+            let mech = Mechanism::compile(&source(initial), "s.mod").unwrap_or_else(|e| panic!("{e}"));
+            let mut m = ModMechanism::new(&Arc::new(mech));
+            let params = m.info().defaults();
+            m.add_instance(&Site { node: 0, scale: 1.0, ions: vec![], cell: 0, area: 100.0, diam: 1.0 }, &params);
+            let mut w = vec![0.5, 2.0, 7.0];
+            m.init_weights(0, &mut w).unwrap();
+            w
+        };
+        assert_eq!(weights_after_init("INITIAL {}"), [0.5, 2.0, 7.0]);
+        assert_eq!(weights_after_init(""), [0.5, 0.0, 0.0]);
+        assert_eq!(weights_after_init("INITIAL { n = u + 1 }"), [0.5, 2.0, 3.0]);
+    }
+
     /// A density mechanism's currents summed run by run (instances on consecutive nodes and ion
     /// instances) give the bits of the node-by-node loop, on instances in runs, out of order and
     /// alone; and its gathers read the right node and ion instance.

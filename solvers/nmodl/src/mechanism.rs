@@ -884,10 +884,17 @@ impl Instances {
         events: &mut Vec<Emitted>,
     ) -> Result<()> {
         let ctx = Context { t, dt: self.last_dt, celsius: f64::NAN, second_order: false };
+        // A block with nothing left after dead-code elimination (an empty NET_RECEIVE INITIAL, once per
+        // connection at initialisation) has no effect: its scalar part only fills the call's own slots.
+        match which(&self.mech.c) {
+            Some(k) if !self.kernel(k).program.ops.is_empty() => {}
+            _ => return Ok(()),
+        }
         let mech = self.mech.clone();
         let Some(k) = which(&mech.c) else { return Ok(()) };
+        let k = self.kernel(k);
         let mut ws = std::mem::take(&mut self.ws1);
-        let r = self.launch_kernel(self.kernel(k), &mut ws, &ctx, instance, 1, args, events);
+        let r = self.launch_kernel(k, &mut ws, &ctx, instance, 1, args, events);
         self.ws1 = ws;
         r
     }

@@ -332,8 +332,9 @@ impl<'c> Builder<'c> {
     fn place_cable(&mut self, ci: usize, cell: &CableCell, comp: &Compartments, map: &[u32]) {
         for p in &cell.density {
             let k = self.catalogue.index(&p.mechanism).unwrap();
-            let info = self.catalogue.get(&p.mechanism).unwrap().clone();
-            let given = resolve_params(&info, p.params.iter().map(|(k, v)| (k, v))).unwrap();
+            let cat = self.catalogue;
+            let info = cat.get(&p.mechanism).unwrap();
+            let given = resolve_params(info, p.params.iter().map(|(k, v)| (k, v))).unwrap();
             let sn = comp.sections[p.section];
             for j in 0..sn.nseg {
                 let mut params = info.defaults();
@@ -354,9 +355,10 @@ impl<'c> Builder<'c> {
         let t0 = self.targets.len() as u32;
         for p in &cell.points {
             let k = self.catalogue.index(&p.mechanism).unwrap();
-            let info = self.catalogue.get(&p.mechanism).unwrap().clone();
+            let cat = self.catalogue;
+            let info = cat.get(&p.mechanism).unwrap();
             let mut params = info.defaults();
-            for (idx, v) in resolve_params(&info, p.params.iter().map(|(k, v)| (k, v))).unwrap() {
+            for (idx, v) in resolve_params(info, p.params.iter().map(|(k, v)| (k, v))).unwrap() {
                 params[idx] = *v;
             }
             let local = comp.node_at(p.location.section, p.location.x) as usize;
@@ -399,7 +401,8 @@ impl<'c> Builder<'c> {
             name: cell.mechanism.clone(),
             context: format!("cell {ci}"),
         })?;
-        let info = self.catalogue.get(&cell.mechanism).unwrap().clone();
+        let cat = self.catalogue;
+        let info = cat.get(&cell.mechanism).unwrap();
         if info.kind != MechanismKind::Artificial {
             return Err(SolverError::WrongKind {
                 mechanism: info.name.clone(),
@@ -408,7 +411,7 @@ impl<'c> Builder<'c> {
             });
         }
         let mut params = info.defaults();
-        for (idx, v) in resolve_params(&info, cell.params.iter().map(|(k, v)| (k, v)))? {
+        for (idx, v) in resolve_params(info, cell.params.iter().map(|(k, v)| (k, v)))? {
             params[idx] = *v;
         }
         let instance = self.add_instance(k, 0, 0.0, ci, None, (0.0, 0.0), &params);
