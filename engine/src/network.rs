@@ -995,19 +995,22 @@ impl<'c> Network<'c> {
         // connections into a group get consecutive ids, and a spike becomes one range per group.
         //
         // The groups are wired from the last one back. A group's records are copied out of `netcons` cell by
-        // cell (made order within a cell), and the records left are moved down over them, so that the records
-        // and the tables are not held in full at the same time. Only the runs from the group's first one (in
-        // made order) on are visited: with connections made target by target in gid order, as
-        // `load_connections` makes them, those are the group's own runs at the end, and wiring is linear in the
-        // connections (visiting every run for every group took a million-cell busyring 200 s). Each cell's records are then sorted by source,
-        // stably, so that a record's place in its cell is its position, and the group's connections are the
-        // merge of its cells' records.
+        // cell, each cell's runs in made order (found through a table of each cell's runs, so the cost is linear
+        // in the runs whatever order the connections were made in), and marked done. Records done at the end
+        // of `netcons` are cut off at once; those left between records still to wire are squeezed out when
+        // they exceed a sixteenth of `netcons`, and the array is shrunk, so that the records and the tables are
+        // never held in full at the same time and each record is moved a bounded number of times. (Moving the
+        // remaining records down after every group was quadratic in the groups: with one run per projection
+        // and cell, a group's first run is in the first projection, and everything after it moved.) Each
+        // cell's records are then sorted by source, stably, so that a record's place in its cell is its
+        // position, and the group's connections are the merge of its cells' records.
         let cell_of = |gid: u32| {
             self.local_gids
                 .binary_search(&(gid as u64))
                 .map_err(|_| EngineError::Network(format!("connections onto gid {gid}, which is not on this rank")))
         };
-        // (cell, first record, records) of each run, in made order.
+        // (cell, first record, records) of each run, in made order (which is also the order of the runs'
+        // positions in `netcons`, before and after squeezing); a run done has `first == usize::MAX`.
         let mut runs: Vec<(u32, usize, u32)> = Vec::with_capacity(self.nc_runs.len());
         let mut start = 0usize;
         for &(gid, n) in &self.nc_runs {
@@ -1015,65 +1018,69 @@ impl<'c> Network<'c> {
             start += n as usize;
         }
         self.nc_runs = Vec::new();
-        // Index in `runs` of each cell's first run (`usize::MAX`: none).
-        let mut first_run = vec![usize::MAX; self.local_gids.len()];
-        for (i, r) in runs.iter().enumerate().rev() {
-            first_run[r.0 as usize] = i;
+        // Each cell's runs in made order: `cell_runs[cell_start[c]..cell_start[c + 1]]`.
+        let mut cell_start = vec![0usize; self.local_gids.len() + 1];
+        for r in &runs {
+            cell_start[r.0 as usize + 1] += 1;
         }
+        for c in 1..cell_start.len() {
+            cell_start[c] += cell_start[c - 1];
+        }
+        let mut cell_runs = vec![0u32; runs.len()];
+        let mut next = cell_start.clone();
+        for (i, r) in runs.iter().enumerate() {
+            cell_runs[next[r.0 as usize]] = i as u32;
+            next[r.0 as usize] += 1;
+        }
+        drop(next);
+        // Runs `..live_end` hold every record not yet wired; `done` records among them are wired already.
+        let mut live_end = runs.len();
+        let mut done = 0usize;
         let mut routes: Vec<(u64, u32, u32, u32)> = Vec::new();
         let mut g_end = self.local_gids.len();
         while g_end > 0 {
             let g = index[&self.local_gids[g_end - 1]].0;
             let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
-            let in_group = |r: &(u32, usize, u32)| r.0 as usize >= g_start;
-            let from = first_run[g_start..g_end].iter().copied().min().unwrap_or(usize::MAX).min(runs.len());
-            let mut mine: Vec<(u32, usize, u32)> = runs[from..].iter().copied().filter(in_group).collect();
-            mine.sort_by_key(|r| (r.0, r.1));
             // Where each cell's records start in `recs`, by position from `g_start`, then the end.
+            let group_runs = &cell_runs[cell_start[g_start]..cell_start[g_end]];
+            let mut recs: Vec<NcRec> =
+                Vec::with_capacity(group_runs.iter().map(|&i| runs[i as usize].2 as usize).sum());
             let mut cells = vec![0usize; g_end - g_start + 1];
-            let mut recs: Vec<NcRec> = Vec::with_capacity(mine.iter().map(|r| r.2 as usize).sum());
-            for &(p, first, n) in &mine {
-                recs.extend_from_slice(&self.netcons[first..first + n as usize]);
-                cells[p as usize - g_start + 1] = recs.len();
-            }
-            for p in 1..cells.len() {
-                cells[p] = cells[p].max(cells[p - 1]);
-            }
-            drop(mine);
-            // The other cells' runs from `from` on move down over the group's, in order.
-            let mut kept = runs.get(from).map_or(self.netcons.len(), |r| r.1);
-            let mut k = from;
-            for i in from..runs.len() {
-                let (cell, first, n) = runs[i];
-                if cell as usize >= g_start {
-                    continue;
+            for p in g_start..g_end {
+                for &i in &cell_runs[cell_start[p]..cell_start[p + 1]] {
+                    let (_, first, n) = &mut runs[i as usize];
+                    recs.extend_from_slice(&self.netcons[*first..*first + *n as usize]);
+                    *first = usize::MAX;
+                    done += *n as usize;
                 }
-                if first != kept {
-                    self.netcons.copy_within(first..first + n as usize, kept);
-                }
-                if first_run[cell as usize] == i {
-                    first_run[cell as usize] = k;
-                }
-                runs[k] = (cell, kept, n);
-                kept += n as usize;
-                k += 1;
+                cells[p - g_start + 1] = recs.len();
             }
-            runs.truncate(k);
-            // The group's records back at the end, where they are freed when the group is wired.
+            // Cut off the records done at the end; squeeze out the others once they are a sixteenth of the array.
+            while live_end > 0 && runs[live_end - 1].1 == usize::MAX {
+                live_end -= 1;
+            }
+            let kept = runs[..live_end].last().map_or(0, |r| r.1 + r.2 as usize);
+            done -= self.netcons.len() - kept;
             self.netcons.truncate(kept);
-            self.netcons.extend_from_slice(&recs);
-            drop(recs);
-            let lo = kept;
-            for c in &mut cells {
-                *c += lo;
+            if done > 0 && done >= self.netcons.len() / 16 {
+                let mut kept = 0usize;
+                for r in runs[..live_end].iter_mut().filter(|r| r.1 != usize::MAX) {
+                    if r.1 != kept {
+                        self.netcons.copy_within(r.1..r.1 + r.2 as usize, kept);
+                        r.1 = kept;
+                    }
+                    kept += r.2 as usize;
+                }
+                self.netcons.truncate(kept);
+                done = 0;
             }
-            let recs = &mut self.netcons;
+            self.netcons.shrink_to_fit();
             for w in cells.windows(2) {
                 recs[w[0]..w[1]].sort_by_key(|nc| nc.source);
             }
             let grp = &mut self.groups[g as usize];
-            grp.group.reserve_connections(recs.len() - lo);
-            grp.delays.reserve_exact(recs.len() - lo);
+            grp.group.reserve_connections(recs.len());
+            grp.delays.reserve_exact(recs.len());
             // The next record of each cell of the group, by (source, cell): (source, cell, record).
             let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = (0..cells.len() - 1)
                 .filter(|&p| cells[p] < cells[p + 1])
@@ -1104,8 +1111,6 @@ impl<'c> Network<'c> {
                     _ => routes.push((source, g, id.0, id.0 + 1)),
                 }
             }
-            recs.truncate(lo);
-            recs.shrink_to_fit();
             g_end = g_start;
         }
         debug_assert!(self.netcons.is_empty());
