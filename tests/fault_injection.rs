@@ -171,6 +171,11 @@ fn bad_connections_are_errors_naming_the_dataset() {
     rewrite(&syn, "tau2: 2.0", "tau3: 2.0");
     run_fails(&exp, &["synapse label AMPA", "has no parameter \"tau3\"", "tau2"]);
     std::fs::write(&syn, &syn_good).unwrap();
+    // A NetCon weight the label's parameters do not give.
+    let exp_good = bytes(&exp);
+    rewrite(&exp, "netcon: [weight]", "netcon: [weight, scale]");
+    run_fails(&exp, &["synapses.BS.BS.mechanisms.AMPA", "scale is missing (a weight of Exp2Syn)"]);
+    std::fs::write(&exp, &exp_good).unwrap();
     // A NaN weight in the cells' weights namespace (what the ring's connections use).
     let cells = dir.join("cells.h5");
     {

@@ -10,6 +10,8 @@
 //! the spike trains given to them.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -78,9 +80,9 @@ impl SiteTable {
 struct CellSynapses {
     sites: SiteTable,
     /// Point processes by (presynaptic population, section, segment, label) or (.., syn_id, label).
-    placed: HashMap<(u16, u32, u32, u16), usize>,
+    placed: FxHashMap<(u16, u32, u32, u16), usize>,
     /// Per-synapse weights from the populations' weights namespaces: (syn_id, label index) -> weight.
-    weights: HashMap<(u32, u16), f64>,
+    weights: FxHashMap<(u32, u16), f64>,
 }
 
 /// Cells read (and built) per collective read of `Trees`.
@@ -96,7 +98,7 @@ pub struct ExecutionEnvironment<'c> {
     populations: Option<PopulationRanges>,
     h5types: Option<miv_io::H5Types>,
     artificial: BTreeMap<String, Vec<u64>>,
-    synapses: HashMap<u64, CellSynapses>,
+    synapses: FxHashMap<u64, CellSynapses>,
     unique: HashMap<String, bool>,
     cells_file: Option<PathBuf>,
     /// Synapse labels seen in weights namespaces (their index keys `CellSynapses::weights`).
@@ -121,7 +123,7 @@ impl<'c> ExecutionEnvironment<'c> {
             populations: None,
             h5types: None,
             artificial: BTreeMap::new(),
-            synapses: HashMap::new(),
+            synapses: FxHashMap::default(),
             unique: HashMap::new(),
             cells_file: None,
             weight_labels: Vec::new(),
@@ -575,7 +577,18 @@ impl<'c> ExecutionEnvironment<'c> {
         } else {
             Selection::Owned(&assignment)
         };
-        let label_ids: HashMap<&str, u16> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i as u16)).collect();
+        // A synapse label of one section type as its edges use it: its id (its index among the rules), rule,
+        // parameters, and the NetCon weights the parameters give (None: not among them).
+        struct LabelPlan<'a> {
+            label: &'a str,
+            id: u16,
+            rule: &'a SynapseRule,
+            params: &'a miv_config::MechanismParams,
+            netcon: Vec<Option<f64>>,
+        }
+        // Each rule label's id (its index among the rules) and rule.
+        let rule_of: FxHashMap<&str, (u16, &SynapseRule)> =
+            rules.iter().enumerate().map(|(i, (k, r))| (k.as_str(), (i as u16, r))).collect();
         // Index of each rule label among the labels of the weights namespaces.
         let weight_label: Vec<Option<u16>> =
             rules.keys().map(|k| self.weight_labels.iter().position(|l| l == k).map(|i| i as u16)).collect();
@@ -598,6 +611,8 @@ impl<'c> ExecutionEnvironment<'c> {
                 })?;
                 let src_start = edges.src_start();
                 let mut wbuf: Vec<f64> = Vec::with_capacity(4);
+                // The labels of each section type's mechanisms, resolved at their first edge.
+                let mut plans: Vec<(&MechanismSite, Vec<LabelPlan>)> = Vec::new();
                 let unique = self.unique.get(dst).copied().unwrap_or(false);
                 for (dst_gid, range) in edges.iter() {
                     for e in range {
@@ -609,9 +624,9 @@ impl<'c> ExecutionEnvironment<'c> {
                             .and_then(|c| c.sites.get(syn_id))
                             .ok_or_else(|| format!("{}: edge {src_gid} -> {dst_gid} uses syn_id {syn_id}, which gid {dst_gid} has not in Synapse Attributes", connections.display()))?;
                         let site_key = SwcType::from_code(site.swc_type as i64).map(MechanismSite::Swc);
-                        let labels = site_key
-                            .and_then(|k| proj_cfg.mechanisms.get(&k))
-                            .or_else(|| proj_cfg.mechanisms.get(&MechanismSite::Default))
+                        let (site_key, labels) = site_key
+                            .and_then(|k| proj_cfg.mechanisms.get_key_value(&k))
+                            .or_else(|| proj_cfg.mechanisms.get_key_value(&MechanismSite::Default))
                             .ok_or_else(|| {
                                 format!(
                                     "synapses.{dst}.{src}.mechanisms: nothing for section type {} (and no default)",
@@ -626,26 +641,41 @@ impl<'c> ExecutionEnvironment<'c> {
                             ));
                         }
                         let delay = (d as f64 / velocity).max(min_delay);
-                        for (label, params) in labels {
-                            let rule = &rules[label];
+                        let plan = match plans.iter().position(|(k, _)| *k == site_key) {
+                            Some(i) => &plans[i].1,
+                            None => {
+                                let plan = labels
+                                    .iter()
+                                    .map(|(label, params)| {
+                                        let &(id, rule) =
+                                            rule_of.get(label.as_str()).expect("labels checked against the rules");
+                                        let netcon = rule.netcon.iter().map(|w| params.get(w).copied()).collect();
+                                        LabelPlan { label, id, rule, params, netcon }
+                                    })
+                                    .collect();
+                                plans.push((site_key, plan));
+                                &plans[plans.len() - 1].1
+                            }
+                        };
+                        for &LabelPlan { label, id: label_id, rule, params, ref netcon } in plan {
                             let target = self.synapse(
                                 dst_gid,
                                 syn_id,
                                 site,
-                                (label, label_ids[label.as_str()]),
+                                (label, label_id),
                                 rule,
                                 params,
                                 unique,
                                 src_index,
                             )?;
-                            let per_synapse = weight_label[label_ids[label.as_str()] as usize]
+                            let per_synapse = weight_label[label_id as usize]
                                 .and_then(|li| self.synapses.get(&dst_gid).and_then(|c| c.weights.get(&(syn_id, li))))
                                 .copied();
                             wbuf.clear();
-                            for w in &rule.netcon {
+                            for (w, value) in rule.netcon.iter().zip(netcon) {
                                 wbuf.push(match (w.as_str(), per_synapse) {
                                     ("weight", Some(x)) => x,
-                                    _ => params.get(w).copied().ok_or_else(|| {
+                                    _ => value.ok_or_else(|| {
                                         format!(
                                             "synapses.{dst}.{src}.mechanisms.{label}: {w} is missing (a weight of {})",
                                             rule.mechanism
@@ -677,7 +707,7 @@ impl<'c> ExecutionEnvironment<'c> {
                 }
             }
         }
-        self.synapses = HashMap::new();
+        self.synapses = FxHashMap::default();
         Ok(())
     }
 
