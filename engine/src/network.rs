@@ -1041,10 +1041,10 @@ impl<'c> Network<'c> {
         while g_end > 0 {
             let g = index[&self.local_gids[g_end - 1]].0;
             let g_start = self.local_gids[..g_end].partition_point(|gid| index[gid].0 < g);
-            // Where each cell's records start in `recs`, by position from `g_start`, then the end.
             let group_runs = &cell_runs[cell_start[g_start]..cell_start[g_end]];
             let mut recs: Vec<NcRec> =
                 Vec::with_capacity(group_runs.iter().map(|&i| runs[i as usize].2 as usize).sum());
+            // Where each cell's records start in `recs`, by position from `g_start`, then the end.
             let mut cells = vec![0usize; g_end - g_start + 1];
             for p in g_start..g_end {
                 for &i in &cell_runs[cell_start[p]..cell_start[p + 1]] {
