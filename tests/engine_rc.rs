@@ -66,4 +66,5 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
         let v2: Vec<f32> = h.dataset("Local Field Potential ReadoutElectrode/v").unwrap().read_raw().unwrap();
         assert_eq!(v2, one_lfp, "LFP differs between 1 and 2 ranks");
     }
+    discard_scratch("rc_network");
 }

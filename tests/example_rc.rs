@@ -29,4 +29,5 @@ fn rc_example_builds_loads_and_runs() {
     let stim: usize =
         out.lines().find(|l| l.starts_with("STIM: ")).unwrap()[6..].split(' ').next().unwrap().parse().unwrap();
     assert!(stim > 0, "the STIM cells play their trains: {out}");
+    discard_scratch("example_rc");
 }

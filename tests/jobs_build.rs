@@ -89,6 +89,8 @@ fn rc_network_builds_as_configured() {
         connections_follow_proportions(&net, &cells, &conns, pop);
     }
     readable_by_h5py(&cells_path, &conns_path);
+    drop((cells, conns));
+    discard_scratch("jobs_build_rc");
 }
 
 /// Observed synapses per (section type, synapse type, layer) within 3 standard deviations of the expected count:

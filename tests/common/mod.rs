@@ -64,6 +64,13 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Remove a test's scratch folder once the test has passed with it: for tests whose outputs are large (a built
+/// seed network is 450 MB), so that the suite's disk stays bounded. A failed test never gets here and keeps its
+/// files for inspection.
+pub fn discard_scratch(name: &str) {
+    let _ = std::fs::remove_dir_all(repo_root().join("target").join("test-scratch").join(name));
+}
+
 /// Held shared while a test starts a process, exclusively while a test has an HDF5 file open for writing in its
 /// own process. HDF5 opens files without close-on-exec, so a process started by another test thread meanwhile
 /// would inherit the descriptor with its lock and keep the file locked after the test closed it (then a `miv`
