@@ -10,10 +10,10 @@
 //! the spike trains given to them.
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use miv_config::{CellTypes, MechanismSite, SwcType, Synapses};
 use miv_config::{LfpConfig, Partitioning, SynapseRule};
@@ -749,7 +749,7 @@ impl<'c> ExecutionEnvironment<'c> {
             return Ok(t);
         }
         let info = self.net.catalogue().get(&rule.mechanism).expect("checked");
-        let mut params_of_point = Vec::new();
+        let mut point_params = Vec::new();
         for (k, v) in params {
             if rule.netcon.contains(k) {
                 continue;
@@ -761,11 +761,13 @@ impl<'c> ExecutionEnvironment<'c> {
                     info.param_names()
                 ));
             }
-            params_of_point.push((k.clone(), *v));
+            point_params.push((k.clone(), *v));
         }
-        let params = params_of_point;
-        let placement =
-            PointPlacement { location: Location::new(section, loc), mechanism: rule.mechanism.clone(), params };
+        let placement = PointPlacement {
+            location: Location::new(section, loc),
+            mechanism: rule.mechanism.clone(),
+            params: point_params,
+        };
         let t = self.net.add_point(gid, placement).map_err(|e| e.to_string())?;
         self.synapses.get_mut(&gid).expect("entry").placed.insert(key, t);
         Ok(t)
@@ -844,6 +846,12 @@ impl<'c> ExecutionEnvironment<'c> {
     /// The global minimum connection delay (ms), known after `finitialize`.
     pub fn min_delay(&self) -> f64 {
         self.net.min_delay()
+    }
+
+    /// Threads each rank steps its cell groups on, the calling thread included (0 in the options: the core
+    /// count).
+    pub fn threads(&self) -> usize {
+        self.net.threads()
     }
 
     /// This rank's gids, ascending.

@@ -73,11 +73,7 @@ fn run_options(e: &Experiment) -> RunOptions {
     o.sim.globals =
         e.globals.iter().flat_map(|(m, g)| g.iter().map(move |(k, v)| (m.clone(), k.clone(), *v))).collect();
     o.max_step = e.max_step;
-    o.threads = if e.partition.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        e.partition.threads
-    };
+    o.threads = e.partition.threads;
     o.cells_per_group = e.partition.cells_per_group;
     o.seed = e.seed;
     o
@@ -106,8 +102,8 @@ pub fn run(
     catalogue: Catalogue,
 ) -> Result<(Summary, Option<Vec<Spike>>), EngineError> {
     let t0 = std::time::Instant::now();
-    let threads = run_options(e).threads;
     let mut env = environment(comm, e, catalogue)?;
+    let threads = env.threads();
     let load_s = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();

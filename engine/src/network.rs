@@ -800,7 +800,7 @@ impl<'c> Network<'c> {
     }
 
     /// Threads per rank, the calling thread included (`RunOptions::threads`, 0 resolved to the core count).
-    fn threads(&self) -> usize {
+    pub fn threads(&self) -> usize {
         match self.opts.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

@@ -58,7 +58,7 @@ pub fn reference_dir() -> PathBuf {
 
 /// A fresh, empty scratch directory under the target directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = repo_root().join("target").join("test-scratch").join(name);
+    let d = scratch_path(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create scratch dir");
     d
@@ -68,7 +68,11 @@ pub fn scratch(name: &str) -> PathBuf {
 /// seed network is 450 MB), so that the suite's disk stays bounded. A failed test never gets here and keeps its
 /// files for inspection.
 pub fn discard_scratch(name: &str) {
-    let _ = std::fs::remove_dir_all(repo_root().join("target").join("test-scratch").join(name));
+    let _ = std::fs::remove_dir_all(scratch_path(name));
+}
+
+fn scratch_path(name: &str) -> PathBuf {
+    repo_root().join("target").join("test-scratch").join(name)
 }
 
 /// Held shared while a test starts a process, exclusively while a test has an HDF5 file open for writing in its

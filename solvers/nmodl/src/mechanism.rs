@@ -891,8 +891,7 @@ impl Instances {
             _ => return Ok(()),
         }
         let mech = self.mech.clone();
-        let Some(k) = which(&mech.c) else { return Ok(()) };
-        let k = self.kernel(k);
+        let k = self.kernel(which(&mech.c).expect("present: checked above"));
         let mut ws = std::mem::take(&mut self.ws1);
         let r = self.launch_kernel(k, &mut ws, &ctx, instance, 1, args, events);
         self.ws1 = ws;
