@@ -24,7 +24,7 @@ use miv_solvers::{ArtificialCell, Catalogue, CellDescription, Location, Mechanis
 
 use crate::error::EngineError;
 use crate::model::CellTemplate;
-use crate::network::{Network, ProbeRequest, RunOptions, Trace};
+use crate::network::{MechanismCensus, Network, ProbeRequest, RunOptions, Trace};
 use crate::spikes::Spike;
 
 /// One synapse of a cell, from `Synapse Attributes` (12 bytes, the file's types).
@@ -180,6 +180,12 @@ impl<'c> ExecutionEnvironment<'c> {
     /// Heap bytes of the instantiated network on this rank by what holds them (see [`Network::memory`]).
     pub fn memory(&self) -> miv_solvers::GroupMemory {
         self.net.memory()
+    }
+
+    /// The mechanism types of this rank's cells: instances and the arithmetic of one step (`miv bench floor`).
+    /// Empty before `finitialize`; the specialised kernels are counted once a step has run.
+    pub fn mechanism_census(&self) -> Vec<MechanismCensus> {
+        self.net.mechanism_census()
     }
 
     /// Cells, compartments and connections of this rank.

@@ -29,6 +29,6 @@ mod team;
 
 pub use env::ExecutionEnvironment;
 pub use error::EngineError;
-pub use network::{NetCon, Network, ProbeRequest, RunOptions, Trace};
+pub use network::{MechanismCensus, NetCon, Network, ProbeRequest, RunOptions, Trace};
 pub use run::{run_experiment, Overrides};
 pub use spikes::Spike;

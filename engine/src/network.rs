@@ -50,6 +50,21 @@ impl Default for RunOptions {
 }
 
 /// A connection (NEURON NetCon) from a source gid to a target of a local cell.
+/// One mechanism type of a rank's cells (see [`Network::mechanism_census`]): its instances and the
+/// arithmetic of one step of all of them (see [`miv_solvers::StepArithmetic`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MechanismCensus {
+    pub name: String,
+    pub instances: u64,
+    pub divisions: u64,
+    pub exps: u64,
+    pub other: u64,
+    /// Every instance's arithmetic is counted (false for the hand-written mechanisms).
+    pub counted: bool,
+    /// Some instances' step includes an implicit solve, whose iterations are not counted.
+    pub implicit: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetCon {
     pub source: u64,
@@ -820,6 +835,34 @@ impl<'c> Network<'c> {
     /// Number of connections onto this rank's cells.
     pub fn local_connections(&self) -> usize {
         self.n_connections
+    }
+
+    /// The mechanism types of this rank's cells, by name, with their instances and the arithmetic all of
+    /// them perform in one step (each group's count times its instances; groups differ where their
+    /// specialised kernels do). Empty before instantiation.
+    pub fn mechanism_census(&self) -> Vec<MechanismCensus> {
+        let mut by_name: std::collections::BTreeMap<&str, MechanismCensus> = std::collections::BTreeMap::new();
+        for g in &self.groups {
+            for (name, n, arith) in g.group.mechanism_census() {
+                let e = by_name.entry(name).or_insert_with(|| MechanismCensus {
+                    name: name.to_string(),
+                    instances: 0,
+                    counted: true,
+                    ..Default::default()
+                });
+                e.instances += n as u64;
+                match arith {
+                    Some(a) => {
+                        e.divisions += n as u64 * a.divisions as u64;
+                        e.exps += n as u64 * a.exps as u64;
+                        e.other += n as u64 * a.other as u64;
+                        e.implicit |= a.implicit;
+                    }
+                    None => e.counted &= n == 0,
+                }
+            }
+        }
+        by_name.into_values().filter(|c| c.instances > 0).collect()
     }
 
     /// Number of compartments on this rank (after instantiation).

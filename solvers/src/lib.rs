@@ -30,7 +30,7 @@ pub use group::{
     CellGroup, ConnectionId, DeliveryRule, Event, GroupMemory, Method, Probe, ProbeSpec, SimOptions, Spike, SpikeRule,
     TargetId,
 };
-pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind};
+pub use mechanism::{Catalogue, Mechanism, MechanismInfo, MechanismKind, StepArithmetic};
 pub use morphology::{Geometry, Morphology, Point3, Section, TreePoint};
 
 /// The v_init a group is initialised with when it is built (NEURON's default, -65 mV; miv-config's constant).

@@ -36,6 +36,8 @@ pub enum BenchWhich {
     Memory(super::bench_memory::MemoryArgs),
     /// MiV-Simulator/NEURON and miv on the same NeuroH5 files, alternating: load, init and run ratios.
     Miv(Box<super::bench_miv::MivBenchArgs>),
+    /// An experiment's divisions per step against this core's division throughput: the least time a step needs.
+    Floor(super::bench_floor::FloorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +81,7 @@ pub fn run(comm: &dyn Communicator, args: BenchArgs) -> CliResult {
         BenchWhich::Scaling(a) => super::bench_scaling::run(*a),
         BenchWhich::Memory(a) => super::bench_memory::run(a),
         BenchWhich::Miv(a) => super::bench_miv::run(*a),
+        BenchWhich::Floor(a) => super::bench_floor::run(comm, a),
     }
 }
 

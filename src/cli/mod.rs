@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_floor;
 mod bench_memory;
 mod bench_miv;
 mod bench_network;

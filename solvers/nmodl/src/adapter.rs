@@ -331,6 +331,10 @@ impl miv_solvers::Mechanism for ModMechanism {
         self.ion_index.iter_mut().for_each(Vec::shrink_to_fit);
     }
 
+    fn step_arithmetic(&self) -> Option<miv_solvers::StepArithmetic> {
+        Some(self.instances.step_arithmetic())
+    }
+
     fn heap_bytes(&self) -> usize {
         self.instances.heap_bytes()
             + self.node.capacity() * 4

@@ -130,6 +130,25 @@ fn uniform_candidates(c: &Compiled) -> Vec<bool> {
         .collect()
 }
 
+/// Add the per-lane arithmetic of `ops` to `a` (see [`Instances::step_arithmetic`]). A fused cnexp
+/// update `x + (1 - exp(dt*a))*(inf - x)` is one `exp` and five other operations.
+fn count_arithmetic(ops: &[vm::Op], a: &mut miv_solvers::StepArithmetic) {
+    use crate::ops::{Bin, Un};
+    for op in ops {
+        match op {
+            vm::Op::Bin { op: Bin::Div, .. } => a.divisions += 1,
+            vm::Op::Un { op: Un::Exp, .. } => a.exps += 1,
+            vm::Op::Cnexp { .. } => {
+                a.exps += 1;
+                a.other += 5;
+            }
+            vm::Op::Bin { .. } | vm::Op::Un { .. } | vm::Op::Select { .. } | vm::Op::Table { .. } => a.other += 1,
+            vm::Op::Implicit(_) => a.implicit = true,
+            _ => {}
+        }
+    }
+}
+
 /// A compiled `.mod` file.
 #[derive(Debug)]
 pub struct Mechanism {
@@ -493,6 +512,23 @@ impl Instances {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The arithmetic one instance performs per step in the current and state kernels this instance
+    /// set runs: the specialised ones once a step has built them (see [`Instances::uniform_kernels`]),
+    /// else the general ones of the `usetable` in force. Each operation counts once per lane, as the
+    /// VM and native code execute it.
+    pub fn step_arithmetic(&self) -> miv_solvers::StepArithmetic {
+        let k = &self.mech.c.kernels;
+        let general = [k.current.as_ref().map(|p| self.kernel(p)), Some(self.kernel(&k.state))];
+        let mut a = miv_solvers::StepArithmetic::default();
+        for (slot, base) in general.into_iter().enumerate() {
+            let special = self.special.as_ref().and_then(|s| s[slot].as_deref());
+            if let Some(kernel) = special.or(base) {
+                count_arithmetic(&kernel.program.ops, &mut a);
+            }
+        }
+        a
     }
 
     /// Change the number of instances; new ones get default values. Storage grows geometrically,
@@ -1105,6 +1141,34 @@ mod tests {
     /// The current and state kernels specialised to uniform fields give the bits of the general ones,
     /// also after one instance's parameter changed mid-run (the field then stops being uniform) and
     /// with events between the steps; and they are used.
+    #[test]
+    fn step_arithmetic_counts_the_divisions_and_exps_of_the_kernels_that_run() {
+        // Per evaluation of BREAKPOINT: -v/k (a division by a parameter), exp, and gbar*(v - e) over
+        // 1 + exp (a division). nrn_cur evaluates it at v + 0.001 and at v: 4 divisions, 2 exps; its
+        // difference quotient divides by the constant 0.001, which lowering turns into a
+        // multiplication. The state update divides once per step: minf/tau with tau a parameter.
+        let text = "NEURON { SUFFIX floorcount NONSPECIFIC_CURRENT i RANGE gbar, k, e, tau }
+            PARAMETER { gbar = 0.001 (S/cm2) k = 5 (mV) e = -70 (mV) tau = 2 (ms) }
+            ASSIGNED { v (mV) i (mA/cm2) }
+            STATE { w }
+            BREAKPOINT { SOLVE states METHOD euler i = gbar*(v - e)/(1 + exp(-v/k)) }
+            INITIAL { w = 0 }
+            DERIVATIVE states { w' = v/tau }";
+        let m = Arc::new(Mechanism::compile(text, "floorcount.mod").unwrap());
+        let mut inst = m.instances(20);
+        let want = miv_solvers::StepArithmetic { divisions: 5, exps: 2, ..inst.step_arithmetic() };
+        assert_eq!(inst.step_arithmetic(), want, "general kernels");
+        assert!(inst.special.is_none());
+        let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
+        inst.initialize(&ctx, &mut Vec::new()).unwrap();
+        inst.current(&ctx).unwrap();
+        inst.advance_state(&ctx).unwrap();
+        // Every parameter is uniform: the kernels run specialised, with the same arithmetic.
+        assert!(inst.special.iter().flatten().flatten().count() > 0, "no kernel specialised");
+        assert_eq!(inst.step_arithmetic(), want, "specialised kernels");
+        assert!(!want.implicit && want.other > 0);
+    }
+
     #[test]
     fn uniform_kernels_give_the_bits_of_the_general_ones() {
         use std::sync::atomic::Ordering::Relaxed;

@@ -506,6 +506,12 @@ impl CellGroup {
         (self.key_runs[r].1 as u64) << 32 | self.conn_key[c as usize] as u64
     }
 
+    /// Each mechanism type in the group: its name, its number of instances and the arithmetic of one
+    /// instance's step, where the mechanism counts it (`miv bench floor`).
+    pub fn mechanism_census(&self) -> impl Iterator<Item = (&str, usize, Option<crate::StepArithmetic>)> + '_ {
+        self.mechs.iter().map(|m| (m.mech.info().name.as_str(), m.mech.len(), m.mech.step_arithmetic()))
+    }
+
     /// Heap memory held by the group (bytes): node arrays, mechanisms, ions, connections, queue.
     pub fn heap_bytes(&self) -> usize {
         self.memory().total()

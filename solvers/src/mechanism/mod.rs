@@ -264,6 +264,21 @@ pub struct EventCx<'a> {
     pub out: &'a mut Outbox,
 }
 
+/// The arithmetic one instance performs per time step in its current and state kernels (BREAKPOINT,
+/// which nrn_cur evaluates twice, and SOLVE), counted from the code the mechanism runs, after
+/// step-invariant values are cached and fields all instances share are taken as scalars. Divisions
+/// are those of IEEE `x / y` on one lane; `exps` the calls of `exp`; `other` every other arithmetic,
+/// comparison, select and fused update. Loads and stores are not counted. `miv bench floor` sets
+/// the divisions against this core's division throughput.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepArithmetic {
+    pub divisions: u32,
+    pub exps: u32,
+    pub other: u32,
+    /// The step includes an implicit (Newton) solve, whose iterations are not counted.
+    pub implicit: bool,
+}
+
 /// One mechanism type with all its instances in a group. See the module comment and docs/solvers.md.
 pub trait Mechanism: Send {
     fn info(&self) -> &MechanismInfo;
@@ -281,6 +296,11 @@ pub trait Mechanism: Send {
     /// Heap memory held (bytes), for memory accounting.
     fn heap_bytes(&self) -> usize {
         0
+    }
+    /// The arithmetic of one instance's step, where the mechanism can count it (NMODL mechanisms do;
+    /// the hand-written ones decline).
+    fn step_arithmetic(&self) -> Option<StepArithmetic> {
+        None
     }
     fn set_param(&mut self, instance: usize, index: usize, value: f64);
     /// Value of `info().states[index]` of an instance.
