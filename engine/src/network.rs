@@ -49,7 +49,6 @@ impl Default for RunOptions {
     }
 }
 
-/// A connection (NEURON NetCon) from a source gid to a target of a local cell.
 /// One mechanism type of a rank's cells (see [`Network::mechanism_census`]): its instances and the
 /// arithmetic of one step of all of them (see [`miv_solvers::StepArithmetic`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,6 +64,7 @@ pub struct MechanismCensus {
     pub implicit: bool,
 }
 
+/// A connection (NEURON NetCon) from a source gid to a target of a local cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetCon {
     pub source: u64,
