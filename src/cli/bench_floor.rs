@@ -208,13 +208,18 @@ pub fn run(comm: &dyn Communicator, a: FloorArgs) -> CliResult {
     if !report.not_counted.is_empty() {
         println!("not counted (hand-written): {}", report.not_counted.join(", "));
     }
-    println!(
-        "divisions alone: {:.1} us per step; measured on one thread: {:.1} us per step ({} steps of {} ms), {:.2}x that floor",
-        report.division_floor_us_per_step,
-        report.measured_us_per_step,
-        report.steps,
-        report.dt,
-        report.measured_us_per_step / report.division_floor_us_per_step.max(1e-12)
+    let measured = format!(
+        "measured on one thread: {:.1} us per step ({} steps of {} ms)",
+        report.measured_us_per_step, report.steps, report.dt
     );
+    if report.division_floor_us_per_step > 0.0 {
+        println!(
+            "divisions alone: {:.1} us per step; {measured}, {:.2}x that floor",
+            report.division_floor_us_per_step,
+            report.measured_us_per_step / report.division_floor_us_per_step
+        );
+    } else {
+        println!("no divisions counted; {measured}");
+    }
     Ok(())
 }
