@@ -42,6 +42,12 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
     let s: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("summary");
     assert_eq!(s["cells"], 401, "STIM 64 + PYR 223 + PVBC 93 + OLM 21");
     assert!(s["connections"].as_u64().unwrap() > 1_000_000, "MiV's densities give millions of synapses");
+    // Instances by mechanism: one VecStim per STIM cell; the stand-in's channels and both synapse types.
+    let mechs = &s["mechanisms"];
+    assert_eq!(mechs["VecStim"], 64, "{mechs}");
+    for name in ["hh", "pas", "LinExp2Syn", "LinExp2SynNMDA"] {
+        assert!(mechs[name].as_u64().is_some_and(|n| n > 0), "{name}: {mechs}");
+    }
     let spikes = std::fs::read_to_string(dir.join("spikes.csv")).unwrap();
     let gids: Vec<u64> = spikes.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
     // STIM (0..64) plays its trains; the driven pyramidal cells (64..287) fire too.
@@ -55,8 +61,10 @@ fn rc_network_builds_runs_and_is_the_same_on_1_and_2_ranks() {
     {
         let one = spikes;
         let one_lfp = v;
-        mpirun(2, &["-q", "run", exp.to_str().unwrap()], std::time::Duration::from_secs(600))
+        let o2 = mpirun(2, &["-q", "run", exp.to_str().unwrap(), "--json"], std::time::Duration::from_secs(600))
             .expect_ok("rc network, 2 ranks");
+        let s2: serde_json::Value = serde_json::from_str(o2.stdout.trim()).expect("summary of 2 ranks");
+        assert_eq!(s2["mechanisms"], s["mechanisms"], "instances by mechanism differ between 1 and 2 ranks");
         assert_eq!(
             std::fs::read_to_string(dir.join("spikes.csv")).unwrap(),
             one,

@@ -38,6 +38,8 @@ pub struct Summary {
     pub rss_end_mib_sum: f64,
     /// Heap bytes of the instantiated network summed over ranks, by what holds them (`Network::memory`).
     pub heap: HeapSummary,
+    /// Instances of each mechanism type over all ranks (channels, synapses, stimulus cells), by name.
+    pub mechanisms: std::collections::BTreeMap<String, u64>,
     pub results: String,
 }
 
@@ -139,6 +141,7 @@ pub fn run(
     let [nodes, density, ions, point, connections, events] = heap;
     let heap = HeapSummary { nodes, density, ions, point, connections, events, total: heap.iter().sum() };
     tracing::debug!("heap bytes (all ranks): {heap:?}");
+    let mechanisms = mechanism_counts(comm, &env);
     let summary = Summary {
         ranks: comm.size(),
         threads,
@@ -157,9 +160,23 @@ pub fn run(
         rss_end_mib_max: comm.allreduce_max(rss_end),
         rss_end_mib_sum: comm.allreduce_sum(rss_end),
         heap,
+        mechanisms,
         results: e.output.path.display().to_string(),
     };
     Ok((summary, spikes))
+}
+
+/// Instances of each mechanism type summed over the ranks (collective): each rank's census as one line of
+/// `name count` pairs, gathered on every rank.
+fn mechanism_counts(comm: &dyn Communicator, env: &ExecutionEnvironment) -> std::collections::BTreeMap<String, u64> {
+    let local: Vec<String> = env.mechanism_census().iter().map(|c| format!("{} {}", c.name, c.instances)).collect();
+    let mut total = std::collections::BTreeMap::new();
+    for line in comm.allgather_strings(&local.join("\n")) {
+        for (name, n) in line.lines().filter_map(|l| l.rsplit_once(' ')) {
+            *total.entry(name.to_string()).or_insert(0) += n.parse::<u64>().unwrap_or(0);
+        }
+    }
+    total
 }
 
 /// The execution environment of an experiment, ready for `finitialize`: cells, connections, its stimulus, LFP
