@@ -305,6 +305,10 @@ class ExecutionEnvironment:
         """(cells, compartments, connections) of this rank."""
         return tuple(self._env.local_counts())
 
+    def mechanism_counts(self):
+        """Instances of each mechanism type on this rank's cells, ``{name: count}`` (after ``finitialize``)."""
+        return dict(self._env.mechanism_counts())
+
 
 class LFP:
     """MiV's ``LFP(label, pc, pop_gid_dict, pos, rho, fdst, maxEDist, dt_lfp, seed)``: an extracellular

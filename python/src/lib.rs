@@ -459,6 +459,10 @@ impl Env {
     fn local_counts(&self) -> [u64; 3] {
         self.env.local_counts()
     }
+
+    fn mechanism_counts(&self) -> Vec<(String, u64)> {
+        self.env.mechanism_census().into_iter().map(|c| (c.name, c.instances)).collect()
+    }
 }
 
 #[pymodule]

@@ -44,6 +44,10 @@ def test_same_spikes_as_miv_run(ring):
     assert (env.rank, env.size) == (miv.rank, miv.size)
     assert sorted(g for cells in env.cells.values() for g in cells) == [g for g in range(4) if g % miv.size == miv.rank]
     env.finitialize(-65.0)
+    # BallStick: hh in its one soma compartment, pas in its 11 dendrite compartments, and one Exp2Syn for the
+    # ring connection onto it.
+    k = len([g for g in range(4) if g % miv.size == miv.rank])
+    assert env.mechanism_counts() == {"hh": k, "pas": 11 * k, "Exp2Syn": k}
     env.psolve(100.0)
     got = spikes_of(env)
     if miv.rank == 0:
