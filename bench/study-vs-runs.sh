@@ -7,8 +7,8 @@
 # The study uses examples/rc-separation/study.yaml (4 distances) with --t-end and --trials, into a fresh
 # directory each time (no cache). The separate arm runs examples/rc-network/experiment.yaml with the same t_end,
 # 2 x 4 x TRIALS times, each a new process that reads the network files again: the cost a user of one
-# `miv run` per simulation pays. Its inputs are the experiment's own stimulus, not the study's pairs: the cost
-# of a run does not depend on which Poisson train plays.
+# `miv run` per simulation pays. Its inputs are the experiment's own stimulus, not the study's pairs, so the
+# two arms simulate different activity: compare their simulation times too (docs/bench.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-50}
