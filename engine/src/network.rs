@@ -846,7 +846,6 @@ impl<'c> Network<'c> {
             for (name, n, arith) in g.group.mechanism_census() {
                 let e = by_name.entry(name).or_insert_with(|| MechanismCensus {
                     name: name.to_string(),
-                    instances: 0,
                     counted: true,
                     ..Default::default()
                 });

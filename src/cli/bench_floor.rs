@@ -96,7 +96,7 @@ fn divide_scalar(c: &mut [f64; N], a: &[f64; N], b: &[f64; N]) {
 }
 
 /// Nanoseconds per f64 division of the fastest code this CPU runs, and which code that was.
-pub(super) fn division_ns(reps: usize) -> (f64, &'static str) {
+fn division_ns(reps: usize) -> (f64, &'static str) {
     let mut a = [0.0; N];
     let mut b = [0.0; N];
     for i in 0..N {

@@ -1138,15 +1138,12 @@ mod tests {
         (0..m.c.layout.fields.len()).flat_map(|f| inst.column(f).to_vec()).map(f64::to_bits).collect()
     }
 
-    /// The current and state kernels specialised to uniform fields give the bits of the general ones,
-    /// also after one instance's parameter changed mid-run (the field then stops being uniform) and
-    /// with events between the steps; and they are used.
     #[test]
     fn step_arithmetic_counts_the_divisions_and_exps_of_the_kernels_that_run() {
         // Per evaluation of BREAKPOINT: -v/k (a division by a parameter), exp, and gbar*(v - e) over
         // 1 + exp (a division). nrn_cur evaluates it at v + 0.001 and at v: 4 divisions, 2 exps; its
         // difference quotient divides by the constant 0.001, which lowering turns into a
-        // multiplication. The state update divides once per step: minf/tau with tau a parameter.
+        // multiplication. The state update divides once per step: v/tau with tau a parameter.
         let text = "NEURON { SUFFIX floorcount NONSPECIFIC_CURRENT i RANGE gbar, k, e, tau }
             PARAMETER { gbar = 0.001 (S/cm2) k = 5 (mV) e = -70 (mV) tau = 2 (ms) }
             ASSIGNED { v (mV) i (mA/cm2) }
@@ -1169,6 +1166,9 @@ mod tests {
         assert!(!want.implicit && want.other > 0);
     }
 
+    /// The current and state kernels specialised to uniform fields give the bits of the general ones,
+    /// also after one instance's parameter changed mid-run (the field then stops being uniform) and
+    /// with events between the steps; and they are used.
     #[test]
     fn uniform_kernels_give_the_bits_of_the_general_ones() {
         use std::sync::atomic::Ordering::Relaxed;
