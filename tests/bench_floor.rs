@@ -26,11 +26,12 @@ fn the_floor_is_the_counted_divisions_at_the_probed_rate() {
     // whose exp and divisions are computed once (docs/nmodl.md). Nothing per step divides or calls exp.
     let syn = row("LinExp2Syn");
     assert_eq!((syn["divisions_per_instance"].as_f64(), syn["exps_per_instance"].as_f64()), (Some(0.0), Some(0.0)));
-    // LinExp2SynNMDA: the magnesium block's exp at v + 0.001 and at v.
+    // LinExp2SynNMDA (mechanisms/miv): the magnesium block 1 / (1 + exp(-gamma (v + vshift)) mg / Kd) at
+    // v + 0.001 and at v, each with one exp and two divisions of per-instance values.
     let nmda = row("LinExp2SynNMDA");
     assert_eq!(nmda["exps_per_instance"].as_f64(), Some(2.0));
-    let nmda_div = nmda["divisions_per_instance"].as_f64().unwrap();
-    assert!(nmda_div >= 2.0, "1/(1 + ...) at two voltages: {nmda}");
+    assert_eq!(nmda["divisions_per_instance"].as_f64(), Some(4.0), "{nmda}");
+    assert_eq!(nmda["uniform_divisions_per_instance"].as_f64(), Some(0.0), "{nmda}");
     let mut total = 0.0;
     for r in rows {
         let n = r["instances"].as_f64().unwrap();

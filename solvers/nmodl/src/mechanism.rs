@@ -130,12 +130,25 @@ fn uniform_candidates(c: &Compiled) -> Vec<bool> {
         .collect()
 }
 
-/// Add the per-lane arithmetic of `ops` to `a` (see [`Instances::step_arithmetic`]). A fused cnexp
-/// update `x + (1 - exp(dt*a))*(inf - x)` is one `exp` and five other operations.
-fn count_arithmetic(ops: &[vm::Op], a: &mut miv_solvers::StepArithmetic) {
+/// Add the per-lane arithmetic of `p` to `a` (see [`Instances::step_arithmetic`]). A fused cnexp
+/// update `x + (1 - exp(dt*a))*(inf - x)` is one `exp` and five other operations. A division whose
+/// operands are the same for every instance (scalars, broadcast fields all instances share, and
+/// values made only of them; in a specialised kernel, `mg / Kd` of a synapse type) counts as a
+/// uniform division: the code divides it per lane, but nothing in the model requires more than one.
+/// After an instruction that is not element-wise (a table lookup, a random draw) every register
+/// counts as per-instance.
+fn count_arithmetic(p: &vm::Program, a: &mut miv_solvers::StepArithmetic) {
     use crate::ops::{Bin, Un};
-    for op in ops {
+    // Per register: it holds a value the same for every instance.
+    let mut uniform = vec![false; p.n_regs];
+    for op in &p.ops {
+        let same = |s: &vm::Src, uniform: &[bool]| match s {
+            vm::Src::S(_) => true,
+            vm::Src::V(r) => uniform[*r as usize],
+        };
+        let all_same = crate::jit::reads(op).iter().all(|s| same(s, &uniform));
         match op {
+            vm::Op::Bin { op: Bin::Div, .. } if all_same => a.uniform_divisions += 1,
             vm::Op::Bin { op: Bin::Div, .. } => a.divisions += 1,
             vm::Op::Un { op: Un::Exp, .. } => a.exps += 1,
             vm::Op::Cnexp { .. } => {
@@ -145,6 +158,12 @@ fn count_arithmetic(ops: &[vm::Op], a: &mut miv_solvers::StepArithmetic) {
             vm::Op::Bin { .. } | vm::Op::Un { .. } | vm::Op::Select { .. } | vm::Op::Table { .. } => a.other += 1,
             vm::Op::Implicit(_) => a.implicit = true,
             _ => {}
+        }
+        match (op, crate::jit::writes(op)) {
+            (vm::Op::Load { .. } | vm::Op::Cnexp { .. }, Some(d)) => uniform[d as usize] = false,
+            (_, Some(d)) => uniform[d as usize] = all_same,
+            (vm::Op::Store { .. }, None) => {}
+            _ => uniform.iter_mut().for_each(|u| *u = false),
         }
     }
 }
@@ -525,7 +544,7 @@ impl Instances {
         for (slot, base) in general.into_iter().enumerate() {
             let special = self.special.as_ref().and_then(|s| s[slot].as_deref());
             if let Some(kernel) = special.or(base) {
-                count_arithmetic(&kernel.program.ops, &mut a);
+                count_arithmetic(&kernel.program, &mut a);
             }
         }
         a
@@ -1140,30 +1159,32 @@ mod tests {
 
     #[test]
     fn step_arithmetic_counts_the_divisions_and_exps_of_the_kernels_that_run() {
-        // Per evaluation of BREAKPOINT: -v/k (a division by a parameter), exp, and gbar*(v - e) over
-        // 1 + exp (a division). nrn_cur evaluates it at v + 0.001 and at v: 4 divisions, 2 exps; its
-        // difference quotient divides by the constant 0.001, which lowering turns into a
-        // multiplication. The state update divides once per step: v/tau with tau a parameter.
+        // Per evaluation of BREAKPOINT: -v/k (a division by a parameter), exp, gbar*(v - e) over 1 + exp
+        // (a division), and e/k, the same at both voltages (shared). nrn_cur evaluates it at v + 0.001 and
+        // at v: 5 divisions, 2 exps; its difference quotient divides by the constant 0.001, which lowering
+        // turns into a multiplication. The state update divides once per step: v/tau.
         let text = "NEURON { SUFFIX floorcount NONSPECIFIC_CURRENT i RANGE gbar, k, e, tau }
             PARAMETER { gbar = 0.001 (S/cm2) k = 5 (mV) e = -70 (mV) tau = 2 (ms) }
             ASSIGNED { v (mV) i (mA/cm2) }
             STATE { w }
-            BREAKPOINT { SOLVE states METHOD euler i = gbar*(v - e)/(1 + exp(-v/k)) }
+            BREAKPOINT { SOLVE states METHOD euler i = gbar*(v - e)/(1 + exp(-v/k)) + 1e-6*(e/k) }
             INITIAL { w = 0 }
             DERIVATIVE states { w' = v/tau }";
         let m = Arc::new(Mechanism::compile(text, "floorcount.mod").unwrap());
         let mut inst = m.instances(20);
-        let want = miv_solvers::StepArithmetic { divisions: 5, exps: 2, ..inst.step_arithmetic() };
-        assert_eq!(inst.step_arithmetic(), want, "general kernels");
+        let general = inst.step_arithmetic();
+        assert_eq!((general.divisions, general.uniform_divisions, general.exps), (6, 0, 2), "general kernels");
         assert!(inst.special.is_none());
         let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
         inst.initialize(&ctx, &mut Vec::new()).unwrap();
         inst.current(&ctx).unwrap();
         inst.advance_state(&ctx).unwrap();
-        // Every parameter is uniform: the kernels run specialised, with the same arithmetic.
+        // Every parameter is uniform: the kernels run specialised, where e/k has no per-instance operand.
         assert!(inst.special.iter().flatten().flatten().count() > 0, "no kernel specialised");
-        assert_eq!(inst.step_arithmetic(), want, "specialised kernels");
-        assert!(!want.implicit && want.other > 0);
+        let special = inst.step_arithmetic();
+        assert_eq!((special.divisions, special.uniform_divisions, special.exps), (5, 1, 2), "specialised kernels");
+        assert_eq!(special.other, general.other);
+        assert!(!special.implicit && special.other > 0);
     }
 
     /// The current and state kernels specialised to uniform fields give the bits of the general ones,
