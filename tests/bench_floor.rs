@@ -31,7 +31,6 @@ fn the_floor_is_the_counted_divisions_at_the_probed_rate() {
     let nmda = row("LinExp2SynNMDA");
     assert_eq!(nmda["exps_per_instance"].as_f64(), Some(2.0));
     assert_eq!(nmda["divisions_per_instance"].as_f64(), Some(4.0), "{nmda}");
-    assert_eq!(nmda["uniform_divisions_per_instance"].as_f64(), Some(0.0), "{nmda}");
     let mut total = 0.0;
     for r in rows {
         let n = r["instances"].as_f64().unwrap();

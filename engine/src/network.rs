@@ -56,8 +56,6 @@ pub struct MechanismCensus {
     pub name: String,
     pub instances: u64,
     pub divisions: u64,
-    /// Divisions whose operands are the same for every instance (see [`miv_solvers::StepArithmetic`]).
-    pub uniform_divisions: u64,
     pub exps: u64,
     pub other: u64,
     /// Every instance's arithmetic is counted (false for the hand-written mechanisms).
@@ -855,7 +853,6 @@ impl<'c> Network<'c> {
                 match arith {
                     Some(a) => {
                         e.divisions += n as u64 * a.divisions as u64;
-                        e.uniform_divisions += n as u64 * a.uniform_divisions as u64;
                         e.exps += n as u64 * a.exps as u64;
                         e.other += n as u64 * a.other as u64;
                         e.implicit |= a.implicit;

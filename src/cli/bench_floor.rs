@@ -46,8 +46,6 @@ struct Row {
     mechanism: String,
     instances: u64,
     divisions_per_instance: Option<f64>,
-    /// Divisions of values the same for every instance: executed per lane, not part of the floor.
-    uniform_divisions_per_instance: Option<f64>,
     exps_per_instance: Option<f64>,
     other_per_instance: Option<f64>,
     implicit_solve: bool,
@@ -144,7 +142,6 @@ fn row(c: &MechanismCensus, division_ns: f64) -> Row {
         mechanism: c.name.clone(),
         instances: c.instances,
         divisions_per_instance: per(c.divisions),
-        uniform_divisions_per_instance: per(c.uniform_divisions),
         exps_per_instance: per(c.exps),
         other_per_instance: per(c.other),
         implicit_solve: c.implicit,
@@ -193,17 +190,16 @@ pub fn run(comm: &dyn Communicator, a: FloorArgs) -> CliResult {
         a.reps.max(1)
     );
     println!(
-        "{:<20} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14}",
-        "mechanism", "instances", "div/inst", "uniform", "exp/inst", "other", "div floor us"
+        "{:<20} {:>10} {:>9} {:>9} {:>9} {:>14}",
+        "mechanism", "instances", "div/inst", "exp/inst", "other", "div floor us"
     );
     let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
     for r in &report.mechanisms {
         println!(
-            "{:<20} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14}{}",
+            "{:<20} {:>10} {:>9} {:>9} {:>9} {:>14}{}",
             r.mechanism,
             r.instances,
             f(r.divisions_per_instance),
-            f(r.uniform_divisions_per_instance),
             f(r.exps_per_instance),
             f(r.other_per_instance),
             f(r.division_floor_us),

@@ -416,13 +416,14 @@ impl miv_solvers::Mechanism for ModMechanism {
                 cx.add_electrode(node[i] as usize, -cur[i] * s, -cond[i] * s);
             }
         } else {
-            // One instance after the other, in instance order (a point process's synapses come in synapse-id
-            // order: consecutive instances rarely share a node).
+            // A point process (density mechanisms took the first branch): one instance after the other, in
+            // instance order (a point process's synapses come in synapse-id order: consecutive instances
+            // rarely share a node).
             let (rhs, d) = (&mut *cx.rhs, &mut *cx.d);
             assert!(n == 0 || (self.max_node as usize) < rhs.len().min(d.len()));
             for i in 0..n {
                 let nd = node[i] as usize;
-                let s = if point { scale[i] } else { 1.0 };
+                let s = scale[i];
                 // SAFETY: nd <= max_node < len (asserted above).
                 unsafe {
                     *rhs.get_unchecked_mut(nd) -= cur[i] * s;

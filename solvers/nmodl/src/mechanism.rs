@@ -131,24 +131,12 @@ fn uniform_candidates(c: &Compiled) -> Vec<bool> {
 }
 
 /// Add the per-lane arithmetic of `p` to `a` (see [`Instances::step_arithmetic`]). A fused cnexp
-/// update `x + (1 - exp(dt*a))*(inf - x)` is one `exp` and five other operations. A division whose
-/// operands are the same for every instance (scalars, broadcast fields all instances share, and
-/// values made only of them; in a specialised kernel, `mg / Kd` of a synapse type) counts as a
-/// uniform division: the code divides it per lane, but nothing in the model requires more than one.
-/// After an instruction that is not element-wise (a table lookup, a random draw) every register
-/// counts as per-instance.
+/// update `x + (1 - exp(dt*a))*(inf - x)` is one `exp` and five other operations. The scalar
+/// prologue (what is the same for every instance, computed once per call) is not counted.
 fn count_arithmetic(p: &vm::Program, a: &mut miv_solvers::StepArithmetic) {
     use crate::ops::{Bin, Un};
-    // Per register: it holds a value the same for every instance.
-    let mut uniform = vec![false; p.n_regs];
     for op in &p.ops {
-        let same = |s: &vm::Src, uniform: &[bool]| match s {
-            vm::Src::S(_) => true,
-            vm::Src::V(r) => uniform[*r as usize],
-        };
-        let all_same = crate::jit::reads(op).iter().all(|s| same(s, &uniform));
         match op {
-            vm::Op::Bin { op: Bin::Div, .. } if all_same => a.uniform_divisions += 1,
             vm::Op::Bin { op: Bin::Div, .. } => a.divisions += 1,
             vm::Op::Un { op: Un::Exp, .. } => a.exps += 1,
             vm::Op::Cnexp { .. } => {
@@ -158,12 +146,6 @@ fn count_arithmetic(p: &vm::Program, a: &mut miv_solvers::StepArithmetic) {
             vm::Op::Bin { .. } | vm::Op::Un { .. } | vm::Op::Select { .. } | vm::Op::Table { .. } => a.other += 1,
             vm::Op::Implicit(_) => a.implicit = true,
             _ => {}
-        }
-        match (op, crate::jit::writes(op)) {
-            (vm::Op::Load { .. } | vm::Op::Cnexp { .. }, Some(d)) => uniform[d as usize] = false,
-            (_, Some(d)) => uniform[d as usize] = all_same,
-            (vm::Op::Store { .. }, None) => {}
-            _ => uniform.iter_mut().for_each(|u| *u = false),
         }
     }
 }
@@ -853,8 +835,10 @@ impl Instances {
     /// The current and state kernels (of the `usetable` in force) with every load of a field that
     /// all instances hold the same value in (bit for bit) replaced by that value as a scalar: a
     /// synapse type's time constants, reversal potential and cached decay factors, a channel's
-    /// parameters. The arithmetic is unchanged, so are the results; the loads (memory traffic of
-    /// every instance at every step) are gone. `None` for a kernel with no such field, or whose
+    /// parameters. What is then computed only from such values (`mg / Kd`) is computed once per
+    /// call ([`vm::Program::hoist_uniform`]). The operations and their operands are unchanged, so are
+    /// the results; the loads (memory traffic of every instance at every step) and the repeated
+    /// arithmetic are gone. `None` for a kernel with no such field, or whose
     /// specialised form would lose its native code. Off when the environment variable
     /// `MIV_NMODL_UNIFORM` is `off` or `0`.
     fn uniform_kernels(&self) -> [Option<Arc<Kernel>>; 2] {
@@ -889,6 +873,7 @@ impl Instances {
             if !changed {
                 return None;
             }
+            program.hoist_uniform();
             let code = crate::jit::compile(&program);
             if base.program.native.0.is_some() && code.is_none() {
                 return None;
@@ -1173,17 +1158,20 @@ mod tests {
         let m = Arc::new(Mechanism::compile(text, "floorcount.mod").unwrap());
         let mut inst = m.instances(20);
         let general = inst.step_arithmetic();
-        assert_eq!((general.divisions, general.uniform_divisions, general.exps), (6, 0, 2), "general kernels");
+        assert_eq!((general.divisions, general.exps), (6, 2), "general kernels");
         assert!(inst.special.is_none());
         let ctx = Context { t: 0.0, dt: 0.025, celsius: 16.0, second_order: false };
         inst.initialize(&ctx, &mut Vec::new()).unwrap();
         inst.current(&ctx).unwrap();
         inst.advance_state(&ctx).unwrap();
-        // Every parameter is uniform: the kernels run specialised, where e/k has no per-instance operand.
-        assert!(inst.special.iter().flatten().flatten().count() > 0, "no kernel specialised");
+        // Every parameter is uniform: the kernels run specialised, where e/k has no per-instance operand
+        // and is divided once per call, before the instances.
+        let [Some(current), _] = inst.special.clone().unwrap() else { panic!("BREAKPOINT not specialised") };
+        assert!(current.program.sops.iter().any(|op| matches!(op, vm::SOp::Bin { op: crate::ops::Bin::Div, .. })));
         let special = inst.step_arithmetic();
-        assert_eq!((special.divisions, special.uniform_divisions, special.exps), (5, 1, 2), "specialised kernels");
-        assert_eq!(special.other, general.other);
+        assert_eq!((special.divisions, special.exps), (5, 2), "specialised kernels");
+        // e/k shared by both evaluations was one division and a multiplication by 1e-6 per lane.
+        assert_eq!(special.other + 1, general.other);
         assert!(!special.implicit && special.other > 0);
     }
 
@@ -1203,6 +1191,11 @@ mod tests {
         for (text, file, param) in own {
             cases.push((Arc::new(Mechanism::compile(text, file).unwrap()), param));
         }
+        // The Cases' magnesium block: mg / Kd is made of shared parameters only and is computed once per
+        // call in the specialised kernel, until mg differs between instances.
+        let nmda = own[1].0.replace("exp(-gamma * (v + vshift)) * mg / Kd", "exp(-gamma * (v + vshift)) * (mg / Kd)");
+        assert_ne!(nmda, own[1].0);
+        cases.push((Arc::new(Mechanism::compile(&nmda, "cases-nmda.mod").unwrap()), "mg"));
         let run = |m: &Arc<Mechanism>, param: &str, uniform: bool| {
             UNIFORM_DISABLED.store(!uniform, Relaxed);
             let n = 100;

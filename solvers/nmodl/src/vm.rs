@@ -158,6 +158,57 @@ pub struct Program {
     pub native: crate::jit::Native,
 }
 
+impl Program {
+    /// Move every element-wise instruction whose operands are all the same for every instance
+    /// (scalar slots, registers filled by `Splat`, and values made only of them) into the scalar
+    /// prologue: it is computed once per call into a new scalar slot and its register filled by a
+    /// `Splat` of that slot. The same IEEE operations run on the same operands, so every lane gets
+    /// the bits it got before. Used on kernels specialised to fields all instances share (a synapse
+    /// type's `mg / Kd`). Returns the number of instructions moved.
+    pub fn hoist_uniform(&mut self) -> usize {
+        // Per register: the scalar slot it holds a broadcast of, if it does.
+        let mut slot: Vec<Option<u32>> = vec![None; self.n_regs];
+        let mut moved = 0;
+        for i in 0..self.ops.len() {
+            let of = |s: Src, slot: &[Option<u32>]| match s {
+                Src::S(x) => Some(x),
+                Src::V(r) => slot[r as usize],
+            };
+            let next = self.scalars.len() as u32;
+            let scalar = match self.ops[i] {
+                Op::Splat { dst, src } => {
+                    slot[dst as usize] = Some(src);
+                    continue;
+                }
+                Op::Un { op, dst, a } => slot[a as usize].map(|a| (dst, SOp::Un { op, dst: next, a })),
+                Op::Bin { op, dst, a, b } => match (of(a, &slot), of(b, &slot)) {
+                    (Some(a), Some(b)) => Some((dst, SOp::Bin { op, dst: next, a, b })),
+                    _ => None,
+                },
+                Op::Select { dst, c, a, b } => match (of(c, &slot), of(a, &slot), of(b, &slot)) {
+                    (Some(c), Some(a), Some(b)) => Some((dst, SOp::Select { dst: next, c, a, b })),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (scalar, crate::jit::writes(&self.ops[i])) {
+                (Some((dst, sop)), _) => {
+                    self.scalars.push(0.0);
+                    self.sops.push(sop);
+                    self.ops[i] = Op::Splat { dst, src: next };
+                    slot[dst as usize] = Some(next);
+                    moved += 1;
+                }
+                (None, Some(dst)) => slot[dst as usize] = None,
+                (None, None) if matches!(self.ops[i], Op::Store { .. }) => {}
+                // Instructions writing several registers (table lookups, implicit solves, ...).
+                (None, None) => slot.iter_mut().for_each(|s| *s = None),
+            }
+        }
+        moved
+    }
+}
+
 /// A table built for one TABLE statement.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TableData {
@@ -899,6 +950,54 @@ mod tests {
             let x = data[i];
             assert_eq!(data[cap + i], x.exp() * 4.0 + if x > 1.0 { 10.0 } else { 20.0 });
         }
+    }
+
+    /// Instructions made only of broadcast values move to the scalar prologue and give the same bits;
+    /// one reading a per-instance register stays, and a register written again stops being uniform.
+    #[test]
+    fn uniform_instructions_move_to_the_prologue() {
+        // field1 = x * exp(a / b) + (a > b ? a : b) + x / (a - b), with x = field0, a = s0, b = s1; then
+        // register 2 is reloaded from field 0 and field2 = 1 / r2. (The VM's instructions never write a
+        // register they read.)
+        let p = Program {
+            sops: vec![],
+            ops: vec![
+                Op::Load { dst: 0, field: 0 },
+                Op::Splat { dst: 1, src: 0 },
+                Op::Bin { op: Bin::Div, dst: 2, a: Src::V(1), b: Src::S(1) },
+                Op::Un { op: Un::Exp, dst: 3, a: 2 },
+                Op::Bin { op: Bin::Mul, dst: 4, a: Src::V(0), b: Src::V(3) },
+                Op::Bin { op: Bin::Gt, dst: 5, a: Src::V(1), b: Src::S(1) },
+                Op::Select { dst: 6, c: Src::V(5), a: Src::V(1), b: Src::S(1) },
+                Op::Bin { op: Bin::Add, dst: 8, a: Src::V(4), b: Src::V(6) },
+                Op::Bin { op: Bin::Sub, dst: 7, a: Src::V(1), b: Src::S(1) },
+                Op::Bin { op: Bin::Div, dst: 9, a: Src::V(0), b: Src::V(7) },
+                Op::Bin { op: Bin::Add, dst: 4, a: Src::V(8), b: Src::V(9) },
+                Op::Store { field: 1, src: 4 },
+                Op::Load { dst: 2, field: 0 },
+                Op::Bin { op: Bin::Div, dst: 3, a: Src::S(2), b: Src::V(2) },
+                Op::Store { field: 2, src: 3 },
+            ],
+            n_regs: 10,
+            scalars: vec![0.3, 0.7, 1.0],
+            max_system: 0,
+            native: Default::default(),
+        };
+        let mut hoisted = p.clone();
+        assert_eq!(hoisted.hoist_uniform(), 5, "{:?}", hoisted.ops);
+        assert_eq!(hoisted.sops.len(), 5);
+        let per_lane_divisions =
+            |p: &Program| p.ops.iter().filter(|op| matches!(op, Op::Bin { op: Bin::Div, .. })).count();
+        assert_eq!((per_lane_divisions(&p), per_lane_divisions(&hoisted)), (3, 2));
+        assert!(!hoisted.ops.iter().any(|op| matches!(op, Op::Un { .. } | Op::Select { .. })));
+        let cap = 8;
+        let x: Vec<f64> = (0..cap).map(|i| -1.7 + 0.61 * i as f64).collect();
+        let run = |p: &Program| {
+            let mut data = [x.clone(), vec![0.0; 2 * cap]].concat();
+            env_run::<4>(p, &mut data, cap, cap).unwrap();
+            data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(&p), run(&hoisted));
     }
 
     #[test]

@@ -267,15 +267,13 @@ pub struct EventCx<'a> {
 /// The arithmetic one instance performs per time step in its current and state kernels (BREAKPOINT,
 /// which nrn_cur evaluates twice, and SOLVE), counted from the code the mechanism runs, after
 /// step-invariant values are cached and fields all instances share are taken as scalars. Divisions
-/// are those of IEEE `x / y` on one lane with an operand that differs between instances;
-/// `uniform_divisions` those whose operands are the same for every instance (executed per lane, but
-/// one per call would do); `exps` the calls of `exp`; `other` every other arithmetic, comparison,
-/// select and fused update. Loads and stores are not counted. `miv bench floor` sets the divisions
+/// are those of IEEE `x / y` on one lane (what is the same for every instance, such as a division
+/// of two parameters all instances share, is computed once per call and not counted); `exps` the
+/// calls of `exp`; `other` every other arithmetic, comparison, select and fused update. Loads and stores are not counted. `miv bench floor` sets the divisions
 /// against this core's division throughput.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepArithmetic {
     pub divisions: u32,
-    pub uniform_divisions: u32,
     pub exps: u32,
     pub other: u32,
     /// The step includes an implicit (Newton) solve, whose iterations are not counted.
