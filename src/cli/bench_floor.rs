@@ -5,9 +5,9 @@
 //! probe measures that rate (f64 division over arrays in the L1 cache, AVX-512, AVX2 and scalar code,
 //! the fastest kept); the experiment is loaded, initialised and run on one thread, and each mechanism's
 //! divisions per step (`MechanismCensus`, counted from the kernels it runs) are set against the rate.
-//! Divisions whose operands are the same for every instance ("uniform") are listed apart and left out
-//! of the floor: the code divides them per lane, but one per call would do. Exps and other operations are counted and printed, not timed: their cost depends on how they are
-//! computed.
+//! What is the same for every instance (a division of parameters all instances share) is computed
+//! once per call and not counted. Exps and other operations are counted and printed, not timed: their
+//! cost depends on how they are computed.
 
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -168,12 +168,15 @@ impl Program {
     pub fn hoist_uniform(&mut self) -> usize {
         // Per register: the scalar slot it holds a broadcast of, if it does.
         let mut slot: Vec<Option<u32>> = vec![None; self.n_regs];
-        let mut moved = 0;
-        for i in 0..self.ops.len() {
-            let of = |s: Src, slot: &[Option<u32>]| match s {
+        // The scalar slot an operand is, or holds a broadcast of.
+        fn of(s: Src, slot: &[Option<u32>]) -> Option<u32> {
+            match s {
                 Src::S(x) => Some(x),
                 Src::V(r) => slot[r as usize],
-            };
+            }
+        }
+        let mut moved = 0;
+        for i in 0..self.ops.len() {
             let next = self.scalars.len() as u32;
             let scalar = match self.ops[i] {
                 Op::Splat { dst, src } => {
