@@ -36,7 +36,7 @@ pub enum BenchWhich {
     Memory(super::bench_memory::MemoryArgs),
     /// MiV-Simulator/NEURON and miv on the same NeuroH5 files, alternating: load, init and run ratios.
     Miv(Box<super::bench_miv::MivBenchArgs>),
-    /// An experiment's divisions per step against this core's division throughput: the least time a step needs.
+    /// An experiment's divisions, exps and other arithmetic per step against this core's throughput for each.
     Floor(super::bench_floor::FloorArgs),
 }
 
