@@ -269,8 +269,8 @@ pub struct EventCx<'a> {
 /// step-invariant values are cached and fields all instances share are taken as scalars. Divisions
 /// are those of IEEE `x / y` on one lane (what is the same for every instance, such as a division
 /// of two parameters all instances share, is computed once per call and not counted); `exps` the
-/// calls of `exp`; `other` every other arithmetic, comparison, select and fused update. Loads and stores are not counted. `miv bench floor` sets the divisions
-/// against this core's division throughput.
+/// calls of `exp`; `other` every other arithmetic, comparison, select and fused update. Loads and
+/// stores are not counted. `miv bench floor` sets each count against this core's throughput for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepArithmetic {
     pub divisions: u32,
